@@ -1,0 +1,38 @@
+"""Settings of the host agent (``PHOENIX_AGENT_*`` environment variables)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AgentSettings"]
+
+
+def _default_state_dir() -> Path:
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "phoenix-agent"
+
+
+class AgentSettings(BaseSettings):
+    """What the agent needs to find the control plane and keep its state."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOENIX_AGENT_", extra="ignore")
+
+    api_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the Phoenix API."
+    )
+    enrolment_token: SecretStr | None = Field(
+        default=None, description="One-time token exchanged for this host's own token."
+    )
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="Folder for the host id, host token and supervised-process state.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Host labels for experiment selectors (JSON object)."
+    )
+    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")

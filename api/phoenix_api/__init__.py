@@ -1,0 +1,1 @@
+"""Phoenix control-plane API (FastAPI) and the ``phoenix`` command line. No business logic here."""

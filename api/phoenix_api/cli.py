@@ -1,0 +1,129 @@
+"""``phoenix``: the command line of the Phoenix control plane.
+
+Server-side commands (``api serve``, ``db …``) act on the database directly; commands that act
+on experiments and hosts come with the REST API and go through ``phoenix_core.client``.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import click
+
+import phoenix_core
+from phoenix_core.errors import ConfigurationError, PhoenixError
+from phoenix_core.logs import configure_logging
+from phoenix_core.settings import DatabaseSettings, load_settings
+
+__all__ = ["main"]
+
+
+class _PhoenixGroup(click.Group):
+    """Turns every ``PhoenixError`` into one line on stderr and exit status 1: no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PhoenixError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_PhoenixGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(phoenix_core.__version__, prog_name="phoenix")
+def main() -> None:
+    """Phoenix: prove with measurements which collector pipeline a fleet should run.
+
+    Settings come from PHOENIX_* environment variables; the database is
+    PHOENIX_DATABASE_URL (unset: a SQLite file in PHOENIX_DATA_DIR, by default
+    ~/.local/share/phoenix).
+    """
+
+
+@main.group(cls=_PhoenixGroup)
+def db() -> None:
+    """Database schema: upgrade it, or show where it stands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema (safe to run from several processes at once)."""
+    from phoenix_core.store.database import describe, parse_database_url
+    from phoenix_core.store.migrate import prepare_database
+
+    settings = load_settings(DatabaseSettings)
+    configure_logging("WARNING")
+    engine, status = prepare_database(settings.effective_database_url)
+    engine.dispose()
+    url = describe(parse_database_url(settings.effective_database_url))
+    click.echo(f"Database {url} is at migration {status.current} (head).")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show the database's migration and this code's newest one."""
+    from phoenix_core.store.database import connect, make_engine
+    from phoenix_core.store.migrate import schema_status
+
+    settings = load_settings(DatabaseSettings)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        connect(engine)
+        status = schema_status(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"current: {status.current or 'none'}\nhead:    {status.head}\nstate:   {status.state}")
+
+
+@main.group(cls=_PhoenixGroup)
+def api() -> None:
+    """The control-plane API server."""
+
+
+@api.command("serve")
+@click.option("--host", default=None, help="Address to listen on [env PHOENIX_HOST; 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port; 0 picks a free one [env PHOENIX_PORT; 8000].")
+def api_serve(host: str | None, port: int | None) -> None:
+    """Migrate the database to head, then serve the API until interrupted.
+
+    Prints the address it listens on as its first line of output.
+    """
+    import uvicorn
+
+    from phoenix_api.app import create_app
+    from phoenix_api.settings import ApiSettings
+    from phoenix_core.store.database import describe, parse_database_url
+    from phoenix_core.store.migrate import prepare_database
+
+    settings = load_settings(ApiSettings, host=host, port=port)
+    configure_logging(settings.log_level)
+    engine, status = prepare_database(settings.effective_database_url)
+    engine.dispose()
+    sock = _listen(settings.host, settings.port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    database = describe(parse_database_url(settings.effective_database_url))
+    click.echo(
+        f"Phoenix API listening on http://{shown_host}:{bound_port} "
+        f"(database {database}, schema {status.current})"
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep the logging configured above
+        access_log=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
+    return sock

@@ -1,0 +1,1 @@
+"""Phoenix dashboards (Panel + HoloViews) over the REST API: one Viewer class per page."""

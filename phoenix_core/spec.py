@@ -1,0 +1,212 @@
+"""The experiment spec: what to compare, where, under which load, for how long, judged how.
+
+Validated with pydantic; ``ExperimentSpec.parse`` turns any input into a spec or a
+``ValidationFailed`` that names the field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from phoenix_core.errors import ValidationFailed
+from phoenix_core.wire.tasks import CollectorKind
+
+__all__ = [
+    "ExperimentSpec",
+    "Gate",
+    "KpiName",
+    "LoadProfile",
+    "LoadProfileName",
+    "Sink",
+    "Source",
+    "VariantRole",
+    "VariantSpec",
+]
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+"""A variant or source name: lowercase letters, digits, ``-`` and ``_``, at most 63 long."""
+
+# A PromQL series selector: metric name, label matchers, or both (e.g. ``up{job="app"}``).
+_SELECTOR = re.compile(
+    r"""^\s*(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?\s*
+    (?:\{\s*(?:[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*,?\s*)*\})?\s*$""",
+    re.VERBOSE,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariantRole(StrEnum):
+    BASELINE = "baseline"
+    CANDIDATE = "candidate"
+
+
+class VariantSpec(_Model):
+    """One pipeline under test: a template at a version, with its variables."""
+
+    name: Name
+    role: VariantRole
+    template: str = Field(min_length=1, max_length=100)
+    template_version: int | None = Field(
+        default=None, ge=1, description="Template version; unset means the newest."
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class Source(_Model):
+    """Something the collectors read on each host."""
+
+    name: Name
+    kind: Literal["loadsim", "node-exporter", "scrape"]
+    address: str | None = Field(
+        default=None, description="host:port to scrape; required for kind 'scrape'."
+    )
+    metrics_path: str = "/metrics"
+
+    @model_validator(mode="after")
+    def _address_for_scrape(self) -> Self:
+        if self.kind == "scrape" and not self.address:
+            raise ValueError("a 'scrape' source needs an address (host:port)")
+        return self
+
+
+def _default_sources() -> list[Source]:
+    return [Source(name="loadsim", kind="loadsim"), Source(name="node", kind="node-exporter")]
+
+
+class Sink(_Model):
+    """Where the collectors write; an unset URL means the remote-write URL from settings."""
+
+    kind: Literal["prometheus-remote-write", "otlphttp"] = "prometheus-remote-write"
+    url: str | None = None
+
+
+class LoadProfileName(StrEnum):
+    HIGH_CARDINALITY = "high-cardinality"
+    REALISTIC = "realistic"
+    SPIKE = "spike"
+    STEADY = "steady"
+    PROCESS_CHURN = "process-churn"
+    CUSTOM = "custom"
+
+
+class LoadProfile(_Model):
+    name: LoadProfileName
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class KpiName(StrEnum):
+    ACTIVE_SERIES = "active_series"
+    SAMPLES_PER_SECOND = "samples_per_second"
+    CPU_CORES = "cpu_cores"
+    RSS_BYTES = "rss_bytes"
+    EXPORT_ERRORS = "export_errors"
+    CRITICAL_COVERAGE = "critical_coverage"
+
+
+class Gate(_Model):
+    """A pass condition on one KPI of each candidate.
+
+    ``max_change_percent``/``min_change_percent`` bound the change relative to the baseline
+    (``-20`` = at least 20 % lower); ``min_value``/``max_value`` bound the candidate's own value.
+    """
+
+    kpi: KpiName
+    max_change_percent: float | None = None
+    min_change_percent: float | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Self:
+        bounds = (self.max_change_percent, self.min_change_percent, self.min_value, self.max_value)
+        if all(bound is None for bound in bounds):
+            raise ValueError("a gate needs at least one bound")
+        return self
+
+
+class ExperimentSpec(_Model):
+    """Everything an experiment needs; persisted whole by the store."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+    variants: list[VariantSpec] = Field(min_length=2)
+    collector: CollectorKind = CollectorKind.PROMETHEUS_AGENT
+    hosts: list[str] | None = Field(default=None, min_length=1)
+    host_selector: dict[str, str] | None = Field(default=None, min_length=1, validate_default=True)
+    sources: list[Source] = Field(default_factory=_default_sources, min_length=1)
+    sink: Sink = Field(default_factory=Sink)
+    load_profile: LoadProfile | None = None
+    warmup_seconds: float = Field(default=60.0, ge=0)
+    duration_seconds: float = Field(default=600.0, gt=0)
+    critical_selectors: list[str] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list)
+
+    @field_validator("critical_selectors")
+    @classmethod
+    def _selectors_parse(cls, value: list[str]) -> list[str]:
+        for index, selector in enumerate(value):
+            if not selector.strip() or not _SELECTOR.match(selector):
+                raise ValueError(f"item {index} is not a PromQL series selector: {selector!r}")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _one_baseline_unique_names(cls, value: list[VariantSpec]) -> list[VariantSpec]:
+        roles = [variant.role for variant in value]
+        if roles.count(VariantRole.BASELINE) != 1:
+            raise ValueError("exactly one variant must have role 'baseline'")
+        names = [variant.name for variant in value]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names must be unique")
+        return value
+
+    @field_validator("host_selector")
+    @classmethod
+    def _hosts_xor_selector(
+        cls, value: dict[str, str] | None, info: ValidationInfo
+    ) -> dict[str, str] | None:
+        if "hosts" not in info.data:  # 'hosts' itself was invalid and is reported already
+            return value
+        if (info.data["hosts"] is None) == (value is None):
+            raise ValueError("give exactly one of 'hosts' (a list) or 'host_selector' (labels)")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, value: list[Source]) -> list[Source]:
+        names = [source.name for source in value]
+        if len(set(names)) != len(names):
+            raise ValueError("source names must be unique")
+        return value
+
+    @property
+    def baseline(self) -> VariantSpec:
+        return next(v for v in self.variants if v.role is VariantRole.BASELINE)
+
+    @property
+    def candidates(self) -> list[VariantSpec]:
+        return [v for v in self.variants if v.role is VariantRole.CANDIDATE]
+
+    @classmethod
+    def parse(cls, data: Any) -> ExperimentSpec:
+        """Validate ``data``; raise ``ValidationFailed`` naming each field at fault."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed.from_pydantic(exc) from exc

@@ -1,0 +1,72 @@
+"""The audit trail: every state change appends one event row, with its actor."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phoenix_core.store.tables import EventRow
+from phoenix_core.store.types import utcnow
+
+__all__ = ["EventRecord", "EventRepository"]
+
+
+class EventRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: int
+    type: str
+    actor: str
+    experiment_id: uuid.UUID | None
+    host_id: uuid.UUID | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventRepository:
+    """Append and read events; rows are never changed (PostgreSQL enforces it with a trigger)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def append(
+        self,
+        type: str,
+        *,
+        actor: str,
+        experiment_id: uuid.UUID | None = None,
+        host_id: uuid.UUID | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> EventRecord:
+        row = EventRow(
+            type=type,
+            actor=actor,
+            experiment_id=experiment_id,
+            host_id=host_id,
+            data=data or {},
+            created_at=utcnow(),
+        )
+        self._session.add(row)
+        self._session.flush()
+        return EventRecord.model_validate(row)
+
+    def list(
+        self,
+        *,
+        experiment_id: uuid.UUID | None = None,
+        host_id: uuid.UUID | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        """Events in the order they happened, after ``after_id`` (for resuming a stream)."""
+        query = select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
+        if experiment_id is not None:
+            query = query.where(EventRow.experiment_id == experiment_id)
+        if host_id is not None:
+            query = query.where(EventRow.host_id == host_id)
+        return [EventRecord.model_validate(row) for row in self._session.scalars(query)]

@@ -1,0 +1,272 @@
+"""Experiments in the store: the whole spec persisted, drafts edited with optimistic locking,
+and every lifecycle transition a compare-and-set that appends one event row."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from phoenix_core.errors import Conflict, InvalidTransition, NotFound
+from phoenix_core.lifecycle import TERMINAL_STATES, ExperimentState, Verdict, transition
+from phoenix_core.spec import ExperimentSpec, VariantSpec
+from phoenix_core.store.events import EventRepository
+from phoenix_core.store.tables import ExperimentRow, VariantRow
+from phoenix_core.store.types import utcnow
+
+__all__ = ["ExperimentRecord", "ExperimentRepository"]
+
+_SPEC_COLUMNS = (
+    "name",
+    "description",
+    "collector",
+    "hosts",
+    "host_selector",
+    "sources",
+    "sink",
+    "load_profile",
+    "warmup_seconds",
+    "duration_seconds",
+    "critical_selectors",
+    "gates",
+)
+
+
+class ExperimentRecord(BaseModel):
+    """An experiment as stored: its spec plus lifecycle state and bookkeeping."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    state: ExperimentState
+    spec: ExperimentSpec
+    version: int
+    verdict: Verdict | None
+    verdict_reasons: list[str]
+    failure_reason: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    state_changed_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+def _spec_columns(spec: ExperimentSpec) -> dict[str, Any]:
+    data = spec.model_dump(mode="json", exclude={"variants"})
+    return {column: data[column] for column in _SPEC_COLUMNS}
+
+
+def _variant_rows(spec: ExperimentSpec) -> list[VariantRow]:
+    return [
+        VariantRow(
+            position=position,
+            name=variant.name,
+            role=variant.role.value,
+            template=variant.template,
+            template_version=variant.template_version,
+            variables=variant.variables,
+        )
+        for position, variant in enumerate(spec.variants)
+    ]
+
+
+def _record(row: ExperimentRow) -> ExperimentRecord:
+    spec_data: dict[str, Any] = {column: getattr(row, column) for column in _SPEC_COLUMNS}
+    spec_data["variants"] = [
+        VariantSpec(
+            name=v.name,
+            role=v.role,  # type: ignore[arg-type]
+            template=v.template,
+            template_version=v.template_version,
+            variables=v.variables,
+        )
+        for v in row.variants
+    ]
+    return ExperimentRecord(
+        id=row.id,
+        state=ExperimentState(row.state),
+        spec=ExperimentSpec.model_validate(spec_data),
+        version=row.version,
+        verdict=Verdict(row.verdict) if row.verdict else None,
+        verdict_reasons=list(row.verdict_reasons or []),
+        failure_reason=row.failure_reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        state_changed_at=row.state_changed_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+    )
+
+
+class ExperimentRepository:
+    """Create, read, edit (drafts only) and move experiments through their lifecycle."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._events = EventRepository(session)
+
+    def create(self, spec: ExperimentSpec, *, actor: str) -> ExperimentRecord:
+        now = utcnow()
+        row = ExperimentRow(
+            id=uuid.uuid4(),
+            state=ExperimentState.DRAFT.value,
+            version=1,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+            state_changed_at=now,
+            variants=_variant_rows(spec),
+            **_spec_columns(spec),
+        )
+        self._session.add(row)
+        self._session.flush()
+        self._events.append(
+            "experiment_created",
+            actor=actor,
+            experiment_id=row.id,
+            data={"name": spec.name, "variants": [v.name for v in spec.variants]},
+        )
+        return _record(row)
+
+    def get(self, experiment_id: uuid.UUID) -> ExperimentRecord:
+        return _record(self._row(experiment_id))
+
+    def list(
+        self,
+        *,
+        state: ExperimentState | None = None,
+        limit: int = 50,
+        before: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[ExperimentRecord]:
+        """Newest first; ``before`` is the (created_at, id) of the last item of the previous page."""
+        query = select(ExperimentRow).order_by(
+            ExperimentRow.created_at.desc(), ExperimentRow.id.desc()
+        )
+        if state is not None:
+            query = query.where(ExperimentRow.state == state.value)
+        if before is not None:
+            created_at, experiment_id = before
+            query = query.where(
+                (ExperimentRow.created_at < created_at)
+                | ((ExperimentRow.created_at == created_at) & (ExperimentRow.id < experiment_id))
+            )
+        return [_record(row) for row in self._session.scalars(query.limit(limit))]
+
+    def update_spec(
+        self, experiment_id: uuid.UUID, spec: ExperimentSpec, *, expected_version: int, actor: str
+    ) -> ExperimentRecord:
+        """Replace a draft's spec if nobody changed it since ``expected_version``."""
+        result = self._session.execute(
+            update(ExperimentRow)
+            .where(
+                ExperimentRow.id == experiment_id,
+                ExperimentRow.version == expected_version,
+                ExperimentRow.state == ExperimentState.DRAFT.value,
+            )
+            .values(version=ExperimentRow.version + 1, updated_at=utcnow(), **_spec_columns(spec))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            current = self._row(experiment_id)
+            if current.state != ExperimentState.DRAFT.value:
+                raise Conflict(f"Experiment {experiment_id} is '{current.state}', not a draft.")
+            raise Conflict(
+                f"Experiment {experiment_id} is at version {current.version}, "
+                f"not {expected_version}: reload it and apply the change again."
+            )
+        self._session.execute(delete(VariantRow).where(VariantRow.experiment_id == experiment_id))
+        row = self._row(experiment_id, refresh=True)
+        row.variants = _variant_rows(spec)
+        self._session.flush()
+        self._events.append(
+            "experiment_updated",
+            actor=actor,
+            experiment_id=experiment_id,
+            data={"version": row.version},
+        )
+        return _record(row)
+
+    def delete(self, experiment_id: uuid.UUID, *, actor: str) -> None:
+        """Delete a draft (its events stay in the audit trail)."""
+        row = self._row(experiment_id)
+        if row.state != ExperimentState.DRAFT.value:
+            raise Conflict(f"Experiment {experiment_id} is '{row.state}'; only drafts are deleted.")
+        result = self._session.execute(
+            delete(ExperimentRow)
+            .where(
+                ExperimentRow.id == experiment_id,
+                ExperimentRow.state == ExperimentState.DRAFT.value,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"Experiment {experiment_id} changed while being deleted.")
+        self._session.expunge(row)
+        self._events.append(
+            "experiment_deleted", actor=actor, experiment_id=experiment_id, data={"name": row.name}
+        )
+
+    def transition(
+        self,
+        experiment_id: uuid.UUID,
+        target: ExperimentState,
+        *,
+        actor: str,
+        expected: ExperimentState | None = None,
+        reason: str | None = None,
+        verdict: Verdict | None = None,
+        verdict_reasons: list[str] | None = None,
+    ) -> ExperimentRecord:
+        """Move to ``target`` if the state machine allows it from the stored state.
+
+        A compare-and-set on the state: if another actor moved the experiment first, this
+        raises ``InvalidTransition`` (or ``Conflict`` when ``expected`` no longer holds).
+        """
+        row = self._row(experiment_id)
+        current = ExperimentState(row.state)
+        if expected is not None and current is not expected:
+            raise Conflict(
+                f"Experiment {experiment_id} is '{current.value}', not '{expected.value}'."
+            )
+        transition(current, target)
+        now = utcnow()
+        values: dict[str, Any] = {"state": target.value, "state_changed_at": now, "updated_at": now}
+        if current is ExperimentState.DRAFT:
+            values["started_at"] = now
+        if target in TERMINAL_STATES:
+            values["completed_at"] = now
+        if target is ExperimentState.FAILED:
+            values["failure_reason"] = reason
+        if verdict is not None:
+            values["verdict"] = verdict.value
+            values["verdict_reasons"] = verdict_reasons or []
+        result = self._session.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.id == experiment_id, ExperimentRow.state == current.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            now_state = self._row(experiment_id, refresh=True).state
+            raise InvalidTransition("experiment", now_state, target.value)
+        data: dict[str, Any] = {"from": current.value, "to": target.value}
+        if reason:
+            data["reason"] = reason
+        if verdict is not None:
+            data["verdict"] = verdict.value
+        self._events.append(
+            "experiment_state_changed", actor=actor, experiment_id=experiment_id, data=data
+        )
+        return _record(self._row(experiment_id, refresh=True))
+
+    def _row(self, experiment_id: uuid.UUID, *, refresh: bool = False) -> ExperimentRow:
+        row = self._session.get(ExperimentRow, experiment_id, populate_existing=refresh)
+        if row is None:
+            raise NotFound("experiment", experiment_id)
+        return row

@@ -1,0 +1,145 @@
+"""Hosts in the store: registration, heartbeats, offline detection and decommissioning."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phoenix_core.errors import Conflict, NotFound
+from phoenix_core.store.events import EventRepository
+from phoenix_core.store.tables import HostRow
+from phoenix_core.store.types import utcnow
+from phoenix_core.wire import Heartbeat, HostStatus
+
+__all__ = ["HostRecord", "HostRepository"]
+
+
+class HostRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: uuid.UUID
+    hostname: str
+    ip_address: str | None
+    labels: dict[str, str]
+    agent_version: str | None
+    status: HostStatus
+    capabilities: dict[str, Any]
+    resource_usage: dict[str, Any] | None
+    started_at: datetime | None
+    registered_at: datetime
+    last_heartbeat: datetime | None
+    decommissioned_at: datetime | None
+
+    def matches(self, selector: dict[str, str]) -> bool:
+        """True if every label of ``selector`` has the same value on this host."""
+        return all(self.labels.get(key) == value for key, value in selector.items())
+
+
+class HostRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._events = EventRepository(session)
+
+    def register(
+        self,
+        hostname: str,
+        *,
+        labels: dict[str, str] | None = None,
+        agent_version: str | None = None,
+        ip_address: str | None = None,
+        capabilities: dict[str, Any] | None = None,
+        actor: str,
+    ) -> HostRecord:
+        now = utcnow()
+        row = HostRow(
+            id=uuid.uuid4(),
+            hostname=hostname,
+            labels=labels or {},
+            agent_version=agent_version,
+            ip_address=ip_address,
+            capabilities=capabilities or {},
+            status=HostStatus.OFFLINE.value,  # healthy once its first heartbeat arrives
+            registered_at=now,
+        )
+        self._session.add(row)
+        self._session.flush()
+        self._events.append(
+            "host_registered", actor=actor, host_id=row.id, data={"hostname": hostname}
+        )
+        return HostRecord.model_validate(row)
+
+    def get(self, host_id: uuid.UUID) -> HostRecord:
+        return HostRecord.model_validate(self._row(host_id))
+
+    def list(self, *, include_decommissioned: bool = False) -> list[HostRecord]:
+        query = select(HostRow).order_by(HostRow.hostname, HostRow.id)
+        if not include_decommissioned:
+            query = query.where(HostRow.decommissioned_at.is_(None))
+        return [HostRecord.model_validate(row) for row in self._session.scalars(query)]
+
+    def select(self, selector: dict[str, str]) -> list[HostRecord]:
+        """Active hosts whose labels match ``selector``."""
+        return [host for host in self.list() if host.matches(selector)]
+
+    def record_heartbeat(
+        self, host_id: uuid.UUID, heartbeat: Heartbeat, *, at: datetime | None = None
+    ) -> HostRecord:
+        """Store what the heartbeat says; a status change also appends an event."""
+        row = self._row(host_id)
+        if row.decommissioned_at is not None:
+            raise Conflict(f"Host {host_id} is decommissioned.")
+        previous = row.status
+        row.status = heartbeat.status.value
+        row.agent_version = heartbeat.agent_version
+        row.resource_usage = (
+            heartbeat.resource_usage.model_dump() if heartbeat.resource_usage else None
+        )
+        row.last_heartbeat = at or utcnow()
+        self._session.flush()
+        if previous != row.status:
+            self._status_event(row, previous, actor=f"agent:{row.hostname}")
+        return HostRecord.model_validate(row)
+
+    def mark_offline(self, *, stale_before: datetime, actor: str) -> list[HostRecord]:
+        """Hosts whose last heartbeat is older than ``stale_before`` become ``offline``."""
+        rows = self._session.scalars(
+            select(HostRow).where(
+                HostRow.decommissioned_at.is_(None),
+                HostRow.status != HostStatus.OFFLINE.value,
+                HostRow.last_heartbeat < stale_before,
+            )
+        ).all()
+        for row in rows:
+            previous = row.status
+            row.status = HostStatus.OFFLINE.value
+            self._status_event(row, previous, actor=actor)
+        self._session.flush()
+        return [HostRecord.model_validate(row) for row in rows]
+
+    def decommission(self, host_id: uuid.UUID, *, actor: str) -> HostRecord:
+        row = self._row(host_id)
+        if row.decommissioned_at is None:
+            row.decommissioned_at = utcnow()
+            row.status = HostStatus.OFFLINE.value
+            self._session.flush()
+            self._events.append("host_decommissioned", actor=actor, host_id=row.id)
+        return HostRecord.model_validate(row)
+
+    def _status_event(self, row: HostRow, previous: str, *, actor: str) -> None:
+        self._events.append(
+            "host_status_changed",
+            actor=actor,
+            host_id=row.id,
+            data={"from": previous, "to": row.status},
+        )
+
+    def _row(self, host_id: uuid.UUID) -> HostRow:
+        row = self._session.get(HostRow, host_id)
+        if row is None:
+            raise NotFound("host", host_id)
+        return row
