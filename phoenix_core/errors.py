@@ -8,7 +8,7 @@
     │       └── SchemaAhead       the database is at a migration newer than this code knows
     ├── ValidationFailed          input is invalid; carries the field path at fault
     ├── NotFound                  a named thing does not exist
-    ├── Conflict                  the request collides with the current state (stale version, duplicate)
+    ├── Conflict                  the request collides with the current state (stale version)
     │   └── InvalidTransition     a lifecycle transition that the state machine does not allow
 
 Only the API's error module maps these to HTTP (RFC 9457 problem details); the CLIs print
@@ -59,7 +59,7 @@ class SchemaAhead(SchemaMismatch):
 
 
 class FieldError:
-    """One problem with one input field: ``loc`` is the path to it, e.g. ``("variants", 1, "name")``."""
+    """One problem with one input field; ``loc`` is its path, e.g. ``("variants", 1, "name")``."""
 
     __slots__ = ("loc", "message")
 

@@ -72,7 +72,9 @@ def db_status() -> None:
         status = schema_status(engine)
     finally:
         engine.dispose()
-    click.echo(f"current: {status.current or 'none'}\nhead:    {status.head}\nstate:   {status.state}")
+    click.echo(
+        f"current: {status.current or 'none'}\nhead:    {status.head}\nstate:   {status.state}"
+    )
 
 
 @main.group(cls=_PhoenixGroup)
@@ -82,7 +84,9 @@ def api() -> None:
 
 @api.command("serve")
 @click.option("--host", default=None, help="Address to listen on [env PHOENIX_HOST; 127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Port; 0 picks a free one [env PHOENIX_PORT; 8000].")
+@click.option(
+    "--port", type=int, default=None, help="Port; 0 picks a free one [env PHOENIX_PORT; 8000]."
+)
 def api_serve(host: str | None, port: int | None) -> None:
     """Migrate the database to head, then serve the API until interrupted.
 

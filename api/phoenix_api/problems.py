@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phoenix_core.errors import (
-    Conflict,
     ConfigurationError,
+    Conflict,
     DatabaseUnavailable,
     NotFound,
     PhoenixError,

@@ -36,7 +36,7 @@ def parse_database_url(raw: str) -> URL:
     """Parse and check a database URL; ``postgresql://`` means the psycopg 3 driver."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
         raise ConfigurationError(
             f"PHOENIX_DATABASE_URL is not a valid database URL ({_redact_raw(raw)!r}); "
             f"expected e.g. {_EXAMPLES}."
@@ -52,7 +52,8 @@ def parse_database_url(raw: str) -> URL:
             )
         if not url.database:
             raise ConfigurationError(
-                f"PHOENIX_DATABASE_URL names no database ({describe(url)}); expected e.g. {_EXAMPLES}."
+                f"PHOENIX_DATABASE_URL names no database ({describe(url)}); "
+                f"expected e.g. {_EXAMPLES}."
             )
         return url.set(drivername="postgresql+psycopg")
     raise ConfigurationError(

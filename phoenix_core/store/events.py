@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +63,7 @@ class EventRepository:
         host_id: uuid.UUID | None = None,
         after_id: int = 0,
         limit: int = 100,
-    ) -> list[EventRecord]:
+    ) -> Sequence[EventRecord]:
         """Events in the order they happened, after ``after_id`` (for resuming a stream)."""
         query = select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
         if experiment_id is not None:

@@ -4,6 +4,7 @@ and every lifecycle transition a compare-and-set that appends one event row."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, InvalidTransition, NotFound
 from phoenix_core.lifecycle import TERMINAL_STATES, ExperimentState, Verdict, transition
-from phoenix_core.spec import ExperimentSpec, VariantSpec
+from phoenix_core.spec import ExperimentSpec, VariantRole, VariantSpec
 from phoenix_core.store.events import EventRepository
 from phoenix_core.store.tables import ExperimentRow, VariantRow
 from phoenix_core.store.types import utcnow
@@ -80,7 +81,7 @@ def _record(row: ExperimentRow) -> ExperimentRecord:
     spec_data["variants"] = [
         VariantSpec(
             name=v.name,
-            role=v.role,  # type: ignore[arg-type]
+            role=VariantRole(v.role),
             template=v.template,
             template_version=v.template_version,
             variables=v.variables,
@@ -143,8 +144,8 @@ class ExperimentRepository:
         state: ExperimentState | None = None,
         limit: int = 50,
         before: tuple[datetime, uuid.UUID] | None = None,
-    ) -> list[ExperimentRecord]:
-        """Newest first; ``before`` is the (created_at, id) of the last item of the previous page."""
+    ) -> Sequence[ExperimentRecord]:
+        """Newest first; ``before`` is the (created_at, id) of the previous page's last item."""
         query = select(ExperimentRow).order_by(
             ExperimentRow.created_at.desc(), ExperimentRow.id.desc()
         )
@@ -221,7 +222,7 @@ class ExperimentRepository:
         expected: ExperimentState | None = None,
         reason: str | None = None,
         verdict: Verdict | None = None,
-        verdict_reasons: list[str] | None = None,
+        verdict_reasons: Sequence[str] | None = None,
     ) -> ExperimentRecord:
         """Move to ``target`` if the state machine allows it from the stored state.
 
@@ -245,7 +246,7 @@ class ExperimentRepository:
             values["failure_reason"] = reason
         if verdict is not None:
             values["verdict"] = verdict.value
-            values["verdict_reasons"] = verdict_reasons or []
+            values["verdict_reasons"] = list(verdict_reasons or [])
         result = self._session.execute(
             update(ExperimentRow)
             .where(ExperimentRow.id == experiment_id, ExperimentRow.state == current.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,13 +77,13 @@ class HostRepository:
     def get(self, host_id: uuid.UUID) -> HostRecord:
         return HostRecord.model_validate(self._row(host_id))
 
-    def list(self, *, include_decommissioned: bool = False) -> list[HostRecord]:
+    def list(self, *, include_decommissioned: bool = False) -> Sequence[HostRecord]:
         query = select(HostRow).order_by(HostRow.hostname, HostRow.id)
         if not include_decommissioned:
             query = query.where(HostRow.decommissioned_at.is_(None))
         return [HostRecord.model_validate(row) for row in self._session.scalars(query)]
 
-    def select(self, selector: dict[str, str]) -> list[HostRecord]:
+    def select(self, selector: dict[str, str]) -> Sequence[HostRecord]:
         """Active hosts whose labels match ``selector``."""
         return [host for host in self.list() if host.matches(selector)]
 
@@ -105,7 +106,7 @@ class HostRepository:
             self._status_event(row, previous, actor=f"agent:{row.hostname}")
         return HostRecord.model_validate(row)
 
-    def mark_offline(self, *, stale_before: datetime, actor: str) -> list[HostRecord]:
+    def mark_offline(self, *, stale_before: datetime, actor: str) -> Sequence[HostRecord]:
         """Hosts whose last heartbeat is older than ``stale_before`` become ``offline``."""
         rows = self._session.scalars(
             select(HostRow).where(

@@ -42,4 +42,3 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-

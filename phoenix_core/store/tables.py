@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -48,7 +48,7 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JsonDoc, Any: JsonDoc}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), Any: JsonDoc}
 
 
 class ExperimentRow(Base):

@@ -124,7 +124,9 @@ def test_a_full_lifecycle_is_audited(store: Store) -> None:
     assert record.completed_at is not None
     with store.session() as session:
         events = EventRepository(session).list(experiment_id=experiment_id)
-    changes = [(e.data["from"], e.data["to"]) for e in events if e.type == "experiment_state_changed"]
+    changes = [
+        (e.data["from"], e.data["to"]) for e in events if e.type == "experiment_state_changed"
+    ]
     assert changes == list(zip(["draft", *path], [*path, "completed"], strict=True))
     assert events[-1].data["verdict"] == "inconclusive"
 
@@ -143,7 +145,7 @@ def test_failure_records_its_reason(store: Store) -> None:
 
 def test_disallowed_transition_is_refused_and_changes_nothing(store: Store) -> None:
     experiment_id = _create(store)
-    with store.session() as session, pytest.raises(InvalidTransition, match="'draft'.*'running'"):
+    with store.session() as session, pytest.raises(InvalidTransition, match=r"'draft'.*'running'"):
         ExperimentRepository(session).transition(experiment_id, S.RUNNING, actor="controller")
     with store.session() as session:
         assert ExperimentRepository(session).get(experiment_id).state is S.DRAFT

@@ -93,7 +93,7 @@ def test_a_database_from_a_newer_phoenix_is_refused(empty_database_url: str) -> 
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed9999'"))
     assert schema_status(engine).state is SchemaState.AHEAD
-    with pytest.raises(SchemaAhead, match="'f00dfeed9999'.*upgrade Phoenix"):
+    with pytest.raises(SchemaAhead, match=r"'f00dfeed9999'.*upgrade Phoenix"):
         upgrade(engine)
     with pytest.raises(SchemaAhead):
         require_head(engine)

@@ -35,12 +35,16 @@ def _host(store: Store) -> uuid.UUID:
     with store.session() as session:
         hosts = HostRepository(session)
         host = hosts.register(
-            "web-1", labels={"env": "prod"}, ip_address="10.0.0.5", actor="test",
+            "web-1",
+            labels={"env": "prod"},
+            ip_address="10.0.0.5",
+            actor="test",
             capabilities={"collectors": ["prometheus-agent"]},
-        )  # fmt: skip
+        )
         usage = ResourceUsage(cpu_percent=3, memory_percent=20, memory_bytes=1000, disk_percent=9)
         hosts.record_heartbeat(
-            host.id, Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY, resource_usage=usage)
+            host.id,
+            Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY, resource_usage=usage),
         )
     return host.id
 
@@ -48,9 +52,17 @@ def _host(store: Store) -> uuid.UUID:
 def _task(host_id: uuid.UUID, status: str, attempt: int, **extra: object) -> AgentTaskRow:
     now = utcnow()
     return AgentTaskRow(
-        host_id=host_id, type="noop", action="run", payload={"note": status}, status=status,
-        attempt=attempt, created_at=now, updated_at=now, not_before=now, **extra,
-    )  # fmt: skip
+        host_id=host_id,
+        type="noop",
+        action="run",
+        payload={"note": status},
+        status=status,
+        attempt=attempt,
+        created_at=now,
+        updated_at=now,
+        not_before=now,
+        **extra,
+    )
 
 
 def test_tasks_view_maps_statuses_and_retry_count(pg_engine: Engine) -> None:
@@ -70,13 +82,18 @@ def test_tasks_view_maps_statuses_and_retry_count(pg_engine: Engine) -> None:
         for status, (_, attempt, _) in mapping.items():
             session.add(_task(host_id, status, attempt, claimed_at=claimed_at, priority=3))
     with pg_engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT id, host_id, experiment_id, task_type, action, config, priority, status,"
-                " assigned_at, started_at, completed_at, result, error_message, retry_count,"
-                " created_at, updated_at FROM tasks ORDER BY id"
+        rows = (
+            connection.execute(
+                text(
+                    "SELECT id, host_id, experiment_id, task_type, action, config, priority,"
+                    " status,"
+                    " assigned_at, started_at, completed_at, result, error_message, retry_count,"
+                    " created_at, updated_at FROM tasks ORDER BY id"
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
     got = [(row["config"]["note"], row["status"], row["retry_count"]) for row in rows]
     assert got == [(k, v[0], v[2]) for k, v in mapping.items()]
     assert {row["task_type"] for row in rows} == {"noop"}
@@ -92,14 +109,23 @@ def test_agents_view_reads_with_the_earlier_column_names(pg_engine: Engine) -> N
         done = _task(host_id, "succeeded", 1)
         session.add_all([running, done])
     with pg_engine.connect() as connection:
-        row = connection.execute(
-            text(
-                "SELECT host_id, hostname, ip_address, agent_version, started_at, last_heartbeat,"
-                " status, capabilities, active_tasks, resource_usage, metadata FROM agents"
+        row = (
+            connection.execute(
+                text(
+                    "SELECT host_id, hostname, ip_address, agent_version, started_at,"
+                    " last_heartbeat,"
+                    " status, capabilities, active_tasks, resource_usage, metadata FROM agents"
+                )
             )
-        ).mappings().one()
+            .mappings()
+            .one()
+        )
     assert row["host_id"] == host_id
-    assert (row["hostname"], row["ip_address"], row["agent_version"]) == ("web-1", "10.0.0.5", "0.1.0")
+    assert (row["hostname"], row["ip_address"], row["agent_version"]) == (
+        "web-1",
+        "10.0.0.5",
+        "0.1.0",
+    )
     assert row["status"] == "healthy"
     assert row["active_tasks"] == [running.id]
     assert row["capabilities"] == {"collectors": ["prometheus-agent"]}
@@ -115,22 +141,34 @@ def test_metric_cache_view(pg_engine: Engine) -> None:
     with store.session() as session:
         session.add(
             MetricsCacheRow(
-                host_id=host_id, variant="baseline", metric_name="agent_rss_bytes",
-                timestamp=at, value=1.5e7, labels={"process": "phoenix-agent"},
+                host_id=host_id,
+                variant="baseline",
+                metric_name="agent_rss_bytes",
+                timestamp=at,
+                value=1.5e7,
+                labels={"process": "phoenix-agent"},
             )
-        )  # fmt: skip
+        )
     with pg_engine.connect() as connection:
-        row = connection.execute(
-            text(
-                "SELECT experiment_id, timestamp, metric_name, variant, host_id, value, labels"
-                " FROM metric_cache"
+        row = (
+            connection.execute(
+                text(
+                    "SELECT experiment_id, timestamp, metric_name, variant, host_id, value, labels"
+                    " FROM metric_cache"
+                )
             )
-        ).mappings().one()
+            .mappings()
+            .one()
+        )
     assert dict(row) == {
-        "experiment_id": None, "timestamp": at, "metric_name": "agent_rss_bytes",
-        "variant": "baseline", "host_id": host_id, "value": 1.5e7,
+        "experiment_id": None,
+        "timestamp": at,
+        "metric_name": "agent_rss_bytes",
+        "variant": "baseline",
+        "host_id": host_id,
+        "value": 1.5e7,
         "labels": {"process": "phoenix-agent"},
-    }  # fmt: skip
+    }
 
 
 def test_events_are_append_only(pg_engine: Engine) -> None:
@@ -170,7 +208,8 @@ def test_concurrent_upgrades_wait_for_the_migration_lock(empty_postgres_url: str
             waiting = holder.execute(
                 text(
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    " AND database ="
+                    " (SELECT oid FROM pg_database WHERE datname = current_database())"
                 )
             ).scalar_one()
             holder.commit()

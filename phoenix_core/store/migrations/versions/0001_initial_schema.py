@@ -77,9 +77,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
-    op.create_index(
-        op.f("ix_events_experiment_id"), "events", ["experiment_id"], unique=False
-    )
+    op.create_index(op.f("ix_events_experiment_id"), "events", ["experiment_id"], unique=False)
     op.create_index(op.f("ix_events_host_id"), "events", ["host_id"], unique=False)
 
     op.create_table(
@@ -110,9 +108,7 @@ def upgrade() -> None:
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experiments")),
     )
-    op.create_index(
-        op.f("ix_experiments_state"), "experiments", ["state"], unique=False
-    )
+    op.create_index(op.f("ix_experiments_state"), "experiments", ["state"], unique=False)
 
     op.create_table(
         "hosts",
@@ -214,9 +210,7 @@ def upgrade() -> None:
             ["host_id"], ["hosts.id"], name=op.f("fk_agent_tasks_host_id_hosts")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agent_tasks")),
-        sa.UniqueConstraint(
-            "idempotency_key", name=op.f("uq_agent_tasks_idempotency_key")
-        ),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_agent_tasks_idempotency_key")),
     )
     op.create_index(
         op.f("ix_agent_tasks_experiment_id"),
@@ -326,9 +320,7 @@ def upgrade() -> None:
         ["experiment_id", "metric_name", "timestamp"],
         unique=False,
     )
-    op.create_index(
-        op.f("ix_metrics_cache_host_id"), "metrics_cache", ["host_id"], unique=False
-    )
+    op.create_index(op.f("ix_metrics_cache_host_id"), "metrics_cache", ["host_id"], unique=False)
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(EVENTS_APPEND_ONLY)
@@ -360,16 +352,12 @@ def downgrade() -> None:
     )
 
     op.drop_table("experiment_variants")
-    op.drop_index(
-        op.f("ix_agent_tasks_status_lease_expires_at"), table_name="agent_tasks"
-    )
+    op.drop_index(op.f("ix_agent_tasks_status_lease_expires_at"), table_name="agent_tasks")
     op.drop_index(op.f("ix_agent_tasks_host_id_status"), table_name="agent_tasks")
     op.drop_index(op.f("ix_agent_tasks_experiment_id"), table_name="agent_tasks")
 
     op.drop_table("agent_tasks")
-    op.drop_index(
-        op.f("ix_active_pipelines_experiment_id"), table_name="active_pipelines"
-    )
+    op.drop_index(op.f("ix_active_pipelines_experiment_id"), table_name="active_pipelines")
 
     op.drop_table("active_pipelines")
     op.drop_table("pipelines")

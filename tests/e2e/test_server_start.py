@@ -1,0 +1,114 @@
+"""The real ``phoenix`` program: it starts on SQLite and PostgreSQL, and refuses bad databases
+with one clear sentence (no traceback)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.postgres import free_port
+from support.processes import api_server, run_cli
+
+
+def _wait_ready(url: str) -> dict[str, str]:
+    response = httpx.get(f"{url}/readyz", timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_serves_on_the_embedded_default(tmp_path: Path) -> None:
+    with api_server({"PHOENIX_DATA_DIR": str(tmp_path)}) as (url, process):
+        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+        ready = _wait_ready(url)
+        assert ready["status"] == "ready"
+        assert ready["database"] == "sqlite"
+        assert (tmp_path / "phoenix.db").is_file()
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert process.stderr is not None
+        assert "Application shutdown complete" in process.stderr.read()
+
+
+def test_serves_on_postgresql_from_an_empty_database(empty_postgres_url: str) -> None:
+    with api_server({"PHOENIX_DATABASE_URL": empty_postgres_url}) as (url, _):
+        ready = _wait_ready(url)
+    assert ready["database"] == "postgresql"
+
+
+def test_unknown_route_is_a_problem_document(tmp_path: Path) -> None:
+    with api_server({"PHOENIX_DATA_DIR": str(tmp_path)}) as (url, _):
+        response = httpx.get(f"{url}/nope", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank", "title": "Not Found", "status": 404, "detail": "Not Found",
+    }  # fmt: skip
+
+
+def _ahead_sqlite(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    assert run_cli("phoenix", ["db", "upgrade"], {"PHOENIX_DATABASE_URL": url}).returncode == 0
+    with sqlite3.connect(tmp_path / "ahead.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'f00dfeed9999'")
+    return url
+
+
+BAD_DATABASES = {
+    "malformed URL": (
+        lambda tmp: "postgresql+psycopg://:::",
+        "PHOENIX_DATABASE_URL is not a valid database URL",
+    ),
+    "unsupported driver": (lambda tmp: "mysql://u@h/db", "which Phoenix does not support"),
+    "unreachable PostgreSQL": (
+        lambda tmp: f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/phoenix",
+        "Cannot connect to PostgreSQL at 127.0.0.1:",
+    ),
+    "database from a newer Phoenix": (
+        _ahead_sqlite,
+        "The database is at migration 'f00dfeed9999', which this version of Phoenix does not know",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["api", "serve", "--port", "0"]])
+@pytest.mark.parametrize("case", list(BAD_DATABASES))
+def test_bad_databases_stop_start_up_with_one_sentence(
+    case: str, command: list[str], tmp_path: Path
+) -> None:
+    make_url, message = BAD_DATABASES[case]
+    result = run_cli("phoenix", command, {"PHOENIX_DATABASE_URL": make_url(tmp_path)})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert message in lines[0]
+    assert result.stdout == ""
+
+
+def test_a_port_in_use_is_one_sentence(tmp_path: Path) -> None:
+    with api_server({"PHOENIX_DATA_DIR": str(tmp_path)}) as (url, _):
+        port = url.rsplit(":", 1)[1]
+        result = run_cli(
+            "phoenix", ["api", "serve", "--port", port], {"PHOENIX_DATA_DIR": str(tmp_path)}
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: Cannot listen on 127.0.0.1:{port}: Address already in use."
+    ]
+
+
+def test_db_upgrade_and_status(tmp_path: Path) -> None:
+    env = {"PHOENIX_DATA_DIR": str(tmp_path)}
+    before = run_cli("phoenix", ["db", "status"], env)
+    assert "state:   empty" in before.stdout
+    upgraded = run_cli("phoenix", ["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "(head)" in upgraded.stdout
+    after = run_cli("phoenix", ["db", "status"], env)
+    assert "state:   at_head" in after.stdout

@@ -1,0 +1,74 @@
+"""Start Phoenix's own command-line programs as real processes, and never leave one behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["BIN", "api_server", "run_cli"]
+
+BIN = Path(sys.executable).parent
+"""The folder of the venv's console scripts (``phoenix``, ``phoenix-agent``)."""
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    program: str, args: Sequence[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``program args`` with only the given ``PHOENIX_*`` variables set."""
+    return subprocess.run(
+        [str(BIN / program), *args],
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@contextmanager
+def api_server(
+    env: dict[str, str], timeout: float = 60
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``phoenix api serve --port 0``; yields its base URL (read from its first line)."""
+    process = subprocess.Popen(
+        [str(BIN / "phoenix"), "api", "serve", "--port", "0"],
+        env=_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = process.stdout.readline()
+        if not line.startswith("Phoenix API listening on "):
+            process.kill()
+            _, stderr = process.communicate(timeout=10)
+            raise AssertionError(f"API did not start: {line!r}\n{stderr}")
+        url = line.split()[4]
+        assert time.monotonic() < deadline
+        yield url, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()

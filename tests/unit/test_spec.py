@@ -1,0 +1,109 @@
+"""The experiment spec: valid specs parse; each bad one names the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from phoenix_core.errors import ValidationFailed
+from phoenix_core.spec import ExperimentSpec, VariantRole
+from support.specs import spec_data
+
+
+def _paths(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ValidationFailed) as caught:
+        ExperimentSpec.parse(data)
+    return [error.path for error in caught.value.errors]
+
+
+def test_a_full_a_b_n_spec_parses() -> None:
+    spec = ExperimentSpec.parse(spec_data())
+    assert spec.baseline.name == "baseline"
+    assert [v.name for v in spec.candidates] == ["topk20", "hybrid"]
+    assert spec.candidates[0].role is VariantRole.CANDIDATE
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    spec = ExperimentSpec.parse(
+        {
+            "name": "minimal",
+            "hosts": ["web-1"],
+            "variants": [
+                {"name": "a", "role": "baseline", "template": "baseline"},
+                {"name": "b", "role": "candidate", "template": "top-k"},
+            ],
+        }
+    )
+    assert [s.kind for s in spec.sources] == ["loadsim", "node-exporter"]
+    assert spec.sink.kind == "prometheus-remote-write"
+    assert spec.sink.url is None
+    assert spec.collector == "prometheus-agent"
+    assert spec.load_profile is None
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"variants": [{"name": "a", "role": "baseline", "template": "x"}]}, "variants"),
+        (
+            {
+                "variants": [
+                    {"name": "a", "role": "candidate", "template": "x"},
+                    {"name": "b", "role": "candidate", "template": "x"},
+                ]
+            },
+            "variants",
+        ),
+        (
+            {
+                "variants": [
+                    {"name": "a", "role": "baseline", "template": "x"},
+                    {"name": "a", "role": "candidate", "template": "x"},
+                ]
+            },
+            "variants",
+        ),
+        (
+            {
+                "variants": [
+                    {"name": "a", "role": "baseline", "template": "x"},
+                    {"name": "Bad Name", "role": "candidate", "template": "x"},
+                ]
+            },
+            "variants.1.name",
+        ),
+        ({"duration_seconds": 0}, "duration_seconds"),
+        ({"warmup_seconds": -1}, "warmup_seconds"),
+        ({"hosts": ["web-1"]}, "host_selector"),  # both hosts and selector given
+        ({"host_selector": None}, "host_selector"),  # neither given
+        ({"collector": "fluentd"}, "collector"),
+        ({"sources": [{"name": "x", "kind": "scrape"}]}, "sources.0"),
+        ({"gates": [{"kpi": "cpu_cores"}]}, "gates.0"),
+        ({"gates": [{"kpi": "happiness", "max_value": 1}]}, "gates.0.kpi"),
+        ({"critical_selectors": ["up{job="]}, "critical_selectors"),
+        ({"load_profile": {"name": "tornado"}}, "load_profile.name"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_specs_name_the_field(change: dict[str, Any], path: str) -> None:
+    assert path in _paths(spec_data(**change))
+
+
+def test_error_messages_are_readable() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        ExperimentSpec.parse(spec_data(duration_seconds=-5))
+    assert str(caught.value) == ("Invalid input: duration_seconds: Input should be greater than 0")
+
+
+@pytest.mark.parametrize(
+    "selector",
+    ["up", 'up{job="app"}', '{process=~"kube.*"}', 'a:b_c{x!="1", y!~"2"}', '{x="a\\"b"}'],
+)
+def test_selectors_accepted(selector: str) -> None:
+    assert ExperimentSpec.parse(spec_data(critical_selectors=[selector])).critical_selectors
+
+
+@pytest.mark.parametrize("selector", ["", "{", "up{job=app}", "1up", 'up{job="x"', "up}"])
+def test_selectors_refused(selector: str) -> None:
+    assert _paths(spec_data(critical_selectors=[selector])) == ["critical_selectors"]
