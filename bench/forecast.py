@@ -9,6 +9,7 @@ Goal (issue 3): under 2 s on the project's 2-core machine.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -20,15 +21,21 @@ from phoenix_core.wire.pipeline import parse_pipeline
 
 PIPELINE = {
     "steps": [
-        {"protect": {"selectors": ['{process="kubelet"}', 'node_load1']}},
+        {"protect": {"selectors": ['{process="kubelet"}', "node_load1"]}},
         {"drop_metrics": {"regex": "go_.*"}},
         {"drop_series": {"label": "endpoint", "regex": "/debug/.*", "metrics": "http_.*"}},
         {"filter_below": {"metric": "process_cpu_seconds_total", "threshold": 0.05}},
-        {"top_k": {"metric": "process_cpu_seconds_total", "k": 20, "by_label": "process",
-                   "metrics": "process_.*"}},
+        {
+            "top_k": {
+                "metric": "process_cpu_seconds_total",
+                "k": 20,
+                "by_label": "process",
+                "metrics": "process_.*",
+            }
+        },
         {"drop_labels": {"labels": ["pid", "user_id"]}},
     ]
-}  # fmt: skip
+}
 
 
 def make_inventory(n: int, seed: int = 7) -> pd.DataFrame:
@@ -70,9 +77,12 @@ def main() -> None:
     pipeline = parse_pipeline(PIPELINE)
     inventory = make_inventory(args.series)
     labels = [c for c in inventory.columns if c not in ("__name__", "__value__")]
-    print(f"machine: {platform.machine()}, python {platform.python_version()}, pandas {pd.__version__}")
-    print(f"inventory: {len(inventory):,} series, {len(labels)} labels, "
-          f"{inventory['__name__'].nunique()} metrics; pipeline: {len(pipeline.steps)} steps")  # fmt: skip
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, python {platform.python_version()}, pandas {pd.__version__}")
+    print(
+        f"inventory: {len(inventory):,} series, {len(labels)} labels, "
+        f"{inventory['__name__'].nunique()} metrics; pipeline: {len(pipeline.steps)} steps"
+    )
     times = []
     result = None
     for run in range(args.repeat):

@@ -6,7 +6,6 @@ Validated with pydantic; ``ExperimentSpec.parse`` turns any input into a spec or
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from phoenix_core.errors import ValidationFailed
+from phoenix_core.wire.selectors import SelectorError, parse_selector
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
@@ -38,13 +38,6 @@ __all__ = [
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 """A variant or source name: lowercase letters, digits, ``-`` and ``_``, at most 63 long."""
-
-# A PromQL series selector: metric name, label matchers, or both (e.g. ``up{job="app"}``).
-_SELECTOR = re.compile(
-    r"""^\s*(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?\s*
-    (?:\{\s*(?:[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*,?\s*)*\})?\s*$""",
-    re.VERBOSE,
-)
 
 
 class _Model(BaseModel):
@@ -161,8 +154,10 @@ class ExperimentSpec(_Model):
     @classmethod
     def _selectors_parse(cls, value: list[str]) -> list[str]:
         for index, selector in enumerate(value):
-            if not selector.strip() or not _SELECTOR.match(selector):
-                raise ValueError(f"item {index} is not a PromQL series selector: {selector!r}")
+            try:
+                parse_selector(selector)
+            except SelectorError as exc:
+                raise ValueError(f"item {index} is not a usable series selector: {exc}") from None
         return value
 
     @field_validator("variants")

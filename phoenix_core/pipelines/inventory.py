@@ -8,6 +8,7 @@ what Prometheus' ``/api/v1/series`` plus an instant query give.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def normalize_inventory(frame: pd.DataFrame) -> pd.DataFrame:
     """Labels as categoricals with ``""`` for absent, values as float; refuses duplicates."""
     if NAME not in frame.columns:
         raise ValidationFailed([FieldError(("inventory",), f"needs a {NAME!r} column")])
-    out = {}
+    out: dict[str, Any] = {}
     for column in frame.columns:
         if column == VALUE:
             out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -64,7 +65,7 @@ def labels_categorical(values: pd.Series) -> pd.Categorical:
         # numbers or mixed types: compare them as Prometheus would, as text
         return labels_categorical(values.astype(str).where(values.notna(), ""))
     if "" in set(categories):
-        blank = categories.get_loc("")
+        blank = int(cast(int, categories.get_loc("")))
     else:
         blank = len(categories)
         categories = categories.append(pd.Index([""], dtype=object))

@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from phoenix_core.wire.selectors import Matcher, parse_selector
 __all__ = ["Forecast", "StepEffect", "forecast", "hashmod"]
 
 _PROTECTED = "__protected__"
+_BLANK_ONLY = pd.CategoricalDtype([""])
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ def forecast(pipeline: Pipeline, inventory: pd.DataFrame) -> Forecast:
         before = len(frame)
         frame, extra = _APPLY[type(step)](step, frame, index)
         effects.append(
-            StepEffect(index=index, kind=step.kind, series_in=before, series_out=len(frame), **extra)
+            StepEffect(
+                index=index, kind=step.kind, series_in=before, series_out=len(frame), **extra
+            )
         )
     labels = [c for c in label_columns(frame) if c != _PROTECTED]
     collisions = int(frame.duplicated(subset=labels, keep=False).sum()) if len(frame) else 0
@@ -141,16 +145,20 @@ def _column(frame: pd.DataFrame, label: str) -> pd.Series:
     if label in frame.columns:
         return frame[label]
     return pd.Series(
-        pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), categories=[""]),
+        pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), dtype=_BLANK_ONLY),
         index=frame.index,
     )
 
 
 def _on_categories(values: pd.Series, test: Callable[[str], bool]) -> np.ndarray:
     """Evaluate ``test`` once per distinct value and spread the answer over all rows."""
-    categorical = values.astype("category") if not isinstance(values.dtype, pd.CategoricalDtype) else values
+    categorical = (
+        values.astype("category") if not isinstance(values.dtype, pd.CategoricalDtype) else values
+    )
     answers = np.fromiter(
-        (test(str(c)) for c in categorical.cat.categories), dtype=bool, count=len(categorical.cat.categories)
+        (test(str(c)) for c in categorical.cat.categories),
+        dtype=bool,
+        count=len(categorical.cat.categories),
     )
     codes = categorical.cat.codes.to_numpy()
     return answers[codes] if len(answers) else np.zeros(len(values), dtype=bool)
@@ -187,7 +195,7 @@ def hashmod(value: str, modulus: int = HASHMOD_MODULUS) -> int:
 
 # --- steps ------------------------------------------------------------------------------------
 
-Applied = tuple[pd.DataFrame, dict[str, object]]
+Applied = tuple[pd.DataFrame, dict[str, Any]]
 
 
 def _keep_metrics(step: KeepMetrics, frame: pd.DataFrame, _index: int) -> Applied:
@@ -222,7 +230,7 @@ def _merge(frame: pd.DataFrame, fn: str) -> pd.DataFrame:
         merged = grouped.size().reset_index().drop(columns=[0])
     for column in keys:
         if column != _PROTECTED:
-            merged[column] = pd.Categorical(merged[column], dtype=frame[column].dtype)
+            merged[column] = merged[column].astype(frame[column].dtype)
     return pd.concat([frame.loc[~colliding], merged[frame.columns]], ignore_index=True)
 
 
@@ -261,9 +269,13 @@ def _values(frame: pd.DataFrame, step: Step, index: int) -> np.ndarray:
 
 def _filter_below(step: FilterBelow, frame: pd.DataFrame, index: int) -> Applied:
     values = _values(frame, step, index)
-    drop = (frame[NAME].to_numpy() == step.metric) & (values < step.threshold) & _unprotected(frame)
-    dropped = frame.loc[drop, [c for c in label_columns(frame) if c != _PROTECTED]]
-    return _drop(frame, drop), {"dropped_series": _without_empty_columns(dropped)}
+    of_metric = frame[NAME].to_numpy() == step.metric
+    drop = of_metric & (values < step.threshold) & _unprotected(frame)
+    # every label any series of the metric has, so that the list identifies series exactly
+    labels = [c for c in label_columns(frame) if c != _PROTECTED]
+    used = _without_empty_columns(frame.loc[of_metric, labels]).columns
+    dropped = frame.loc[drop, list(used)].reset_index(drop=True)
+    return _drop(frame, drop), {"dropped_series": dropped}
 
 
 def top_k_values(frame: pd.DataFrame, step: TopK, values: np.ndarray) -> tuple[str, ...]:

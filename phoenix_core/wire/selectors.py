@@ -105,7 +105,8 @@ def parse_selector(text: str) -> Selector:
 def _string(text: str, pos: int) -> tuple[str, int]:
     if pos >= len(text) or text[pos] not in "\"'":
         raise SelectorError(f"expected a quoted value at position {pos} of {text!r}")
-    quote, out, pos = text[pos], [], pos + 1
+    quote, pos = text[pos], pos + 1
+    out: list[str] = []
     while pos < len(text):
         char = text[pos]
         if char == quote:

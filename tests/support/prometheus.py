@@ -1,0 +1,111 @@
+"""Real Prometheus processes for tests: a server that receives remote writes, agents that send.
+
+Each runs on a free loopback port with its data in a temporary folder, and is stopped by the
+context manager that started it (agents before the server they write to, or each waits a minute
+on its flush deadline).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from support.postgres import free_port
+
+__all__ = ["PrometheusServer", "prometheus_agent", "prometheus_server"]
+
+BINARY = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def remote_write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def series(self, match: str) -> list[dict[str, str]]:
+        response = httpx.get(f"{self.url}/api/v1/series", params={"match[]": match}, timeout=10)
+        response.raise_for_status()
+        return list(response.json()["data"])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus exited {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"prometheus at {url} not ready: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def _running(
+    args: list[str], folder: Path, port: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    log = folder / "log"
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [BINARY, *args, f"--web.listen-address=127.0.0.1:{port}"], stdout=out, stderr=out
+        )
+    try:
+        _wait_ready(url, process, log)
+        yield url, process
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def prometheus_server() -> Iterator[PrometheusServer]:
+    """A Prometheus server with the remote-write receiver and nothing to scrape."""
+    folder = Path(tempfile.mkdtemp(prefix="phoenix-prom-"))
+    config = folder / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 1s}\n")
+    args = [f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+            "--web.enable-remote-write-receiver"]  # fmt: skip
+    try:
+        with _running(args, folder, free_port()) as (url, process):
+            yield PrometheusServer(url=url, process=process)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def prometheus_agent(config_text: str, port: int) -> Iterator[str]:
+    """Prometheus in agent mode with ``config_text``, listening on ``port``; yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="phoenix-agent-"))
+    config = folder / "agent.yml"
+    config.write_text(config_text)
+    args = ["--enable-feature=agent", f"--config.file={config}",
+            f"--storage.agent.path={folder / 'wal'}"]  # fmt: skip
+    try:
+        with _running(args, folder, port) as (url, _):
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
