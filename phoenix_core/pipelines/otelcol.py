@@ -184,9 +184,13 @@ class _Processors:
     def _add(self, index: int, step: Step, kind: str, config: dict[str, Any]) -> None:
         text = yaml.safe_dump(config, width=1_000_000)
         if "${" in text or "$$" in text:
-            raise refuse(index, step.kind, COLLECTOR,
-                         "a value contains '${' or '$$', which the collector's config resolver "
-                         "rewrites (variable expansion)")  # fmt: skip
+            raise refuse(
+                index,
+                step.kind,
+                COLLECTOR,
+                "a value contains '${' or '$$', which the collector's config resolver "
+                "rewrites (variable expansion)",
+            )
         self.processors.append((f"{kind}/phoenix_{index}_{step.kind}", config))
 
 
@@ -211,8 +215,10 @@ def compile_otelcol(pipeline: Pipeline, context: CompileContext) -> RenderedConf
         else:
             out.drop_where(index, step, _drop_terms(step))
     if out.protects:
-        cleanup = {"context": "datapoint",
-                   "statements": [f"delete_key(attributes, {ottl_string(MARKER)})"]}  # fmt: skip
+        cleanup = {
+            "context": "datapoint",
+            "statements": [f"delete_key(attributes, {ottl_string(MARKER)})"],
+        }
         out.processors.append(
             ("transform/phoenix_cleanup", {"error_mode": "ignore", "metric_statements": [cleanup]})
         )
@@ -238,8 +244,10 @@ def _drop_terms(step: Step) -> list[str]:
     if isinstance(step, DropSeries):
         return [*_scope(step.metrics), _label_test(step.label, "=~", step.regex)]
     if isinstance(step, FilterBelow):
-        return [f"metric.name == {ottl_string(step.metric)}",
-                f"value_double < {_number(step.threshold)}"]  # fmt: skip
+        return [
+            f"metric.name == {ottl_string(step.metric)}",
+            f"value_double < {_number(step.threshold)}",
+        ]
     raise TypeError(f"not a filtering step: {step.kind}")
 
 
@@ -265,9 +273,13 @@ def _protect(out: _Processors, index: int, step: Protect) -> None:
 def _drop_labels(out: _Processors, index: int, step: DropLabels) -> None:
     resource = [label for label in step.labels if label in RESOURCE_LABELS]
     if resource:
-        raise refuse(index, step.kind, COLLECTOR,
-                     f"{', '.join(resource)} are resource attributes in the collector "
-                     "(service.name, service.instance.id), not datapoint labels")  # fmt: skip
+        raise refuse(
+            index,
+            step.kind,
+            COLLECTOR,
+            f"{', '.join(resource)} are resource attributes in the collector "
+            "(service.name, service.instance.id), not datapoint labels",
+        )
     conditions = [*_scope(step.metrics), *out.unprotected]
     where = f" where {_all(conditions)}" if conditions else ""
     deletes = [f"delete_key(attributes, {ottl_string(label)}){where}" for label in step.labels]
@@ -278,17 +290,26 @@ def _drop_labels(out: _Processors, index: int, step: DropLabels) -> None:
 def _aggregate(out: _Processors, index: int, step: Aggregate) -> None:
     missing = [label for label in RESOURCE_LABELS if label not in step.by]
     if missing:
-        raise refuse(index, step.kind, COLLECTOR,
-                     f"`by` lacks {' and '.join(missing)}, which the collector keeps anyway as "
-                     "resource attributes (service.name, service.instance.id)")  # fmt: skip
+        raise refuse(
+            index,
+            step.kind,
+            COLLECTOR,
+            f"`by` lacks {' and '.join(missing)}, which the collector keeps anyway as "
+            "resource attributes (service.name, service.instance.id)",
+        )
     scope = re.compile(step.metrics)
-    exempt = [s.text for s in out.protects
-              if s.metric_name is None or scope.fullmatch(s.metric_name)]  # fmt: skip
+    exempt = [
+        s.text for s in out.protects if s.metric_name is None or scope.fullmatch(s.metric_name)
+    ]
     if exempt:
-        raise refuse(index, step.kind, COLLECTOR,
-                     f"protected series ({', '.join(exempt)}) may belong to the metrics it "
-                     "aggregates, and the collector cannot exempt single datapoints from a "
-                     "metric-level aggregation")  # fmt: skip
+        raise refuse(
+            index,
+            step.kind,
+            COLLECTOR,
+            f"protected series ({', '.join(exempt)}) may belong to the metrics it "
+            "aggregates, and the collector cannot exempt single datapoints from a "
+            "metric-level aggregation",
+        )
     kept = ", ".join(ottl_string(label) for label in step.by if label not in RESOURCE_LABELS)
     statement = f"aggregate_on_attributes({ottl_string(step.fn)}, [{kept}])"
     out.transform(index, step, [("metric", [statement + _metric_scope(step.metrics)])])

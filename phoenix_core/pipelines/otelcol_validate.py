@@ -71,35 +71,106 @@ def pinned_components() -> PinnedComponents:
 
 # --- OTTL -------------------------------------------------------------------------------------
 
-CONVERTERS = frozenset({
-    "IsMatch", "IsString", "IsInt", "IsDouble", "IsBool", "IsMap", "IsList", "Concat", "Int",
-    "Double", "String", "Len", "Split", "Substring", "ToLowerCase", "ToUpperCase", "Format",
-    "Hex", "SHA256", "Now", "Time", "UnixNano", "ConvertCase", "HasPrefix", "HasSuffix",
-})  # fmt: skip
-EDITORS = frozenset({
-    "set", "delete_key", "delete_matching_keys", "keep_keys", "keep_matching_keys", "limit",
-    "replace_pattern", "replace_all_patterns", "replace_match", "replace_all_matches",
-    "truncate_all", "merge_maps", "append", "aggregate_on_attributes",
-    "aggregate_on_attribute_value", "convert_sum_to_gauge", "convert_gauge_to_sum",
-    "scale_metric", "copy_metric",
-})  # fmt: skip
-METRIC_ONLY_EDITORS = frozenset({
-    "aggregate_on_attributes", "aggregate_on_attribute_value", "convert_sum_to_gauge",
-    "convert_gauge_to_sum", "scale_metric", "copy_metric",
-})  # fmt: skip
+CONVERTERS = frozenset(
+    {
+        "IsMatch",
+        "IsString",
+        "IsInt",
+        "IsDouble",
+        "IsBool",
+        "IsMap",
+        "IsList",
+        "Concat",
+        "Int",
+        "Double",
+        "String",
+        "Len",
+        "Split",
+        "Substring",
+        "ToLowerCase",
+        "ToUpperCase",
+        "Format",
+        "Hex",
+        "SHA256",
+        "Now",
+        "Time",
+        "UnixNano",
+        "ConvertCase",
+        "HasPrefix",
+        "HasSuffix",
+    }
+)
+EDITORS = frozenset(
+    {
+        "set",
+        "delete_key",
+        "delete_matching_keys",
+        "keep_keys",
+        "keep_matching_keys",
+        "limit",
+        "replace_pattern",
+        "replace_all_patterns",
+        "replace_match",
+        "replace_all_matches",
+        "truncate_all",
+        "merge_maps",
+        "append",
+        "aggregate_on_attributes",
+        "aggregate_on_attribute_value",
+        "convert_sum_to_gauge",
+        "convert_gauge_to_sum",
+        "scale_metric",
+        "copy_metric",
+    }
+)
+METRIC_ONLY_EDITORS = frozenset(
+    {
+        "aggregate_on_attributes",
+        "aggregate_on_attribute_value",
+        "convert_sum_to_gauge",
+        "convert_gauge_to_sum",
+        "scale_metric",
+        "copy_metric",
+    }
+)
 FIELDS = {
-    "datapoint": frozenset({
-        "attributes", "start_time_unix_nano", "time_unix_nano", "start_time", "time",
-        "value_double", "value_int", "exemplars", "flags", "count", "sum", "bucket_counts",
-        "explicit_bounds", "scale", "zero_count", "positive", "negative", "quantile_values",
-    }),
-    "metric": frozenset({
-        "name", "description", "unit", "type", "aggregation_temporality", "is_monotonic",
-        "data_points", "metadata",
-    }),
+    "datapoint": frozenset(
+        {
+            "attributes",
+            "start_time_unix_nano",
+            "time_unix_nano",
+            "start_time",
+            "time",
+            "value_double",
+            "value_int",
+            "exemplars",
+            "flags",
+            "count",
+            "sum",
+            "bucket_counts",
+            "explicit_bounds",
+            "scale",
+            "zero_count",
+            "positive",
+            "negative",
+            "quantile_values",
+        }
+    ),
+    "metric": frozenset(
+        {
+            "name",
+            "description",
+            "unit",
+            "type",
+            "aggregation_temporality",
+            "is_monotonic",
+            "data_points",
+            "metadata",
+        }
+    ),
     "resource": frozenset({"attributes", "dropped_attributes_count", "schema_url"}),
     "scope": frozenset({"name", "version", "attributes", "dropped_attributes_count", "schema_url"}),
-}  # fmt: skip
+}
 FIELDS["instrumentation_scope"] = FIELDS["scope"]
 REACHABLE = {
     "datapoint": ("datapoint", "metric", "resource", "scope", "instrumentation_scope"),
@@ -219,8 +290,10 @@ class _Parser:
             self.take()
             self.value()
         elif kind not in ("converter", "boolean"):
-            raise OttlError(f"{start.text!r} at position {start.pos} is not a condition: "
-                            "compare it (==, !=, <, ...) or call a converter")  # fmt: skip
+            raise OttlError(
+                f"{start.text!r} at position {start.pos} is not a condition: "
+                "compare it (==, !=, <, ...) or call a converter"
+            )
 
     def value(self) -> str:
         token = self.peek()
@@ -235,8 +308,9 @@ class _Parser:
             return "list"
         if token.kind == "ident" and self.peek(1).kind == "(":
             if not token.text[0].isupper():
-                raise OttlError(f"{token.text!r} is an editor; only converters (capitalised) "
-                                "return values")  # fmt: skip
+                raise OttlError(
+                    f"{token.text!r} is an editor; only converters (capitalised) return values"
+                )
             self.call()
             return "converter"
         if token.kind == "ident" and token.text[0].isupper():
@@ -342,9 +416,12 @@ def validate_otelcol_config(text: str) -> None:
         for component_id in block if isinstance(block, dict) else ():
             known = pinned.types(kind)
             if str(component_id).split("/", 1)[0] not in known:
-                errors.append(FieldError((section, component_id),
-                                         f"unknown {kind} type; {pinned.release} has: "
-                                         f"{', '.join(sorted(known))}"))  # fmt: skip
+                errors.append(
+                    FieldError(
+                        (section, component_id),
+                        f"unknown {kind} type; {pinned.release} has: {', '.join(sorted(known))}",
+                    )
+                )
     service = config.get("service")
     if isinstance(service, dict):
         errors.extend(_check_service(config, service))
@@ -383,8 +460,11 @@ def _check_service(config: dict[str, Any], service: dict[str, Any]) -> list[Fiel
             for position, name in enumerate(names):
                 used[section].add(str(name))
                 if str(name) not in _defined(config, section):
-                    errors.append(FieldError((*loc, section, position),
-                                             f"{name!r} is not defined in {section}"))  # fmt: skip
+                    errors.append(
+                        FieldError(
+                            (*loc, section, position), f"{name!r} is not defined in {section}"
+                        )
+                    )
     for section in ("receivers", "processors", "exporters"):
         for name in sorted(_defined(config, section) - used[section]):
             errors.append(FieldError((section, name), "defined but used by no pipeline"))
@@ -428,8 +508,9 @@ def _ottl_texts(component_id: str, settings: Any) -> list[_Located]:
             context = str(group.get("context", "inferred"))
             for key, is_statement in (("conditions", False), ("statements", True)):
                 for at, text in enumerate(_list(group.get(key))):
-                    found.append((("metric_statements", group_at, key, at), text, context,
-                                  is_statement))  # fmt: skip
+                    found.append(
+                        (("metric_statements", group_at, key, at), text, context, is_statement)
+                    )
     return found
 
 

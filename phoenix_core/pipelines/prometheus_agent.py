@@ -114,8 +114,13 @@ class _Rules:
         self.rules.append(rule)
 
     def replace(self, labels: tuple[str, ...], regex: str, target: str, replacement: str) -> None:
-        self.add(action="replace", source_labels=list(labels), regex=regex,
-                 target_label=target, replacement=replacement)  # fmt: skip
+        self.add(
+            action="replace",
+            source_labels=list(labels),
+            regex=regex,
+            target_label=target,
+            replacement=replacement,
+        )
 
     def labeldrop(self, regex: str) -> None:
         self.add(action="labeldrop", regex=regex)
@@ -139,8 +144,11 @@ class _Rules:
         """Drop the unprotected series where every term holds."""
         if not self.protected and len(terms) == 1:
             term = terms[0]
-            self.add(action="keep" if term.negate else "drop",
-                     source_labels=list(term.labels), regex=term.regex)  # fmt: skip
+            self.add(
+                action="keep" if term.negate else "drop",
+                source_labels=list(term.labels),
+                regex=term.regex,
+            )
             return
         self.mark(terms)
         if self.protected:
@@ -195,8 +203,12 @@ def _label_step(rules: _Rules, step: Step) -> None:
     elif isinstance(step, DropSeries):
         rules.drop_where([*_scope(step.metrics), _Term((step.label,), step.regex)])
     elif isinstance(step, Sample):
-        rules.add(action="hashmod", source_labels=[step.hash_label],
-                  modulus=HASHMOD_MODULUS, target_label=HASH)  # fmt: skip
+        rules.add(
+            action="hashmod",
+            source_labels=[step.hash_label],
+            modulus=HASHMOD_MODULUS,
+            target_label=HASH,
+        )
         kept = _Term((HASH,), range_regex(step.buckets_kept), negate=True)
         rules.drop_where([*_scope(step.metrics), kept])
         rules.labeldrop(HASH)

@@ -106,9 +106,15 @@ class Forecast:
         ]
         return pd.DataFrame(
             rows,
-            columns=["step", "kind", "series_in", "series_out", "removed",
-                     "removed_percent_of_input"],
-        )  # fmt: skip
+            columns=[
+                "step",
+                "kind",
+                "series_in",
+                "series_out",
+                "removed",
+                "removed_percent_of_input",
+            ],
+        )
 
 
 def forecast(pipeline: Pipeline, inventory: pd.DataFrame) -> Forecast:

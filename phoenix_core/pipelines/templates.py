@@ -24,9 +24,18 @@ from phoenix_core.wire.selectors import SelectorError, parse_selector
 __all__ = ["Template", "TemplateLibrary", "Variable", "VariableType"]
 
 VariableType = Literal[
-    "string", "integer", "number", "boolean", "regex", "metric_name", "label_name",
-    "selector", "string_list", "label_list", "selector_list",
-]  # fmt: skip
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "regex",
+    "metric_name",
+    "label_name",
+    "selector",
+    "string_list",
+    "label_list",
+    "selector_list",
+]
 
 _REFERENCE = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
 

@@ -10,7 +10,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntPK", "JsonDoc", "UTCDateTime"]
+from phoenix_core.clock import utcnow
+
+__all__ = ["BigIntPK", "JsonDoc", "UTCDateTime", "utcnow"]
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit key; SQLite only auto-increments an ``INTEGER PRIMARY KEY``."""
@@ -42,8 +44,3 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """Now, aware, in UTC."""
-    return datetime.now(UTC)

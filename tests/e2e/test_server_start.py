@@ -46,8 +46,11 @@ def test_unknown_route_is_a_problem_document(tmp_path: Path) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "type": "about:blank", "title": "Not Found", "status": 404, "detail": "Not Found",
-    }  # fmt: skip
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not Found",
+    }
 
 
 def _ahead_sqlite(tmp_path: Path) -> str:

@@ -87,8 +87,11 @@ def prometheus_server() -> Iterator[PrometheusServer]:
     folder = Path(tempfile.mkdtemp(prefix="phoenix-prom-"))
     config = folder / "prometheus.yml"
     config.write_text("global: {scrape_interval: 1s}\n")
-    args = [f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-            "--web.enable-remote-write-receiver"]  # fmt: skip
+    args = [
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        "--web.enable-remote-write-receiver",
+    ]
     try:
         with _running(args, folder, free_port()) as (url, process):
             yield PrometheusServer(url=url, process=process)
@@ -102,8 +105,11 @@ def prometheus_agent(config_text: str, port: int) -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="phoenix-agent-"))
     config = folder / "agent.yml"
     config.write_text(config_text)
-    args = ["--enable-feature=agent", f"--config.file={config}",
-            f"--storage.agent.path={folder / 'wal'}"]  # fmt: skip
+    args = [
+        "--enable-feature=agent",
+        f"--config.file={config}",
+        f"--storage.agent.path={folder / 'wal'}",
+    ]
     try:
         with _running(args, folder, port) as (url, _):
             yield url

@@ -14,8 +14,10 @@ SCRIPT = ROOT / "scripts" / "generate.py"
 def _check(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--check", "--root", str(root)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_committed_generated_files_are_current() -> None:

@@ -29,15 +29,29 @@ CRITICAL = ['{process="kubelet"}']
 def _inventory() -> pd.DataFrame:
     """Three processes with two pids each on two process metrics, plus a machine metric."""
     rows: list[dict[str, Any]] = []
-    cpu = {("kubelet", "1"): 1.0, ("kubelet", "2"): 1.0, ("nginx", "3"): 5.0,
-           ("nginx", "4"): 4.0, ("cron", "5"): 0.001, ("cron", "6"): 0.0}  # fmt: skip
+    cpu = {
+        ("kubelet", "1"): 1.0,
+        ("kubelet", "2"): 1.0,
+        ("nginx", "3"): 5.0,
+        ("nginx", "4"): 4.0,
+        ("cron", "5"): 0.001,
+        ("cron", "6"): 0.0,
+    }
     for (process, pid), value in cpu.items():
         for metric, metric_value in (
             ("process_cpu_seconds_total", value),
             ("process_open_fds", 9.0),
         ):
-            rows.append({"__name__": metric, "process": process, "pid": pid, "job": "node",
-                         "instance": "host:9100", "__value__": metric_value})  # fmt: skip
+            rows.append(
+                {
+                    "__name__": metric,
+                    "process": process,
+                    "pid": pid,
+                    "job": "node",
+                    "instance": "host:9100",
+                    "__value__": metric_value,
+                }
+            )
     rows.append(
         {"__name__": "node_load1", "job": "node", "instance": "host:9100", "__value__": 0.7}
     )
@@ -130,16 +144,21 @@ def test_the_config_around_the_steps() -> None:
     assert jobs[0]["static_configs"] == [{"targets": ["127.0.0.1:9100"]}]
     exporter = config["exporters"]["prometheusremotewrite"]
     assert exporter["endpoint"] == "http://127.0.0.1:9090/api/v1/write"
-    assert exporter["external_labels"] == {"experiment_id": "exp-1", "variant": "candidate",
-                                           "host": "host-a"}  # fmt: skip
+    assert exporter["external_labels"] == {
+        "experiment_id": "exp-1",
+        "variant": "candidate",
+        "host": "host-a",
+    }
     assert exporter["target_info"] == {"enabled": False}
     assert exporter["add_metric_suffixes"] is False
     assert exporter["resource_to_telemetry_conversion"] == {"enabled": False}
     reader = config["service"]["telemetry"]["metrics"]["readers"][0]
     assert reader["pull"]["exporter"]["prometheus"] == {"host": "127.0.0.1", "port": 18888}
     assert config["processors"]["memory_limiter"] == {
-        "check_interval": "1s", "limit_mib": 512, "spike_limit_mib": 128,
-    }  # fmt: skip
+        "check_interval": "1s",
+        "limit_mib": 512,
+        "spike_limit_mib": 128,
+    }
     assert config["service"]["pipelines"]["metrics"] == {
         "receivers": ["prometheus"],
         "processors": ["memory_limiter", "batch"],
@@ -157,8 +176,9 @@ def test_support_covers_every_step_kind() -> None:
 
 
 def test_keep_and_drop_metrics_are_anchored() -> None:
-    config = _compile([{"keep_metrics": {"regex": "process_.*"}},
-                       {"drop_metrics": {"regex": "process_open_fds"}}])  # fmt: skip
+    config = _compile(
+        [{"keep_metrics": {"regex": "process_.*"}}, {"drop_metrics": {"regex": "process_open_fds"}}]
+    )
     assert _conditions(config, "filter/phoenix_0_keep_metrics") == [
         'not IsMatch(metric.name, "^(?:process_.*)$")'
     ]
@@ -183,8 +203,12 @@ def test_drop_series_without_empty_match_has_no_nil_check() -> None:
 
 
 def test_job_and_instance_are_resource_attributes() -> None:
-    config = _compile([{"drop_series": {"label": "job", "regex": "app"}},
-                       {"keep_series": {"label": "instance", "regex": "host:.*"}}])  # fmt: skip
+    config = _compile(
+        [
+            {"drop_series": {"label": "job", "regex": "app"}},
+            {"keep_series": {"label": "instance", "regex": "host:.*"}},
+        ]
+    )
     assert _conditions(config, "filter/phoenix_0_drop_series") == [
         'IsMatch(resource.attributes["service.name"], "^(?:app)$")'
     ]
@@ -195,8 +219,12 @@ def test_job_and_instance_are_resource_attributes() -> None:
 
 def test_protect_marks_datapoints_that_later_steps_exclude() -> None:
     selector = 'process_cpu_seconds_total{process="kubelet", pid!="", job=~"node|"}'
-    config = _compile([{"protect": {"selectors": [selector, '{process!~"c.*", pid="1"}']}},
-                       {"drop_metrics": {"regex": "process_.*"}}])  # fmt: skip
+    config = _compile(
+        [
+            {"protect": {"selectors": [selector, '{process!~"c.*", pid="1"}']}},
+            {"drop_metrics": {"regex": "process_.*"}},
+        ]
+    )
     [(context, statements)] = _statements(config, "transform/phoenix_0_protect")
     assert context == "datapoint"
     assert statements == [
@@ -230,10 +258,15 @@ def test_drop_labels_deletes_then_sums_what_collides() -> None:
         'where IsMatch(metric.name, "^(?:process_.*)$") and attributes["phoenix.protected"] == nil'
     )
     assert _statements(config, "transform/phoenix_1_drop_labels") == [
-        ("datapoint", [f'delete_key(attributes, "pid") {where}',
-                       f'delete_key(attributes, "user_id") {where}']),
+        (
+            "datapoint",
+            [
+                f'delete_key(attributes, "pid") {where}',
+                f'delete_key(attributes, "user_id") {where}',
+            ],
+        ),
         ("metric", ['aggregate_on_attributes("sum") where IsMatch(name, "^(?:process_.*)$")']),
-    ]  # fmt: skip
+    ]
 
 
 def test_drop_labels_everywhere_has_no_where() -> None:
@@ -251,17 +284,21 @@ def test_drop_labels_of_job_is_refused() -> None:
 
 
 def test_aggregate_keeps_the_labels_in_by() -> None:
-    config = _compile([{"aggregate": {"by": ["job", "instance", "status"], "fn": "max",
-                                      "metrics": "http_.*"}}])  # fmt: skip
+    config = _compile(
+        [{"aggregate": {"by": ["job", "instance", "status"], "fn": "max", "metrics": "http_.*"}}]
+    )
     assert _statements(config, "transform/phoenix_0_aggregate") == [
-        ("metric", ['aggregate_on_attributes("max", ["status"]) where '
-                    'IsMatch(name, "^(?:http_.*)$")']),
-    ]  # fmt: skip
+        (
+            "metric",
+            ['aggregate_on_attributes("max", ["status"]) where IsMatch(name, "^(?:http_.*)$")'],
+        ),
+    ]
 
 
 def test_aggregate_without_job_is_refused() -> None:
-    message = _refusal([{"keep_metrics": {"regex": ".*"}},
-                        {"aggregate": {"by": ["instance", "status"]}}])  # fmt: skip
+    message = _refusal(
+        [{"keep_metrics": {"regex": ".*"}}, {"aggregate": {"by": ["instance", "status"]}}]
+    )
     assert message.startswith("steps.1: aggregate cannot run on otelcol")
     assert "job" in message
     assert "resource attributes" in message
@@ -291,9 +328,19 @@ def test_filter_below_compares_the_double_value() -> None:
 
 
 def test_top_k_keeps_the_reference_values() -> None:
-    config = _compile([{"top_k": {"metric": "process_cpu_seconds_total", "k": 2,
-                                  "by_label": "process", "metrics": "process_.*"}}],
-                      _inventory())  # fmt: skip
+    config = _compile(
+        [
+            {
+                "top_k": {
+                    "metric": "process_cpu_seconds_total",
+                    "k": 2,
+                    "by_label": "process",
+                    "metrics": "process_.*",
+                }
+            }
+        ],
+        _inventory(),
+    )
     assert _conditions(config, "filter/phoenix_0_top_k") == [
         'IsMatch(metric.name, "^(?:process_.*)$") and '
         'not IsMatch(attributes["process"], "^(?:kubelet|nginx)$")'
@@ -301,23 +348,29 @@ def test_top_k_keeps_the_reference_values() -> None:
 
 
 def test_top_k_defaults_to_its_metric_and_drops_all_without_values() -> None:
-    config = _compile([{"top_k": {"metric": "absent_metric", "k": 2, "by_label": "process"}}],
-                      _inventory())  # fmt: skip
+    config = _compile(
+        [{"top_k": {"metric": "absent_metric", "k": 2, "by_label": "process"}}], _inventory()
+    )
     assert _conditions(config, "filter/phoenix_0_top_k") == [
         'IsMatch(metric.name, "^(?:absent_metric)$")'
     ]
 
 
 def test_top_k_without_reference_values_is_refused() -> None:
-    message = _refusal([{"top_k": {"metric": "process_cpu_seconds_total", "k": 2,
-                                   "by_label": "process"}}])  # fmt: skip
+    message = _refusal(
+        [{"top_k": {"metric": "process_cpu_seconds_total", "k": 2, "by_label": "process"}}]
+    )
     assert message.startswith("steps.0: top_k cannot run on otelcol")
     assert "reference values" in message
 
 
 def test_sample_is_refused() -> None:
-    message = _refusal([{"drop_metrics": {"regex": "x"}},
-                        {"sample": {"hash_label": "user_id", "keep_fraction": 0.5}}])  # fmt: skip
+    message = _refusal(
+        [
+            {"drop_metrics": {"regex": "x"}},
+            {"sample": {"hash_label": "user_id", "keep_fraction": 0.5}},
+        ]
+    )
     assert message.startswith("steps.1: sample cannot run on otelcol")
     assert "hashmod" in message
 
@@ -355,17 +408,28 @@ def test_the_pinned_release_lists_the_components() -> None:
     pinned = pinned_components()
     assert pinned.release == "v0.161.0"
     assert pinned.types("processor") == {
-        "filter", "transform", "groupbyattrs", "metricstransform", "memory_limiter", "batch",
-        "resource", "attributes",
-    }  # fmt: skip
+        "filter",
+        "transform",
+        "groupbyattrs",
+        "metricstransform",
+        "memory_limiter",
+        "batch",
+        "resource",
+        "attributes",
+    }
     modules = {c.type: c.module for c in pinned.components}
     assert modules["batch"] == "go.opentelemetry.io/collector/processor/batchprocessor"
     assert modules["health_check"].endswith("/extension/healthcheckextension")
 
 
-@pytest.mark.parametrize(("section", "component"), [
-    ("processors", "topk"), ("processors", "adaptive_filter/x"), ("exporters", "pushgateway"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("section", "component"),
+    [
+        ("processors", "topk"),
+        ("processors", "adaptive_filter/x"),
+        ("exporters", "pushgateway"),
+    ],
+)
 def test_unknown_component_types_are_rejected(section: str, component: str) -> None:
     config = _valid()
     config[section][component] = {}
@@ -392,8 +456,7 @@ def test_an_unused_processor_is_rejected() -> None:
 
 def test_pipelines_need_a_known_type_a_receiver_and_an_exporter() -> None:
     config = _valid()
-    config["service"]["pipelines"]["profiles"] = {"receivers": ["prometheus"],
-                                                   "exporters": []}  # fmt: skip
+    config["service"]["pipelines"]["profiles"] = {"receivers": ["prometheus"], "exporters": []}
     paths = [path for path, _ in _problems(config)]
     assert paths == ["service.pipelines.profiles", "service.pipelines.profiles.exporters"]
 
@@ -404,16 +467,19 @@ def test_missing_sections_are_rejected() -> None:
     assert {e.path for e in caught.value.errors} >= {"processors", "exporters", "service"}
 
 
-@pytest.mark.parametrize(("condition", "problem"), [
-    ('attributes["a"] == "x', "unbalanced quote"),
-    ('Frobnicate(attributes["a"])', "unknown converter 'Frobnicate'"),
-    ('attributes["a"] == "x" garbage', "unexpected 'garbage'"),
-    ('name == "x"', "the datapoint context has no field 'name'"),
-    ('(attributes["a"] == "x"', "expected ')'"),
-    ('attributes["a"]', "is not a condition"),
-    ('metric.bogus == 1', "metric has no field 'bogus'"),
-    ("value_double < 1e-7", "unexpected 'e'"),  # OTTL floats have no exponent
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("condition", "problem"),
+    [
+        ('attributes["a"] == "x', "unbalanced quote"),
+        ('Frobnicate(attributes["a"])', "unknown converter 'Frobnicate'"),
+        ('attributes["a"] == "x" garbage', "unexpected 'garbage'"),
+        ('name == "x"', "the datapoint context has no field 'name'"),
+        ('(attributes["a"] == "x"', "expected ')'"),
+        ('attributes["a"]', "is not a condition"),
+        ("metric.bogus == 1", "metric has no field 'bogus'"),
+        ("value_double < 1e-7", "unexpected 'e'"),  # OTTL floats have no exponent
+    ],
+)
 def test_bad_ottl_conditions_are_rejected(condition: str, problem: str) -> None:
     config = _valid()
     config["processors"]["filter/x"] = {"metrics": {"datapoint": ["true", condition]}}
@@ -423,13 +489,16 @@ def test_bad_ottl_conditions_are_rejected(condition: str, problem: str) -> None:
     assert problem in message
 
 
-@pytest.mark.parametrize(("context", "statement", "problem"), [
-    ("datapoint", 'aggregate_on_attributes("sum")', "metric context only"),
-    ("metric", 'delete_key(attributes, "a")', "the metric context has no field 'attributes'"),
-    ("metric", 'IsMatch(name, "a")', "starts with an editor"),
-    ("datapoint", 'set(attributes["a"], true) where', "expected a value"),
-    ("datapoint", 'frob(attributes["a"])', "unknown editor 'frob'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("context", "statement", "problem"),
+    [
+        ("datapoint", 'aggregate_on_attributes("sum")', "metric context only"),
+        ("metric", 'delete_key(attributes, "a")', "the metric context has no field 'attributes'"),
+        ("metric", 'IsMatch(name, "a")', "starts with an editor"),
+        ("datapoint", 'set(attributes["a"], true) where', "expected a value"),
+        ("datapoint", 'frob(attributes["a"])', "unknown editor 'frob'"),
+    ],
+)
 def test_bad_ottl_statements_are_rejected(context: str, statement: str, problem: str) -> None:
     config = _valid()
     groups = config["processors"]["transform/phoenix_1_drop_labels"]["metric_statements"]
@@ -439,14 +508,21 @@ def test_bad_ottl_statements_are_rejected(context: str, statement: str, problem:
     assert problem in message
 
 
-@pytest.mark.parametrize(("context", "text", "statement"), [
-    ("datapoint", 'not (attributes["a"] == nil or IsMatch(attributes["a"], "^(?:x|)$"))', False),
-    ("datapoint", 'metric.name == "m" and value_double < -0.5 or value_int >= 3', False),
-    ("metric", 'IsMatch(metric.name, "x") and type == METRIC_DATA_TYPE_SUM', False),
-    ("metric", 'aggregate_on_attributes("mean", ["a", "b"]) where IsMatch(name, "x")', True),
-    ("datapoint", 'set(attributes["k"], Concat([attributes["a"], "b"], "-"))', True),
-    ("inferred", 'set(datapoint.attributes["k"], resource.attributes["r"])', True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("context", "text", "statement"),
+    [
+        (
+            "datapoint",
+            'not (attributes["a"] == nil or IsMatch(attributes["a"], "^(?:x|)$"))',
+            False,
+        ),
+        ("datapoint", 'metric.name == "m" and value_double < -0.5 or value_int >= 3', False),
+        ("metric", 'IsMatch(metric.name, "x") and type == METRIC_DATA_TYPE_SUM', False),
+        ("metric", 'aggregate_on_attributes("mean", ["a", "b"]) where IsMatch(name, "x")', True),
+        ("datapoint", 'set(attributes["k"], Concat([attributes["a"], "b"], "-"))', True),
+        ("inferred", 'set(datapoint.attributes["k"], resource.attributes["r"])', True),
+    ],
+)
 def test_the_ottl_subset_phoenix_writes_parses(context: str, text: str, statement: bool) -> None:
     check_ottl(text, context, statement=statement)
 

@@ -22,21 +22,30 @@ SHA = "a" * 64
 
 EXAMPLES = {
     (TaskType.COLLECTOR, TaskAction.START): {
-        "experiment_id": str(EXPERIMENT), "variant": "baseline", "collector": "prometheus-agent",
-        "config_sha256": SHA, "config_url": f"/agent/v1/configs/{SHA}", "ports": {"http": 19100},
+        "experiment_id": str(EXPERIMENT),
+        "variant": "baseline",
+        "collector": "prometheus-agent",
+        "config_sha256": SHA,
+        "config_url": f"/agent/v1/configs/{SHA}",
+        "ports": {"http": 19100},
     },
     (TaskType.COLLECTOR, TaskAction.RELOAD): {
-        "experiment_id": str(EXPERIMENT), "variant": "topk", "collector": "otelcol",
-        "config_sha256": SHA, "config_url": f"/agent/v1/configs/{SHA}",
+        "experiment_id": str(EXPERIMENT),
+        "variant": "topk",
+        "collector": "otelcol",
+        "config_sha256": SHA,
+        "config_url": f"/agent/v1/configs/{SHA}",
     },
     (TaskType.COLLECTOR, TaskAction.STOP): {"experiment_id": str(EXPERIMENT), "variant": "topk"},
     (TaskType.LOADSIM, TaskAction.START): {
-        "experiment_id": str(EXPERIMENT), "profile": "high-cardinality",
-        "parameters": {"series": 5000}, "duration_seconds": 60,
+        "experiment_id": str(EXPERIMENT),
+        "profile": "high-cardinality",
+        "parameters": {"series": 5000},
+        "duration_seconds": 60,
     },
     (TaskType.LOADSIM, TaskAction.STOP): {"experiment_id": str(EXPERIMENT)},
     (TaskType.NOOP, TaskAction.RUN): {"note": "benchmark"},
-}  # fmt: skip
+}
 
 
 def test_every_payload_model_has_an_example() -> None:
@@ -75,14 +84,23 @@ def test_heartbeat_round_trips() -> None:
             "status": "degraded",
             "active_tasks": [1, 2],
             "resource_usage": {
-                "cpu_percent": 150.0, "memory_percent": 50, "memory_bytes": 10, "disk_percent": 3,
+                "cpu_percent": 150.0,
+                "memory_percent": 50,
+                "memory_bytes": 10,
+                "disk_percent": 3,
             },
             "active_pipelines": [
-                {"experiment_id": str(EXPERIMENT), "variant": "baseline", "config_sha256": SHA,
-                 "status": "crash_looping", "pid": None, "restarts": 7},
+                {
+                    "experiment_id": str(EXPERIMENT),
+                    "variant": "baseline",
+                    "config_sha256": SHA,
+                    "status": "crash_looping",
+                    "pid": None,
+                    "restarts": 7,
+                },
             ],
         }
-    )  # fmt: skip
+    )
     assert Heartbeat.model_validate_json(heartbeat.model_dump_json()) == heartbeat
     assert heartbeat.active_pipelines[0].status == "crash_looping"
     assert CollectorKind("otelcol") is CollectorKind.OTELCOL

@@ -1,0 +1,125 @@
+"""The task queue port: one interface, three backends (PostgreSQL, SQLite, in-memory).
+
+Every backend passes the same contract tests. Waiting is by notification, never by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from phoenix_core.queue.model import NewTask, QueueStats, ReapResult, Report, Task
+from phoenix_core.queue.waiters import Waiters
+
+__all__ = ["QueueSettings", "TaskQueue"]
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How the queue retries: exponential backoff after an expired lease, capped."""
+
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+
+
+class TaskQueue(ABC):
+    """Tasks for hosts' agents: enqueue, claim with a lease, report, reap, cancel, wait."""
+
+    def __init__(self, settings: QueueSettings | None = None) -> None:
+        self.settings = settings or QueueSettings()
+        self.waiters = Waiters()
+
+    @abstractmethod
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
+        """Add tasks; a task whose idempotency key exists already yields the existing one."""
+
+    @abstractmethod
+    def claim(
+        self,
+        host_id: uuid.UUID,
+        *,
+        limit: int = 1,
+        lease_seconds: float = 60.0,
+        at: datetime | None = None,
+    ) -> list[Task]:
+        """Atomically take up to ``limit`` claimable tasks of the host (priority, then age)."""
+
+    @abstractmethod
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> list[Task]:
+        """Apply the holder's status reports (fenced by attempt; repeats are no-ops).
+
+        All or nothing: one refused report refuses the whole batch.
+        """
+
+    @abstractmethod
+    def heartbeat(
+        self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None
+    ) -> int:
+        """Extend the leases of every task the host holds; returns how many."""
+
+    @abstractmethod
+    def cancel(self, task_id: int) -> Task:
+        """Cancel a pending task now; ask the holder of a claimed or running one to stop."""
+
+    @abstractmethod
+    def cancel_experiment(self, experiment_id: uuid.UUID) -> list[Task]:
+        """``cancel`` every unfinished task of an experiment."""
+
+    @abstractmethod
+    def cancellations(self, host_id: uuid.UUID) -> list[Task]:
+        """Tasks the host holds that it has been asked to stop."""
+
+    @abstractmethod
+    def reap(self, *, at: datetime | None = None) -> ReapResult:
+        """Expired leases: back to pending with backoff, or dead once out of attempts."""
+
+    @abstractmethod
+    def purge_finished(self, older_than: timedelta, *, at: datetime | None = None) -> int:
+        """Delete finished tasks completed longer than ``older_than`` ago (retention)."""
+
+    @abstractmethod
+    def stats(self, *, at: datetime | None = None) -> QueueStats: ...
+
+    @abstractmethod
+    def get(self, task_id: int) -> Task: ...
+
+    @abstractmethod
+    def has_claimable(self, host_id: uuid.UUID, *, at: datetime | None = None) -> bool:
+        """Whether ``claim`` would return something for the host now."""
+
+    def close(self) -> None:  # noqa: B027 - a hook; most backends hold nothing to release
+        """Release background resources (the notification listener, where there is one)."""
+
+    def wait_for_tasks(self, host_id: uuid.UUID, timeout: float) -> bool:
+        """Block until the host has claimable work (True) or ``timeout`` passes (False).
+
+        True also when woken for the host by a cancellation (or, rarely, by a task another
+        consumer took first): callers claim and read cancellations afterwards either way.
+        """
+        event = threading.Event()
+        with self.waiters.registered(host_id, event):
+            self._listening()
+            if self.has_claimable(host_id):
+                return True
+            return event.wait(timeout)
+
+    async def wait_for_tasks_async(self, host_id: uuid.UUID, timeout: float) -> bool:
+        """``wait_for_tasks`` for asyncio: no thread and no connection held while waiting."""
+        event = asyncio.Event()
+        with self.waiters.registered(host_id, (asyncio.get_running_loop(), event)):
+            self._listening()
+            if await asyncio.to_thread(self.has_claimable, host_id):
+                return True
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except TimeoutError:
+                return False
+            return True
+
+    def _listening(self) -> None:  # noqa: B027 - a hook; only PostgreSQL has a listener
+        """Make sure notifications reach ``self.waiters`` (backends with a listener start it)."""

@@ -1,0 +1,288 @@
+"""The PostgreSQL task queue: production, any number of API processes on one database.
+
+Hot-path SQL lives in ``queries.sql`` (one named, commented query per operation) and runs on the
+engine's pooled psycopg connections without an ORM in between. Enqueues ``NOTIFY`` the hosts'
+channel in the same transaction; one ``LISTEN`` connection per process (a daemon thread) wakes
+the local waiters, so a held long-poll holds neither a thread of its own nor a connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine
+
+from phoenix_core.errors import InvalidTransition, NotFound
+from phoenix_core.queue.base import QueueSettings, TaskQueue
+from phoenix_core.queue.model import (
+    REPORTABLE,
+    NewTask,
+    QueueStats,
+    ReapResult,
+    Report,
+    Task,
+    TaskNotHeld,
+    check_report,
+    task_from_row,
+)
+from phoenix_core.store.database import translate_error
+from phoenix_core.wire.tasks import TaskStatus
+
+__all__ = ["CHANNEL", "PostgresTaskQueue", "query"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "phoenix_tasks"
+S = TaskStatus
+_REPORTABLE = frozenset().union(*REPORTABLE.values())
+
+
+@cache
+def _queries() -> dict[str, str]:
+    text = (resources.files("phoenix_core.queue") / "queries.sql").read_text()
+    found = {}
+    for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
+        name, _, body = block.partition("\n")
+        found[name.strip()] = body.strip().rstrip(";")
+    return found
+
+
+def query(name: str) -> str:
+    """The named query from ``queries.sql``."""
+    return _queries()[name]
+
+
+class PostgresTaskQueue(TaskQueue):
+    def __init__(self, engine: Engine, settings: QueueSettings | None = None) -> None:
+        super().__init__(settings)
+        self.engine = engine
+        self._listener: _Listener | None = None
+        self._listener_lock = threading.Lock()
+
+    @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        """A cursor in one transaction on a pooled connection; driver errors translated."""
+        fairy = self.engine.raw_connection()
+        connection: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+        try:
+            with connection.cursor(row_factory=dict_row) as cursor:
+                yield cursor
+            connection.commit()
+        except psycopg.errors.ForeignKeyViolation as exc:
+            connection.rollback()
+            raise _missing_reference(exc) from exc
+        except psycopg.Error as exc:
+            connection.rollback()
+            from sqlalchemy.exc import DBAPIError
+
+            raise translate_error(
+                self.engine, DBAPIError(None, None, exc), "A task queue operation"
+            ) from exc
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            fairy.close()
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
+        if not tasks:
+            return []
+        params = {
+            "host_id": [t.host_id for t in tasks],
+            "experiment_id": [t.experiment_id for t in tasks],
+            "type": [t.type.value for t in tasks],
+            "action": [t.action.value for t in tasks],
+            "payload": [Jsonb(t.payload) for t in tasks],
+            "priority": [t.priority for t in tasks],
+            "max_attempts": [t.max_attempts for t in tasks],
+            "idempotency_key": [t.idempotency_key for t in tasks],
+            "not_before": [t.not_before for t in tasks],
+        }
+        with self._cursor() as cursor:
+            inserted = [task_from_row(r) for r in cursor.execute(query("enqueue"), params)]
+            if len(inserted) == len(tasks):
+                return inserted
+            keys = [t.idempotency_key for t in tasks if t.idempotency_key is not None]
+            existing = {
+                row["idempotency_key"]: task_from_row(row)
+                for row in cursor.execute(query("by_idempotency_keys"), {"keys": keys})
+            }
+        unkeyed = iter(t for t in inserted if t.idempotency_key is None)
+        return [existing[t.idempotency_key] if t.idempotency_key else next(unkeyed) for t in tasks]
+
+    def claim(
+        self,
+        host_id: uuid.UUID,
+        *,
+        limit: int = 1,
+        lease_seconds: float = 60.0,
+        at: datetime | None = None,
+    ) -> list[Task]:
+        params = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": at}
+        with self._cursor() as cursor:
+            rows = cursor.execute(query("claim"), params).fetchall()
+        return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
+
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> list[Task]:
+        for report in reports:
+            if report.status not in _REPORTABLE:
+                raise InvalidTransition("task", "held", report.status.value)
+        params = {
+            "host_id": host_id,
+            "id": [r.task_id for r in reports],
+            "attempt": [r.attempt for r in reports],
+            "status": [r.status.value for r in reports],
+            "result": [Jsonb(r.result) if r.result is not None else None for r in reports],
+            "error": [r.error_message for r in reports],
+        }
+        with self._cursor() as cursor:
+            changed = {r["id"]: task_from_row(r) for r in cursor.execute(query("report"), params)}
+            missing = [r for r in reports if r.task_id not in changed]
+            if missing:
+                rows = cursor.execute(query("by_ids"), {"ids": [r.task_id for r in missing]})
+                current = {row["id"]: task_from_row(row) for row in rows}
+                for report in missing:
+                    task = current.get(report.task_id)
+                    if task is None:
+                        raise TaskNotHeld(report.task_id, host_id)
+                    check_report(task, host_id, report)  # raises unless it is a repeat
+                    changed[task.id] = task
+        return [changed[r.task_id] for r in reports]
+
+    def heartbeat(
+        self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None
+    ) -> int:
+        with self._cursor() as cursor:
+            cursor.execute(
+                query("heartbeat"), {"host_id": host_id, "lease": lease_seconds, "at": at}
+            )
+            return int(cursor.rowcount)
+
+    def cancel(self, task_id: int) -> Task:
+        with self._cursor() as cursor:
+            rows = cursor.execute(
+                query("cancel"), {"id": task_id, "experiment_id": None}
+            ).fetchall()
+        return task_from_row(rows[0]) if rows else self.get(task_id)
+
+    def cancel_experiment(self, experiment_id: uuid.UUID) -> list[Task]:
+        with self._cursor() as cursor:
+            rows = cursor.execute(query("cancel"), {"id": None, "experiment_id": experiment_id})
+            return [task_from_row(r) for r in rows]
+
+    def cancellations(self, host_id: uuid.UUID) -> list[Task]:
+        with self._cursor() as cursor:
+            return [
+                task_from_row(r)
+                for r in cursor.execute(query("cancellations"), {"host_id": host_id})
+            ]
+
+    def reap(self, *, at: datetime | None = None) -> ReapResult:
+        params = {
+            "at": at,
+            "base": self.settings.backoff_base_seconds,
+            "cap": self.settings.backoff_cap_seconds,
+        }
+        with self._cursor() as cursor:
+            tasks = [task_from_row(r) for r in cursor.execute(query("reap"), params)]
+        result = ReapResult()
+        buckets = {S.PENDING: result.requeued, S.DEAD: result.dead, S.CANCELLED: result.cancelled}
+        for task in sorted(tasks, key=lambda t: t.id):
+            buckets[task.status].append(task)
+        return result
+
+    def purge_finished(self, older_than: timedelta, *, at: datetime | None = None) -> int:
+        with self._cursor() as cursor:
+            cursor.execute(query("purge_finished"), {"age": older_than.total_seconds(), "at": at})
+            return int(cursor.rowcount)
+
+    def stats(self, *, at: datetime | None = None) -> QueueStats:
+        with self._cursor() as cursor:
+            depth = {row["status"]: row["n"] for row in cursor.execute(query("depth"))}
+            hosts = cursor.execute(query("pending_per_host")).fetchall()
+            now = at or cursor.execute("SELECT now() AS now").fetchone()["now"]  # type: ignore[index]
+        oldest = min((row["oldest"] for row in hosts), default=None)
+        return QueueStats(
+            depth={status: int(depth.get(status.value, 0)) for status in S},
+            oldest_pending_seconds=(now - oldest).total_seconds() if oldest else None,
+            pending_per_host={row["host_id"]: int(row["n"]) for row in hosts},
+        )
+
+    def get(self, task_id: int) -> Task:
+        with self._cursor() as cursor:
+            row = cursor.execute(query("get"), {"id": task_id}).fetchone()
+        if row is None:
+            raise NotFound("task", task_id)
+        return task_from_row(row)
+
+    def has_claimable(self, host_id: uuid.UUID, *, at: datetime | None = None) -> bool:
+        with self._cursor() as cursor:
+            row = cursor.execute(query("has_claimable"), {"host_id": host_id, "at": at}).fetchone()
+        return bool(row and row["found"])
+
+    def _listening(self) -> None:
+        with self._listener_lock:
+            if self._listener is None:
+                url = self.engine.url.set(drivername="postgresql")
+                self._listener = _Listener(url.render_as_string(hide_password=False), self)
+                self._listener.start()
+        self._listener.ready.wait(timeout=10)
+
+    def close(self) -> None:
+        with self._listener_lock:
+            if self._listener is not None:
+                self._listener.stop()
+                self._listener = None
+
+
+class _Listener(threading.Thread):
+    """One LISTEN connection per process, fanning notifications out to the local waiters."""
+
+    def __init__(self, conninfo: str, queue: PostgresTaskQueue) -> None:
+        super().__init__(name="phoenix-task-listener", daemon=True)
+        self.conninfo = conninfo
+        self.queue = queue
+        self.ready = threading.Event()
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    if self.ready.is_set():  # a reconnect: wake everyone to look again
+                        self.queue.waiters.notify_all()
+                    self.ready.set()
+                    delay = 0.1
+                    while not self._stopping.is_set():
+                        for note in connection.notifies(timeout=0.5):
+                            self.queue.waiters.notify(uuid.UUID(note.payload))
+            except psycopg.Error as exc:
+                log.warning("task notifications lost (%s); reconnecting in %.1f s", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _missing_reference(exc: psycopg.errors.ForeignKeyViolation) -> NotFound:
+    detail = exc.diag.message_detail or ""
+    match = re.search(r"Key \((\w+)\)=\(([^)]*)\)", detail)
+    if match and match.group(1) == "experiment_id":
+        return NotFound("experiment", match.group(2))
+    return NotFound("host", match.group(2) if match else "?")

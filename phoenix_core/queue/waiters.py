@@ -1,0 +1,67 @@
+"""Consumers waiting for a host's tasks, woken the moment a task for that host is enqueued.
+
+Works for threads (``threading.Event``) and for asyncio tasks (an event set on its own loop),
+so one API process can hold thousands of long-polls without a thread or a database connection
+for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["Waiters"]
+
+_Waiter = threading.Event | tuple[asyncio.AbstractEventLoop, asyncio.Event]
+
+
+class Waiters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_host: dict[uuid.UUID, set[_Waiter]] = defaultdict(set)
+
+    @contextmanager
+    def registered(self, host_id: uuid.UUID, waiter: _Waiter) -> Iterator[None]:
+        """Register before checking for work, so that no notification falls in between."""
+        with self._lock:
+            self._by_host[host_id].add(waiter)
+        try:
+            yield
+        finally:
+            with self._lock:
+                waiting = self._by_host.get(host_id)
+                if waiting is not None:
+                    waiting.discard(waiter)
+                    if not waiting:
+                        del self._by_host[host_id]
+
+    def notify(self, host_id: uuid.UUID) -> None:
+        with self._lock:
+            waiting = list(self._by_host.get(host_id, ()))
+        for waiter in waiting:
+            _wake(waiter)
+
+    def notify_all(self) -> None:
+        """Wake everyone (e.g. after a lost notification connection, to re-check)."""
+        with self._lock:
+            waiting = [w for ws in self._by_host.values() for w in ws]
+        for waiter in waiting:
+            _wake(waiter)
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(len(ws) for ws in self._by_host.values())
+
+
+def _wake(waiter: _Waiter) -> None:
+    if isinstance(waiter, threading.Event):
+        waiter.set()
+        return
+    loop, event = waiter
+    with contextlib.suppress(RuntimeError):  # the loop closed while its waiter was registered
+        loop.call_soon_threadsafe(event.set)
