@@ -157,6 +157,15 @@ class AgentTaskRow(Base):
 
     __tablename__ = "agent_tasks"
     __table_args__ = (
+        # the claim query's path: a host's pending tasks, highest priority first, then oldest
+        Index(
+            "ix_agent_tasks_claimable",
+            "host_id",
+            text("priority DESC"),
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index(None, "host_id", "status"),
         Index(None, "status", "lease_expires_at"),
     )

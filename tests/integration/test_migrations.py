@@ -70,11 +70,25 @@ def test_head_to_base_to_head(empty_database_url: str) -> None:
     engine.dispose()
 
 
+# SQLite cannot reflect expression indexes (the claim index sorts by priority DESC), so there
+# alembic cannot compare that one index; PostgreSQL compares it like everything else.
+EXPRESSION_INDEXES = {"ix_agent_tasks_claimable"}
+
+
+@pytest.mark.filterwarnings(
+    "ignore:autogenerate skipping metadata-specified expression-based index:UserWarning"
+)
 def test_models_and_migrations_do_not_drift(empty_database_url: str) -> None:
     engine = make_engine(empty_database_url)
     upgrade(engine)
+    sqlite = engine.dialect.name == "sqlite"
+
+    def include(obj: object, name: str | None, kind: str, *_: object) -> bool:
+        return not (sqlite and kind == "index" and name in EXPRESSION_INDEXES)
+
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        options = {"compare_type": True, "include_object": include}
+        context = MigrationContext.configure(connection, opts=options)
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []

@@ -1,0 +1,48 @@
+"""A queue consumer process for the exactly-once test: claim, work, report, log what it finished.
+
+    python -m support.queue_consumer DATABASE_URL HOST_ID BATCH LOG_FILE
+
+It appends the id of every task whose ``succeeded`` report the queue accepted to LOG_FILE (one
+line each, flushed), and exits once the queue holds nothing unfinished. It dwells a moment
+between claiming and reporting, so that a kill lands while it holds leases.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+
+from phoenix_core.queue import Report, StaleAttempt, open_queue
+from phoenix_core.store.database import make_engine
+from phoenix_core.wire import TaskStatus
+
+
+def main() -> None:
+    url, host, batch, log_path = sys.argv[1], uuid.UUID(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    queue = open_queue(make_engine(url))
+    with open(log_path, "a", buffering=1) as log:
+        while True:
+            tasks = queue.claim(host, limit=batch, lease_seconds=2)
+            if not tasks:
+                depth = queue.stats().depth
+                if not (depth[TaskStatus.PENDING] or depth[TaskStatus.CLAIMED]):
+                    return
+                queue.wait_for_tasks(host, timeout=0.5)
+                continue
+            time.sleep(0.005)
+            reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in tasks]
+            try:
+                done = queue.report(host, reports)
+            except StaleAttempt:  # our lease expired meanwhile: report the rest one by one
+                done = []
+                for report in reports:
+                    try:
+                        done += queue.report(host, [report])
+                    except StaleAttempt:
+                        pass
+            log.write("".join(f"{t.id}\n" for t in done))
+
+
+if __name__ == "__main__":
+    main()
