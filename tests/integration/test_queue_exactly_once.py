@@ -11,8 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
 from phoenix_core.queue import NewTask, QueueSettings, open_queue
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.hosts import HostRepository
@@ -25,8 +23,10 @@ VICTIMS = [1, 3]  # the consumers claiming 10 and 100 at a time get killed
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def _consumer(url: str, host: str, batch: int, log: Path) -> subprocess.Popen[bytes]:
+def _consumer(url: str, host: str, batch: int, log: Path, victim: bool) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "support.queue_consumer", url, host, str(batch), str(log)]
+    if victim:
+        command += ["--hang-after", "3"]
     return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(TESTS)})
 
 
@@ -47,17 +47,23 @@ def test_ten_thousand_tasks_exactly_once_despite_killed_consumers(
         while not stop.wait(0.2):
             queue.reap()
 
-    reaper = threading.Thread(target=reap_until_stopped)
-    reaper.start()
     logs = [tmp_path / f"consumer-{i}.log" for i in range(len(BATCHES))]
     consumers = [
-        _consumer(postgres_url, str(host), b, log) for b, log in zip(BATCHES, logs, strict=True)
+        _consumer(postgres_url, str(host), batch, log, victim=index in VICTIMS)
+        for index, (batch, log) in enumerate(zip(BATCHES, logs, strict=True))
     ]
+    reaper = threading.Thread(target=reap_until_stopped)
+    reaper.start()
+    held: list[int] = []
     try:
         for victim in VICTIMS:
-            while not logs[victim].exists() or logs[victim].stat().st_size == 0:
+            holding = Path(f"{logs[victim]}.holding")
+            deadline = time.monotonic() + 120
+            while not holding.exists() or not holding.read_text():
+                assert time.monotonic() < deadline, f"consumer {victim} never held a batch"
                 time.sleep(0.01)
-            consumers[victim].send_signal(signal.SIGKILL)  # it claims in a loop: mid-lease
+            held += [int(task_id) for task_id in holding.read_text().split()]
+            consumers[victim].send_signal(signal.SIGKILL)  # while it holds leases
         for consumer in consumers:
             consumer.wait(timeout=240)
     finally:
@@ -73,12 +79,10 @@ def test_ten_thousand_tasks_exactly_once_despite_killed_consumers(
     assert sum(stats.depth.values()) == TASKS
     finished = [int(line) for log in logs for line in log.read_text().split()]
     assert len(finished) == len(set(finished)), "a success report was accepted twice"
-    # a victim may die between its accepted report and its log line: at most one batch each
-    assert len(finished) >= TASKS - sum(BATCHES[v] for v in VICTIMS)
-    with engine.connect() as connection:
-        redelivered = connection.execute(
-            text("SELECT count(*) FROM agent_tasks WHERE attempt > 1")
-        ).scalar_one()
-    assert redelivered > 0  # the victims' leases expired and their tasks were delivered again
+    assert len(finished) == TASKS  # the victims died holding leases, never mid-report
+    # the victims' leases expired and their tasks were delivered again, and finished once
+    assert held
+    assert all(queue.get(task_id).attempt >= 2 for task_id in held)
+    assert set(held) <= set(finished)
     queue.close()
     engine.dispose()
