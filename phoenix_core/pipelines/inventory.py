@@ -61,7 +61,7 @@ def labels_categorical(values: pd.Series) -> pd.Categorical:
         return column.fillna("")  # type: ignore[no-any-return]
     codes, uniques = values.factorize()  # missing values get code -1
     categories = pd.Index(uniques, dtype=object)
-    if pd.api.types.infer_dtype(categories, skipna=False) != "string":
+    if pd.api.types.infer_dtype(categories, skipna=False) not in ("string", "empty"):
         # numbers or mixed types: compare them as Prometheus would, as text
         return labels_categorical(values.astype(str).where(values.notna(), ""))
     if "" in set(categories):

@@ -89,6 +89,10 @@ class TaskQueue(ABC):
     def get(self, task_id: int) -> Task: ...
 
     @abstractmethod
+    def tasks_of(self, experiment_id: uuid.UUID) -> list[Task]:
+        """Every task of an experiment, oldest first."""
+
+    @abstractmethod
     def has_claimable(self, host_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         """Whether ``claim`` would return something for the host now."""
 

@@ -260,6 +260,13 @@ class MemoryTaskQueue(TaskQueue):
             raise NotFound("task", task_id)
         return task
 
+    def tasks_of(self, experiment_id: uuid.UUID) -> list[Task]:
+        with self._lock:
+            return sorted(
+                (t for t in self._tasks.values() if t.experiment_id == experiment_id),
+                key=lambda t: t.id,
+            )
+
     def has_claimable(self, host_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         with self._lock:
             return bool(self._claimable(host_id, at or utcnow()))

@@ -227,6 +227,11 @@ class PostgresTaskQueue(TaskQueue):
             raise NotFound("task", task_id)
         return task_from_row(row)
 
+    def tasks_of(self, experiment_id: uuid.UUID) -> list[Task]:
+        with self._cursor() as cursor:
+            rows = cursor.execute(query("tasks_of"), {"experiment_id": experiment_id})
+            return [task_from_row(r) for r in rows]
+
     def has_claimable(self, host_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         with self._cursor() as cursor:
             row = cursor.execute(query("has_claimable"), {"host_id": host_id, "at": at}).fetchone()

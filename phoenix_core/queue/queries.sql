@@ -156,3 +156,6 @@ SELECT EXISTS (
     WHERE host_id = %(host_id)s AND status = 'pending'
       AND not_before <= coalesce(%(at)s::timestamptz, now())
 ) AS found;
+
+-- name: tasks_of
+SELECT * FROM agent_tasks WHERE experiment_id = %(experiment_id)s ORDER BY id;

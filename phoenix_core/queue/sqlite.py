@@ -312,6 +312,17 @@ class SqliteTaskQueue(TaskQueue):
             raise NotFound("task", task_id)
         return task_from_row(row)
 
+    def tasks_of(self, experiment_id: uuid.UUID) -> list[Task]:
+        with self.engine.connect() as connection:
+            rows = (
+                connection.execute(
+                    select(TABLE).where(T.experiment_id == experiment_id).order_by(T.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [task_from_row(r) for r in rows]
+
     def has_claimable(self, host_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         now = at or utcnow()
         with self.engine.connect() as connection:

@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from phoenix_core.store.tables import EventRow
 from phoenix_core.store.types import utcnow
 
-__all__ = ["EventRecord", "EventRepository"]
+__all__ = ["EVENTS_CHANNEL", "EventRecord", "EventRepository"]
+
+EVENTS_CHANNEL = "phoenix_events"
 
 
 class EventRecord(BaseModel):
@@ -54,6 +56,9 @@ class EventRepository:
         )
         self._session.add(row)
         self._session.flush()
+        if self._session.get_bind().dialect.name == "postgresql":
+            # delivered on commit to every API process listening (WebSocket fan-out)
+            self._session.execute(select(func.pg_notify(EVENTS_CHANNEL, str(row.id))))
         return EventRecord.model_validate(row)
 
     def list(

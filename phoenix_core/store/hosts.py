@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, NotFound
 from phoenix_core.store.events import EventRepository
-from phoenix_core.store.tables import HostRow
+from phoenix_core.store.tables import ActivePipelineRow, HostRow
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat, HostStatus
 
@@ -101,6 +101,23 @@ class HostRepository:
             heartbeat.resource_usage.model_dump() if heartbeat.resource_usage else None
         )
         row.last_heartbeat = at or utcnow()
+        for report in heartbeat.active_pipelines:
+            self._session.execute(
+                update(ActivePipelineRow)
+                .where(
+                    ActivePipelineRow.host_id == host_id,
+                    ActivePipelineRow.experiment_id == report.experiment_id,
+                    ActivePipelineRow.variant == report.variant,
+                    ActivePipelineRow.config_sha256 == report.config_sha256,
+                )
+                .values(
+                    status=report.status.value,
+                    pid=report.pid,
+                    restarts=report.restarts,
+                    updated_at=row.last_heartbeat,
+                )
+                .execution_options(synchronize_session=False)
+            )
         self._session.flush()
         if previous != row.status:
             self._status_event(row, previous, actor=f"agent:{row.hostname}")

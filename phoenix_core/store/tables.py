@@ -26,6 +26,8 @@ from phoenix_core.store.types import BigIntPK, JsonDoc, UTCDateTime, utcnow
 
 __all__ = [
     "ActivePipelineRow",
+    "CollectorConfigRow",
+    "ExperimentHostRow",
     "AgentTaskRow",
     "Base",
     "EventRow",
@@ -116,6 +118,42 @@ class VariantRow(Base):
     variables: Mapped[Any] = mapped_column(JsonDoc)
 
     experiment: Mapped[ExperimentRow] = relationship(back_populates="variants")
+
+
+class ExperimentHostRow(Base):
+    """A host taken by an experiment. The partial unique index makes exclusivity a database
+    guarantee: a host is ``active`` for at most one experiment at a time."""
+
+    __tablename__ = "experiment_hosts"
+    __table_args__ = (
+        Index(
+            "uq_experiment_hosts_one_active",
+            "host_id",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+    )
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    host_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    loadsim_port: Mapped[int | None] = mapped_column(Integer)
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None]
+
+
+class CollectorConfigRow(Base):
+    """A rendered collector config, addressed by its SHA-256 (served to agents as is)."""
+
+    __tablename__ = "collector_configs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    collector: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PipelineRow(Base):
@@ -212,6 +250,8 @@ class ActivePipelineRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     process_info: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
     restarts: Mapped[int] = mapped_column(Integer, default=0)
+    rendered_at: Mapped[datetime | None]
+    """When the control plane last rendered its config (keep-lists refresh from here)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -106,6 +106,9 @@ class LoadsimStartPayload(_Payload):
     profile: str = Field(min_length=1)
     parameters: dict[str, Any] = Field(default_factory=dict)
     duration_seconds: float = Field(gt=0)
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Where the profile's exporter listens, if any."
+    )
 
 
 class LoadsimStopPayload(_Payload):

@@ -20,6 +20,8 @@ from phoenix_core.store.migrate import (
 from phoenix_core.store.tables import Base
 
 TABLES = {
+    "experiment_hosts",
+    "collector_configs",
     "experiments",
     "experiment_variants",
     "pipelines",

@@ -1,0 +1,50 @@
+"""Settings of the experiment controller (``PHOENIX_CONTROLLER_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ControllerSettings"]
+
+
+class ControllerSettings(BaseSettings):
+    """Timers, limits and defaults the controller applies to every experiment."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOENIX_CONTROLLER_", extra="ignore")
+
+    interval_seconds: float = Field(default=1.0, gt=0, description="Pause between passes.")
+    port_range_start: int = Field(default=20_000, ge=1024, le=65535)
+    port_range_end: int = Field(default=29_999, ge=1024, le=65535)
+    deploy_timeout_seconds: float = Field(default=120.0, gt=0)
+    stop_timeout_seconds: float = Field(default=120.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A host without a heartbeat for this long is offline."
+    )
+    offline_grace_seconds: float = Field(
+        default=60.0, ge=0, description="How long an offline host still counts for its experiment."
+    )
+    min_host_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Below this share of hosts online, an experiment fails.",
+    )
+    task_lease_seconds: float = Field(default=60.0, gt=0)
+    task_max_attempts: int = Field(default=5, ge=1)
+    remote_write_url: str = Field(
+        default="http://127.0.0.1:9090/api/v1/write",
+        description="Where collectors write unless the experiment names a sink.",
+    )
+    prometheus_url: str = Field(
+        default="http://127.0.0.1:9090", description="Where the baseline's measurements are read."
+    )
+    node_exporter_address: str = Field(default="127.0.0.1:9100")
+    scrape_interval_seconds: float = Field(default=15.0, gt=0)
+    config_url_prefix: str = Field(default="/agent/v1/configs/")
+
+    @model_validator(mode="after")
+    def _range(self) -> ControllerSettings:
+        if self.port_range_end < self.port_range_start:
+            raise ValueError("port_range_end must not be below port_range_start")
+        return self

@@ -1,0 +1,1 @@
+"""Reading measurements: Prometheus' HTTP API into plain records and pandas."""

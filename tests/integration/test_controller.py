@@ -1,0 +1,450 @@
+"""The controller drives experiments through their lifecycle on SQLite and PostgreSQL, with a
+scripted agent in the test standing in for the hosts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from sqlalchemy import select
+
+from phoenix_core.clock import utcnow
+from phoenix_core.controller import Controller, ControllerSettings, StaticReference
+from phoenix_core.errors import ValidationFailed
+from phoenix_core.lifecycle import ExperimentState, Verdict
+from phoenix_core.pipelines.templates import TemplateLibrary
+from phoenix_core.queue import QueueSettings, Report, Task, open_queue
+from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.database import make_engine
+from phoenix_core.store.events import EventRepository
+from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
+from phoenix_core.store.hosts import HostRepository
+from phoenix_core.store.session import Store
+from phoenix_core.store.tables import ActivePipelineRow, CollectorConfigRow, ExperimentHostRow
+from phoenix_core.wire import (
+    ActivePipelineReport,
+    ActivePipelineStatus,
+    Heartbeat,
+    HostStatus,
+    TaskAction,
+    TaskStatus,
+)
+
+S = ExperimentState
+SETTINGS = ControllerSettings(
+    deploy_timeout_seconds=60,
+    heartbeat_timeout_seconds=30,
+    offline_grace_seconds=20,
+    min_host_share=0.5,
+    port_range_start=21000,
+    port_range_end=21099,
+)
+
+
+@dataclass
+class World:
+    store: Store
+    controller: Controller
+    reference: StaticReference
+    hosts: dict[str, uuid.UUID]
+    alive: set[str]
+
+    def create(self, **overrides: Any) -> uuid.UUID:
+        data: dict[str, Any] = {
+            "name": "top-k vs adaptive",
+            "hosts": ["web-1", "web-2"],
+            "variants": [
+                {"name": "baseline", "role": "baseline", "template": "baseline"},
+                {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
+                {"name": "drop", "role": "candidate", "template": "adaptive-filter"},
+            ],
+            "load_profile": {"name": "high-cardinality", "parameters": {"series": 100}},
+            "warmup_seconds": 30,
+            "duration_seconds": 120,
+            "critical_selectors": ['{process="kubelet"}'],
+        }
+        data.update(overrides)
+        with self.store.session() as session:
+            return (
+                ExperimentRepository(session).create(ExperimentSpec.parse(data), actor="user:t").id
+            )
+
+    def get(self, experiment_id: uuid.UUID) -> ExperimentRecord:
+        with self.store.session() as session:
+            return ExperimentRepository(session).get(experiment_id)
+
+    def tick(self, seconds: float = 0) -> None:
+        """A controller pass ``seconds`` from now; the live hosts' agents beat just before."""
+        now = utcnow() + timedelta(seconds=seconds)
+        with self.store.session() as session:
+            for host in self.alive:
+                HostRepository(session).record_heartbeat(
+                    self.hosts[host],
+                    Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY),
+                    at=now,
+                )
+        self.controller.reconcile_once(now=now)
+
+    def heartbeat(self, host: str, **kw: Any) -> None:
+        with self.store.session() as session:
+            HostRepository(session).record_heartbeat(
+                self.hosts[host], Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY, **kw)
+            )
+
+    def agent(
+        self, host: str, status: TaskStatus = TaskStatus.SUCCEEDED, error: str | None = None
+    ) -> list[Task]:
+        """What an agent on ``host`` does: claim everything, report ``status`` for each."""
+        queue = self.controller.queue
+        tasks = queue.claim(self.hosts[host], limit=100)
+        if tasks:
+            reports = [Report(t.id, t.attempt, status, error_message=error) for t in tasks]
+            queue.report(self.hosts[host], reports)
+        return tasks
+
+
+def _reference(host: str, address: str = "127.0.0.1:21000") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "__name__": ["process_cpu_seconds_total"] * 3,
+            "process": ["kubelet", "nginx", "cron"],
+            "job": ["loadsim"] * 3,
+            "instance": [address] * 3,
+            "__value__": [1.0, 5.0, 0.001],
+        }
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    url = request.getfixturevalue(
+        "postgres_url" if request.param == "postgresql" else "migrated_sqlite_url"
+    )
+    engine = make_engine(url)
+    store = Store(engine)
+    with store.session() as session:
+        hosts = {
+            name: HostRepository(session).register(name, labels={"env": "test"}, actor="test").id
+            for name in ("web-1", "web-2", "web-3")
+        }
+    queue = open_queue(engine, QueueSettings(backoff_base_seconds=0.01, backoff_cap_seconds=0.01))
+    reference = StaticReference()
+    controller = Controller(
+        store, queue, SETTINGS, reference, TemplateLibrary.builtin(), instance="t"
+    )
+    w = World(store, controller, reference, hosts, alive=set(hosts))
+    for host in hosts:
+        w.heartbeat(host)
+    yield w
+    queue.close()
+    engine.dispose()
+
+
+@pytest.fixture
+def migrated_sqlite_url(empty_sqlite_url: str) -> str:
+    from phoenix_core.store.migrate import upgrade
+
+    engine = make_engine(empty_sqlite_url)
+    upgrade(engine)
+    engine.dispose()
+    return empty_sqlite_url
+
+
+def _states(w: World, experiment_id: uuid.UUID) -> list[tuple[str, str]]:
+    with w.store.session() as session:
+        events = EventRepository(session).list(experiment_id=experiment_id)
+    return [(e.data["to"], e.actor) for e in events if e.type == "experiment_state_changed"]
+
+
+def test_an_experiment_runs_itself_to_completed(w: World) -> None:
+    experiment = w.create()
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    assert w.get(experiment).state is S.DEPLOYING
+    w.tick()
+    # the baseline and the load start at once; the candidates wait for the baseline's values
+    first = {h: w.agent(h) for h in ("web-1", "web-2")}
+    started = {(t.type.value, t.payload.get("variant")) for tasks in first.values() for t in tasks}
+    assert started == {("loadsim", None), ("collector", "baseline")}
+    assert w.get(experiment).state is S.DEPLOYING
+    for host in ("web-1", "web-2"):
+        w.reference.inventories[("baseline", host)] = _reference(host)
+    w.tick()
+    w.tick()
+    second = [t for h in ("web-1", "web-2") for t in w.agent(h)]
+    # top-k and the adaptive filter (a drop-list, on prometheus-agent) start with the values
+    assert sorted(t.payload["variant"] for t in second) == ["drop", "drop", "topk", "topk"]
+    w.tick()
+    assert w.get(experiment).state is S.WARMING_UP
+    w.tick(seconds=31)
+    assert w.get(experiment).state is S.RUNNING
+    w.tick(seconds=31 + 121)
+    assert w.get(experiment).state is S.ANALYZING
+    w.tick(seconds=31 + 122)
+    record = w.get(experiment)
+    assert record.state is S.COMPLETED
+    assert record.verdict is Verdict.INCONCLUSIVE
+    assert record.verdict_reasons == ["no analyzer configured"]
+    # stops were issued for every collector and the load on both hosts
+    stops = [t for h in ("web-1", "web-2") for t in w.agent(h)]
+    assert sorted((t.type.value, t.payload.get("variant")) for t in stops) == sorted(
+        [("collector", v) for v in ("baseline", "topk", "drop")] * 2 + [("loadsim", None)] * 2
+    )
+    w.tick()
+    with w.store.session() as session:
+        assert not session.scalars(select(ExperimentHostRow).where(ExperimentHostRow.active)).all()
+    assert [s for s, _ in _states(w, experiment)] == [
+        "scheduled",
+        "deploying",
+        "warming_up",
+        "running",
+        "analyzing",
+        "completed",
+    ]
+    assert {actor for state, actor in _states(w, experiment) if state != "scheduled"} == {
+        "controller@t"
+    }
+
+
+def test_each_variant_gets_its_own_ports_labels_and_stored_config(w: World) -> None:
+    experiment = w.create(
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {
+                "name": "drop",
+                "role": "candidate",
+                "template": "drop-labels",
+                "variables": {"labels": ["pid"]},
+            },
+            {"name": "keep", "role": "candidate", "template": "baseline"},
+        ]
+    )
+    for host in ("web-1", "web-2"):
+        w.reference.inventories[("baseline", host)] = _reference(host)
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    with w.store.session() as session:
+        rows = session.scalars(
+            select(ActivePipelineRow).where(ActivePipelineRow.experiment_id == experiment)
+        ).all()
+        loadsim = {r.host_id: r.loadsim_port for r in session.scalars(select(ExperimentHostRow))}
+        configs = {r.sha256: r.content for r in session.scalars(select(CollectorConfigRow))}
+    assert len(rows) == 6
+    for host_id in {r.host_id for r in rows}:
+        ports = [p for r in rows if r.host_id == host_id for p in r.ports.values()]
+        ports.append(loadsim[host_id])
+        assert len(ports) == len(set(ports)) == 4
+    for row in rows:
+        config = yaml.safe_load(configs[row.config_sha256])
+        assert config["global"]["external_labels"] == {
+            "experiment_id": str(experiment),
+            "variant": row.variant,
+            "host": {v: k for k, v in w.hosts.items()}[row.host_id],
+        }
+        loadsim_job = config["scrape_configs"][0]
+        assert loadsim_job["static_configs"] == [{"targets": [f"127.0.0.1:{loadsim[row.host_id]}"]}]
+
+
+def test_two_experiments_never_share_a_host(w: World) -> None:
+    first = w.create(
+        hosts=["web-1"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+        load_profile=None,
+    )
+    second = w.create(
+        hosts=["web-1", "web-2"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+        load_profile=None,
+    )
+    w.controller.start(first, actor="user:t")
+    w.controller.start(second, actor="user:t")
+    w.tick()
+    w.tick()  # the first one's collectors are placed and their starts enqueued
+    assert (w.get(first).state, w.get(second).state) == (S.DEPLOYING, S.SCHEDULED)
+    w.agent("web-1")
+    w.controller.stop(first, actor="user:t")
+    w.tick()
+    w.tick()
+    assert w.get(second).state is S.SCHEDULED  # stop tasks still outstanding: host still taken
+    for host in ("web-1", "web-2"):
+        w.agent(host)
+    w.tick()
+    assert w.get(first).state is S.STOPPED
+    w.tick()
+    assert w.get(second).state is S.DEPLOYING
+
+
+def test_deploy_timeout_fails_with_the_reason(w: World) -> None:
+    experiment = w.create()
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick(seconds=61)
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert record.failure_reason is not None
+    assert record.failure_reason.startswith(
+        "deploy timed out after 60 s waiting for: topk on web-1"
+    )
+
+
+def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> None:
+    experiment = w.create(load_profile=None)
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    w.agent("web-1", TaskStatus.FAILED, error="config rejected: unknown field 'scrape_intervall'")
+    w.tick()
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert record.failure_reason == (
+        "task collector/start of variant baseline failed: config rejected: unknown field "
+        "'scrape_intervall'"
+    )
+    pending = [t for t in w.controller.queue.tasks_of(experiment) if t.status is TaskStatus.PENDING]
+    assert {t.action for t in pending} == {TaskAction.STOP}
+
+
+def test_a_dead_task_fails_the_experiment(w: World) -> None:
+    experiment = w.create(load_profile=None, hosts=["web-3"])
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    queue = w.controller.queue
+    at = utcnow()
+    for _ in range(SETTINGS.task_max_attempts):  # the agent claims, then dies, every time
+        assert queue.claim(w.hosts["web-3"], limit=10, lease_seconds=1, at=at)
+        at += timedelta(seconds=5)
+        queue.reap(at=at)
+        at += timedelta(seconds=1)
+    w.tick()
+    reason = w.get(experiment).failure_reason or ""
+    assert reason.startswith("task collector/start of variant baseline is dead after 5 attempts")
+
+
+def test_a_crash_looping_collector_fails_the_experiment(w: World) -> None:
+    experiment = w.create(
+        load_profile=None,
+        hosts=["web-1"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+    )
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    tasks = w.agent("web-1")
+    w.tick()
+    assert w.get(experiment).state is S.WARMING_UP
+    start = next(t for t in tasks if t.payload["variant"] == "b")
+    w.heartbeat(
+        "web-1",
+        active_pipelines=[
+            ActivePipelineReport(
+                experiment_id=experiment,
+                variant="b",
+                config_sha256=start.payload["config_sha256"],
+                status=ActivePipelineStatus.CRASH_LOOPING,
+                restarts=6,
+            )
+        ],
+    )
+    w.tick()
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert (
+        record.failure_reason
+        == "the collector of variant b on host web-1 is crash-looping (6 restarts)"
+    )
+
+
+def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> None:
+    experiment = w.create(
+        load_profile=None,
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+        hosts=["web-1", "web-2", "web-3"],
+    )
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    for host in ("web-1", "web-2", "web-3"):
+        w.agent(host)
+    w.tick()
+    assert w.get(experiment).state is S.WARMING_UP
+    w.alive = {"web-1"}  # two hosts stop sending heartbeats
+    w.tick(seconds=31)  # offline now, but within the grace period
+    assert w.get(experiment).state in (S.WARMING_UP, S.RUNNING)
+    w.tick(seconds=60)
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert record.failure_reason == "only 1 of 3 hosts are online (the minimum is 50%)"
+
+
+def test_keep_lists_refresh_with_a_reload(w: World) -> None:
+    experiment = w.create(
+        load_profile=None,
+        hosts=["web-1"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
+        ],
+    )
+    w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    w.agent("web-1")
+    w.tick()
+    assert w.get(experiment).state is S.WARMING_UP
+    w.tick(seconds=61)  # due, but the values did not change: no reload
+    assert not [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.RELOAD]
+    changed = _reference("web-1").assign(__value__=[1.0, 0.5, 9.0])  # cron is busiest now
+    w.reference.inventories[("baseline", "web-1")] = changed
+    w.tick(seconds=122)
+    reloads = [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.RELOAD]
+    assert len(reloads) == 1
+    with w.store.session() as session:
+        content = session.get(CollectorConfigRow, reloads[0].payload["config_sha256"]).content  # type: ignore[union-attr]
+    assert "regex: cron" in content
+
+
+def test_unknown_hosts_are_refused_at_start(w: World) -> None:
+    experiment = w.create(hosts=["web-1", "nope"])
+    with pytest.raises(ValidationFailed) as caught:
+        w.controller.start(experiment, actor="user:t")
+    assert [e.path for e in caught.value.errors] == ["hosts.1"]
+    assert w.get(experiment).state is S.DRAFT
+
+
+def test_a_variant_the_collector_refuses_is_refused_at_start(w: World) -> None:
+    experiment = w.create(
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "agg", "role": "candidate", "template": "aggregate"},
+        ]
+    )
+    with pytest.raises(
+        ValidationFailed, match=r"variants\.1\.steps\.1: aggregate cannot run on prometheus-agent"
+    ):
+        w.controller.start(experiment, actor="user:t")
+
+
+@pytest.fixture
+def w(world: World) -> World:
+    return world
