@@ -62,6 +62,29 @@ class Controller:
     def __post_init__(self) -> None:
         self.deployer = Deployer(self.settings, self.library)
         self.leadership = Leadership(self.store.engine)
+        self._last_purge: datetime | None = None
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        queue: TaskQueue,
+        settings: ControllerSettings,
+        analyzer: Analyzer | None = None,
+    ) -> Controller:
+        """The production wiring: reference values from Prometheus, the built-in templates."""
+        from phoenix_core.controller.reference import PrometheusReference
+        from phoenix_core.metrics.prometheus import PrometheusClient
+
+        reference = PrometheusReference(PrometheusClient(settings.prometheus_url))
+        return cls(
+            store,
+            queue,
+            settings,
+            reference,
+            TemplateLibrary.builtin(),
+            analyzer=analyzer or NoAnalyzer(),
+        )
 
     @property
     def actor(self) -> str:
@@ -103,6 +126,12 @@ class Controller:
         """One pass over every experiment that is not finished."""
         now = now or utcnow()
         self.queue.reap()
+        if self._last_purge is None or now - self._last_purge >= timedelta(hours=1):
+            retention = timedelta(days=self.settings.task_retention_days)
+            purged = self.queue.purge_finished(retention, at=now)
+            if purged:
+                log.info("deleted %d finished tasks older than %s", purged, retention)
+            self._last_purge = now
         with self.store.session() as session:
             HostRepository(session).mark_offline(
                 stale_before=now - timedelta(seconds=self.settings.heartbeat_timeout_seconds),

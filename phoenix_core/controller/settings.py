@@ -32,6 +32,9 @@ class ControllerSettings(BaseSettings):
     )
     task_lease_seconds: float = Field(default=60.0, gt=0)
     task_max_attempts: int = Field(default=5, ge=1)
+    task_retention_days: float = Field(
+        default=14.0, gt=0, description="Finished tasks older than this are deleted."
+    )
     remote_write_url: str = Field(
         default="http://127.0.0.1:9090/api/v1/write",
         description="Where collectors write unless the experiment names a sink.",
