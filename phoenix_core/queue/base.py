@@ -50,10 +50,12 @@ class TaskQueue(ABC):
         """Atomically take up to ``limit`` claimable tasks of the host (priority, then age)."""
 
     @abstractmethod
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> list[Task]:
-        """Apply the holder's status reports (fenced by attempt; repeats are no-ops).
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
+        """Apply the holder's status reports (fenced by attempt; repeats are no-ops); returns
+        how many changed a task.
 
-        All or nothing: one refused report refuses the whole batch.
+        All or nothing: one refused report refuses the whole batch (the first refused one, in
+        the given order, is the error raised).
         """
 
     @abstractmethod

@@ -115,7 +115,7 @@ class MemoryTaskQueue(TaskQueue):
                 claimed.append(updated)
             return claimed
 
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> list[Task]:
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
         now = utcnow()
         with self._lock:
             changes = []
@@ -124,12 +124,10 @@ class MemoryTaskQueue(TaskQueue):
                 if task is None:
                     raise TaskNotHeld(report.task_id, host_id)
                 changes.append((task, check_report(task, host_id, report), report))
-            out = []
             for current, changed, report in changes:
-                updated = _reported(current, report, now) if changed else current
-                self._tasks[updated.id] = updated
-                out.append(updated)
-            return out
+                if changed:
+                    self._tasks[current.id] = _reported(current, report, now)
+            return sum(changed for _, changed, _ in changes)
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None

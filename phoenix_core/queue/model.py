@@ -32,6 +32,7 @@ __all__ = [
     "TaskNotHeld",
     "backoff_seconds",
     "check_report",
+    "judge_report",
     "task_from_row",
 ]
 
@@ -142,16 +143,27 @@ def check_report(task: Task, host_id: uuid.UUID, report: Report) -> bool:
 
     Raises ``TaskNotHeld``, ``StaleAttempt`` or ``InvalidTransition``.
     """
-    if task.host_id != host_id:
+    return judge_report(
+        report, host_id, holder=task.host_id, attempt=task.attempt, status=task.status,
+        cancel_requested=task.cancel_requested,
+    )  # fmt: skip
+
+
+def judge_report(
+    report: Report, host_id: uuid.UUID, *, holder: uuid.UUID | None, attempt: int,
+    status: TaskStatus, cancel_requested: bool,
+) -> bool:  # fmt: skip
+    """``check_report`` on a task's relevant fields (``holder`` None: no such task)."""
+    if holder != host_id:
         raise TaskNotHeld(report.task_id, host_id)
-    if report.attempt != task.attempt:
-        raise StaleAttempt(task.id, report.attempt, task.attempt)
-    if report.status == task.status:
+    if report.attempt != attempt:
+        raise StaleAttempt(report.task_id, report.attempt, attempt)
+    if report.status == status:
         return False  # reports are idempotent
-    if report.status not in REPORTABLE.get(task.status, frozenset()):
-        raise InvalidTransition("task", task.status.value, report.status.value)
-    if report.status is S.CANCELLED and not task.cancel_requested:
-        raise InvalidTransition("task that nobody cancelled", task.status.value, "cancelled")
+    if report.status not in REPORTABLE.get(status, frozenset()):
+        raise InvalidTransition("task", status.value, report.status.value)
+    if report.status is S.CANCELLED and not cancel_requested:
+        raise InvalidTransition("task that nobody cancelled", status.value, "cancelled")
     return True
 
 

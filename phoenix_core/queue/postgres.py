@@ -33,8 +33,7 @@ from phoenix_core.queue.model import (
     ReapResult,
     Report,
     Task,
-    TaskNotHeld,
-    check_report,
+    judge_report,
     task_from_row,
 )
 from phoenix_core.store.database import translate_error
@@ -65,36 +64,54 @@ def query(name: str) -> str:
 
 
 class PostgresTaskQueue(TaskQueue):
+    """Each thread keeps one autocommit connection: every hot operation is one statement, so
+    one round trip (no BEGIN/COMMIT, no pool ping); a broken connection is replaced on the
+    next call."""
+
     def __init__(self, engine: Engine, settings: QueueSettings | None = None) -> None:
         super().__init__(settings)
         self.engine = engine
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._local = threading.local()
+        self._opened: list[psycopg.Connection[Any]] = []
+        self._opened_lock = threading.Lock()
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
 
+    def _connection(self) -> psycopg.Connection[Any]:
+        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+            self._local.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
+        return connection
+
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        """A cursor in one transaction on a pooled connection; driver errors translated."""
-        fairy = self.engine.raw_connection()
-        connection: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+        """A cursor on this thread's connection; driver errors translated."""
         try:
+            connection = self._connection()
             with connection.cursor(row_factory=dict_row) as cursor:
                 yield cursor
-            connection.commit()
         except psycopg.errors.ForeignKeyViolation as exc:
-            connection.rollback()
             raise _missing_reference(exc) from exc
         except psycopg.Error as exc:
-            connection.rollback()
+            if isinstance(exc, psycopg.OperationalError):
+                self._discard()
             from sqlalchemy.exc import DBAPIError
 
             raise translate_error(
                 self.engine, DBAPIError(None, None, exc), "A task queue operation"
             ) from exc
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            fairy.close()
+
+    def _discard(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
 
     def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
         if not tasks:
@@ -135,7 +152,7 @@ class PostgresTaskQueue(TaskQueue):
             rows = cursor.execute(query("claim"), params).fetchall()
         return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
 
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> list[Task]:
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
         for report in reports:
             if report.status not in _REPORTABLE:
                 raise InvalidTransition("task", "held", report.status.value)
@@ -148,18 +165,26 @@ class PostgresTaskQueue(TaskQueue):
             "error": [r.error_message for r in reports],
         }
         with self._cursor() as cursor:
-            changed = {r["id"]: task_from_row(r) for r in cursor.execute(query("report"), params)}
-            missing = [r for r in reports if r.task_id not in changed]
-            if missing:
-                rows = cursor.execute(query("by_ids"), {"ids": [r.task_id for r in missing]})
-                current = {row["id"]: task_from_row(row) for row in rows}
-                for report in missing:
-                    task = current.get(report.task_id)
-                    if task is None:
-                        raise TaskNotHeld(report.task_id, host_id)
-                    check_report(task, host_id, report)  # raises unless it is a repeat
-                    changed[task.id] = task
-        return [changed[r.task_id] for r in reports]
+            rows = cursor.execute(query("report"), params).fetchall()
+        applied = 0
+        refused = {}
+        for row in rows:
+            if row["verdict"] == "applied":
+                applied = int(row["attempt"])
+            elif row["verdict"] != "repeat":
+                refused[row["report_id"]] = row
+        for report in reports:  # the first refused report, in the caller's order, explains
+            row = refused.get(report.task_id)
+            if row is not None:
+                judge_report(
+                    report,
+                    host_id,
+                    holder=row["host_id"],
+                    attempt=row["attempt"],
+                    status=TaskStatus(row["status"]) if row["status"] else TaskStatus.PENDING,
+                    cancel_requested=bool(row["cancel_requested"]),
+                )
+        return applied
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None
@@ -240,8 +265,7 @@ class PostgresTaskQueue(TaskQueue):
     def _listening(self) -> None:
         with self._listener_lock:
             if self._listener is None:
-                url = self.engine.url.set(drivername="postgresql")
-                self._listener = _Listener(url.render_as_string(hide_password=False), self)
+                self._listener = _Listener(self._conninfo, self)
                 self._listener.start()
         self._listener.ready.wait(timeout=10)
 
@@ -250,6 +274,10 @@ class PostgresTaskQueue(TaskQueue):
             if self._listener is not None:
                 self._listener.stop()
                 self._listener = None
+        with self._opened_lock:
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
 
 
 class _Listener(threading.Thread):

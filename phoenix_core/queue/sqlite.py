@@ -121,9 +121,9 @@ class SqliteTaskQueue(TaskQueue):
             rows = connection.execute(statement).mappings().all()
         return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
 
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> list[Task]:
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
         now = utcnow()
-        out = []
+        applied = 0
         with self.engine.begin() as connection:
             for report in reports:
                 row = (
@@ -135,34 +135,25 @@ class SqliteTaskQueue(TaskQueue):
                     raise TaskNotHeld(report.task_id, host_id)
                 task = task_from_row(row)
                 if not check_report(task, host_id, report):
-                    out.append(task)
                     continue
-                finished = report.status in TERMINAL_TASK_STATUSES
                 values: dict[str, Any] = {"status": report.status.value, "updated_at": now}
                 if report.status is S.RUNNING and task.started_at is None:
                     values["started_at"] = now
-                if finished:
+                if report.status in TERMINAL_TASK_STATUSES:
                     values.update(completed_at=now, lease_expires_at=None)
                 if report.result is not None:
                     values["result"] = report.result
                 if report.error_message:
                     values["error_message"] = report.error_message
-                updated = (
-                    connection.execute(
-                        update(TABLE)
-                        .where(
-                            T.id == task.id,
-                            T.attempt == task.attempt,
-                            T.status == task.status.value,
-                        )
-                        .values(**values)
-                        .returning(TABLE)
+                connection.execute(
+                    update(TABLE)
+                    .where(
+                        T.id == task.id, T.attempt == task.attempt, T.status == task.status.value
                     )
-                    .mappings()
-                    .one()
+                    .values(**values)
                 )
-                out.append(task_from_row(updated))
-        return out
+                applied += 1
+        return applied
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None

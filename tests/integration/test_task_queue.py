@@ -117,14 +117,16 @@ def test_report_lifecycle_and_idempotent_repeats(backend: Backend) -> None:
     q = backend.queue
     q.enqueue([_task(backend)])
     task = q.claim(backend.hosts[0])[0]
-    (running,) = q.report(backend.hosts[0], [Report(task.id, 1, S.RUNNING)])
+    assert q.report(backend.hosts[0], [Report(task.id, 1, S.RUNNING)]) == 1
+    running = q.get(task.id)
     assert running.status is S.RUNNING and running.started_at is not None
-    assert q.report(backend.hosts[0], [Report(task.id, 1, S.RUNNING)])[0].status is S.RUNNING
-    (done,) = q.report(backend.hosts[0], [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})])
+    assert q.report(backend.hosts[0], [Report(task.id, 1, S.RUNNING)]) == 0  # a repeat
+    assert q.get(task.id) == running
+    assert q.report(backend.hosts[0], [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})]) == 1
+    done = q.get(task.id)
     assert done.status is S.SUCCEEDED and done.result == {"ok": 1}
     assert done.completed_at is not None and done.lease_expires_at is None
-    repeat = q.report(backend.hosts[0], [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})])
-    assert repeat[0].status is S.SUCCEEDED
+    assert q.report(backend.hosts[0], [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})]) == 0
     with pytest.raises(InvalidTransition):
         q.report(backend.hosts[0], [Report(task.id, 1, S.FAILED)])
 
@@ -163,7 +165,8 @@ def test_lease_expiry_redelivers_and_fences_the_old_holder(backend: Backend) -> 
     assert second.id == first.id and second.attempt == 2
     with pytest.raises(StaleAttempt, match="attempt 2; a report for attempt 1 is stale"):
         q.report(backend.hosts[0], [Report(first.id, 1, S.SUCCEEDED)])
-    assert q.report(backend.hosts[0], [Report(first.id, 2, S.SUCCEEDED)])[0].status is S.SUCCEEDED
+    assert q.report(backend.hosts[0], [Report(first.id, 2, S.SUCCEEDED)]) == 1
+    assert q.get(first.id).status is S.SUCCEEDED
 
 
 def test_heartbeat_keeps_a_lease_alive(backend: Backend) -> None:
@@ -202,8 +205,8 @@ def test_cancel_pending_at_once_and_held_on_next_poll(backend: Backend) -> None:
     cancelled = q.cancel_experiment(backend.experiment)
     assert {t.id: t.status for t in cancelled} == {held.id: S.CLAIMED, pending.id: S.CANCELLED}
     assert [t.id for t in q.cancellations(backend.hosts[0])] == [held.id]
-    done = q.report(backend.hosts[0], [Report(held.id, 1, S.CANCELLED)])[0]
-    assert done.status is S.CANCELLED
+    q.report(backend.hosts[0], [Report(held.id, 1, S.CANCELLED)])
+    assert q.get(held.id).status is S.CANCELLED
     assert q.cancellations(backend.hosts[0]) == []
 
 

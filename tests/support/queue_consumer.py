@@ -42,13 +42,15 @@ def main() -> None:
             time.sleep(0.005)
             reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in tasks]
             try:
-                done = queue.report(host, reports)
+                queue.report(host, reports)
+                done = reports
             except StaleAttempt:  # our lease expired meanwhile: report the rest one by one
                 done = []
                 for report in reports:
                     with contextlib.suppress(StaleAttempt):
-                        done += queue.report(host, [report])
-            log.write("".join(f"{t.id}\n" for t in done))
+                        if queue.report(host, [report]):
+                            done.append(report)
+            log.write("".join(f"{r.task_id}\n" for r in done))
 
 
 if __name__ == "__main__":
