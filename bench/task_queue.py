@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import functools
 import multiprocessing
 import statistics
 import sys
@@ -290,7 +293,10 @@ class Procrastinate(System):
                     await noop.defer_async()
                     while len(woke) == before:
                         await asyncio.sleep(0)
+                await asyncio.sleep(0.5)  # let it record the last job's status
                 worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
 
         asyncio.run(run())
         return [w - s for s, w in zip(sent, woke, strict=True)]
@@ -367,11 +373,22 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
+def _fresh_system(server: ThrowawayPostgres, index: int, kind: type[System], tag: str) -> System:
+    """A system on a database of its own, schema installed."""
+    name = f"bench_{index}_{tag}"
+    with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    system = kind(server.url(name))
+    system.setup()
+    return system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--only", nargs="*", help="systems to run (default: all)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # peers' start-up chatter stays out of the table
     scale = 10 if args.quick else 1
     server = ThrowawayPostgres()
     server.start()
@@ -381,14 +398,7 @@ def main() -> None:
             if args.only and kind.name not in args.only:
                 continue
 
-            def fresh(tag: str) -> System:
-                name = f"bench_{index}_{tag}"
-                with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as c:
-                    c.execute(f"CREATE DATABASE {name}")
-                system = kind(server.url(name))
-                system.setup()
-                return system
-
+            fresh = functools.partial(_fresh_system, server, index, kind)
             system = fresh("enqueue")
             rows.append(
                 (kind.name, "enqueue/s, batch 1", f"{enqueue_rate(system, 2000 // scale, 1):,.0f}")

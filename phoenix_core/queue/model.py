@@ -77,7 +77,7 @@ class NewTask:
     not_before: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """A task as stored."""
 
@@ -167,17 +167,22 @@ def judge_report(
     return True
 
 
+_TYPES = {member.value: member for member in TaskType}
+_ACTIONS = {member.value: member for member in TaskAction}
+_STATUSES = {member.value: member for member in TaskStatus}
+
+
 def task_from_row(row: Any) -> Task:
-    """A ``Task`` from a database row (mapping) of ``agent_tasks``."""
+    """A ``Task`` from a database row (mapping) of ``agent_tasks`` (on the claim hot path)."""
     return Task(
         id=int(row["id"]),
         host_id=_uuid(row["host_id"]),
         experiment_id=_uuid(row["experiment_id"]) if row["experiment_id"] else None,
-        type=TaskType(row["type"]),
-        action=TaskAction(row["action"]),
+        type=_TYPES[row["type"]],
+        action=_ACTIONS[row["action"]],
         payload=dict(row["payload"]),
         priority=int(row["priority"]),
-        status=TaskStatus(row["status"]),
+        status=_STATUSES[row["status"]],
         attempt=int(row["attempt"]),
         max_attempts=int(row["max_attempts"]),
         idempotency_key=row["idempotency_key"],
