@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import functools
+import logging
 import multiprocessing
 import statistics
 import sys
