@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from phoenix_core.queue.model import NewTask, QueueStats, ReapResult, Report, Task
+from phoenix_core.queue.model import NewTask, QueueStats, ReapResult, Report, ReportResult, Task
 from phoenix_core.queue.waiters import Waiters
 
 __all__ = ["QueueSettings", "TaskQueue"]
@@ -35,8 +35,9 @@ class TaskQueue(ABC):
         self.waiters = Waiters()
 
     @abstractmethod
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
-        """Add tasks; a task whose idempotency key exists already yields the existing one."""
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[int]:
+        """Add tasks; returns their ids in order (an existing idempotency key gives the
+        existing task's id, and adds nothing)."""
 
     @abstractmethod
     def claim(
@@ -50,13 +51,9 @@ class TaskQueue(ABC):
         """Atomically take up to ``limit`` claimable tasks of the host (priority, then age)."""
 
     @abstractmethod
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
-        """Apply the holder's status reports (fenced by attempt; repeats are no-ops); returns
-        how many changed a task.
-
-        All or nothing: one refused report refuses the whole batch (the first refused one, in
-        the given order, is the error raised).
-        """
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
+        """Apply the holder's status reports, each on its own: fenced by attempt, repeats
+        are no-ops, a refused one (not held, stale, not allowed) changes nothing."""
 
     @abstractmethod
     def heartbeat(

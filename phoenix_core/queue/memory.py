@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from phoenix_core.clock import utcnow
-from phoenix_core.errors import NotFound
+from phoenix_core.errors import NotFound, PhoenixError
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.model import (
     NewTask,
     QueueStats,
     ReapResult,
     Report,
+    ReportResult,
     Task,
     TaskNotHeld,
     backoff_seconds,
@@ -41,7 +42,7 @@ class MemoryTaskQueue(TaskQueue):
         self.known_hosts = known_hosts
         """When set, enqueueing for any other host is refused (as the database's foreign key)."""
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[int]:
         now = utcnow()
         out = []
         with self._lock:
@@ -81,7 +82,7 @@ class MemoryTaskQueue(TaskQueue):
                 out.append(task)
         for host in {t.host_id for t in out}:
             self.waiters.notify(host)
-        return out
+        return [t.id for t in out]
 
     def _claimable(self, host_id: uuid.UUID, now: datetime) -> list[Task]:
         ready = [
@@ -115,19 +116,21 @@ class MemoryTaskQueue(TaskQueue):
                 claimed.append(updated)
             return claimed
 
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
         now = utcnow()
+        applied, refused = 0, []
         with self._lock:
-            changes = []
             for report in reports:
                 task = self._tasks.get(report.task_id)
-                if task is None:
-                    raise TaskNotHeld(report.task_id, host_id)
-                changes.append((task, check_report(task, host_id, report), report))
-            for current, changed, report in changes:
-                if changed:
-                    self._tasks[current.id] = _reported(current, report, now)
-            return sum(changed for _, changed, _ in changes)
+                try:
+                    if task is None:
+                        raise TaskNotHeld(report.task_id, host_id)
+                    if check_report(task, host_id, report):
+                        self._tasks[task.id] = _reported(task, report, now)
+                        applied += 1
+                except PhoenixError as exc:
+                    refused.append((report.task_id, exc))
+        return ReportResult(applied, refused)
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None

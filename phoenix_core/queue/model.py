@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from phoenix_core.errors import Conflict, InvalidTransition, NotFound
+from phoenix_core.errors import Conflict, InvalidTransition, NotFound, PhoenixError
 from phoenix_core.wire.tasks import TaskAction, TaskStatus, TaskType
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "QueueStats",
     "ReapResult",
     "Report",
+    "ReportResult",
     "StaleAttempt",
     "Task",
     "TaskNotHeld",
@@ -113,6 +114,20 @@ class Report:
     status: TaskStatus
     result: dict[str, Any] | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What a batch of reports did: each report stands alone (applied, a repeat, or refused)."""
+
+    applied: int
+    refused: list[tuple[int, PhoenixError]] = field(default_factory=list)
+    """(task id, why) for each refused report, in the order given."""
+
+    def raise_for_refusal(self) -> None:
+        """Raise the first refusal's error, if any report was refused."""
+        if self.refused:
+            raise self.refused[0][1]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine
 
-from phoenix_core.errors import InvalidTransition, NotFound
+from phoenix_core.errors import Conflict, InvalidTransition, NotFound, PhoenixError
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.model import (
     REPORTABLE,
@@ -32,6 +32,7 @@ from phoenix_core.queue.model import (
     QueueStats,
     ReapResult,
     Report,
+    ReportResult,
     Task,
     judge_report,
     task_from_row,
@@ -113,7 +114,7 @@ class PostgresTaskQueue(TaskQueue):
         if connection is not None:
             connection.close()
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[int]:
         if not tasks:
             return []
         params = {
@@ -128,15 +129,15 @@ class PostgresTaskQueue(TaskQueue):
             "not_before": [t.not_before for t in tasks],
         }
         with self._cursor() as cursor:
-            inserted = [task_from_row(r) for r in cursor.execute(query("enqueue"), params)]
+            inserted = cursor.execute(query("enqueue"), params).fetchall()
             if len(inserted) == len(tasks):
-                return inserted
+                return [row["id"] for row in inserted]
             keys = [t.idempotency_key for t in tasks if t.idempotency_key is not None]
             existing = {
-                row["idempotency_key"]: task_from_row(row)
+                row["idempotency_key"]: row["id"]
                 for row in cursor.execute(query("by_idempotency_keys"), {"keys": keys})
             }
-        unkeyed = iter(t for t in inserted if t.idempotency_key is None)
+        unkeyed = iter(row["id"] for row in inserted if row["idempotency_key"] is None)
         return [existing[t.idempotency_key] if t.idempotency_key else next(unkeyed) for t in tasks]
 
     def claim(
@@ -152,39 +153,44 @@ class PostgresTaskQueue(TaskQueue):
             rows = cursor.execute(query("claim"), params).fetchall()
         return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
 
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
+        refused: list[tuple[int, PhoenixError]] = []
+        valid = []
         for report in reports:
-            if report.status not in _REPORTABLE:
-                raise InvalidTransition("task", "held", report.status.value)
+            if report.status in _REPORTABLE:
+                valid.append(report)
+            else:
+                refused.append((report.task_id, InvalidTransition("task", "held", report.status)))
         params = {
             "host_id": host_id,
-            "id": [r.task_id for r in reports],
-            "attempt": [r.attempt for r in reports],
-            "status": [r.status.value for r in reports],
-            "result": [Jsonb(r.result) if r.result is not None else None for r in reports],
-            "error": [r.error_message for r in reports],
+            "id": [r.task_id for r in valid],
+            "attempt": [r.attempt for r in valid],
+            "status": [r.status.value for r in valid],
+            "result": [Jsonb(r.result) if r.result is not None else None for r in valid],
+            "error": [r.error_message for r in valid],
         }
         with self._cursor() as cursor:
             rows = cursor.execute(query("report"), params).fetchall()
         applied = 0
-        refused = {}
-        for row in rows:
-            if row["verdict"] == "applied":
-                applied = int(row["attempt"])
-            elif row["verdict"] != "repeat":
-                refused[row["report_id"]] = row
-        for report in reports:  # the first refused report, in the caller's order, explains
-            row = refused.get(report.task_id)
-            if row is not None:
-                judge_report(
+        for report, row in zip(valid, rows, strict=True):
+            if row["applied"]:
+                applied += 1
+                continue
+            try:
+                changes = judge_report(
                     report,
                     host_id,
                     holder=row["host_id"],
-                    attempt=row["attempt"],
+                    attempt=row["attempt"] or 0,
                     status=TaskStatus(row["status"]) if row["status"] else TaskStatus.PENDING,
                     cancel_requested=bool(row["cancel_requested"]),
                 )
-        return applied
+                if changes:  # it would have applied: someone changed the task meanwhile
+                    raise Conflict(f"Task {report.task_id} changed while reporting; report again.")
+            except PhoenixError as exc:
+                refused.append((report.task_id, exc))
+        order = {r.task_id: i for i, r in enumerate(reports)}
+        return ReportResult(applied, sorted(refused, key=lambda item: order[item[0]]))
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None

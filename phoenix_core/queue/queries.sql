@@ -20,18 +20,18 @@ WITH inserted AS (
                               max_attempts, idempotency_key, not_before, ord)
     ORDER BY t.ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, host_id, idempotency_key
 ), notified AS (
     SELECT pg_notify('phoenix_tasks', h::text)
     FROM (SELECT DISTINCT host_id AS h FROM inserted) AS hosts
 )
 -- (selecting n.notifications keeps the planner from skipping the notifying CTE)
-SELECT inserted.*, n.notifications FROM inserted
+SELECT inserted.id, inserted.idempotency_key, n.notifications FROM inserted
 CROSS JOIN (SELECT count(*) AS notifications FROM notified) AS n
 ORDER BY inserted.id;
 
 -- name: by_idempotency_keys
-SELECT * FROM agent_tasks WHERE idempotency_key = ANY(%(keys)s::text[]);
+SELECT id, idempotency_key FROM agent_tasks WHERE idempotency_key = ANY(%(keys)s::text[]);
 
 -- name: claim
 -- Take up to %(limit)s pending tasks of one host, highest priority first, then oldest.
@@ -54,31 +54,14 @@ WHERE t.id = picked.id
 RETURNING t.*;
 
 -- name: report
--- Apply a batch of status reports from the host that holds the tasks, all or nothing, in one
--- statement: lock the reported rows, judge each report (not held, stale attempt, repeat,
--- allowed, or not allowed), update the allowed ones only if no report is wrong, and return
--- one row per report that was not applied (its verdict and the task's fields that explain it)
--- plus one row counting the applied ones.
+-- Apply a batch of status reports from the host that holds the tasks, each on its own: a row
+-- changes only if the attempt is current (fencing), the task is held and the transition is
+-- allowed. One row comes back per report: applied or not, and for those not applied the task's
+-- fields (as they were) that explain why, so the caller can tell a repeat from a refusal.
 WITH r AS (
     SELECT * FROM unnest(%(id)s::bigint[], %(attempt)s::int[], %(status)s::text[],
                          %(result)s::jsonb[], %(error)s::text[])
          AS r(id, attempt, status, result, error)
-), cur AS (
-    SELECT t.id, t.host_id, t.attempt, t.status, t.cancel_requested
-    FROM agent_tasks t WHERE t.id IN (SELECT id FROM r)
-    FOR UPDATE
-), verdict AS (
-    SELECT r.id,
-           CASE WHEN cur.id IS NULL OR cur.host_id <> %(host_id)s THEN 'not_held'
-                WHEN cur.attempt <> r.attempt THEN 'stale'
-                WHEN cur.status = r.status THEN 'repeat'
-                WHEN r.status = 'cancelled' AND NOT cur.cancel_requested THEN 'invalid'
-                WHEN cur.status = 'claimed'
-                     AND r.status IN ('running', 'succeeded', 'failed', 'cancelled') THEN 'apply'
-                WHEN cur.status = 'running'
-                     AND r.status IN ('succeeded', 'failed', 'cancelled') THEN 'apply'
-                ELSE 'invalid' END AS verdict
-    FROM r LEFT JOIN cur ON cur.id = r.id
 ), changed AS (
     UPDATE agent_tasks AS t
     SET status = r.status,
@@ -89,16 +72,18 @@ WITH r AS (
         result = coalesce(r.result, t.result),
         error_message = coalesce(r.error, t.error_message),
         updated_at = now()
-    FROM r JOIN verdict v ON v.id = r.id AND v.verdict = 'apply'
-    WHERE t.id = r.id
-      AND NOT EXISTS (SELECT 1 FROM verdict WHERE verdict NOT IN ('apply', 'repeat'))
-    RETURNING t.*
+    FROM r
+    WHERE t.id = r.id AND t.host_id = %(host_id)s AND t.attempt = r.attempt
+      AND t.status IN ('claimed', 'running') AND t.status <> r.status
+      AND (r.status <> 'running' OR t.status = 'claimed')
+      AND (r.status <> 'cancelled' OR t.cancel_requested)
+    RETURNING t.id
 )
-SELECT v.id AS report_id, v.verdict, t.host_id, t.attempt, t.status, t.cancel_requested
-FROM verdict AS v LEFT JOIN agent_tasks AS t ON t.id = v.id
-WHERE v.verdict <> 'apply'
-UNION ALL
-SELECT NULL, 'applied', NULL, count(*)::int, NULL, NULL FROM changed;
+SELECT r.id AS report_id, c.id IS NOT NULL AS applied,
+       t.host_id, t.attempt, t.status, t.cancel_requested
+FROM r
+LEFT JOIN changed AS c ON c.id = r.id
+LEFT JOIN agent_tasks AS t ON t.id = r.id AND c.id IS NULL;
 
 -- name: by_ids
 SELECT * FROM agent_tasks WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id;

@@ -14,13 +14,14 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, case, delete, func, insert, select, update
 
 from phoenix_core.clock import utcnow
-from phoenix_core.errors import NotFound
+from phoenix_core.errors import NotFound, PhoenixError
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.model import (
     NewTask,
     QueueStats,
     ReapResult,
     Report,
+    ReportResult,
     Task,
     TaskNotHeld,
     backoff_seconds,
@@ -44,7 +45,7 @@ class SqliteTaskQueue(TaskQueue):
         super().__init__(settings)
         self.engine = engine
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[Task]:
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[int]:
         now = utcnow()
         out: list[Task] = []
         with self.engine.begin() as connection:
@@ -88,7 +89,7 @@ class SqliteTaskQueue(TaskQueue):
                 out.append(task_from_row(row))
         for host in {t.host_id for t in out}:
             self.waiters.notify(host)
-        return out
+        return [t.id for t in out]
 
     def claim(
         self,
@@ -121,9 +122,9 @@ class SqliteTaskQueue(TaskQueue):
             rows = connection.execute(statement).mappings().all()
         return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
 
-    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> int:
+    def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
         now = utcnow()
-        applied = 0
+        applied, refused = 0, []
         with self.engine.begin() as connection:
             for report in reports:
                 row = (
@@ -131,10 +132,14 @@ class SqliteTaskQueue(TaskQueue):
                     .mappings()
                     .first()
                 )
-                if row is None:
-                    raise TaskNotHeld(report.task_id, host_id)
-                task = task_from_row(row)
-                if not check_report(task, host_id, report):
+                try:
+                    if row is None:
+                        raise TaskNotHeld(report.task_id, host_id)
+                    task = task_from_row(row)
+                    if not check_report(task, host_id, report):
+                        continue
+                except PhoenixError as exc:
+                    refused.append((report.task_id, exc))
                     continue
                 values: dict[str, Any] = {"status": report.status.value, "updated_at": now}
                 if report.status is S.RUNNING and task.started_at is None:
@@ -153,7 +158,7 @@ class SqliteTaskQueue(TaskQueue):
                     .values(**values)
                 )
                 applied += 1
-        return applied
+        return ReportResult(applied, refused)
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None

@@ -96,7 +96,8 @@ def test_one_controller_acts_and_another_takes_over(postgres_url: str) -> None:
             return len(started) == 2
 
         _until(claimed_both, "two start tasks")
-        queue.report(host, [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in started])
+        reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in started]
+        queue.report(host, reports).raise_for_refusal()
         _until(lambda: state() is S.WARMING_UP, "warming_up")
         assert set(actors()) == {leader}
         active.send_signal(signal.SIGKILL)

@@ -105,7 +105,7 @@ class World:
         tasks = queue.claim(self.hosts[host], limit=100)
         if tasks:
             reports = [Report(t.id, t.attempt, status, error_message=error) for t in tasks]
-            queue.report(self.hosts[host], reports)
+            queue.report(self.hosts[host], reports).raise_for_refusal()
         return tasks
 
 

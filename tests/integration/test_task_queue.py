@@ -17,6 +17,7 @@ from phoenix_core.queue import (
     NewTask,
     QueueSettings,
     Report,
+    ReportResult,
     StaleAttempt,
     TaskNotHeld,
     TaskQueue,
@@ -89,11 +90,12 @@ def test_claim_orders_by_priority_then_age_and_only_the_hosts_own(backend: Backe
     other_host = q.enqueue([_task(backend, host=1, note="other")])[0]
     later = q.enqueue([_task(backend, note="later")])[0]
     claimed = q.claim(backend.hosts[0], limit=10)
-    assert [t.id for t in claimed] == [high.id, low.id, later.id]
+    assert [t.id for t in claimed] == [high, low, later]
+    assert [t.payload["note"] for t in claimed] == ["high", "low", "later"]
     assert all(t.status is S.CLAIMED and t.attempt == 1 for t in claimed)
     assert all(t.lease_expires_at is not None for t in claimed)
     assert q.claim(backend.hosts[0]) == []
-    assert [t.id for t in q.claim(backend.hosts[1])] == [other_host.id]
+    assert [t.id for t in q.claim(backend.hosts[1])] == [other_host]
 
 
 def test_not_before_delays_claiming(backend: Backend) -> None:
@@ -108,8 +110,8 @@ def test_idempotency_key_yields_one_task(backend: Backend) -> None:
     q = backend.queue
     first = q.enqueue([_task(backend, idempotency_key="start:exp:base:h0")])[0]
     again = q.enqueue([_task(backend, idempotency_key="start:exp:base:h0"), _task(backend)])
-    assert again[0].id == first.id
-    assert again[1].id != first.id
+    assert again[0] == first
+    assert again[1] != first
     assert q.stats().depth[S.PENDING] == 2
 
 
@@ -117,18 +119,19 @@ def test_report_lifecycle_and_idempotent_repeats(backend: Backend) -> None:
     q = backend.queue
     q.enqueue([_task(backend)])
     task = q.claim(backend.hosts[0])[0]
-    assert q.report(backend.hosts[0], [Report(task.id, 1, S.RUNNING)]) == 1
+    host = backend.hosts[0]
+    assert q.report(host, [Report(task.id, 1, S.RUNNING)]) == ReportResult(applied=1)
     running = q.get(task.id)
     assert running.status is S.RUNNING and running.started_at is not None
-    assert q.report(backend.hosts[0], [Report(task.id, 1, S.RUNNING)]) == 0  # a repeat
+    assert q.report(host, [Report(task.id, 1, S.RUNNING)]) == ReportResult(applied=0)  # repeat
     assert q.get(task.id) == running
-    assert q.report(backend.hosts[0], [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})]) == 1
+    assert q.report(host, [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})]).applied == 1
     done = q.get(task.id)
     assert done.status is S.SUCCEEDED and done.result == {"ok": 1}
     assert done.completed_at is not None and done.lease_expires_at is None
-    assert q.report(backend.hosts[0], [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})]) == 0
+    assert q.report(host, [Report(task.id, 1, S.SUCCEEDED, result={"ok": 1})]).applied == 0
     with pytest.raises(InvalidTransition):
-        q.report(backend.hosts[0], [Report(task.id, 1, S.FAILED)])
+        q.report(host, [Report(task.id, 1, S.FAILED)]).raise_for_refusal()
 
 
 def test_reports_are_refused_for_other_hosts_and_unknown_tasks(backend: Backend) -> None:
@@ -136,19 +139,25 @@ def test_reports_are_refused_for_other_hosts_and_unknown_tasks(backend: Backend)
     q.enqueue([_task(backend)])
     task = q.claim(backend.hosts[0])[0]
     with pytest.raises(TaskNotHeld):
-        q.report(backend.hosts[1], [Report(task.id, 1, S.SUCCEEDED)])
+        q.report(backend.hosts[1], [Report(task.id, 1, S.SUCCEEDED)]).raise_for_refusal()
     with pytest.raises(TaskNotHeld):
-        q.report(backend.hosts[0], [Report(987654, 1, S.SUCCEEDED)])
+        q.report(backend.hosts[0], [Report(987654, 1, S.SUCCEEDED)]).raise_for_refusal()
     assert q.get(task.id).status is S.CLAIMED
 
 
-def test_a_bad_report_refuses_the_whole_batch(backend: Backend) -> None:
+def test_each_report_of_a_batch_stands_alone(backend: Backend) -> None:
     q = backend.queue
     q.enqueue([_task(backend), _task(backend)])
     a, b = q.claim(backend.hosts[0], limit=2)
-    with pytest.raises(StaleAttempt):
-        q.report(backend.hosts[0], [Report(a.id, 1, S.SUCCEEDED), Report(b.id, 9, S.SUCCEEDED)])
-    assert q.get(a.id).status is S.CLAIMED
+    result = q.report(
+        backend.hosts[0], [Report(b.id, 9, S.SUCCEEDED), Report(a.id, 1, S.SUCCEEDED)]
+    )
+    assert result.applied == 1
+    assert [(task_id, type(error)) for task_id, error in result.refused] == [(b.id, StaleAttempt)]
+    with pytest.raises(StaleAttempt, match="attempt 1; a report for attempt 9 is stale"):
+        result.raise_for_refusal()
+    assert q.get(a.id).status is S.SUCCEEDED
+    assert q.get(b.id).status is S.CLAIMED
 
 
 def test_lease_expiry_redelivers_and_fences_the_old_holder(backend: Backend) -> None:
@@ -164,8 +173,8 @@ def test_lease_expiry_redelivers_and_fences_the_old_holder(backend: Backend) -> 
     second = q.claim(backend.hosts[0], at=later + timedelta(seconds=3))[0]
     assert second.id == first.id and second.attempt == 2
     with pytest.raises(StaleAttempt, match="attempt 2; a report for attempt 1 is stale"):
-        q.report(backend.hosts[0], [Report(first.id, 1, S.SUCCEEDED)])
-    assert q.report(backend.hosts[0], [Report(first.id, 2, S.SUCCEEDED)]) == 1
+        q.report(backend.hosts[0], [Report(first.id, 1, S.SUCCEEDED)]).raise_for_refusal()
+    assert q.report(backend.hosts[0], [Report(first.id, 2, S.SUCCEEDED)]).applied == 1
     assert q.get(first.id).status is S.SUCCEEDED
 
 
@@ -203,10 +212,10 @@ def test_cancel_pending_at_once_and_held_on_next_poll(backend: Backend) -> None:
     )
     q.claim(backend.hosts[0])
     cancelled = q.cancel_experiment(backend.experiment)
-    assert {t.id: t.status for t in cancelled} == {held.id: S.CLAIMED, pending.id: S.CANCELLED}
-    assert [t.id for t in q.cancellations(backend.hosts[0])] == [held.id]
-    q.report(backend.hosts[0], [Report(held.id, 1, S.CANCELLED)])
-    assert q.get(held.id).status is S.CANCELLED
+    assert {t.id: t.status for t in cancelled} == {held: S.CLAIMED, pending: S.CANCELLED}
+    assert [t.id for t in q.cancellations(backend.hosts[0])] == [held]
+    q.report(backend.hosts[0], [Report(held, 1, S.CANCELLED)]).raise_for_refusal()
+    assert q.get(held).status is S.CANCELLED
     assert q.cancellations(backend.hosts[0]) == []
 
 
@@ -215,14 +224,14 @@ def test_cancelled_report_needs_a_cancel_request(backend: Backend) -> None:
     q.enqueue([_task(backend)])
     task = q.claim(backend.hosts[0])[0]
     with pytest.raises(InvalidTransition):
-        q.report(backend.hosts[0], [Report(task.id, 1, S.CANCELLED)])
+        q.report(backend.hosts[0], [Report(task.id, 1, S.CANCELLED)]).raise_for_refusal()
 
 
 def test_an_expired_cancelled_task_ends_cancelled(backend: Backend) -> None:
     q = backend.queue
     task = q.enqueue([_task(backend)])[0]
     q.claim(backend.hosts[0], lease_seconds=1)
-    q.cancel(task.id)
+    q.cancel(task)
     result = q.reap(at=utcnow() + timedelta(seconds=5))
     assert [t.status for t in result.cancelled] == [S.CANCELLED]
 
@@ -291,7 +300,7 @@ def test_cancellation_wakes_the_holders_poll(
     thread = threading.Thread(target=lambda: woke.append(q.wait_for_tasks(backend.hosts[0], 60)))
     thread.start()
     assert looked.wait(30)
-    q.cancel(task.id)
+    q.cancel(task)
     thread.join(timeout=30)
     assert woke == [True]
 

@@ -10,13 +10,12 @@ leases, so that the test can kill it mid-lease.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from phoenix_core.queue import Report, StaleAttempt, open_queue
+from phoenix_core.queue import Report, open_queue
 from phoenix_core.store.database import make_engine
 from phoenix_core.wire import TaskStatus
 
@@ -41,15 +40,8 @@ def main() -> None:
                 continue
             time.sleep(0.005)
             reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in tasks]
-            try:
-                queue.report(host, reports)
-                done = reports
-            except StaleAttempt:  # our lease expired meanwhile: report the rest one by one
-                done = []
-                for report in reports:
-                    with contextlib.suppress(StaleAttempt):
-                        if queue.report(host, [report]):
-                            done.append(report)
+            refused = {task_id for task_id, _ in queue.report(host, reports).refused}
+            done = [r for r in reports if r.task_id not in refused]
             log.write("".join(f"{r.task_id}\n" for r in done))
 
 
