@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.memory import MemoryTaskQueue
 from phoenix_core.queue.model import (
+    ClaimedTask,
     NewTask,
     QueueStats,
     ReapResult,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 __all__ = [
+    "ClaimedTask",
     "MemoryTaskQueue",
     "NewTask",
     "QueueSettings",

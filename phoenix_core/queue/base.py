@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from phoenix_core.queue.model import NewTask, QueueStats, ReapResult, Report, ReportResult, Task
+from phoenix_core.queue.model import (
+    ClaimedTask,
+    NewTask,
+    QueueStats,
+    ReapResult,
+    Report,
+    ReportResult,
+    Task,
+)
 from phoenix_core.queue.waiters import Waiters
 
 __all__ = ["QueueSettings", "TaskQueue"]
@@ -47,7 +55,7 @@ class TaskQueue(ABC):
         limit: int = 1,
         lease_seconds: float = 60.0,
         at: datetime | None = None,
-    ) -> list[Task]:
+    ) -> list[ClaimedTask]:
         """Atomically take up to ``limit`` claimable tasks of the host (priority, then age)."""
 
     @abstractmethod

@@ -12,6 +12,7 @@ from phoenix_core.clock import utcnow
 from phoenix_core.errors import NotFound, PhoenixError
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.model import (
+    ClaimedTask,
     NewTask,
     QueueStats,
     ReapResult,
@@ -99,7 +100,7 @@ class MemoryTaskQueue(TaskQueue):
         limit: int = 1,
         lease_seconds: float = 60.0,
         at: datetime | None = None,
-    ) -> list[Task]:
+    ) -> list[ClaimedTask]:
         now = at or utcnow()
         with self._lock:
             claimed = []
@@ -113,7 +114,7 @@ class MemoryTaskQueue(TaskQueue):
                     updated_at=now,
                 )
                 self._tasks[task.id] = updated
-                claimed.append(updated)
+                claimed.append(ClaimedTask.of(updated))
             return claimed
 
     def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:

@@ -23,6 +23,7 @@ from phoenix_core.wire.tasks import TaskAction, TaskStatus, TaskType
 
 __all__ = [
     "REPORTABLE",
+    "ClaimedTask",
     "NewTask",
     "QueueStats",
     "ReapResult",
@@ -33,6 +34,7 @@ __all__ = [
     "TaskNotHeld",
     "backoff_seconds",
     "check_report",
+    "claimed_from_row",
     "judge_report",
     "task_from_row",
 ]
@@ -105,6 +107,57 @@ class Task:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task as its new holder needs it: what to do, which attempt, until when."""
+
+    id: int
+    host_id: uuid.UUID
+    experiment_id: uuid.UUID | None
+    type: TaskType
+    action: TaskAction
+    payload: dict[str, Any]
+    priority: int
+    attempt: int
+    max_attempts: int
+    lease_expires_at: datetime
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, task: Task) -> ClaimedTask:
+        assert task.lease_expires_at is not None
+        return cls(
+            id=task.id,
+            host_id=task.host_id,
+            experiment_id=task.experiment_id,
+            type=task.type,
+            action=task.action,
+            payload=task.payload,
+            priority=task.priority,
+            attempt=task.attempt,
+            max_attempts=task.max_attempts,
+            lease_expires_at=task.lease_expires_at,
+            cancel_requested=task.cancel_requested,
+        )
+
+
+def claimed_from_row(row: Any) -> ClaimedTask:
+    """A ``ClaimedTask`` from the claim query's row (the claim hot path)."""
+    return ClaimedTask(
+        id=row["id"],
+        host_id=_uuid(row["host_id"]),
+        experiment_id=_uuid(row["experiment_id"]) if row["experiment_id"] else None,
+        type=_TYPES[row["type"]],
+        action=_ACTIONS[row["action"]],
+        payload=row["payload"],
+        priority=row["priority"],
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=row["cancel_requested"],
+    )
+
+
 @dataclass(frozen=True)
 class Report:
     """A holder's status report on one task."""
@@ -159,15 +212,24 @@ def check_report(task: Task, host_id: uuid.UUID, report: Report) -> bool:
     Raises ``TaskNotHeld``, ``StaleAttempt`` or ``InvalidTransition``.
     """
     return judge_report(
-        report, host_id, holder=task.host_id, attempt=task.attempt, status=task.status,
+        report,
+        host_id,
+        holder=task.host_id,
+        attempt=task.attempt,
+        status=task.status,
         cancel_requested=task.cancel_requested,
-    )  # fmt: skip
+    )
 
 
 def judge_report(
-    report: Report, host_id: uuid.UUID, *, holder: uuid.UUID | None, attempt: int,
-    status: TaskStatus, cancel_requested: bool,
-) -> bool:  # fmt: skip
+    report: Report,
+    host_id: uuid.UUID,
+    *,
+    holder: uuid.UUID | None,
+    attempt: int,
+    status: TaskStatus,
+    cancel_requested: bool,
+) -> bool:
     """``check_report`` on a task's relevant fields (``holder`` None: no such task)."""
     if holder != host_id:
         raise TaskNotHeld(report.task_id, host_id)

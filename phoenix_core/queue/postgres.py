@@ -28,12 +28,14 @@ from phoenix_core.errors import Conflict, InvalidTransition, NotFound, PhoenixEr
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.model import (
     REPORTABLE,
+    ClaimedTask,
     NewTask,
     QueueStats,
     ReapResult,
     Report,
     ReportResult,
     Task,
+    claimed_from_row,
     judge_report,
     task_from_row,
 )
@@ -147,11 +149,11 @@ class PostgresTaskQueue(TaskQueue):
         limit: int = 1,
         lease_seconds: float = 60.0,
         at: datetime | None = None,
-    ) -> list[Task]:
+    ) -> list[ClaimedTask]:
         params = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": at}
         with self._cursor() as cursor:
             rows = cursor.execute(query("claim"), params).fetchall()
-        return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
+        return sorted(map(claimed_from_row, rows), key=lambda t: (-t.priority, t.id))
 
     def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
         refused: list[tuple[int, PhoenixError]] = []

@@ -51,7 +51,8 @@ SET status = 'claimed', attempt = t.attempt + 1,
     updated_at = now()
 FROM picked
 WHERE t.id = picked.id
-RETURNING t.*;
+RETURNING t.id, t.host_id, t.experiment_id, t.type, t.action, t.payload, t.priority,
+          t.attempt, t.max_attempts, t.lease_expires_at, t.cancel_requested;
 
 -- name: report
 -- Apply a batch of status reports from the host that holds the tasks, each on its own: a row

@@ -17,6 +17,7 @@ from phoenix_core.clock import utcnow
 from phoenix_core.errors import NotFound, PhoenixError
 from phoenix_core.queue.base import QueueSettings, TaskQueue
 from phoenix_core.queue.model import (
+    ClaimedTask,
     NewTask,
     QueueStats,
     ReapResult,
@@ -98,7 +99,7 @@ class SqliteTaskQueue(TaskQueue):
         limit: int = 1,
         lease_seconds: float = 60.0,
         at: datetime | None = None,
-    ) -> list[Task]:
+    ) -> list[ClaimedTask]:
         now = at or utcnow()
         picked = (
             select(T.id)
@@ -120,7 +121,8 @@ class SqliteTaskQueue(TaskQueue):
         )
         with self.engine.begin() as connection:
             rows = connection.execute(statement).mappings().all()
-        return sorted((task_from_row(r) for r in rows), key=lambda t: (-t.priority, t.id))
+        tasks = (ClaimedTask.of(task_from_row(r)) for r in rows)
+        return sorted(tasks, key=lambda t: (-t.priority, t.id))
 
     def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
         now = utcnow()
