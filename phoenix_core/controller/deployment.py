@@ -309,25 +309,30 @@ class Deployer:
         return row
 
     def start_task(self, row: ActivePipelineRow, experiment_id: uuid.UUID) -> NewTask:
-        payload = CollectorStartPayload(
-            experiment_id=experiment_id,
-            variant=row.variant,
-            collector=CollectorKind(row.collector),
-            config_sha256=row.config_sha256,
-            config_url=self.settings.config_url_prefix + row.config_sha256,
-            ports=row.ports,
-        )
-        return self._task(
-            row.host_id,
-            experiment_id,
-            type=TaskType.COLLECTOR,
-            action=TaskAction.START,
-            payload=payload.model_dump(mode="json"),
-            key=f"{row.variant}:start",
+        return self._config_task(
+            row, experiment_id, CollectorStartPayload, TaskAction.START, key=f"{row.variant}:start"
         )
 
     def reload_task(self, row: ActivePipelineRow, experiment_id: uuid.UUID) -> NewTask:
-        payload = CollectorReloadPayload(
+        return self._config_task(
+            row,
+            experiment_id,
+            CollectorReloadPayload,
+            TaskAction.RELOAD,
+            key=f"{row.variant}:reload:{row.config_sha256}",
+        )
+
+    def _config_task(
+        self,
+        row: ActivePipelineRow,
+        experiment_id: uuid.UUID,
+        payload_type: type[CollectorStartPayload],
+        action: TaskAction,
+        *,
+        key: str,
+    ) -> NewTask:
+        """A task that hands the row's rendered config to the collector (start or reload)."""
+        payload = payload_type(
             experiment_id=experiment_id,
             variant=row.variant,
             collector=CollectorKind(row.collector),
@@ -339,9 +344,9 @@ class Deployer:
             row.host_id,
             experiment_id,
             type=TaskType.COLLECTOR,
-            action=TaskAction.RELOAD,
+            action=action,
             payload=payload.model_dump(mode="json"),
-            key=f"{row.variant}:reload:{row.config_sha256}",
+            key=key,
         )
 
     def stop_task(self, row: ActivePipelineRow, experiment_id: uuid.UUID) -> NewTask:
