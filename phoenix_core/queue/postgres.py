@@ -104,11 +104,7 @@ class PostgresTaskQueue(TaskQueue):
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError):
                 self._discard()
-            from sqlalchemy.exc import DBAPIError
-
-            raise translate_error(
-                self.engine, DBAPIError(None, None, exc), "A task queue operation"
-            ) from exc
+            raise translate_error(self.engine, exc, "A task queue operation") from exc
 
     def _discard(self) -> None:
         connection = getattr(self._local, "connection", None)

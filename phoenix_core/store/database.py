@@ -117,18 +117,25 @@ def unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"Cannot connect to {where}: {reason.rstrip('.')}.")
 
 
-def translate_error(engine: Engine, exc: SQLAlchemyDBAPIError, doing: str) -> DatabaseError:
-    """A driver error as a Phoenix error: lost connection or a refusal, in one sentence."""
-    orig = exc.orig
-    lost = exc.connection_invalidated or (
-        is_postgresql(engine)
-        and isinstance(exc, OperationalError)
-        and getattr(orig, "sqlstate", None) is None  # no answer from the server at all
-    )
+def translate_error(engine: Engine, exc: BaseException, doing: str) -> DatabaseError:
+    """A driver error (raw, or wrapped by SQLAlchemy) as a Phoenix error: a lost connection
+    or a refusal, in one sentence."""
+    orig: BaseException | None
+    if isinstance(exc, SQLAlchemyDBAPIError):
+        orig, invalidated = exc.orig, exc.connection_invalidated
+    else:
+        orig, invalidated = exc, False
+    no_answer = getattr(orig, "sqlstate", None) is None  # the server said nothing at all
+    lost = invalidated or (is_postgresql(engine) and _is_operational(orig) and no_answer)
     if lost:
         return unavailable(engine, exc)
     reason = str(orig or exc).strip().splitlines()[0]
     return DatabaseError(f"{doing} failed: {reason}")
+
+
+def _is_operational(exc: BaseException | None) -> bool:
+    """psycopg's OperationalError (connection trouble), without importing psycopg here."""
+    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
