@@ -165,10 +165,11 @@ class Controller:
             self._schedule(record)
             return
         tasks = self.queue.tasks_of(record.id)
-        reason = self._failure(record, tasks, now)
-        if reason is not None:
-            self._fail(record, reason)
-            return
+        if record.state is not S.STOPPING:  # a user's stop ends in 'stopped' whatever failed
+            reason = self._failure(record, tasks, now)
+            if reason is not None:
+                self._fail(record, reason)
+                return
         elapsed = (now - record.state_changed_at).total_seconds()
         if record.state is S.DEPLOYING:
             self._deploy(record, tasks, elapsed)

@@ -317,6 +317,26 @@ def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> Non
     assert {t.action for t in pending} == {TaskAction.STOP}
 
 
+def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> None:
+    experiment = w.create(load_profile=None, hosts=["web-1"])
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    queue = w.controller.queue
+    claimed = queue.claim(w.hosts["web-1"], limit=10)
+    w.controller.stop(experiment, actor="user:t")
+    queue.report(
+        w.hosts["web-1"],
+        [Report(t.id, t.attempt, TaskStatus.FAILED, error_message="boom") for t in claimed],
+    ).raise_for_refusal()
+    w.tick()
+    w.agent("web-1")  # the stops
+    w.tick()
+    record = w.get(experiment)
+    assert record.state is S.STOPPED
+    assert record.failure_reason is None
+
+
 def test_a_dead_task_fails_the_experiment(w: World) -> None:
     experiment = w.create(load_profile=None, hosts=["web-3"])
     w.controller.start(experiment, actor="user:t")
