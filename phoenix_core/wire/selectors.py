@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 __all__ = ["Matcher", "Selector", "SelectorError", "parse_selector"]
 
@@ -16,7 +16,6 @@ MatchOp = Literal["=", "!=", "=~", "!~"]
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OP = re.compile(r"=~|!~|!=|=")
-_SPACE = re.compile(r"\s*")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r"}
 
 
@@ -63,36 +62,36 @@ class Selector:
 
 def parse_selector(text: str) -> Selector:
     """Parse ``text``; raise ``SelectorError`` saying what is wrong and where."""
-    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    pos = _skip_space(text, 0)
     matchers: list[Matcher] = []
     name = _NAME.match(text, pos)
     if name:
         matchers.append(Matcher("__name__", "=", name.group()))
-        pos = _SPACE.match(text, name.end()).end()  # type: ignore[union-attr]
+        pos = _skip_space(text, name.end())
     if pos < len(text) and text[pos] == "{":
-        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        pos = _skip_space(text, pos + 1)
         while pos < len(text) and text[pos] != "}":
             label = _LABEL.match(text, pos)
             if not label:
                 raise SelectorError(f"expected a label name at position {pos} of {text!r}")
-            pos = _SPACE.match(text, label.end()).end()  # type: ignore[union-attr]
+            pos = _skip_space(text, label.end())
             op = _OP.match(text, pos)
             if not op:
                 raise SelectorError(f"expected =, !=, =~ or !~ at position {pos} of {text!r}")
-            pos = _SPACE.match(text, op.end()).end()  # type: ignore[union-attr]
+            pos = _skip_space(text, op.end())
             value, pos = _string(text, pos)
-            matcher = Matcher(label.group(), op.group(), value)  # type: ignore[arg-type]
+            matcher = Matcher(label.group(), cast(MatchOp, op.group()), value)
             if matcher.op in ("=~", "!~"):
                 _check_regex(matcher.value, text)
             matchers.append(matcher)
-            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            pos = _skip_space(text, pos)
             if pos < len(text) and text[pos] == ",":
-                pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                pos = _skip_space(text, pos + 1)
             elif pos < len(text) and text[pos] != "}":
                 raise SelectorError(f"expected ',' or '}}' at position {pos} of {text!r}")
         if pos >= len(text):
             raise SelectorError(f"missing '}}' in {text!r}")
-        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        pos = _skip_space(text, pos + 1)
     if pos != len(text):
         raise SelectorError(f"unexpected {text[pos:]!r} in {text!r}")
     if not matchers:
@@ -100,6 +99,12 @@ def parse_selector(text: str) -> Selector:
     if all(m.matches("") for m in matchers):
         raise SelectorError(f"{text!r} matches every series: add a matcher that excludes some")
     return Selector(text=text.strip(), matchers=tuple(matchers))
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
 
 
 def _string(text: str, pos: int) -> tuple[str, int]:
