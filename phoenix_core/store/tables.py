@@ -26,6 +26,7 @@ from phoenix_core.store.types import BigIntPK, JsonDoc, UTCDateTime, utcnow
 
 __all__ = [
     "ActivePipelineRow",
+    "ApiTokenRow",
     "CollectorConfigRow",
     "ExperimentHostRow",
     "AgentTaskRow",
@@ -328,3 +329,31 @@ class EventRow(Base):
     actor: Mapped[str] = mapped_column(String(200))
     data: Mapped[Any] = mapped_column(JsonDoc)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiTokenRow(Base):
+    """A token (user, enrolment or host), stored as its SHA-256 hash only."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index(
+            "uq_api_tokens_live_name",
+            "kind",
+            "name",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    host_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("hosts.id"))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

@@ -115,3 +115,28 @@ def test_db_upgrade_and_status(tmp_path: Path) -> None:
     assert "(head)" in upgraded.stdout
     after = run_cli("phoenix", ["db", "status"], env)
     assert "state:   at_head" in after.stdout
+
+
+def test_tokens_from_the_command_line(tmp_path: Path) -> None:
+    env = {"PHOENIX_DATA_DIR": str(tmp_path)}
+    created = run_cli(
+        "phoenix", ["token", "create", "alice", "--role", "admin", "--expires-in", "30d"], env
+    )
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("phx_u_")
+    assert "shown only now" in created.stderr
+    listed = run_cli("phoenix", ["token", "list", "--output", "json"], env)
+    assert token not in listed.stdout
+    assert '"name": "alice"' in listed.stdout
+    again = run_cli("phoenix", ["token", "create", "alice", "--role", "admin"], env)
+    assert again.returncode == 1
+    assert again.stderr.strip() == "Error: A user token named 'alice' exists already."
+    assert run_cli("phoenix", ["token", "revoke", "alice"], env).returncode == 0
+    bad = run_cli(
+        "phoenix", ["token", "create", "bob", "--role", "viewer", "--expires-in", "3x"], env
+    )
+    assert bad.returncode == 2
+    assert "'--expires-in'" in bad.stderr
+    enrol = run_cli("phoenix", ["enrolment-token", "create", "rack-7"], env)
+    assert enrol.stdout.startswith("phx_e_")

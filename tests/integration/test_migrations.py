@@ -20,6 +20,7 @@ from phoenix_core.store.migrate import (
 from phoenix_core.store.tables import Base
 
 TABLES = {
+    "api_tokens",
     "experiment_hosts",
     "collector_configs",
     "experiments",
