@@ -8,29 +8,44 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import phoenix_core
+from phoenix_api.authentication import BearerAuthentication
 from phoenix_api.problems import install_problem_handlers
-from phoenix_api.routers import health
+from phoenix_api.routers import agent, health
 from phoenix_api.settings import ApiSettings
+from phoenix_core.auth import Principal
+from phoenix_core.controller.settings import ControllerSettings
+from phoenix_core.queue import open_queue
+from phoenix_core.settings import load_settings
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.session import Store
+from phoenix_core.store.tokens import TokenRepository
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
-    """Build the app; the database is opened at start-up and closed at shutdown.
+def create_app(
+    settings: ApiSettings, controller_settings: ControllerSettings | None = None
+) -> FastAPI:
+    """Build the app (its database engine and task queue are closed at shutdown).
 
     Migrations are not run here: ``phoenix api serve`` brings the database to head before it
     starts serving, and ``/readyz`` reports a schema that is not at head.
     """
 
+    store = Store(make_engine(settings.effective_database_url))
+    queue = open_queue(store.engine)
+
+    def authenticate(token: str) -> Principal:
+        with store.session() as session:
+            return TokenRepository(session).authenticate(token)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = Store(make_engine(settings.effective_database_url))
         try:
             yield
         finally:
-            app.state.store.dispose()
+            queue.close()
+            store.dispose()
 
     app = FastAPI(
         title="Phoenix API",
@@ -39,6 +54,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.controller_settings = controller_settings or load_settings(ControllerSettings)
+    app.state.store = store
+    app.state.queue = queue
     install_problem_handlers(app)
+    app.add_middleware(BearerAuthentication, authenticate=authenticate)
     app.include_router(health.router)
+    app.include_router(agent.router)
     return app

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from phoenix_core.auth import Forbidden, Unauthenticated
 from phoenix_core.errors import (
     ConfigurationError,
     Conflict,
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[PhoenixError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (ValidationFailed, 422),
     (NotFound, 404),
     (Conflict, 409),

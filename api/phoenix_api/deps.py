@@ -1,0 +1,47 @@
+"""Dependencies shared by the routers: the caller, the store, the queue, settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from phoenix_core.auth import Forbidden, Principal, TokenKind
+from phoenix_core.controller.settings import ControllerSettings
+from phoenix_core.queue import TaskQueue
+from phoenix_core.store.session import Store
+
+__all__ = ["ControllerSettingsDep", "HostDep", "PrincipalDep", "QueueDep", "StoreDep"]
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+def _host(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.kind is not TokenKind.HOST or principal.host_id is None:
+        raise Forbidden("This is for agents: it needs a host token.")
+    return principal
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _queue(request: Request) -> TaskQueue:
+    queue: TaskQueue = request.app.state.queue
+    return queue
+
+
+def _controller_settings(request: Request) -> ControllerSettings:
+    settings: ControllerSettings = request.app.state.controller_settings
+    return settings
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+HostDep = Annotated[Principal, Depends(_host)]
+StoreDep = Annotated[Store, Depends(_store)]
+QueueDep = Annotated[TaskQueue, Depends(_queue)]
+ControllerSettingsDep = Annotated[ControllerSettings, Depends(_controller_settings)]

@@ -1,0 +1,132 @@
+"""``/agent/v1``: what agents call. Host tokens see and change only their own host's tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from phoenix_api.deps import ControllerSettingsDep, HostDep, PrincipalDep, QueueDep, StoreDep
+from phoenix_core.enrolment import enrol
+from phoenix_core.queue import Report
+from phoenix_core.store.agent_data import config_for_host, store_metrics
+from phoenix_core.store.hosts import HostRepository
+from phoenix_core.wire import Heartbeat
+from phoenix_core.wire.agent_api import (
+    MetricsBatch,
+    PollResult,
+    Registration,
+    RegistrationResult,
+    StatusReport,
+    TaskAssignment,
+)
+
+router = APIRouter(prefix="/agent/v1", tags=["agents"])
+
+
+class Applied(BaseModel):
+    applied: bool
+
+
+class LeasesExtended(BaseModel):
+    leases_extended: int
+
+
+class Stored(BaseModel):
+    stored: int
+
+
+@router.post("/register", response_model=RegistrationResult, status_code=201)
+def register(body: Registration, principal: PrincipalDep, store: StoreDep) -> RegistrationResult:
+    """Exchange an enrolment token for this host's own token (shown once)."""
+    with store.session() as session:
+        return enrol(session, principal, body)
+
+
+@router.get("/tasks", response_model=PollResult)
+async def poll(
+    host: HostDep,
+    queue: QueueDep,
+    settings: ControllerSettingsDep,
+    wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for work.")] = 30,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> PollResult:
+    """Claim up to ``limit`` tasks; with none ready, wait for one (woken by the enqueue, not
+    by polling) for up to ``wait`` seconds. Also lists held tasks the agent must stop."""
+    assert host.host_id is not None
+    lease = settings.task_lease_seconds
+    claimed = await run_in_threadpool(queue.claim, host.host_id, limit=limit, lease_seconds=lease)
+    cancellations = await run_in_threadpool(queue.cancellations, host.host_id)
+    if not claimed and not cancellations and wait > 0:
+        await queue.wait_for_tasks_async(host.host_id, timeout=wait)
+        claimed = await run_in_threadpool(
+            queue.claim, host.host_id, limit=limit, lease_seconds=lease
+        )
+        cancellations = await run_in_threadpool(queue.cancellations, host.host_id)
+    return PollResult(
+        tasks=[
+            TaskAssignment(
+                id=t.id,
+                type=t.type,
+                action=t.action,
+                payload=t.payload,
+                attempt=t.attempt,
+                lease_expires_at=t.lease_expires_at,
+                experiment_id=t.experiment_id,
+            )
+            for t in claimed
+        ],
+        cancellations=[t.id for t in cancellations],
+    )
+
+
+@router.post("/tasks/{task_id}/status", response_model=Applied)
+def report_status(task_id: int, body: StatusReport, host: HostDep, queue: QueueDep) -> Applied:
+    """Report a held task's status, fenced by its attempt; a repeat is accepted and changes
+    nothing."""
+    assert host.host_id is not None
+    report = Report(task_id, body.attempt, body.status, body.result, body.error_message)
+    result = queue.report(host.host_id, [report])
+    result.raise_for_refusal()
+    return Applied(applied=result.applied == 1)
+
+
+@router.post("/heartbeat", response_model=LeasesExtended)
+def heartbeat(
+    body: Heartbeat,
+    host: HostDep,
+    store: StoreDep,
+    queue: QueueDep,
+    settings: ControllerSettingsDep,
+) -> LeasesExtended:
+    """The host is alive: store what it reports and extend the leases of the tasks it holds."""
+    assert host.host_id is not None
+    with store.session() as session:
+        HostRepository(session).record_heartbeat(host.host_id, body)
+    extended = queue.heartbeat(host.host_id, lease_seconds=settings.task_lease_seconds)
+    return LeasesExtended(leases_extended=extended)
+
+
+@router.get(
+    "/configs/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "The rendered config."}},
+)
+def config(sha256: str, host: HostDep, store: StoreDep) -> Response:
+    """A rendered collector config of this host's, as stored (verify its SHA-256)."""
+    assert host.host_id is not None
+    with store.session() as session:
+        content = config_for_host(session, host.host_id, sha256)
+    return Response(
+        content, media_type="text/plain; charset=utf-8", headers={"ETag": f'"{sha256}"'}
+    )
+
+
+@router.post("/metrics", response_model=Stored)
+def metrics(body: MetricsBatch, host: HostDep, store: StoreDep) -> Stored:
+    """A bounded batch of the agent's own measurements, into the metrics cache."""
+    assert host.host_id is not None
+    with store.session() as session:
+        return Stored(stored=store_metrics(session, host.host_id, body))

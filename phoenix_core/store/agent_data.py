@@ -1,0 +1,44 @@
+"""What agents fetch and send besides tasks: their rendered configs, and metric samples."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from phoenix_core.errors import NotFound
+from phoenix_core.store.tables import ActivePipelineRow, CollectorConfigRow, MetricsCacheRow
+from phoenix_core.wire.agent_api import MetricsBatch
+
+__all__ = ["config_for_host", "store_metrics"]
+
+
+def config_for_host(session: Session, host_id: uuid.UUID, sha256: str) -> str:
+    """A rendered config the host runs (or is to run); other hosts' configs are not found."""
+    content = session.scalar(
+        select(CollectorConfigRow.content)
+        .join(ActivePipelineRow, ActivePipelineRow.config_sha256 == CollectorConfigRow.sha256)
+        .where(ActivePipelineRow.host_id == host_id, CollectorConfigRow.sha256 == sha256)
+        .limit(1)
+    )
+    if content is None:
+        raise NotFound("collector config", f"{sha256} for this host")
+    return content
+
+
+def store_metrics(session: Session, host_id: uuid.UUID, batch: MetricsBatch) -> int:
+    session.add_all(
+        MetricsCacheRow(
+            experiment_id=sample.experiment_id,
+            host_id=host_id,
+            variant=sample.variant,
+            metric_name=sample.metric_name,
+            timestamp=sample.timestamp,
+            value=sample.value,
+            labels=sample.labels,
+        )
+        for sample in batch.samples
+    )
+    session.flush()
+    return len(batch.samples)
