@@ -8,7 +8,8 @@
     │       └── SchemaAhead       the database is at a migration newer than this code knows
     ├── ValidationFailed          input is invalid; carries the field path at fault
     ├── NotFound                  a named thing does not exist
-    ├── Conflict                  the request collides with the current state (stale version)
+    ├── Conflict                  the request collides with the current state
+    │   ├── StaleVersion          an edit based on an outdated version (optimistic locking)
     │   └── InvalidTransition     a lifecycle transition that the state machine does not allow
 
 Only the API's error module maps these to HTTP (RFC 9457 problem details); the CLIs print
@@ -30,6 +31,7 @@ __all__ = [
     "PhoenixError",
     "SchemaAhead",
     "SchemaMismatch",
+    "StaleVersion",
     "ValidationFailed",
 ]
 
@@ -117,6 +119,10 @@ class NotFound(PhoenixError):
 
 class Conflict(PhoenixError):
     """The request collides with the current state."""
+
+
+class StaleVersion(Conflict):
+    """An edit based on a version that is no longer the current one."""
 
 
 class InvalidTransition(Conflict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,9 +11,10 @@ from fastapi import FastAPI
 import phoenix_core
 from phoenix_api.authentication import BearerAuthentication
 from phoenix_api.problems import install_problem_handlers
-from phoenix_api.routers import agent, health
+from phoenix_api.routers import agent, experiments, fleet, health
 from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Principal
+from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.queue import open_queue
 from phoenix_core.settings import load_settings
@@ -39,11 +41,22 @@ def create_app(
         with store.session() as session:
             return TokenRepository(session).authenticate(token)
 
+    controller = Controller.build(
+        store, queue, controller_settings or load_settings(ControllerSettings)
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
+        if settings.run_controller:
+            loop.start()
         try:
             yield
         finally:
+            stop.set()
+            if loop.is_alive():
+                loop.join(timeout=30)
             queue.close()
             store.dispose()
 
@@ -54,11 +67,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.controller_settings = controller_settings or load_settings(ControllerSettings)
+    app.state.controller_settings = controller.settings
+    app.state.controller = controller
     app.state.store = store
     app.state.queue = queue
     install_problem_handlers(app)
     app.add_middleware(BearerAuthentication, authenticate=authenticate)
     app.include_router(health.router)
     app.include_router(agent.router)
+    app.include_router(experiments.router)
+    app.include_router(fleet.router)
     return app

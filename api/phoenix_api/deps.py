@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from phoenix_core.auth import Forbidden, Principal, TokenKind
+from phoenix_core.auth import Forbidden, Principal, Role, TokenKind
+from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.queue import TaskQueue
 from phoenix_core.store.session import Store
 
-__all__ = ["ControllerSettingsDep", "HostDep", "PrincipalDep", "QueueDep", "StoreDep"]
+__all__ = [
+    "Admin",
+    "ControllerDep",
+    "ControllerSettingsDep",
+    "HostDep",
+    "Operator",
+    "PrincipalDep",
+    "QueueDep",
+    "StoreDep",
+    "Viewer",
+    "requires",
+]
 
 
 def _principal(request: Request) -> Principal:
@@ -23,6 +35,26 @@ def _host(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.kind is not TokenKind.HOST or principal.host_id is None:
         raise Forbidden("This is for agents: it needs a host token.")
     return principal
+
+
+def requires(role: Role) -> Any:
+    """A dependency that lets through only users whose role allows ``role``."""
+
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        principal.require(role)
+        return principal
+
+    return Depends(check)
+
+
+Viewer = Annotated[Principal, requires(Role.VIEWER)]
+Operator = Annotated[Principal, requires(Role.OPERATOR)]
+Admin = Annotated[Principal, requires(Role.ADMIN)]
+
+
+def _controller(request: Request) -> Controller:
+    controller: Controller = request.app.state.controller
+    return controller
 
 
 def _store(request: Request) -> Store:
@@ -45,3 +77,4 @@ HostDep = Annotated[Principal, Depends(_host)]
 StoreDep = Annotated[Store, Depends(_store)]
 QueueDep = Annotated[TaskQueue, Depends(_queue)]
 ControllerSettingsDep = Annotated[ControllerSettings, Depends(_controller_settings)]
+ControllerDep = Annotated[Controller, Depends(_controller)]

@@ -19,6 +19,7 @@ from phoenix_core.errors import (
     NotFound,
     PhoenixError,
     SchemaMismatch,
+    StaleVersion,
     ValidationFailed,
 )
 
@@ -33,6 +34,7 @@ _STATUS: list[tuple[type[PhoenixError], int]] = [
     (Forbidden, 403),
     (ValidationFailed, 422),
     (NotFound, 404),
+    (StaleVersion, 412),
     (Conflict, 409),
     (DatabaseUnavailable, 503),
     (SchemaMismatch, 503),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from phoenix_core.errors import Conflict, InvalidTransition, NotFound
+from phoenix_core.errors import Conflict, InvalidTransition, NotFound, StaleVersion
 from phoenix_core.lifecycle import TERMINAL_STATES, ExperimentState, Verdict, transition
 from phoenix_core.spec import ExperimentSpec, VariantRole, VariantSpec
 from phoenix_core.store.events import EventRepository
@@ -177,7 +177,7 @@ class ExperimentRepository:
             current = self._row(experiment_id)
             if current.state != ExperimentState.DRAFT.value:
                 raise Conflict(f"Experiment {experiment_id} is '{current.state}', not a draft.")
-            raise Conflict(
+            raise StaleVersion(
                 f"Experiment {experiment_id} is at version {current.version}, "
                 f"not {expected_version}: reload it and apply the change again."
             )

@@ -1,0 +1,165 @@
+"""``/api/v1/experiments``: create, read, edit drafts, start, stop, dry-run, audit trail."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel
+
+from phoenix_api.deps import ControllerDep, Operator, StoreDep, Viewer
+from phoenix_core.errors import Conflict, FieldError, ValidationFailed
+from phoenix_core.lifecycle import ExperimentState
+from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.events import EventRecord, EventRepository
+from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
+
+router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
+
+
+class ExperimentPage(BaseModel):
+    items: list[ExperimentRecord]
+    next_cursor: str | None
+
+
+class EventPage(BaseModel):
+    items: list[EventRecord]
+    next_after: int | None
+
+
+def _etag(record: ExperimentRecord) -> str:
+    return f'"{record.version}"'
+
+
+def _cursor(record: ExperimentRecord) -> str:
+    raw = f"{record.created_at.isoformat()}|{record.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), uuid.UUID(identifier)
+    except ValueError:
+        raise ValidationFailed(
+            [FieldError(("query", "cursor"), "not a cursor this API gave")]
+        ) from None
+
+
+@router.post("", response_model=ExperimentRecord, status_code=201)
+def create(
+    spec: ExperimentSpec, principal: Operator, store: StoreDep, response: Response
+) -> ExperimentRecord:
+    """Create a draft experiment from a full spec (one baseline, one or more candidates)."""
+    with store.session() as session:
+        record = ExperimentRepository(session).create(spec, actor=principal.actor)
+    response.headers["Location"] = f"/api/v1/experiments/{record.id}"
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.get("", response_model=ExperimentPage)
+def list_experiments(
+    _: Viewer,
+    store: StoreDep,
+    state: ExperimentState | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> ExperimentPage:
+    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    before = _parse_cursor(cursor) if cursor else None
+    with store.session() as session:
+        items = list(
+            ExperimentRepository(session).list(state=state, limit=limit + 1, before=before)
+        )
+    more = len(items) > limit
+    items = items[:limit]
+    return ExperimentPage(items=items, next_cursor=_cursor(items[-1]) if more else None)
+
+
+@router.get("/{experiment_id}", response_model=ExperimentRecord)
+def get(
+    experiment_id: uuid.UUID, _: Viewer, store: StoreDep, response: Response
+) -> ExperimentRecord:
+    with store.session() as session:
+        record = ExperimentRepository(session).get(experiment_id)
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.put("/{experiment_id}", response_model=ExperimentRecord)
+def update(
+    experiment_id: uuid.UUID,
+    *,
+    spec: ExperimentSpec,
+    principal: Operator,
+    store: StoreDep,
+    response: Response,
+    if_match: Annotated[str, Header(description="The ETag of the version being edited.")],
+) -> ExperimentRecord:
+    """Replace a draft's spec; ``If-Match`` must carry the ETag of the version edited."""
+    try:
+        expected = int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ValidationFailed(
+            [FieldError(("header", "if-match"), "not an ETag of this API")]
+        ) from None
+    with store.session() as session:
+        record = ExperimentRepository(session).update_spec(
+            experiment_id, spec, expected_version=expected, actor=principal.actor
+        )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.delete("/{experiment_id}", status_code=204)
+def delete(experiment_id: uuid.UUID, principal: Operator, store: StoreDep) -> Response:
+    """Delete a draft (its audit trail stays)."""
+    with store.session() as session:
+        ExperimentRepository(session).delete(experiment_id, actor=principal.actor)
+    return Response(status_code=204)
+
+
+@router.post("/{experiment_id}/start", response_model=ExperimentRecord, status_code=202)
+def start(
+    experiment_id: uuid.UUID, principal: Operator, controller: ControllerDep
+) -> ExperimentRecord:
+    """Validate the draft (hosts resolve, every variant renders for every host) and schedule it."""
+    return controller.start(experiment_id, actor=principal.actor)
+
+
+@router.post("/{experiment_id}/stop", response_model=ExperimentRecord, status_code=202)
+def stop(
+    experiment_id: uuid.UUID, principal: Operator, controller: ControllerDep
+) -> ExperimentRecord:
+    """Stop a running experiment: its collectors and load are stopped, then it is 'stopped'."""
+    return controller.stop(experiment_id, actor=principal.actor)
+
+
+@router.get("/{experiment_id}/events", response_model=EventPage)
+def events(
+    experiment_id: uuid.UUID,
+    _: Viewer,
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventPage:
+    """The audit trail: every change, with its actor, oldest first, after event ``after``."""
+    with store.session() as session:
+        items = list(
+            EventRepository(session).list(experiment_id=experiment_id, after_id=after, limit=limit)
+        )
+        if not items and after == 0:  # no trail at all: it never existed
+            ExperimentRepository(session).get(experiment_id)
+    return EventPage(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+@router.get("/{experiment_id}/kpis", responses={409: {"description": "Not analysed yet."}})
+def kpis(experiment_id: uuid.UUID, _: Viewer, store: StoreDep) -> None:
+    """KPIs per variant, once analysed (analysis comes with its own issue)."""
+    with store.session() as session:
+        record = ExperimentRepository(session).get(experiment_id)
+    raise Conflict(f"Experiment {record.id} is not analysed yet ({record.state.value}): no KPIs.")

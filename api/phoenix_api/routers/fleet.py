@@ -1,0 +1,45 @@
+"""``/api/v1/hosts`` and ``/api/v1/tasks``: the fleet and its work queue."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from phoenix_api.deps import Admin, QueueDep, StoreDep, Viewer
+from phoenix_core.store.hosts import HostRecord, HostRepository
+from phoenix_core.wire import TaskStatus
+
+router = APIRouter(prefix="/api/v1", tags=["fleet"])
+
+
+class QueueStatsPublic(BaseModel):
+    depth: dict[TaskStatus, int]
+    oldest_pending_seconds: float | None
+    pending_per_host: dict[uuid.UUID, int]
+
+
+@router.get("/hosts", response_model=list[HostRecord])
+def hosts(_: Viewer, store: StoreDep, include_decommissioned: bool = False) -> list[HostRecord]:
+    """Hosts with their status, labels and last heartbeat."""
+    with store.session() as session:
+        return list(HostRepository(session).list(include_decommissioned=include_decommissioned))
+
+
+@router.post("/hosts/{host_id}/decommission", response_model=HostRecord)
+def decommission(host_id: uuid.UUID, principal: Admin, store: StoreDep) -> HostRecord:
+    """Take a host out of the fleet: no experiment selects it any more."""
+    with store.session() as session:
+        return HostRepository(session).decommission(host_id, actor=principal.actor)
+
+
+@router.get("/tasks/stats", response_model=QueueStatsPublic)
+def task_stats(_: Viewer, queue: QueueDep) -> QueueStatsPublic:
+    """Queue depth per status, oldest pending task's age (seconds), pending tasks per host."""
+    stats = queue.stats()
+    return QueueStatsPublic(
+        depth=stats.depth,
+        oldest_pending_seconds=stats.oldest_pending_seconds,
+        pending_per_host=stats.pending_per_host,
+    )

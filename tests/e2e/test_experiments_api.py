@@ -1,0 +1,175 @@
+"""Experiments through the REST API of a real ``phoenix api serve`` (SQLite, with its embedded
+controller): create, read, edit with If-Match, delete, start, stop, audit trail, roles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import phoenix_core
+from support.processes import api_server, run_cli
+from support.specs import spec_data
+
+
+def _token(env: dict[str, str], *args: str) -> str:
+    result = run_cli("phoenix", list(args), env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+class Api:
+    def __init__(self, url: str, tokens: dict[str, str]) -> None:
+        self.url, self.tokens = url, tokens
+
+    def as_(self, who: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30
+        )
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    env = {"PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2"}
+    tokens = {
+        "viewer": _token(env, "token", "create", "vera", "--role", "viewer"),
+        "operator": _token(env, "token", "create", "olga", "--role", "operator"),
+        "enrol": _token(env, "enrolment-token", "create", "rack-1"),
+    }
+    with api_server(env) as (url, _):
+        api = Api(url, tokens)
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {tokens['enrol']}"}
+        ) as c:
+            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
+            host_token = c.post("/agent/v1/register", json=body).json()["token"]
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {host_token}"}) as c:
+            beat = {"agent_version": phoenix_core.__version__, "status": "healthy"}
+            assert c.post("/agent/v1/heartbeat", json=beat).status_code == 200  # host is online
+        yield api
+
+
+def _spec(**overrides: Any) -> dict[str, Any]:
+    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, **overrides)
+    data["variants"] = [
+        {"name": "baseline", "role": "baseline", "template": "baseline"},
+        {
+            "name": "slim",
+            "role": "candidate",
+            "template": "drop-labels",
+            "variables": {"labels": ["pid"]},
+        },
+    ]
+    return data
+
+
+def test_create_read_edit_delete(api: Api) -> None:
+    with api.as_("operator") as operator, api.as_("viewer") as viewer:
+        created = operator.post("/api/v1/experiments", json=_spec())
+        assert created.status_code == 201, created.text
+        experiment = created.json()
+        assert created.headers["location"] == f"/api/v1/experiments/{experiment['id']}"
+        assert experiment["state"] == "draft"
+        assert experiment["created_by"] == "user:olga"
+        got = viewer.get(f"/api/v1/experiments/{experiment['id']}")
+        assert got.json()["spec"] == experiment["spec"]
+        etag = got.headers["etag"]
+        renamed = _spec(name="renamed")
+        assert (
+            operator.put(f"/api/v1/experiments/{experiment['id']}", json=renamed).status_code == 422
+        )
+        updated = operator.put(
+            f"/api/v1/experiments/{experiment['id']}", json=renamed, headers={"If-Match": etag}
+        )
+        assert updated.status_code == 200, updated.text
+        assert updated.json()["spec"]["name"] == "renamed"
+        stale = operator.put(
+            f"/api/v1/experiments/{experiment['id']}", json=renamed, headers={"If-Match": etag}
+        )
+        assert stale.status_code == 412
+        assert "reload it and apply the change again" in stale.json()["detail"]
+        assert viewer.post("/api/v1/experiments", json=_spec()).status_code == 403
+        assert operator.delete(f"/api/v1/experiments/{experiment['id']}").status_code == 204
+        assert viewer.get(f"/api/v1/experiments/{experiment['id']}").status_code == 404
+        trail = viewer.get(f"/api/v1/experiments/{experiment['id']}/events").json()["items"]
+        assert [e["type"] for e in trail] == [
+            "experiment_created",
+            "experiment_updated",
+            "experiment_deleted",
+        ]
+
+
+def test_bad_specs_name_the_field(api: Api) -> None:
+    with api.as_("operator") as operator:
+        response = operator.post("/api/v1/experiments", json=_spec(duration_seconds=0, extra=1))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    locations = {tuple(e["loc"]) for e in response.json()["errors"]}
+    assert ("body", "duration_seconds") in locations
+    assert ("body", "extra") in locations
+
+
+def test_list_pages_newest_first(api: Api) -> None:
+    with api.as_("operator") as operator:
+        ids = [
+            operator.post("/api/v1/experiments", json=_spec(name=f"e{i}")).json()["id"]
+            for i in range(5)
+        ]
+        first = operator.get("/api/v1/experiments", params={"limit": 3}).json()
+        second = operator.get(
+            "/api/v1/experiments", params={"limit": 3, "cursor": first["next_cursor"]}
+        ).json()
+        drafts = operator.get("/api/v1/experiments", params={"state": "draft"}).json()
+        bad = operator.get("/api/v1/experiments", params={"cursor": "nonsense"})
+    assert [e["id"] for e in first["items"] + second["items"]] == ids[::-1]
+    assert second["next_cursor"] is None
+    assert len(drafts["items"]) == 5
+    assert bad.status_code == 422
+
+
+def test_start_and_stop_through_the_controller(api: Api) -> None:
+    with api.as_("operator") as operator, api.as_("viewer") as viewer:
+        experiment = operator.post("/api/v1/experiments", json=_spec()).json()
+        started = operator.post(f"/api/v1/experiments/{experiment['id']}/start")
+        assert started.status_code == 202, started.text
+        assert started.json()["state"] == "scheduled"
+        _until(
+            lambda: (
+                viewer.get(f"/api/v1/experiments/{experiment['id']}").json()["state"] == "deploying"
+            )
+        )
+        assert viewer.get(f"/api/v1/experiments/{experiment['id']}/kpis").status_code == 409
+        # the baseline's start is queued for the host (the candidate waits for its values)
+        _until(lambda: viewer.get("/api/v1/tasks/stats").json()["depth"]["pending"] == 1)
+        stopped = operator.post(f"/api/v1/experiments/{experiment['id']}/stop")
+        assert stopped.json()["state"] == "stopping"
+        again = operator.post(f"/api/v1/experiments/{experiment['id']}/start")
+        assert again.status_code == 409
+        trail = viewer.get(f"/api/v1/experiments/{experiment['id']}/events").json()["items"]
+        actors = [
+            (e["data"].get("to"), e["actor"].split("@")[0])
+            for e in trail
+            if e["type"] == "experiment_state_changed"
+        ]
+        assert actors[:3] == [
+            ("scheduled", "user:olga"),
+            ("deploying", "controller"),
+            ("stopping", "user:olga"),
+        ]
+        # the start is cancelled and a stop is queued instead
+        _until(lambda: viewer.get("/api/v1/tasks/stats").json()["depth"]["cancelled"] == 1)
+        assert viewer.get("/api/v1/tasks/stats").json()["depth"]["pending"] == 1
+        hosts = viewer.get("/api/v1/hosts").json()
+        assert [h["hostname"] for h in hosts] == ["web-1"]
+        assert viewer.post(f"/api/v1/hosts/{hosts[0]['id']}/decommission").status_code == 403
+
+
+def _until(condition: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
