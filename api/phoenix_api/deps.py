@@ -16,6 +16,7 @@ __all__ = [
     "Admin",
     "ControllerDep",
     "ControllerSettingsDep",
+    "EnrolmentDep",
     "HostDep",
     "Operator",
     "PrincipalDep",
@@ -55,6 +56,15 @@ Admin = Annotated[Principal, requires(Role.ADMIN)]
 def _controller(request: Request) -> Controller:
     controller: Controller = request.app.state.controller
     return controller
+
+
+def _enrolment(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.kind is not TokenKind.ENROLMENT:
+        raise Forbidden("Enrolling a host needs an enrolment token.")
+    return principal
+
+
+EnrolmentDep = Annotated[Principal, Depends(_enrolment)]
 
 
 def _store(request: Request) -> Store:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from phoenix_api.deps import ControllerSettingsDep, HostDep, PrincipalDep, QueueDep, StoreDep
+from phoenix_api.deps import ControllerSettingsDep, EnrolmentDep, HostDep, QueueDep, StoreDep
 from phoenix_core.enrolment import enrol
 from phoenix_core.queue import Report
 from phoenix_core.store.agent_data import config_for_host, store_metrics
@@ -39,7 +39,7 @@ class Stored(BaseModel):
 
 
 @router.post("/register", response_model=RegistrationResult, status_code=201)
-def register(body: Registration, principal: PrincipalDep, store: StoreDep) -> RegistrationResult:
+def register(body: Registration, principal: EnrolmentDep, store: StoreDep) -> RegistrationResult:
     """Exchange an enrolment token for this host's own token (shown once)."""
     with store.session() as session:
         return enrol(session, principal, body)

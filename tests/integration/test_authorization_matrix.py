@@ -1,0 +1,129 @@
+"""Who may call what: every route of the app, called by every kind of caller, against this
+hand-written table (the same as in docs/operations.md). A route missing here fails the test."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from phoenix_api.app import create_app
+from phoenix_api.settings import ApiSettings
+from phoenix_core.auth import Role, TokenKind
+from phoenix_core.store.database import make_engine
+from phoenix_core.store.hosts import HostRepository
+from phoenix_core.store.migrate import upgrade
+from phoenix_core.store.session import Store
+from phoenix_core.store.tokens import TokenRepository
+
+PUBLIC, VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT = (
+    "public", "viewer", "operator", "admin", "host", "enrolment",
+)  # fmt: skip
+
+TABLE = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("POST", "/agent/v1/register"): ENROLMENT,
+    ("GET", "/agent/v1/tasks"): HOST,
+    ("POST", "/agent/v1/tasks/{task_id}/status"): HOST,
+    ("POST", "/agent/v1/heartbeat"): HOST,
+    ("GET", "/agent/v1/configs/{sha256}"): HOST,
+    ("POST", "/agent/v1/metrics"): HOST,
+    ("POST", "/api/v1/experiments"): OPERATOR,
+    ("GET", "/api/v1/experiments"): VIEWER,
+    ("GET", "/api/v1/experiments/{experiment_id}"): VIEWER,
+    ("PUT", "/api/v1/experiments/{experiment_id}"): OPERATOR,
+    ("DELETE", "/api/v1/experiments/{experiment_id}"): OPERATOR,
+    ("POST", "/api/v1/experiments/{experiment_id}/start"): OPERATOR,
+    ("POST", "/api/v1/experiments/{experiment_id}/stop"): OPERATOR,
+    ("GET", "/api/v1/experiments/{experiment_id}/events"): VIEWER,
+    ("GET", "/api/v1/experiments/{experiment_id}/kpis"): VIEWER,
+    ("GET", "/api/v1/hosts"): VIEWER,
+    ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,
+    ("GET", "/api/v1/tasks/stats"): VIEWER,
+}
+
+CALLERS = ["nobody", VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT]
+
+
+def allowed(needed: str, caller: str) -> bool:
+    if needed == PUBLIC:
+        return True
+    if needed in (VIEWER, OPERATOR, ADMIN):
+        return caller in (VIEWER, OPERATOR, ADMIN) and Role(caller).allows(Role(needed))
+    return caller == needed
+
+
+def request(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
+    """One request to the app in-process (the real app, its real SQLite database)."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://phoenix") as client:
+            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+    return asyncio.run(send())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, dict[str, str]]]:
+    folder: Path = tmp_path_factory.mktemp("authz")
+    url = f"sqlite:///{folder / 'phoenix.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    store = Store(engine)
+    tokens: dict[str, str] = {}
+    with store.session() as session:
+        repository = TokenRepository(session)
+        for role in Role:
+            tokens[role.value] = repository.create(
+                TokenKind.USER, role.value, actor="t", role=role
+            )[1]
+        tokens[ENROLMENT] = repository.create(TokenKind.ENROLMENT, "e", actor="t")[1]
+        host = HostRepository(session).register("h", actor="t")
+        tokens[HOST] = repository.create(TokenKind.HOST, "h", actor="t", host_id=host.id)[1]
+    engine.dispose()
+    app = create_app(ApiSettings(database_url=url, run_controller=False))
+    yield app, tokens
+    app.state.queue.close()
+    app.state.store.dispose()
+
+
+def routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every operation the app publishes (its OpenAPI document)."""
+    return [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    ]
+
+
+def test_every_route_is_in_the_table(world: tuple[FastAPI, dict[str, str]]) -> None:
+    assert set(routes(world[0])) == set(TABLE)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("method", "path"), sorted(TABLE))
+def test_route_by_caller(
+    world: tuple[FastAPI, dict[str, str]], method: str, path: str, caller: str
+) -> None:
+    app, tokens = world
+    concrete = re.sub(
+        r"\{(\w+)\}", lambda m: "1" if m.group(1) == "task_id" else str(uuid.uuid4()), path
+    )
+    headers = {"Authorization": f"Bearer {tokens[caller]}"} if caller in tokens else {}
+    params = {"wait": "0"} if path == "/agent/v1/tasks" else {}
+    response = request(app, method, concrete, headers=headers, params=params, json={})
+    needed = TABLE[(method, path)]
+    if allowed(needed, caller):
+        assert response.status_code not in (401, 403), response.text
+    elif caller == "nobody":
+        assert response.status_code == 401, response.text
+    else:
+        assert response.status_code == 403, response.text
