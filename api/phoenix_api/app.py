@@ -11,7 +11,7 @@ from fastapi import FastAPI
 import phoenix_core
 from phoenix_api.authentication import BearerAuthentication
 from phoenix_api.problems import install_problem_handlers
-from phoenix_api.routers import agent, experiments, fleet, health
+from phoenix_api.routers import agent, experiments, fleet, health, pipelines
 from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Principal
 from phoenix_core.controller import Controller
@@ -70,6 +70,7 @@ def create_app(
     app.state.controller_settings = controller.settings
     app.state.controller = controller
     app.state.store = store
+    app.state.library = controller.library
     app.state.queue = queue
     install_problem_handlers(app)
     app.add_middleware(BearerAuthentication, authenticate=authenticate)
@@ -77,4 +78,5 @@ def create_app(
     app.include_router(agent.router)
     app.include_router(experiments.router)
     app.include_router(fleet.router)
+    app.include_router(pipelines.router)
     return app

@@ -3,24 +3,19 @@ hand-written table (the same as in docs/operations.md). A route missing here fai
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
-from phoenix_api.app import create_app
-from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Role, TokenKind
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.hosts import HostRepository
-from phoenix_core.store.migrate import upgrade
 from phoenix_core.store.session import Store
 from phoenix_core.store.tokens import TokenRepository
+from support.asgi import app_on_sqlite, request
 
 PUBLIC, VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT = (
     "public", "viewer", "operator", "admin", "host", "enrolment",
@@ -47,6 +42,10 @@ TABLE = {
     ("GET", "/api/v1/hosts"): VIEWER,
     ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,
     ("GET", "/api/v1/tasks/stats"): VIEWER,
+    ("GET", "/api/v1/pipelines/templates"): VIEWER,
+    ("GET", "/api/v1/pipelines/templates/{name}"): VIEWER,
+    ("POST", "/api/v1/pipelines/render"): VIEWER,
+    ("POST", "/api/v1/pipelines/forecast"): VIEWER,
 }
 
 CALLERS = ["nobody", VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT]
@@ -60,39 +59,22 @@ def allowed(needed: str, caller: str) -> bool:
     return caller == needed
 
 
-def request(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
-    """One request to the app in-process (the real app, its real SQLite database)."""
-
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://phoenix") as client:
-            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
-
-    return asyncio.run(send())
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, dict[str, str]]]:
-    folder: Path = tmp_path_factory.mktemp("authz")
-    url = f"sqlite:///{folder / 'phoenix.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    store = Store(engine)
-    tokens: dict[str, str] = {}
-    with store.session() as session:
-        repository = TokenRepository(session)
-        for role in Role:
-            tokens[role.value] = repository.create(
-                TokenKind.USER, role.value, actor="t", role=role
-            )[1]
-        tokens[ENROLMENT] = repository.create(TokenKind.ENROLMENT, "e", actor="t")[1]
-        host = HostRepository(session).register("h", actor="t")
-        tokens[HOST] = repository.create(TokenKind.HOST, "h", actor="t", host_id=host.id)[1]
-    engine.dispose()
-    app = create_app(ApiSettings(database_url=url, run_controller=False))
-    yield app, tokens
-    app.state.queue.close()
-    app.state.store.dispose()
+    with app_on_sqlite(tmp_path_factory.mktemp("authz")) as (app, url):
+        engine = make_engine(url)
+        tokens: dict[str, str] = {}
+        with Store(engine).session() as session:
+            repository = TokenRepository(session)
+            for role in Role:
+                tokens[role.value] = repository.create(
+                    TokenKind.USER, role.value, actor="t", role=role
+                )[1]
+            tokens[ENROLMENT] = repository.create(TokenKind.ENROLMENT, "e", actor="t")[1]
+            host = HostRepository(session).register("h", actor="t")
+            tokens[HOST] = repository.create(TokenKind.HOST, "h", actor="t", host_id=host.id)[1]
+        engine.dispose()
+        yield app, tokens
 
 
 def routes(app: FastAPI) -> list[tuple[str, str]]:

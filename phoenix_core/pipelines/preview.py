@@ -1,0 +1,113 @@
+"""Rendering and forecasting outside any experiment: what a user tries before creating one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from phoenix_core.errors import FieldError, ValidationFailed
+from phoenix_core.pipelines.collectors import compile_pipeline
+from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
+from phoenix_core.pipelines.inventory import NAME, VALUE, inventory_from_series
+from phoenix_core.pipelines.simulator import forecast
+from phoenix_core.pipelines.templates import TemplateLibrary
+from phoenix_core.wire.pipeline import Pipeline
+from phoenix_core.wire.tasks import CollectorKind
+
+__all__ = ["ForecastResult", "PipelineChoice", "RenderResult", "forecast_choice", "render_choice"]
+
+MAX_INVENTORY = 200_000
+"""Series a forecast request may carry (larger inventories: use the library in a notebook)."""
+
+
+class PipelineChoice(BaseModel):
+    """A template at a version with variables: what a variant names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str
+    template_version: int | None = Field(default=None, ge=1)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+    def pipeline(self, library: TemplateLibrary) -> Pipeline:
+        template = library.get(self.template, self.template_version)
+        return template.render(self.variables)
+
+
+class RenderResult(BaseModel):
+    collector: CollectorKind
+    sha256: str
+    refresh_seconds: int | None
+    pipeline: dict[str, Any]
+    config: str
+
+
+class ForecastResult(BaseModel):
+    input_series: int
+    output_series: int
+    protected: int
+    per_metric: list[dict[str, Any]]
+    waterfall: list[dict[str, Any]]
+
+
+def _inventory(series: list[dict[str, Any]]) -> pd.DataFrame:
+    if len(series) > MAX_INVENTORY:
+        raise ValidationFailed(
+            [FieldError(("inventory",), f"at most {MAX_INVENTORY:,} series per request")]
+        )
+    labels = [{k: v for k, v in s.items() if k != VALUE} for s in series]
+    raw = [s.get(VALUE) for s in series]
+    values = [float(v) if v is not None else float("nan") for v in raw]
+    frame = inventory_from_series(labels, values if any(v is not None for v in raw) else None)
+    if NAME not in frame.columns:
+        raise ValidationFailed([FieldError(("inventory",), "each series needs a __name__")])
+    return frame
+
+
+def render_choice(
+    choice: PipelineChoice,
+    collector: CollectorKind,
+    library: TemplateLibrary,
+    *,
+    reference: list[dict[str, Any]] | None = None,
+    host: str = "example-host",
+) -> RenderResult:
+    """A complete config as a variant would get it (example ports, targets and labels)."""
+    pipeline = choice.pipeline(library)
+    context = CompileContext(
+        experiment_id="preview",
+        variant="preview",
+        host=host,
+        targets=[
+            ScrapeTarget("loadsim", "127.0.0.1:20000"),
+            ScrapeTarget("node", "127.0.0.1:9100"),
+        ],
+        remote_write_url="http://127.0.0.1:9090/api/v1/write",
+        ports={"http": 20001, "health": 20001, "telemetry": 20002},
+        reference=_inventory(reference) if reference is not None else None,
+    )
+    rendered = compile_pipeline(collector, pipeline, context)
+    return RenderResult(
+        collector=collector,
+        sha256=rendered.sha256,
+        refresh_seconds=rendered.refresh_seconds,
+        pipeline=pipeline.to_document(),
+        config=rendered.text,
+    )
+
+
+def forecast_choice(
+    choice: PipelineChoice, inventory: list[dict[str, Any]], library: TemplateLibrary
+) -> ForecastResult:
+    """The forecast simulator's answer for a series inventory (labels, optional ``__value__``)."""
+    frame = _inventory(inventory)
+    result = forecast(choice.pipeline(library), frame)
+    return ForecastResult(
+        input_series=result.input_series,
+        output_series=result.output_series,
+        protected=result.protected,
+        per_metric=result.per_metric(frame).to_dict("records"),
+        waterfall=result.waterfall().to_dict("records"),
+    )
