@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 import phoenix_core
 from phoenix_api.authentication import BearerAuthentication
+from phoenix_api.limits import BodySizeLimit
+from phoenix_api.observability import Observability, RequestTimer
 from phoenix_api.problems import install_problem_handlers
 from phoenix_api.routers import agent, experiments, fleet, health, pipelines
 from phoenix_api.settings import ApiSettings
@@ -73,7 +75,12 @@ def create_app(
     app.state.library = controller.library
     app.state.queue = queue
     install_problem_handlers(app)
+    observability = Observability(store, queue)
+    # the last one added runs first: time everything, refuse oversized bodies, then check tokens
     app.add_middleware(BearerAuthentication, authenticate=authenticate)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTimer, latency=observability.latency)
+    app.add_route("/metrics", observability.endpoint, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(agent.router)
     app.include_router(experiments.router)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,7 +47,14 @@ from phoenix_core.wire import (
 )
 from phoenix_core.wire.pipeline import Pipeline
 
-__all__ = ["PORT_NAMES", "Deployer", "HostsBusy", "needs_reference", "store_config"]
+__all__ = [
+    "PORT_NAMES",
+    "Deployer",
+    "HostsBusy",
+    "PlannedCollector",
+    "needs_reference",
+    "store_config",
+]
 
 PORT_NAMES: dict[CollectorKind, tuple[str, ...]] = {
     CollectorKind.PROMETHEUS_AGENT: ("http",),
@@ -55,6 +64,18 @@ PORT_NAMES: dict[CollectorKind, tuple[str, ...]] = {
 
 LOADSIM_MARGIN_SECONDS = 60.0
 """Load runs this much longer than warm-up plus duration, so analysis sees a steady tail."""
+
+
+class PlannedCollector(BaseModel):
+    """One collector a start would deploy."""
+
+    host: str
+    variant: str
+    collector: CollectorKind
+    config_sha256: str
+    refresh_seconds: int | None
+    needs_reference: bool
+    pipeline: dict[str, Any]
 
 
 class HostsBusy(Exception):
@@ -115,31 +136,56 @@ class Deployer:
         )
         return compile_pipeline(spec.collector, self.pipeline(spec, variant), context)
 
-    def validate(self, spec: ExperimentSpec, hosts: list[HostRecord]) -> None:
-        """Render every variant for every host as far as possible before anything starts.
-
-        Value-dependent steps are checked against an empty reference (their lists come from
-        the baseline's measurements once it runs); any refusal names the variant and step.
-        """
+    def preview(self, spec: ExperimentSpec, hosts: list[HostRecord]) -> list[PlannedCollector]:
+        """What starting the experiment would deploy: every variant on every host, rendered
+        with example ports (lists from reference values stay empty until the baseline runs)."""
         empty = pd.DataFrame({NAME: pd.Series([], dtype=str), VALUE: pd.Series([], dtype=float)})
         names = PORT_NAMES[spec.collector]
         ports = {name: self.settings.port_range_start + i for i, name in enumerate(names)}
+        planned = []
         for index, variant in enumerate(spec.variants):
+            try:
+                pipeline = self.pipeline(spec, variant)
+            except NotFound as exc:
+                raise ValidationFailed(
+                    [FieldError(("variants", index, "template"), str(exc))]
+                ) from exc
+            except ValidationFailed as exc:
+                raise ValidationFailed(
+                    [FieldError(("variants", index, *e.loc), e.message) for e in exc.errors]
+                ) from exc
             for host in hosts:
                 try:
-                    self.render(
+                    config = self.render(
                         experiment_id=uuid.UUID(int=0),
                         spec=spec,
                         variant=variant,
                         host=host,
                         ports=ports,
-                        loadsim_port=1,
+                        loadsim_port=1 if spec.load_profile else None,
                         reference=empty,
                     )
                 except ValidationFailed as exc:
                     raise ValidationFailed(
                         [FieldError(("variants", index, *e.loc), e.message) for e in exc.errors]
                     ) from exc
+                planned.append(
+                    PlannedCollector(
+                        host=host.hostname,
+                        variant=variant.name,
+                        collector=spec.collector,
+                        config_sha256=config.sha256,
+                        refresh_seconds=config.refresh_seconds,
+                        needs_reference=needs_reference(pipeline, spec.collector),
+                        pipeline=pipeline.to_document(),
+                    )
+                )
+        return planned
+
+    def validate(self, spec: ExperimentSpec, hosts: list[HostRecord]) -> None:
+        """Render every variant for every host as far as possible before anything starts;
+        a refusal names the variant and the step."""
+        self.preview(spec, hosts)
 
     # --- hosts and ports ---------------------------------------------------------------------
 

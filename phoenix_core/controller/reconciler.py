@@ -24,6 +24,7 @@ from phoenix_core.controller.analysis import Analyzer, NoAnalyzer
 from phoenix_core.controller.deployment import (
     Deployer,
     HostsBusy,
+    PlannedCollector,
     needs_reference,
     store_config,
 )
@@ -34,6 +35,7 @@ from phoenix_core.errors import Conflict, PhoenixError, ValidationFailed
 from phoenix_core.lifecycle import ACTIVE_STATES, TERMINAL_STATES, ExperimentState, Verdict
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask, Task, TaskQueue
+from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.store.session import Store
@@ -103,6 +105,19 @@ class Controller:
             return ExperimentRepository(session).transition(
                 experiment_id, S.SCHEDULED, actor=actor, expected=S.DRAFT
             )
+
+    def check(self, spec: ExperimentSpec) -> None:
+        """Refuse a spec whose hosts do not resolve or whose variants do not render."""
+        with self.store.session() as session:
+            hosts = self.deployer.resolve_hosts(session, spec)
+        self.deployer.validate(spec, hosts)
+
+    def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
+        """Everything a start would deploy, rendered; nothing is deployed."""
+        with self.store.session() as session:
+            record = ExperimentRepository(session).get(experiment_id)
+            hosts = self.deployer.resolve_hosts(session, record.spec)
+        return self.deployer.preview(record.spec, hosts)
 
     def stop(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
         """A user's stop: the controller then stops the collectors and ends in ``stopped``."""

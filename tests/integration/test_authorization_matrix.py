@@ -38,6 +38,7 @@ TABLE = {
     ("POST", "/api/v1/experiments/{experiment_id}/start"): OPERATOR,
     ("POST", "/api/v1/experiments/{experiment_id}/stop"): OPERATOR,
     ("GET", "/api/v1/experiments/{experiment_id}/events"): VIEWER,
+    ("POST", "/api/v1/experiments/{experiment_id}/dry-run"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/kpis"): VIEWER,
     ("GET", "/api/v1/hosts"): VIEWER,
     ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,

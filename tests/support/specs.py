@@ -23,7 +23,7 @@ def spec_data(**overrides: Any) -> dict[str, Any]:
                 "name": "hybrid",
                 "role": "candidate",
                 "template": "hybrid",
-                "variables": {"k": 10, "threshold": 0.5, "labels": ["pid"]},
+                "variables": {"k": 10, "threshold": 0.5},
             },
         ],
         "collector": "prometheus-agent",

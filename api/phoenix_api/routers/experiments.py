@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel
 
 from phoenix_api.deps import ControllerDep, Operator, StoreDep, Viewer
+from phoenix_core.controller.deployment import PlannedCollector
 from phoenix_core.errors import Conflict, FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
@@ -51,9 +52,15 @@ def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 @router.post("", response_model=ExperimentRecord, status_code=201)
 def create(
-    spec: ExperimentSpec, principal: Operator, store: StoreDep, response: Response
+    spec: ExperimentSpec,
+    principal: Operator,
+    store: StoreDep,
+    controller: ControllerDep,
+    response: Response,
 ) -> ExperimentRecord:
-    """Create a draft experiment from a full spec (one baseline, one or more candidates)."""
+    """Create a draft from a full spec (one baseline, one or more candidates); its hosts must
+    resolve and every variant must render for them."""
+    controller.check(spec)
     with store.session() as session:
         record = ExperimentRepository(session).create(spec, actor=principal.actor)
     response.headers["Location"] = f"/api/v1/experiments/{record.id}"
@@ -97,10 +104,12 @@ def update(
     spec: ExperimentSpec,
     principal: Operator,
     store: StoreDep,
+    controller: ControllerDep,
     response: Response,
     if_match: Annotated[str, Header(description="The ETag of the version being edited.")],
 ) -> ExperimentRecord:
     """Replace a draft's spec; ``If-Match`` must carry the ETag of the version edited."""
+    controller.check(spec)
     try:
         expected = int(if_match.strip().removeprefix("W/").strip('"'))
     except ValueError:
@@ -137,6 +146,14 @@ def stop(
 ) -> ExperimentRecord:
     """Stop a running experiment: its collectors and load are stopped, then it is 'stopped'."""
     return controller.stop(experiment_id, actor=principal.actor)
+
+
+@router.post("/{experiment_id}/dry-run", response_model=list[PlannedCollector])
+def dry_run(
+    experiment_id: uuid.UUID, _: Viewer, controller: ControllerDep
+) -> list[PlannedCollector]:
+    """Validate and render every variant for every host; nothing is deployed."""
+    return controller.dry_run(experiment_id)
 
 
 @router.get("/{experiment_id}/events", response_model=EventPage)
