@@ -111,10 +111,10 @@ class ValidationFailed(PhoenixError):
 class NotFound(PhoenixError):
     """A named thing does not exist."""
 
-    def __init__(self, kind: str, key: object) -> None:
+    def __init__(self, kind: str, key: object, *, detail: str | None = None) -> None:
         self.kind = kind
         self.key = key
-        super().__init__(f"No {kind} '{key}' exists.")
+        super().__init__(detail or f"No {kind} '{key}' exists.")
 
 
 class Conflict(PhoenixError):

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,7 @@ from phoenix_core.settings import DatabaseSettings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from phoenix_core.client import PhoenixClient
     from phoenix_core.store.session import Store
     from phoenix_core.store.tokens import TokenRecord, TokenRepository
 
@@ -307,6 +308,131 @@ def _print_tokens(records: Sequence[TokenRecord], output: str) -> None:
             f"{r.kind.value:<10} {r.name:<24} {r.role.value if r.role else '-':<9} "
             f"{r.created_at:%Y-%m-%d %H:%M} {expires:<17} {state}"
         )
+
+
+def _client() -> PhoenixClient:
+    from phoenix_core.client import ClientSettings
+
+    return load_settings(ClientSettings).client()
+
+
+@main.group(cls=_PhoenixGroup)
+def experiment() -> None:
+    """Experiments, through the REST API (PHOENIX_API_URL, PHOENIX_TOKEN)."""
+
+
+@experiment.command("create")
+@click.argument("spec_file", type=click.File("r"))
+@_OUTPUT
+def experiment_create(spec_file: IO[str], output: str) -> None:
+    """Create a draft from SPEC_FILE (YAML or JSON; '-' reads standard input)."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(spec_file)
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"not YAML or JSON: {exc}", param_hint="SPEC_FILE") from exc
+    with _client() as client:
+        created = client.create_experiment(spec)
+    _print_experiments([created], output)
+
+
+@experiment.command("list")
+@click.option("--state", default=None, help="Only experiments in this state.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@_OUTPUT
+def experiment_list(state: str | None, limit: int, output: str) -> None:
+    """Experiments, newest first."""
+    with _client() as client:
+        _print_experiments(client.list_experiments(state, limit), output)
+
+
+@experiment.command("show")
+@click.argument("experiment_id")
+@_OUTPUT
+def experiment_show(experiment_id: str, output: str) -> None:
+    """One experiment."""
+    with _client() as client:
+        _print_experiments([client.experiment(experiment_id)], output)
+
+
+@experiment.command("start")
+@click.argument("experiment_id")
+def experiment_start(experiment_id: str) -> None:
+    """Validate and schedule a draft; the controller takes it from there."""
+    with _client() as client:
+        started = client.start_experiment(experiment_id)
+    click.echo(f"Experiment {started['id']} is {started['state']}.")
+
+
+@experiment.command("stop")
+@click.argument("experiment_id")
+def experiment_stop(experiment_id: str) -> None:
+    """Stop an experiment: its collectors and load are stopped."""
+    with _client() as client:
+        stopped = client.stop_experiment(experiment_id)
+    click.echo(f"Experiment {stopped['id']} is {stopped['state']}.")
+
+
+@experiment.command("dry-run")
+@click.argument("experiment_id")
+@_OUTPUT
+def experiment_dry_run(experiment_id: str, output: str) -> None:
+    """Every variant rendered for every host; nothing is deployed."""
+    with _client() as client:
+        planned = client.dry_run(experiment_id)
+    if output == "json":
+        click.echo(json.dumps(planned, indent=2))
+        return
+    click.echo(f"{'HOST':<24} {'VARIANT':<16} {'COLLECTOR':<17} {'CONFIG':<14} WAITS FOR VALUES")
+    for p in planned:
+        waits = "yes" if p["needs_reference"] else "no"
+        click.echo(
+            f"{p['host']:<24} {p['variant']:<16} {p['collector']:<17} "
+            f"{p['config_sha256'][:12]:<14} {waits}"
+        )
+
+
+def _print_experiments(items: list[dict[str, Any]], output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(items, indent=2))
+        return
+    click.echo(f"{'ID':<36}  {'STATE':<11} {'VERDICT':<12} {'CREATED':<16}  NAME")
+    for e in items:
+        click.echo(
+            f"{e['id']:<36}  {e['state']:<11} {e['verdict'] or '-':<12} "
+            f"{e['created_at'][:16].replace('T', ' '):<16}  {e['spec']['name']}"
+        )
+
+
+@main.group(cls=_PhoenixGroup)
+def host() -> None:
+    """Hosts, through the REST API (PHOENIX_API_URL, PHOENIX_TOKEN)."""
+
+
+@host.command("list")
+@_OUTPUT
+def host_list(output: str) -> None:
+    """Hosts with their status, labels and last heartbeat."""
+    with _client() as client:
+        hosts = client.hosts()
+    if output == "json":
+        click.echo(json.dumps(hosts, indent=2))
+        return
+    click.echo(f"{'ID':<36}  {'HOSTNAME':<24} {'STATUS':<10} {'LAST HEARTBEAT':<19}  LABELS")
+    for h in hosts:
+        beat = (h["last_heartbeat"] or "-")[:19].replace("T", " ")
+        labels = ",".join(f"{k}={v}" for k, v in sorted(h["labels"].items())) or "-"
+        click.echo(f"{h['id']:<36}  {h['hostname']:<24} {h['status']:<10} {beat:<19}  {labels}")
+
+
+@host.command("decommission")
+@click.argument("host_id")
+def host_decommission(host_id: str) -> None:
+    """Take a host out of the fleet (admins)."""
+    with _client() as client:
+        gone = client.decommission(host_id)
+    click.echo(f"Host {gone['hostname']} is decommissioned.")
 
 
 def _listen(host: str, port: int) -> socket.socket:

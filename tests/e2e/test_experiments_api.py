@@ -173,3 +173,39 @@ def _until(condition: Any, timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_the_cli_drives_experiments_through_the_api(api: Api, tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    env = {"PHOENIX_API_URL": api.url, "PHOENIX_TOKEN": api.tokens["operator"]}
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(_spec(name="from the cli")))
+    created = run_cli("phoenix", ["experiment", "create", str(spec_file), "--output", "json"], env)
+    assert created.returncode == 0, created.stderr
+    experiment = json.loads(created.stdout)[0]
+    listed = run_cli("phoenix", ["experiment", "list"], env)
+    assert experiment["id"] in listed.stdout and "from the cli" in listed.stdout
+    planned = run_cli(
+        "phoenix", ["experiment", "dry-run", experiment["id"], "--output", "json"], env
+    )
+    assert [p["variant"] for p in json.loads(planned.stdout)] == ["baseline", "slim"]
+    started = run_cli("phoenix", ["experiment", "start", experiment["id"]], env)
+    assert started.stdout.strip() == f"Experiment {experiment['id']} is scheduled."
+    hosts = json.loads(run_cli("phoenix", ["host", "list", "--output", "json"], env).stdout)
+    assert [h["hostname"] for h in hosts] == ["web-1"]
+    refused = run_cli("phoenix", ["host", "decommission", hosts[0]["id"]], env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "Error: This needs the role 'admin'; the token has 'operator'."
+    bad = run_cli("phoenix", ["experiment", "list"], {**env, "PHOENIX_TOKEN": "phx_u_" + "x" * 43})
+    assert bad.stderr.strip() == "Error: The token is not known."
+    spec_file.write_text(yaml.safe_dump(_spec(duration_seconds=-1)))
+    invalid = run_cli("phoenix", ["experiment", "create", str(spec_file)], env)
+    assert invalid.returncode == 1
+    assert "duration_seconds: Input should be greater than 0" in invalid.stderr
+    nowhere = run_cli(
+        "phoenix", ["experiment", "list"], {**env, "PHOENIX_API_URL": "http://127.0.0.1:9"}
+    )
+    assert nowhere.stderr.startswith("Error: Cannot reach the Phoenix API at http://127.0.0.1:9")
