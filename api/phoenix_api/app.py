@@ -12,7 +12,7 @@ import phoenix_core
 from phoenix_api.authentication import BearerAuthentication
 from phoenix_api.limits import BodySizeLimit
 from phoenix_api.observability import Observability, RequestTimer
-from phoenix_api.problems import install_problem_handlers
+from phoenix_api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from phoenix_api.routers import agent, experiments, fleet, health, pipelines
 from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Principal
@@ -67,6 +67,7 @@ def create_app(
         version=phoenix_core.__version__,
         description="Run collector-pipeline experiments and prove which pipeline to keep.",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
     app.state.controller_settings = controller.settings

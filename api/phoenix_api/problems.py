@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phoenix_core.auth import Forbidden, Unauthenticated
@@ -23,11 +24,48 @@ from phoenix_core.errors import (
     ValidationFailed,
 )
 
-__all__ = ["install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_RESPONSES", "Problem", "install_problem_handlers", "problem"]
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; ``errors`` names each field at fault (422)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": schema}},
+    }
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_response("No valid token."),
+    403: _problem_response("The token's role or kind does not allow this."),
+    404: _problem_response("Not found."),
+    409: _problem_response("Conflicts with the current state."),
+    412: _problem_response("If-Match names an outdated version."),
+    413: _problem_response("The request body is too large."),
+    422: _problem_response("Invalid input; errors name the fields."),
+    503: _problem_response("The database is unavailable or not migrated."),
+}
+"""Documented on every operation: every error is a problem document."""
 
 _STATUS: list[tuple[type[PhoenixError], int]] = [
     (Unauthenticated, 401),

@@ -7,8 +7,13 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from phoenix_core.errors import NotFound
-from phoenix_core.store.tables import ActivePipelineRow, CollectorConfigRow, MetricsCacheRow
+from phoenix_core.errors import FieldError, NotFound, ValidationFailed
+from phoenix_core.store.tables import (
+    ActivePipelineRow,
+    CollectorConfigRow,
+    ExperimentRow,
+    MetricsCacheRow,
+)
 from phoenix_core.wire.agent_api import MetricsBatch
 
 __all__ = ["config_for_host", "store_metrics"]
@@ -28,6 +33,16 @@ def config_for_host(session: Session, host_id: uuid.UUID, sha256: str) -> str:
 
 
 def store_metrics(session: Session, host_id: uuid.UUID, batch: MetricsBatch) -> int:
+    """Store a batch; samples naming an unknown experiment refuse the batch, naming them."""
+    named = {s.experiment_id for s in batch.samples if s.experiment_id is not None}
+    known = set(session.scalars(select(ExperimentRow.id).where(ExperimentRow.id.in_(named))))
+    unknown = [
+        FieldError(("samples", i, "experiment_id"), f"no experiment {sample.experiment_id}")
+        for i, sample in enumerate(batch.samples)
+        if sample.experiment_id is not None and sample.experiment_id not in known
+    ]
+    if unknown:
+        raise ValidationFailed(unknown)
     session.add_all(
         MetricsCacheRow(
             experiment_id=sample.experiment_id,

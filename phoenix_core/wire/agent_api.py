@@ -60,7 +60,7 @@ class PollResult(_Body):
 
 
 class StatusReport(_Body):
-    attempt: int = Field(ge=1)
+    attempt: int = Field(ge=1, le=2**31 - 1)
     status: TaskStatus
     result: dict[str, Any] | None = None
     error_message: str | None = Field(default=None, max_length=4000)
@@ -68,7 +68,7 @@ class StatusReport(_Body):
 
 class MetricSample(_Body):
     metric_name: str = Field(min_length=1, max_length=200)
-    value: float
+    value: float = Field(allow_inf_nan=False)
     timestamp: datetime
     labels: dict[str, str] = Field(default_factory=dict)
     experiment_id: UUID | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,10 +40,10 @@ class ResourceUsage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cpu_percent: float = Field(ge=0)
-    memory_percent: float = Field(ge=0, le=100)
-    memory_bytes: int = Field(ge=0)
-    disk_percent: float = Field(ge=0, le=100)
+    cpu_percent: float = Field(ge=0, le=100 * 4096, allow_inf_nan=False)
+    memory_percent: float = Field(ge=0, le=100, allow_inf_nan=False)
+    memory_bytes: int = Field(ge=0, le=2**53)
+    disk_percent: float = Field(ge=0, le=100, allow_inf_nan=False)
 
 
 class ActivePipelineReport(BaseModel):
@@ -54,8 +55,8 @@ class ActivePipelineReport(BaseModel):
     variant: str
     config_sha256: Sha256
     status: ActivePipelineStatus
-    pid: int | None = None
-    restarts: int = Field(default=0, ge=0)
+    pid: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    restarts: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class Heartbeat(BaseModel):
@@ -65,6 +66,8 @@ class Heartbeat(BaseModel):
 
     agent_version: str = Field(min_length=1)
     status: HostStatus
-    active_tasks: list[int] = Field(default_factory=list)
+    active_tasks: list[Annotated[int, Field(ge=1, le=2**53)]] = Field(
+        default_factory=list, max_length=10_000
+    )
     resource_usage: ResourceUsage | None = None
-    active_pipelines: list[ActivePipelineReport] = Field(default_factory=list)
+    active_pipelines: list[ActivePipelineReport] = Field(default_factory=list, max_length=1000)

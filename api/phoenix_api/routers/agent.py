@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -83,7 +83,12 @@ async def poll(
 
 
 @router.post("/tasks/{task_id}/status", response_model=Applied)
-def report_status(task_id: int, body: StatusReport, host: HostDep, queue: QueueDep) -> Applied:
+def report_status(
+    task_id: Annotated[int, Path(ge=1, le=2**53)],
+    body: StatusReport,
+    host: HostDep,
+    queue: QueueDep,
+) -> Applied:
     """Report a held task's status, fenced by its attempt; a repeat is accepted and changes
     nothing."""
     assert host.host_id is not None

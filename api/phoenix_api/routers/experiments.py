@@ -161,7 +161,7 @@ def events(
     experiment_id: uuid.UUID,
     _: Viewer,
     store: StoreDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The audit trail: every change, with its actor, oldest first, after event ``after``."""
