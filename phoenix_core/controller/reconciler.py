@@ -36,6 +36,7 @@ from phoenix_core.lifecycle import ACTIVE_STATES, TERMINAL_STATES, ExperimentSta
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask, Task, TaskQueue
 from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.agent_data import purge_metrics
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.store.session import Store
@@ -144,8 +145,12 @@ class Controller:
         if self._last_purge is None or now - self._last_purge >= timedelta(hours=1):
             retention = timedelta(days=self.settings.task_retention_days)
             purged = self.queue.purge_finished(retention, at=now)
-            if purged:
-                log.info("deleted %d finished tasks older than %s", purged, retention)
+            with self.store.session() as session:
+                samples = purge_metrics(
+                    session, now - timedelta(days=self.settings.metrics_retention_days)
+                )
+            if purged or samples:
+                log.info("retention: deleted %d finished tasks, %d metric samples", purged, samples)
             self._last_purge = now
         with self.store.session() as session:
             HostRepository(session).mark_offline(

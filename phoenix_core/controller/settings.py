@@ -35,6 +35,9 @@ class ControllerSettings(BaseSettings):
     task_retention_days: float = Field(
         default=14.0, gt=0, description="Finished tasks older than this are deleted."
     )
+    metrics_retention_days: float = Field(
+        default=7.0, gt=0, description="Agents' metric samples older than this are deleted."
+    )
     remote_write_url: str = Field(
         default="http://127.0.0.1:9090/api/v1/write",
         description="Where collectors write unless the experiment names a sink.",

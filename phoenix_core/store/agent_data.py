@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
@@ -16,7 +17,7 @@ from phoenix_core.store.tables import (
 )
 from phoenix_core.wire.agent_api import MetricsBatch
 
-__all__ = ["config_for_host", "store_metrics"]
+__all__ = ["config_for_host", "purge_metrics", "store_metrics"]
 
 
 def config_for_host(session: Session, host_id: uuid.UUID, sha256: str) -> str:
@@ -30,6 +31,12 @@ def config_for_host(session: Session, host_id: uuid.UUID, sha256: str) -> str:
     if content is None:
         raise NotFound("collector config", f"{sha256} for this host")
     return content
+
+
+def purge_metrics(session: Session, older_than: datetime) -> int:
+    """Delete metric samples taken before ``older_than`` (retention); returns how many."""
+    result = session.execute(delete(MetricsCacheRow).where(MetricsCacheRow.timestamp < older_than))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def store_metrics(session: Session, host_id: uuid.UUID, batch: MetricsBatch) -> int:

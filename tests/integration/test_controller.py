@@ -468,3 +468,31 @@ def test_a_variant_the_collector_refuses_is_refused_at_start(w: World) -> None:
 @pytest.fixture
 def w(world: World) -> World:
     return world
+
+
+def test_retention_deletes_old_tasks_and_metric_samples(w: World) -> None:
+    from phoenix_core.queue import NewTask
+    from phoenix_core.store.tables import MetricsCacheRow
+    from phoenix_core.wire import TaskType
+
+    queue = w.controller.queue
+    host = w.hosts["web-1"]
+    queue.enqueue([NewTask(host, TaskType.NOOP, TaskAction.RUN, {"note": "old"})])
+    claimed = queue.claim(host)
+    queue.report(host, [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in claimed])
+    with w.store.session() as session:
+        for days in (1, 30, -10):  # taken 16, 45 and 5 days before the pass below
+            session.add(
+                MetricsCacheRow(
+                    host_id=host,
+                    metric_name="m",
+                    value=1.0,
+                    labels={},
+                    timestamp=utcnow() - timedelta(days=days),
+                )
+            )
+    w.controller.reconcile_once(now=utcnow() + timedelta(days=15))
+    with w.store.session() as session:
+        left = session.scalars(select(MetricsCacheRow.timestamp)).all()
+    assert len(left) == 1  # only the one younger than the 7-day retention
+    assert queue.stats().depth[TaskStatus.SUCCEEDED] == 0
