@@ -10,10 +10,11 @@ from fastapi import FastAPI
 
 import phoenix_core
 from phoenix_api.authentication import BearerAuthentication
+from phoenix_api.event_hub import EventHub
 from phoenix_api.limits import BodySizeLimit
 from phoenix_api.observability import Observability, RequestTimer
 from phoenix_api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from phoenix_api.routers import agent, experiments, fleet, health, pipelines
+from phoenix_api.routers import agent, experiments, fleet, health, live, pipelines
 from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Principal
 from phoenix_core.controller import Controller
@@ -43,12 +44,14 @@ def create_app(
         with store.session() as session:
             return TokenRepository(session).authenticate(token)
 
+    event_hub = EventHub(store)
     controller = Controller.build(
         store, queue, controller_settings or load_settings(ControllerSettings)
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        event_hub.start()
         stop = threading.Event()
         loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
         if settings.run_controller:
@@ -59,6 +62,7 @@ def create_app(
             stop.set()
             if loop.is_alive():
                 loop.join(timeout=30)
+            event_hub.stop()
             queue.close()
             store.dispose()
 
@@ -73,6 +77,7 @@ def create_app(
     app.state.controller_settings = controller.settings
     app.state.controller = controller
     app.state.store = store
+    app.state.event_hub = event_hub
     app.state.library = controller.library
     app.state.queue = queue
     install_problem_handlers(app)
@@ -87,4 +92,5 @@ def create_app(
     app.include_router(experiments.router)
     app.include_router(fleet.router)
     app.include_router(pipelines.router)
+    app.include_router(live.router)
     return app

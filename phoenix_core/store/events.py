@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from phoenix_core.store.tables import EventRow
 from phoenix_core.store.types import utcnow
 
-__all__ = ["EVENTS_CHANNEL", "EventRecord", "EventRepository"]
+__all__ = ["COMMITTED_EVENTS", "EVENTS_CHANNEL", "EventRecord", "EventRepository"]
 
 EVENTS_CHANNEL = "phoenix_events"
+COMMITTED_EVENTS = "phoenix_committed_events"
+"""Session info key: events appended in the transaction (published after the commit)."""
 
 
 class EventRecord(BaseModel):
@@ -56,10 +58,13 @@ class EventRepository:
         )
         self._session.add(row)
         self._session.flush()
+        record = EventRecord.model_validate(row)
         if self._session.get_bind().dialect.name == "postgresql":
             # delivered on commit to every API process listening (WebSocket fan-out)
             self._session.execute(select(func.pg_notify(EVENTS_CHANNEL, str(row.id))))
-        return EventRecord.model_validate(row)
+        else:  # one process: the store hands them to its subscribers once committed
+            self._session.info.setdefault(COMMITTED_EVENTS, []).append(record)
+        return record
 
     def list(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from phoenix_core.store.database import translate_error
+from phoenix_core.store.events import COMMITTED_EVENTS, EventRecord
 
 __all__ = ["Store"]
 
@@ -20,6 +21,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.event_subscribers: list[Callable[[list[EventRecord]], None]] = []
+        """Called with the events of each committed transaction (SQLite; PostgreSQL uses
+        NOTIFY so that every process hears them)."""
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -31,6 +35,10 @@ class Store:
         try:
             yield session
             session.commit()
+            events = session.info.pop(COMMITTED_EVENTS, None)
+            if events:
+                for subscriber in list(self.event_subscribers):
+                    subscriber(events)
         except DBAPIError as exc:
             session.rollback()
             raise translate_error(self.engine, exc, "A database operation") from exc
