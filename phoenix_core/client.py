@@ -12,6 +12,8 @@ problem documents: ``ValidationFailed`` keeps the fields at fault.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -66,6 +68,7 @@ class PhoenixClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._token = token
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
@@ -124,6 +127,36 @@ class PhoenixClient:
             "GET", f"/api/v1/experiments/{experiment_id}/events", params={"after": after}
         ).json()
         return list(page["items"])
+
+    def watch(self, experiment_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
+        """The experiment's events from the WebSocket: those after ``after``, then live ones."""
+        from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+        from websockets.sync.client import connect
+
+        url = self.base_url.replace("http://", "ws://").replace("https://", "wss://")
+        headers = {"Authorization": self._http.headers["Authorization"]} if self._token else {}
+        topic = f"experiment:{experiment_id}"
+        try:
+            with connect(f"{url}/api/v1/ws", additional_headers=headers) as ws:
+                ws.send(json.dumps({"type": "subscribe", "topic": topic, "after": after}))
+                while True:
+                    message = json.loads(ws.recv())
+                    if message["type"] == "error":
+                        raise ApiError(400, message["data"]["detail"])
+                    if message["type"] not in ("subscribed", "unsubscribed"):
+                        yield message
+        except ConnectionClosed as exc:
+            reason = exc.rcvd.reason if exc.rcvd else "closed"
+            if exc.rcvd is not None and exc.rcvd.code in (4401, 4403):
+                raise (Unauthenticated if exc.rcvd.code == 4401 else Forbidden)(reason) from exc
+            raise ApiUnavailable(f"The event stream closed: {reason}.") from exc
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ApiError(status, "The API refused the event stream") from exc
+        except (OSError, InvalidURI) as exc:
+            raise ApiUnavailable(
+                f"Cannot reach the Phoenix API at {self.base_url}: {exc}."
+            ) from exc
 
     # hosts
     def hosts(self) -> list[dict[str, Any]]:

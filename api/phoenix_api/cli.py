@@ -374,6 +374,25 @@ def experiment_stop(experiment_id: str) -> None:
     click.echo(f"Experiment {stopped['id']} is {stopped['state']}.")
 
 
+@experiment.command("watch")
+@click.argument("experiment_id")
+def experiment_watch(experiment_id: str) -> None:
+    """Follow an experiment's events live until it ends (exit status 1 if it failed)."""
+    ending = {"completed", "stopped", "failed"}
+    with _client() as client:
+        for event in client.watch(experiment_id):
+            data = event["data"]
+            detail = data["data"]
+            change = f"{detail['from']} -> {detail['to']}" if "to" in detail else ""
+            reason = f"  ({detail['reason']})" if detail.get("reason") else ""
+            when = data["created_at"][:19].replace("T", " ")
+            click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {change}{reason}")
+            if detail.get("to") in ending:
+                if detail["to"] == "failed":
+                    raise SystemExit(1)
+                return
+
+
 @experiment.command("dry-run")
 @click.argument("experiment_id")
 @_OUTPUT

@@ -25,6 +25,7 @@ def _token(env: dict[str, str], *args: str) -> str:
 class Api:
     def __init__(self, url: str, tokens: dict[str, str]) -> None:
         self.url, self.tokens = url, tokens
+        self.host_token = ""
 
     def as_(self, who: str) -> httpx.Client:
         return httpx.Client(
@@ -47,6 +48,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
         ) as c:
             body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
             host_token = c.post("/agent/v1/register", json=body).json()["token"]
+        api.host_token = host_token
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {host_token}"}) as c:
             beat = {"agent_version": phoenix_core.__version__, "status": "healthy"}
             assert c.post("/agent/v1/heartbeat", json=beat).status_code == 200  # host is online
@@ -209,3 +211,54 @@ def test_the_cli_drives_experiments_through_the_api(api: Api, tmp_path: Path) ->
         "phoenix", ["experiment", "list"], {**env, "PHOENIX_API_URL": "http://127.0.0.1:9"}
     )
     assert nowhere.stderr.startswith("Error: Cannot reach the Phoenix API at http://127.0.0.1:9")
+
+
+def test_watch_follows_an_experiment_until_it_ends(api: Api) -> None:
+    import subprocess
+
+    from support.processes import BIN
+
+    with api.as_("operator") as operator:
+        spec = _spec()
+        spec["variants"][1] = {"name": "same", "role": "candidate", "template": "baseline"}
+        experiment = operator.post("/api/v1/experiments", json=spec).json()["id"]
+        operator.post(f"/api/v1/experiments/{experiment}/start")
+        _until(lambda: operator.get("/api/v1/tasks/stats").json()["depth"]["pending"] == 2)
+        env = {
+            "PHOENIX_API_URL": api.url,
+            "PHOENIX_TOKEN": api.tokens["viewer"],
+            "PATH": "/usr/bin:/bin",
+        }
+        watcher = subprocess.Popen(
+            [str(BIN / "phoenix"), "experiment", "watch", experiment],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            operator.post(f"/api/v1/experiments/{experiment}/stop")
+            agent = httpx.Client(
+                base_url=api.url, headers={"Authorization": f"Bearer {api.host_token}"}
+            )
+            with agent:
+                _until(
+                    lambda: operator.get("/api/v1/tasks/stats").json()["depth"]["cancelled"] == 2
+                )
+                _until(lambda: operator.get("/api/v1/tasks/stats").json()["depth"]["pending"] == 2)
+                tasks = agent.get("/agent/v1/tasks", params={"wait": 0, "limit": 10}).json()[
+                    "tasks"
+                ]
+                assert {t["action"] for t in tasks} == {"stop"}
+                for task in tasks:
+                    report = {"attempt": task["attempt"], "status": "succeeded"}
+                    agent.post(f"/agent/v1/tasks/{task['id']}/status", json=report)
+            stdout, stderr = watcher.communicate(timeout=60)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    assert watcher.returncode == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert "experiment_created" in lines[0]
+    assert lines[-1].endswith("stopping -> stopped")
+    assert any("draft -> scheduled" in line and "user:olga" in line for line in lines)
