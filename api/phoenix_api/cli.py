@@ -237,26 +237,14 @@ def token() -> None:
 @_EXPIRES
 def token_create(name: str, role: str, expires_in: str | None) -> None:
     """Create a token for NAME and print it once (only its hash is stored)."""
-    with _store() as store, store.session() as session:
-        record, value = _tokens(session).create(
-            TokenKind.USER,
-            name,
-            actor=_cli_actor(),
-            role=Role(role),
-            expires_in=_duration(expires_in),
-        )
-    expiry = f", expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else ""
-    click.echo(f"Token for {name} (role {role}{expiry}); it is shown only now:", err=True)
-    click.echo(value)
+    _create_token(TokenKind.USER, name, Role(role), expires_in, f"Token for {name} (role {role}")
 
 
 @token.command("revoke")
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke NAME's token: requests carrying it are refused from now on."""
-    with _store() as store, store.session() as session:
-        _tokens(session).revoke(TokenKind.USER, name, actor=_cli_actor())
-    click.echo(f"Revoked the token of {name}.")
+    _revoke_token(TokenKind.USER, name, f"Revoked the token of {name}.")
 
 
 @token.command("list")
@@ -278,22 +266,33 @@ def enrolment_token() -> None:
 @_EXPIRES
 def enrolment_token_create(name: str, expires_in: str | None) -> None:
     """Create an enrolment token NAME and print it once."""
-    with _store() as store, store.session() as session:
-        record, value = _tokens(session).create(
-            TokenKind.ENROLMENT, name, actor=_cli_actor(), expires_in=_duration(expires_in)
-        )
-    expiry = f", expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else ""
-    click.echo(f"Enrolment token {name}{expiry}; it is shown only now:", err=True)
-    click.echo(value)
+    _create_token(TokenKind.ENROLMENT, name, None, expires_in, f"Enrolment token {name} (")
 
 
 @enrolment_token.command("revoke")
 @click.argument("name")
 def enrolment_token_revoke(name: str) -> None:
     """Revoke the enrolment token NAME (hosts already enrolled keep their own tokens)."""
+    _revoke_token(TokenKind.ENROLMENT, name, f"Revoked the enrolment token {name}.")
+
+
+def _create_token(
+    kind: TokenKind, name: str, role: Role | None, expires_in: str | None, title: str
+) -> None:
+    """Create a token; its value goes to stdout (once), the explanation to stderr."""
     with _store() as store, store.session() as session:
-        _tokens(session).revoke(TokenKind.ENROLMENT, name, actor=_cli_actor())
-    click.echo(f"Revoked the enrolment token {name}.")
+        record, value = _tokens(session).create(
+            kind, name, actor=_cli_actor(), role=role, expires_in=_duration(expires_in)
+        )
+    expiry = f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else "no expiry"
+    click.echo(f"{title}{', ' if role else ''}{expiry}); it is shown only now:", err=True)
+    click.echo(value)
+
+
+def _revoke_token(kind: TokenKind, name: str, done: str) -> None:
+    with _store() as store, store.session() as session:
+        _tokens(session).revoke(kind, name, actor=_cli_actor())
+    click.echo(done)
 
 
 def _print_tokens(records: Sequence[TokenRecord], output: str) -> None:

@@ -8,7 +8,6 @@ tasks carry idempotency keys and rows are looked up before they are created.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -415,12 +414,13 @@ class Deployer:
         *,
         start: bool,
     ) -> list[NewTask]:
+        """Start (or stop) the experiment's load on each of its hosts, when it has a profile."""
         if spec.load_profile is None:
             return []
         tasks = []
         for host_id, port in sorted(ports.items()):
             if start:
-                payload = LoadsimStartPayload(
+                payload: LoadsimStartPayload | LoadsimStopPayload = LoadsimStartPayload(
                     experiment_id=experiment_id,
                     profile=spec.load_profile.name.value,
                     parameters=spec.load_profile.parameters,
@@ -428,30 +428,21 @@ class Deployer:
                     duration_seconds=spec.warmup_seconds
                     + spec.duration_seconds
                     + LOADSIM_MARGIN_SECONDS,
-                ).model_dump(mode="json")
-                tasks.append(
-                    self._task(
-                        host_id,
-                        experiment_id,
-                        type=TaskType.LOADSIM,
-                        action=TaskAction.START,
-                        payload=payload,
-                        key="loadsim:start",
-                    )
                 )
             else:
-                payload = LoadsimStopPayload(experiment_id=experiment_id).model_dump(mode="json")
-                tasks.append(
-                    self._task(
-                        host_id,
-                        experiment_id,
-                        type=TaskType.LOADSIM,
-                        action=TaskAction.STOP,
-                        payload=payload,
-                        key="loadsim:stop",
-                        priority=10,
-                    )
+                payload = LoadsimStopPayload(experiment_id=experiment_id)
+            action = TaskAction.START if start else TaskAction.STOP
+            tasks.append(
+                self._task(
+                    host_id,
+                    experiment_id,
+                    type=TaskType.LOADSIM,
+                    action=action,
+                    payload=payload.model_dump(mode="json"),
+                    key=f"loadsim:{action.value}",
+                    priority=0 if start else 10,
                 )
+            )
         return tasks
 
     def _task(
@@ -497,7 +488,3 @@ def needs_reference(pipeline: Pipeline, collector: CollectorKind) -> bool:
     if collector is CollectorKind.PROMETHEUS_AGENT:
         return bool(kinds & {"top_k", "filter_below", "drop_labels"})
     return "top_k" in kinds
-
-
-def hosts_by_id(hosts: Iterable[HostRecord]) -> dict[uuid.UUID, HostRecord]:
-    return {h.id: h for h in hosts}

@@ -9,7 +9,6 @@ latest measurements); the controller recompiles and reloads them every ``refresh
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -114,7 +113,3 @@ def reference_forecast(
     from phoenix_core.pipelines.simulator import forecast
 
     return forecast(pipeline, context.reference)
-
-
-def needs_reference(pipeline: Pipeline, wants: Callable[[object], bool]) -> bool:
-    return any(wants(step) for step in pipeline.steps)
