@@ -141,20 +141,23 @@ class ClaimedTask:
         )
 
 
-def claimed_from_row(row: Any) -> ClaimedTask:
-    """A ``ClaimedTask`` from the claim query's row (the claim hot path)."""
+def claimed_from_row(row: tuple[Any, ...]) -> ClaimedTask:
+    """A ``ClaimedTask`` from the claim query's row, columns in ``ClaimedTask`` field order
+    (the claim hot path: a plain tuple, no per-row dictionary)."""
+    (id_, host, experiment, type_, action, payload, priority, attempt, max_attempts, lease,
+     cancel) = row  # fmt: skip
     return ClaimedTask(
-        id=row["id"],
-        host_id=_uuid(row["host_id"]),
-        experiment_id=_uuid(row["experiment_id"]) if row["experiment_id"] else None,
-        type=_TYPES[row["type"]],
-        action=_ACTIONS[row["action"]],
-        payload=row["payload"],
-        priority=row["priority"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        lease_expires_at=row["lease_expires_at"],
-        cancel_requested=row["cancel_requested"],
+        id_,
+        _uuid(host),
+        _uuid(experiment) if experiment else None,
+        _TYPES[type_],
+        _ACTIONS[action],
+        payload,
+        priority,
+        attempt,
+        max_attempts,
+        lease,
+        cancel,
     )
 
 

@@ -94,11 +94,22 @@ class PostgresTaskQueue(TaskQueue):
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        """A cursor on this thread's connection; driver errors translated."""
-        try:
-            connection = self._connection()
-            with connection.cursor(row_factory=dict_row) as cursor:
+        """A cursor on this thread's connection, rows as dictionaries; driver errors translated."""
+        with self._translated():
+            with self._connection().cursor(row_factory=dict_row) as cursor:
                 yield cursor
+
+    @contextmanager
+    def _tuple_cursor(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
+        """As ``_cursor``, rows as plain tuples (the claim and report hot paths)."""
+        with self._translated():
+            with self._connection().cursor() as cursor:
+                yield cursor
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
         except psycopg.errors.ForeignKeyViolation as exc:
             raise _missing_reference(exc) from exc
         except psycopg.Error as exc:
@@ -147,7 +158,7 @@ class PostgresTaskQueue(TaskQueue):
         at: datetime | None = None,
     ) -> list[ClaimedTask]:
         params = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": at}
-        with self._cursor() as cursor:
+        with self._tuple_cursor() as cursor:
             rows = cursor.execute(query("claim"), params).fetchall()
         return sorted(map(claimed_from_row, rows), key=lambda t: (-t.priority, t.id))
 
@@ -167,28 +178,29 @@ class PostgresTaskQueue(TaskQueue):
             "result": [Jsonb(r.result) if r.result is not None else None for r in valid],
             "error": [r.error_message for r in valid],
         }
-        with self._cursor() as cursor:
-            rows = cursor.execute(query("report"), params).fetchall()
-        applied = 0
-        for report, row in zip(valid, rows, strict=True):
-            if row["applied"]:
-                applied += 1
-                continue
+        with self._tuple_cursor() as cursor:
+            not_applied = cursor.execute(query("report"), params).fetchall()
+        by_id = {r.task_id: r for r in valid}
+        for task_id, holder, attempt, status, cancel_requested in not_applied:
+            report = by_id[task_id]
             try:
                 changes = judge_report(
                     report,
                     host_id,
-                    holder=row["host_id"],
-                    attempt=row["attempt"] or 0,
-                    status=TaskStatus(row["status"]) if row["status"] else TaskStatus.PENDING,
-                    cancel_requested=bool(row["cancel_requested"]),
+                    holder=holder,
+                    attempt=attempt or 0,
+                    status=TaskStatus(status) if status else TaskStatus.PENDING,
+                    cancel_requested=bool(cancel_requested),
                 )
                 if changes:  # it would have applied: someone changed the task meanwhile
-                    raise Conflict(f"Task {report.task_id} changed while reporting; report again.")
+                    raise Conflict(f"Task {task_id} changed while reporting; report again.")
             except PhoenixError as exc:
-                refused.append((report.task_id, exc))
-        order = {r.task_id: i for i, r in enumerate(reports)}
-        return ReportResult(applied, sorted(refused, key=lambda item: order[item[0]]))
+                refused.append((task_id, exc))
+        applied = len(valid) - len(not_applied)
+        if refused:
+            order = {r.task_id: i for i, r in enumerate(reports)}
+            refused.sort(key=lambda item: order[item[0]])
+        return ReportResult(applied, refused)
 
     def heartbeat(
         self, host_id: uuid.UUID, *, lease_seconds: float = 60.0, at: datetime | None = None
