@@ -1,8 +1,9 @@
-"""Fan-out of audit events to this process's WebSocket clients.
+"""Fan-out of audit events and live notices to this process's WebSocket clients.
 
-On PostgreSQL every committed event is NOTIFYed, and one LISTEN connection per API process
-hears them all, whichever process (API replica or controller) wrote them. On SQLite (one
-process) the store hands each transaction's events over once it commits.
+On PostgreSQL every committed event (its id) and live notice (the whole notice) is NOTIFYed,
+and one LISTEN connection per API process hears them all, whichever process (API replica or
+controller) wrote them. On SQLite (one process) the store hands each transaction's events and
+notices over once it commits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import psycopg
 from sqlalchemy import select
 
 from phoenix_core.store.database import is_postgresql
-from phoenix_core.store.events import EVENTS_CHANNEL, EventRecord
+from phoenix_core.store.events import EVENTS_CHANNEL, LIVE_CHANNEL, EventRecord, LiveNotice
 from phoenix_core.store.session import Store
 from phoenix_core.store.tables import EventRow
 
@@ -26,7 +27,10 @@ __all__ = ["EventHub", "Subscription", "topics_of"]
 log = logging.getLogger(__name__)
 
 
-def topics_of(event: EventRecord) -> list[str]:
+Message = EventRecord | LiveNotice
+
+
+def topics_of(event: Message) -> list[str]:
     """The topics an event belongs to, most specific first."""
     topics = []
     if event.experiment_id is not None:
@@ -37,7 +41,7 @@ def topics_of(event: EventRecord) -> list[str]:
     return topics
 
 
-def envelope(event: EventRecord, topic: str) -> dict[str, Any]:
+def envelope(event: Message, topic: str) -> dict[str, Any]:
     return {
         "type": event.type,
         "topic": topic,
@@ -55,7 +59,7 @@ class Subscription:
     topics: set[str] = field(default_factory=set)
     last_sent: int = 0
 
-    def offer(self, event: EventRecord) -> None:
+    def offer(self, event: Message) -> None:
         for topic in topics_of(event):
             if topic in self.topics:
                 self.loop.call_soon_threadsafe(self.queue.put_nowait, envelope(event, topic))
@@ -100,7 +104,7 @@ class EventHub:
         with self._lock:
             return len(self._subscriptions)
 
-    def publish(self, events: list[EventRecord]) -> None:
+    def publish(self, events: list[Message]) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions)
         for event in events:
@@ -115,10 +119,15 @@ class EventHub:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    connection.execute(f"LISTEN {LIVE_CHANNEL}")
                     while not self._stop.is_set():
-                        ids = [int(n.payload) for n in connection.notifies(timeout=0.5)]
-                        if ids:
-                            self.publish(self._load(ids))
+                        # each as it arrives (the generator runs until the timeout: batching
+                        # over it would delay delivery by up to that long)
+                        for note in connection.notifies(timeout=0.5):
+                            if note.channel == LIVE_CHANNEL:
+                                self.publish([LiveNotice.model_validate_json(note.payload)])
+                            else:
+                                self.publish(list(self._load([int(note.payload)])))
             except psycopg.Error as exc:
                 log.warning("event notifications lost (%s); reconnecting", exc)
                 self._stop.wait(1.0)

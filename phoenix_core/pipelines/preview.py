@@ -16,7 +16,16 @@ from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import Pipeline
 from phoenix_core.wire.tasks import CollectorKind
 
-__all__ = ["ForecastResult", "PipelineChoice", "RenderResult", "forecast_choice", "render_choice"]
+__all__ = [
+    "CollectorVerdict",
+    "ForecastResult",
+    "PipelineChoice",
+    "RenderResult",
+    "ValidationReport",
+    "forecast_choice",
+    "render_choice",
+    "validate_choice",
+]
 
 MAX_INVENTORY = 200_000
 """Series a forecast request may carry (larger inventories: use the library in a notebook)."""
@@ -42,6 +51,27 @@ class RenderResult(BaseModel):
     refresh_seconds: int | None
     pipeline: dict[str, Any]
     config: str
+
+
+class Problem(BaseModel):
+    loc: list[str | int] = Field(description="Path of the field or step at fault.")
+    msg: str
+
+
+class CollectorVerdict(BaseModel):
+    collector: CollectorKind
+    valid: bool
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class ValidationReport(BaseModel):
+    """Whether a choice renders, and on which collectors; problems name the field or step."""
+
+    valid: bool = Field(description="True when the choice renders on at least one collector.")
+    problems: list[Problem] = Field(
+        default_factory=list, description="Problems with the template or its variables."
+    )
+    collectors: list[CollectorVerdict] = Field(default_factory=list)
 
 
 class ForecastResult(BaseModel):
@@ -75,6 +105,17 @@ def render_choice(
     host: str = "example-host",
 ) -> RenderResult:
     """A complete config as a variant would get it (example ports, targets and labels)."""
+    frame = _inventory(reference) if reference is not None else None
+    return _render(choice, collector, library, frame, host)
+
+
+def _render(
+    choice: PipelineChoice,
+    collector: CollectorKind,
+    library: TemplateLibrary,
+    reference: pd.DataFrame | None,
+    host: str,
+) -> RenderResult:
     pipeline = choice.pipeline(library)
     context = CompileContext(
         experiment_id="preview",
@@ -86,7 +127,7 @@ def render_choice(
         ],
         remote_write_url="http://127.0.0.1:9090/api/v1/write",
         ports={"http": 20001, "health": 20001, "telemetry": 20002},
-        reference=_inventory(reference) if reference is not None else None,
+        reference=reference,
     )
     rendered = compile_pipeline(collector, pipeline, context)
     return RenderResult(
@@ -96,6 +137,39 @@ def render_choice(
         pipeline=pipeline.to_document(),
         config=rendered.text,
     )
+
+
+def validate_choice(
+    choice: PipelineChoice,
+    library: TemplateLibrary,
+    collectors: list[CollectorKind] | None = None,
+    *,
+    reference: list[dict[str, Any]] | None = None,
+) -> ValidationReport:
+    """Render the choice for each collector (all by default) and say what fails where.
+
+    Value-dependent steps (``top_k``, value filters) are checked against ``reference`` when
+    given, else against an empty one: at run time their lists come from the baseline.
+    """
+    try:
+        choice.pipeline(library)
+    except ValidationFailed as exc:
+        return ValidationReport(valid=False, problems=_problems(exc))
+    frame = _inventory(reference) if reference is not None else inventory_from_series([], [])
+    verdicts = []
+    for collector in collectors or list(CollectorKind):
+        try:
+            _render(choice, collector, library, frame, "example-host")
+            verdicts.append(CollectorVerdict(collector=collector, valid=True))
+        except ValidationFailed as exc:
+            verdicts.append(
+                CollectorVerdict(collector=collector, valid=False, problems=_problems(exc))
+            )
+    return ValidationReport(valid=any(v.valid for v in verdicts), collectors=verdicts)
+
+
+def _problems(exc: ValidationFailed) -> list[Problem]:
+    return [Problem(loc=list(error.loc), msg=error.message) for error in exc.errors]
 
 
 def forecast_choice(

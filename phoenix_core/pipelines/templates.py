@@ -212,6 +212,13 @@ class TemplateLibrary:
     def names(self) -> list[str]:
         return sorted({name for name, _ in self.templates})
 
+    def versions(self, name: str) -> list[Template]:
+        """Every version of a template, oldest first."""
+        found = [self.templates[key] for key in sorted(k for k in self.templates if k[0] == name)]
+        if not found:
+            raise NotFound("pipeline template", name)
+        return found
+
     def get(self, name: str, version: int | None = None) -> Template:
         """One template; the newest version when ``version`` is None."""
         versions = sorted(v for n, v in self.templates if n == name)

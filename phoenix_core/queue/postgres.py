@@ -95,16 +95,14 @@ class PostgresTaskQueue(TaskQueue):
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
         """A cursor on this thread's connection, rows as dictionaries; driver errors translated."""
-        with self._translated():
-            with self._connection().cursor(row_factory=dict_row) as cursor:
-                yield cursor
+        with self._translated(), self._connection().cursor(row_factory=dict_row) as cursor:
+            yield cursor
 
     @contextmanager
     def _tuple_cursor(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
         """As ``_cursor``, rows as plain tuples (the claim and report hot paths)."""
-        with self._translated():
-            with self._connection().cursor() as cursor:
-                yield cursor
+        with self._translated(), self._connection().cursor() as cursor:
+            yield cursor
 
     @contextmanager
     def _translated(self) -> Iterator[None]:

@@ -14,11 +14,21 @@ from sqlalchemy.orm import Session
 from phoenix_core.store.tables import EventRow
 from phoenix_core.store.types import utcnow
 
-__all__ = ["COMMITTED_EVENTS", "EVENTS_CHANNEL", "EventRecord", "EventRepository"]
+__all__ = [
+    "COMMITTED_EVENTS",
+    "EVENTS_CHANNEL",
+    "LIVE_CHANNEL",
+    "EventRecord",
+    "EventRepository",
+    "LiveNotice",
+    "announce",
+]
 
 EVENTS_CHANNEL = "phoenix_events"
+LIVE_CHANNEL = "phoenix_live"
 COMMITTED_EVENTS = "phoenix_committed_events"
-"""Session info key: events appended in the transaction (published after the commit)."""
+"""Session info key: events and notices of the transaction (published after the commit)."""
+_NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more
 
 
 class EventRecord(BaseModel):
@@ -81,3 +91,45 @@ class EventRepository:
         if host_id is not None:
             query = query.where(EventRow.host_id == host_id)
         return [EventRecord.model_validate(row) for row in self._session.scalars(query)]
+
+
+class LiveNotice(BaseModel):
+    """A live-only message (a task update, a heartbeat): published to WebSocket clients once,
+    never stored — the audit trail keeps state changes, not every report and heartbeat — so a
+    reconnecting client gets the events it missed but not these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    experiment_id: uuid.UUID | None = None
+    host_id: uuid.UUID | None = None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+def announce(
+    session: Session,
+    type: str,
+    *,
+    experiment_id: uuid.UUID | None = None,
+    host_id: uuid.UUID | None = None,
+    data: dict[str, Any],
+) -> LiveNotice:
+    """Publish a live notice when ``session`` commits (to every API process on PostgreSQL)."""
+    notice = LiveNotice(
+        type=type, experiment_id=experiment_id, host_id=host_id, data=data, created_at=utcnow()
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        payload = notice.model_dump_json()
+        if len(payload.encode()) > _NOTIFY_LIMIT:  # too big for NOTIFY: say so, not silently
+            payload = notice.model_copy(
+                update={"data": {"truncated": True, **_scalars(data)}}
+            ).model_dump_json()
+        session.execute(select(func.pg_notify(LIVE_CHANNEL, payload)))
+    else:
+        session.info.setdefault(COMMITTED_EVENTS, []).append(notice)
+    return notice
+
+
+def _scalars(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool) or v is None}

@@ -12,12 +12,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, NotFound
-from phoenix_core.store.events import EventRepository
+from phoenix_core.store.events import EventRepository, announce
 from phoenix_core.store.tables import ActivePipelineRow, HostRow
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat, HostStatus
 
-__all__ = ["HostRecord", "HostRepository"]
+__all__ = ["HEARTBEAT", "HostRecord", "HostRepository"]
+
+HEARTBEAT = "heartbeat"
+"""The live notice of each heartbeat (not an audit event: only a status change is one)."""
 
 
 class HostRecord(BaseModel):
@@ -121,6 +124,26 @@ class HostRepository:
         self._session.flush()
         if previous != row.status:
             self._status_event(row, previous, actor=f"agent:{row.hostname}")
+        announce(
+            self._session,
+            HEARTBEAT,
+            host_id=host_id,
+            data={
+                "hostname": row.hostname,
+                "status": row.status,
+                "agent_version": row.agent_version,
+                "resource_usage": row.resource_usage,
+                "active_pipelines": [
+                    {
+                        "experiment_id": str(p.experiment_id),
+                        "variant": p.variant,
+                        "status": p.status.value,
+                        "restarts": p.restarts,
+                    }
+                    for p in heartbeat.active_pipelines
+                ],
+            },
+        )
         return HostRecord.model_validate(row)
 
     def mark_offline(self, *, stale_before: datetime, actor: str) -> Sequence[HostRecord]:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from phoenix_core.store.database import translate_error
-from phoenix_core.store.events import COMMITTED_EVENTS, EventRecord
+from phoenix_core.store.events import COMMITTED_EVENTS, EventRecord, LiveNotice
 
 __all__ = ["Store"]
 
@@ -21,9 +21,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self.event_subscribers: list[Callable[[list[EventRecord]], None]] = []
-        """Called with the events of each committed transaction (SQLite; PostgreSQL uses
-        NOTIFY so that every process hears them)."""
+        self.event_subscribers: list[Callable[[list[EventRecord | LiveNotice]], None]] = []
+        """Called with the events and live notices of each committed transaction (SQLite;
+        PostgreSQL uses NOTIFY so that every process hears them)."""
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -45,6 +45,8 @@ TABLE = {
     ("GET", "/api/v1/tasks/stats"): VIEWER,
     ("GET", "/api/v1/pipelines/templates"): VIEWER,
     ("GET", "/api/v1/pipelines/templates/{name}"): VIEWER,
+    ("GET", "/api/v1/pipelines/templates/{name}/versions"): VIEWER,
+    ("POST", "/api/v1/pipelines/validate"): VIEWER,
     ("POST", "/api/v1/pipelines/render"): VIEWER,
     ("POST", "/api/v1/pipelines/forecast"): VIEWER,
 }

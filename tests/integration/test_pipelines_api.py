@@ -98,3 +98,33 @@ def test_forecast(api: tuple[FastAPI, dict[str, str]]) -> None:
     assert (result["input_series"], result["output_series"]) == (4, 3)
     assert result["waterfall"][0]["removed"] == 1
     assert result["per_metric"][0]["metric"] == "process_cpu_seconds_total"
+
+
+def test_validate_says_which_collectors_can_run_a_choice(
+    api: tuple[FastAPI, dict[str, str]],
+) -> None:
+    app, auth = api
+    path = "/api/v1/pipelines/validate"
+    aggregate = request(app, "POST", path, headers=auth, json={"template": "aggregate"}).json()
+    verdicts = {v["collector"]: v for v in aggregate["collectors"]}
+    assert aggregate["valid"] is True
+    assert verdicts["otelcol"] == {"collector": "otelcol", "valid": True, "problems": []}
+    assert verdicts["prometheus-agent"]["valid"] is False
+    assert verdicts["prometheus-agent"]["problems"][0]["loc"] == ["steps", 0]
+    body = {"template": "top-k", "variables": {"k": 0}, "collectors": ["prometheus-agent"]}
+    bad = request(app, "POST", path, headers=auth, json=body).json()
+    assert bad["valid"] is False and bad["collectors"] == []
+    assert [p["loc"] for p in bad["problems"]] == [["variables", "k"]]
+    top_k = {"template": "top-k", "variables": {"k": 3}, "collectors": ["prometheus-agent"]}
+    assert request(app, "POST", path, headers=auth, json=top_k).json()["valid"] is True
+
+
+def test_template_versions(api: tuple[FastAPI, dict[str, str]]) -> None:
+    app, auth = api
+    path = "/api/v1/pipelines/templates/top-k/versions"
+    versions = request(app, "GET", path, headers=auth).json()
+    assert [(v["version"], v["refresh_seconds"]) for v in versions] == [(1, 60)]
+    assert "k" in versions[0]["variables"]
+    missing = request(app, "GET", "/api/v1/pipelines/templates/nope/versions", headers=auth)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"

@@ -13,6 +13,7 @@ from phoenix_core.enrolment import enrol
 from phoenix_core.queue import Report
 from phoenix_core.store.agent_data import config_for_host, store_metrics
 from phoenix_core.store.hosts import HostRepository
+from phoenix_core.task_reports import apply_report
 from phoenix_core.wire import Heartbeat
 from phoenix_core.wire.agent_api import (
     MetricsBatch,
@@ -88,14 +89,13 @@ def report_status(
     body: StatusReport,
     host: HostDep,
     queue: QueueDep,
+    store: StoreDep,
 ) -> Applied:
     """Report a held task's status, fenced by its attempt; a repeat is accepted and changes
-    nothing."""
+    nothing. An applied report is published live (``task_updated``)."""
     assert host.host_id is not None
     report = Report(task_id, body.attempt, body.status, body.result, body.error_message)
-    result = queue.report(host.host_id, [report])
-    result.raise_for_refusal()
-    return Applied(applied=result.applied == 1)
+    return Applied(applied=apply_report(store, queue, host.host_id, report))
 
 
 @router.post("/heartbeat", response_model=LeasesExtended)

@@ -2,7 +2,8 @@
 
 Send ``{"type": "subscribe", "topic": "experiment:<id>" | "host:<id>" | "fleet", "after": N}``
 to receive every event of the topic after event ``N`` (what a reconnecting client missed,
-from the audit trail), then each new one as it happens; ``{"type": "unsubscribe", "topic":
+from the audit trail), then each new one as it happens, along with live notices (task updates,
+heartbeats: not stored, so not replayed); ``{"type": "unsubscribe", "topic":
 …}`` stops it. Messages are ``{type, topic, data, timestamp}``. Authenticate with an
 ``Authorization: Bearer`` header or a ``token`` query parameter (browsers cannot set headers).
 """
@@ -111,6 +112,7 @@ async def _handle(
 async def _send(websocket: WebSocket, subscription: Subscription, replayed: dict[str, int]) -> None:
     while True:
         message = await subscription.queue.get()
-        if message["data"]["id"] <= replayed.get(message["topic"], 0):
+        event_id = message["data"].get("id")  # live notices have none and are never replayed
+        if event_id is not None and event_id <= replayed.get(message["topic"], 0):
             continue  # already sent from the history
         await websocket.send_json(message)

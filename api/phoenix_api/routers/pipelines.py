@@ -13,8 +13,10 @@ from phoenix_core.pipelines.preview import (
     ForecastResult,
     PipelineChoice,
     RenderResult,
+    ValidationReport,
     forecast_choice,
     render_choice,
+    validate_choice,
 )
 from phoenix_core.pipelines.templates import Template, TemplateLibrary
 from phoenix_core.wire.tasks import CollectorKind
@@ -36,6 +38,24 @@ class RenderRequest(PipelineChoice):
     reference: list[dict[str, Any]] | None = Field(
         default=None, description="Series (labels and __value__) for value-dependent steps."
     )
+
+
+class ValidateRequest(PipelineChoice):
+    model_config = ConfigDict(extra="forbid")
+
+    collectors: list[CollectorKind] | None = Field(
+        default=None, description="Collectors to check; every supported one when omitted."
+    )
+    reference: list[dict[str, Any]] | None = Field(
+        default=None, description="Series (labels and __value__) for value-dependent steps."
+    )
+
+
+class TemplateVersion(BaseModel):
+    version: int
+    description: str
+    variables: list[str]
+    refresh_seconds: int
 
 
 class ForecastRequest(PipelineChoice):
@@ -69,6 +89,32 @@ def template(
 ) -> Template:
     """One template: its variables (types, defaults, bounds) and steps."""
     return _library(request).get(name, version)
+
+
+@router.get("/templates/{name}/versions", response_model=list[TemplateVersion])
+def template_versions(name: str, _: Viewer, request: Request) -> list[TemplateVersion]:
+    """Every version of a template, oldest first (variants may pin one)."""
+    return [
+        TemplateVersion(
+            version=t.version,
+            description=t.description,
+            variables=sorted(t.variables),
+            refresh_seconds=t.refresh_seconds,
+        )
+        for t in _library(request).versions(name)
+    ]
+
+
+@router.post("/validate", response_model=ValidationReport)
+async def validate(body: ValidateRequest, _: Viewer, request: Request) -> ValidationReport:
+    """Does this choice render, and on which collectors? Problems name the field or step; a
+    choice that is invalid still answers 200 (the report is the answer)."""
+    choice = PipelineChoice(
+        template=body.template, template_version=body.template_version, variables=body.variables
+    )
+    return await run_in_threadpool(
+        validate_choice, choice, _library(request), body.collectors, reference=body.reference
+    )
 
 
 @router.post("/render", response_model=RenderResult)
