@@ -13,9 +13,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FieldSerializationInfo,
+    SecretStr,
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -25,6 +28,8 @@ from phoenix_core.wire.selectors import SelectorError, parse_selector
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
+    "REDACTED",
+    "REVEAL_SECRETS",
     "ExperimentSpec",
     "Gate",
     "KpiName",
@@ -82,11 +87,88 @@ def _default_sources() -> list[Source]:
     return [Source(name="loadsim", kind="loadsim"), Source(name="node", kind="node-exporter")]
 
 
+REDACTED = "**********"
+"""What a secret looks like in every response, event and log line."""
+REVEAL_SECRETS = {"reveal_secrets": True}
+"""Serialisation context that writes secrets in clear: only the store and the compilers."""
+
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,100}$")]
+
+# headers the collectors set themselves (Prometheus refuses them in remote_write.headers)
+_RESERVED_HEADERS = frozenset(
+    {
+        "authorization", "content-encoding", "content-length", "content-type", "user-agent",
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+        "www-authenticate", "accept-encoding", "x-prometheus-remote-write-version",
+        "x-prometheus-remote-read-version", "x-amz-date", "x-amz-security-token",
+        "x-amz-content-sha256",
+    }
+)  # fmt: skip
+
+
 class Sink(_Model):
-    """Where the collectors write; an unset URL means the remote-write URL from settings."""
+    """Where the collectors write; an unset URL means the remote-write URL from settings.
+
+    ``bearer_token`` and ``headers`` carry credentials (a vendor's API key, a tenant id): they
+    are stored as given and reach the collectors' configs, and are shown as ``**********``
+    everywhere else. An update that sends ``**********`` back keeps the stored value.
+    """
 
     kind: Literal["prometheus-remote-write", "otlphttp"] = "prometheus-remote-write"
     url: str | None = None
+    bearer_token: SecretStr | None = Field(
+        default=None, description="Sent as 'Authorization: Bearer …' with every write. Secret."
+    )
+    headers: dict[HeaderName, SecretStr] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Extra HTTP headers on every write (e.g. X-Scope-OrgID). Values are secret.",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        reserved = sorted(name for name in value if name.lower() in _RESERVED_HEADERS)
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} cannot be set here (use bearer_token for Authorization)"
+            )
+        return value
+
+    @field_serializer("bearer_token", when_used="json")
+    def _token_out(self, value: SecretStr | None, info: FieldSerializationInfo) -> str | None:
+        return None if value is None else _reveal(value, info)
+
+    @field_serializer("headers", when_used="json")
+    def _headers_out(
+        self, value: dict[str, SecretStr], info: FieldSerializationInfo
+    ) -> dict[str, str]:
+        return {name: _reveal(secret, info) for name, secret in value.items()}
+
+    def secrets(self) -> list[str]:
+        """Every secret value in clear (for the compilers, and for redacting text)."""
+        found = [secret.get_secret_value() for secret in self.headers.values()]
+        if self.bearer_token is not None:
+            found.append(self.bearer_token.get_secret_value())
+        return found
+
+    def keeping_secrets_of(self, stored: Sink) -> Sink:
+        """This sink, with each secret given as ``**********`` taken from ``stored``."""
+        headers = {
+            name: stored.headers.get(name, secret)
+            if secret.get_secret_value() == REDACTED
+            else secret
+            for name, secret in self.headers.items()
+        }
+        token = self.bearer_token
+        if token is not None and token.get_secret_value() == REDACTED:
+            token = stored.bearer_token or token
+        return self.model_copy(update={"headers": headers, "bearer_token": token})
+
+
+def _reveal(secret: SecretStr, info: FieldSerializationInfo) -> str:
+    context = info.context or {}
+    return secret.get_secret_value() if context.get("reveal_secrets") else REDACTED
 
 
 class LoadProfileName(StrEnum):
@@ -197,6 +279,10 @@ class ExperimentSpec(_Model):
     @property
     def candidates(self) -> list[VariantSpec]:
         return [v for v in self.variants if v.role is VariantRole.CANDIDATE]
+
+    def keeping_secrets_of(self, stored: ExperimentSpec) -> ExperimentSpec:
+        """This spec, with each secret given as ``**********`` taken from ``stored``."""
+        return self.model_copy(update={"sink": self.sink.keeping_secrets_of(stored.sink)})
 
     @classmethod
     def parse(cls, data: Any) -> ExperimentSpec:

@@ -382,14 +382,25 @@ def experiment_watch(experiment_id: str) -> None:
         for event in client.watch(experiment_id):
             data = event["data"]
             detail = data["data"]
+            when = data["created_at"][:19].replace("T", " ")
+            if "id" not in data:  # a live notice (a task update), not an audit event
+                click.echo(f"{when}  {'':<32} {event['type']:<26} {_task_line(detail)}")
+                continue
             change = f"{detail['from']} -> {detail['to']}" if "to" in detail else ""
             reason = f"  ({detail['reason']})" if detail.get("reason") else ""
-            when = data["created_at"][:19].replace("T", " ")
             click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {change}{reason}")
             if detail.get("to") in ending:
                 if detail["to"] == "failed":
                     raise SystemExit(1)
                 return
+
+
+def _task_line(detail: dict[str, Any]) -> str:
+    line = (
+        f"task {detail.get('task_id')} {detail.get('type')}/{detail.get('action')} "
+        f"attempt {detail.get('attempt')}: {detail.get('status')}"
+    )
+    return f"{line}  ({detail['error_message']})" if detail.get("error_message") else line
 
 
 @experiment.command("dry-run")

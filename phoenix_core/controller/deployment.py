@@ -129,6 +129,12 @@ class Deployer:
             host=host.hostname,
             targets=self.targets(spec, loadsim_port),
             remote_write_url=spec.sink.url or self.settings.remote_write_url,
+            remote_write_bearer_token=(
+                spec.sink.bearer_token.get_secret_value() if spec.sink.bearer_token else None
+            ),
+            remote_write_headers={
+                name: secret.get_secret_value() for name, secret in spec.sink.headers.items()
+            },
             ports=ports,
             scrape_interval_seconds=self.settings.scrape_interval_seconds,
             reference=reference,

@@ -69,6 +69,9 @@ class CompileContext:
     reference: pd.DataFrame | None = None
     """A series inventory with latest values (the baseline's), for keep-lists and checks."""
     remote_write_deadline_seconds: float = 5.0
+    remote_write_bearer_token: str | None = None
+    remote_write_headers: dict[str, str] = field(default_factory=dict)
+    """Credentials for the sink, in clear: they end up in the config the agent runs."""
 
     @property
     def external_labels(self) -> dict[str, str]:

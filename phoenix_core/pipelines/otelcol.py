@@ -342,6 +342,7 @@ def _config(
         "exporters": {
             "prometheusremotewrite": {
                 "endpoint": context.remote_write_url,
+                **_headers(context),
                 "external_labels": context.external_labels,
                 "target_info": {"enabled": False},
                 "add_metric_suffixes": False,
@@ -362,3 +363,10 @@ def _config(
             },
         },
     }
+
+
+def _headers(context: CompileContext) -> dict[str, Any]:
+    headers = dict(context.remote_write_headers)
+    if context.remote_write_bearer_token is not None:
+        headers["Authorization"] = f"Bearer {context.remote_write_bearer_token}"
+    return {"headers": headers} if headers else {}

@@ -305,12 +305,20 @@ def _config(context: CompileContext, relabel: list[dict[str, Any]]) -> dict[str,
     return {
         "global": {"scrape_interval": interval, "external_labels": context.external_labels},
         "scrape_configs": jobs,
-        "remote_write": [
-            {
-                "url": context.remote_write_url,
-                "queue_config": {
-                    "batch_send_deadline": duration(context.remote_write_deadline_seconds)
-                },
-            }
-        ],
+        "remote_write": [_remote_write(context)],
     }
+
+
+def _remote_write(context: CompileContext) -> dict[str, Any]:
+    target: dict[str, Any] = {
+        "url": context.remote_write_url,
+        "queue_config": {"batch_send_deadline": duration(context.remote_write_deadline_seconds)},
+    }
+    if context.remote_write_bearer_token is not None:
+        target["authorization"] = {
+            "type": "Bearer",
+            "credentials": context.remote_write_bearer_token,
+        }
+    if context.remote_write_headers:
+        target["headers"] = dict(context.remote_write_headers)
+    return target

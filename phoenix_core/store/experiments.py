@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, InvalidTransition, NotFound, StaleVersion
 from phoenix_core.lifecycle import TERMINAL_STATES, ExperimentState, Verdict, transition
-from phoenix_core.spec import ExperimentSpec, VariantRole, VariantSpec
+from phoenix_core.spec import REVEAL_SECRETS, ExperimentSpec, VariantRole, VariantSpec
 from phoenix_core.store.events import EventRepository
 from phoenix_core.store.tables import ExperimentRow, VariantRow
 from phoenix_core.store.types import utcnow
@@ -58,7 +58,7 @@ class ExperimentRecord(BaseModel):
 
 
 def _spec_columns(spec: ExperimentSpec) -> dict[str, Any]:
-    data = spec.model_dump(mode="json", exclude={"variants"})
+    data = spec.model_dump(mode="json", exclude={"variants"}, context=REVEAL_SECRETS)
     return {column: data[column] for column in _SPEC_COLUMNS}
 
 
@@ -162,7 +162,9 @@ class ExperimentRepository:
     def update_spec(
         self, experiment_id: uuid.UUID, spec: ExperimentSpec, *, expected_version: int, actor: str
     ) -> ExperimentRecord:
-        """Replace a draft's spec if nobody changed it since ``expected_version``."""
+        """Replace a draft's spec if nobody changed it since ``expected_version``; a secret
+        given as ``**********`` (as every response shows it) keeps its stored value."""
+        spec = spec.keeping_secrets_of(_record(self._row(experiment_id)).spec)
         result = self._session.execute(
             update(ExperimentRow)
             .where(

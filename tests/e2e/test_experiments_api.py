@@ -3,6 +3,9 @@ controller): create, read, edit with If-Match, delete, start, stop, audit trail,
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,6 +240,8 @@ def test_watch_follows_an_experiment_until_it_ends(api: Api) -> None:
             text=True,
         )
         try:
+            assert watcher.stdout is not None
+            first = watcher.stdout.readline()  # subscribed: live notices reach it from now on
             operator.post(f"/api/v1/experiments/{experiment}/stop")
             agent = httpx.Client(
                 base_url=api.url, headers={"Authorization": f"Bearer {api.host_token}"}
@@ -253,12 +258,86 @@ def test_watch_follows_an_experiment_until_it_ends(api: Api) -> None:
                 for task in tasks:
                     report = {"attempt": task["attempt"], "status": "succeeded"}
                     agent.post(f"/agent/v1/tasks/{task['id']}/status", json=report)
-            stdout, stderr = watcher.communicate(timeout=60)
+            watcher.wait(timeout=60)  # (its few lines fit in the pipe)
+            # read through the same buffered file as the first line, which may hold more
+            rest, stderr = watcher.stdout.read(), watcher.stderr.read()  # type: ignore[union-attr]
         finally:
             if watcher.poll() is None:
                 watcher.kill()
+                watcher.wait(timeout=10)
+            for stream in (watcher.stdout, watcher.stderr):
+                if stream is not None:
+                    stream.close()
     assert watcher.returncode == 0, stderr
-    lines = stdout.strip().splitlines()
+    lines = (first + rest).strip().splitlines()
     assert "experiment_created" in lines[0]
     assert lines[-1].endswith("stopping -> stopped")
-    assert any("draft -> scheduled" in line and "user:olga" in line for line in lines)
+    assert any("draft -> scheduled" in line and "user:olga" in line for line in lines), lines
+    assert (
+        sum("task_updated" in line and "/stop attempt 1: succeeded" in line for line in lines) == 2
+    )
+
+
+def test_sink_secrets_never_leave_except_to_the_host(tmp_path: Path) -> None:
+    """Secrets in the sink: redacted in every response, event and log line (at debug level),
+    kept across an edit that sends the redaction back, in clear only in the host's config."""
+    secret, tenant = "tok-5e3c7a1f9b", "tenant-0d2e8b44"
+    env = {
+        "PHOENIX_DATA_DIR": str(tmp_path),
+        "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
+        "PHOENIX_LOG_LEVEL": "debug",
+    }
+    operator_token = _token(env, "token", "create", "olga", "--role", "operator")
+    enrol = _token(env, "enrolment-token", "create", "rack-1")
+    sink = {"url": "http://127.0.0.1:9/api/v1/write", "bearer_token": secret,
+            "headers": {"X-Scope-OrgID": tenant}}  # fmt: skip
+    spec = _spec(sink=sink, collector="otelcol")
+    seen: list[str] = []
+    with api_server(env) as (url, process):
+        assert process.stderr is not None
+        log_lines: list[str] = []
+        reader = threading.Thread(target=lambda: log_lines.extend(process.stderr), daemon=True)
+        reader.start()  # (a full pipe would block the server)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {enrol}"}) as c:
+            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
+            host_token = c.post("/agent/v1/register", json=body).json()["token"]
+        agent = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {host_token}"})
+        operator = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {operator_token}"})
+        with agent, operator:
+            beat = {"agent_version": phoenix_core.__version__, "status": "healthy"}
+            assert agent.post("/agent/v1/heartbeat", json=beat).status_code == 200
+            created = operator.post("/api/v1/experiments", json=spec)
+            assert created.status_code == 201, created.text
+            experiment_id = created.json()["id"]
+            shown = created.json()["spec"]["sink"]
+            assert shown["bearer_token"] == shown["headers"]["X-Scope-OrgID"] == "**********"
+            got = operator.get(f"/api/v1/experiments/{experiment_id}")
+            # an edit of something else sends the redacted sink back: the secrets stay
+            edited = dict(got.json()["spec"], description="edited")
+            put = operator.put(
+                f"/api/v1/experiments/{experiment_id}",
+                json=edited,
+                headers={"If-Match": got.headers["etag"]},
+            )
+            assert put.status_code == 200, put.text
+            seen += [created.text, got.text, put.text]
+            seen.append(operator.post(f"/api/v1/experiments/{experiment_id}/dry-run").text)
+            assert operator.post(f"/api/v1/experiments/{experiment_id}/start").status_code == 202
+            configs = []
+            deadline = time.monotonic() + 30
+            while len(configs) < 2:
+                assert time.monotonic() < deadline
+                for task in agent.get("/agent/v1/tasks", params={"wait": 2}).json()["tasks"]:
+                    sha = task["payload"]["config_sha256"]
+                    configs.append(agent.get(f"/agent/v1/configs/{sha}").text)
+            seen.append(operator.get(f"/api/v1/experiments/{experiment_id}/events").text)
+            seen.append(operator.get("/api/v1/experiments").text)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+    log = "".join(log_lines)
+    assert "Started server process" in log  # the whole log, at debug level
+    for text in [*seen, log]:
+        assert secret not in text and tenant not in text
+    for config in configs:  # the host's own configs carry them, for its collectors
+        assert f"Bearer {secret}" in config and tenant in config

@@ -110,6 +110,8 @@ def test_agents_operators_and_watchers_on_different_processes(
         assert created.status_code == 201, created.text
         experiment_id = created.json()["id"]
         ws.send(json.dumps({"type": "subscribe", "topic": f"experiment:{experiment_id}"}))
+        live.wait_for(lambda m: m == {"type": "subscribed", "topic": f"experiment:{experiment_id}",
+                                      "data": {"after": 0}})  # fmt: skip
         assert operator_b.post(f"/api/v1/experiments/{experiment_id}/start").status_code == 202
         # the agent long-polls B and reports through A, for every start task it is given
         reported: set[int] = set()

@@ -4,6 +4,7 @@ OTTL expected, and the validator rejects the mistakes it exists for."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pandas as pd
@@ -541,3 +542,16 @@ def test_the_rendered_config_carries_its_ports() -> None:
     rendered = compile_otelcol(Pipeline(), _context())
     assert rendered.collector == "otelcol"
     assert rendered.ports == {"health": 13133, "telemetry": 18888}
+
+
+def test_sink_credentials_become_exporter_headers() -> None:
+    context = dataclasses.replace(
+        _context(),
+        remote_write_bearer_token="tok-123",
+        remote_write_headers={"X-Scope-OrgID": "tenant-7"},
+    )
+    rendered = compile_otelcol(parse_pipeline({"steps": []}), context)
+    validate_otelcol_config(rendered.text)
+    exporter = yaml.safe_load(rendered.text)["exporters"]["prometheusremotewrite"]
+    assert exporter["headers"] == {"X-Scope-OrgID": "tenant-7", "Authorization": "Bearer tok-123"}
+    assert "headers" not in _compile([])["exporters"]["prometheusremotewrite"]

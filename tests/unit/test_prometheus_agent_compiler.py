@@ -3,6 +3,7 @@ with the documented reason; value steps need reference values; collisions are re
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -145,3 +146,16 @@ def test_helpers() -> None:
     assert re2_escape("a.b*c(d)") == r"a\.b\*c\(d\)"
     assert duration(15) == "15s"
     assert duration(0.5) == "500ms"
+
+
+def test_sink_credentials_reach_remote_write(tmp_path: Path) -> None:
+    context = dataclasses.replace(
+        _context(),
+        remote_write_bearer_token="tok-123",
+        remote_write_headers={"X-Scope-OrgID": "tenant-7"},
+    )
+    rendered = compile_prometheus_agent(LIBRARY.get("baseline").render({}), context)
+    _promtool(rendered.text, tmp_path)
+    (target,) = yaml.safe_load(rendered.text)["remote_write"]
+    assert target["authorization"] == {"type": "Bearer", "credentials": "tok-123"}
+    assert target["headers"] == {"X-Scope-OrgID": "tenant-7"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from phoenix_core.errors import ValidationFailed
-from phoenix_core.spec import ExperimentSpec, VariantRole
+from phoenix_core.spec import REDACTED, REVEAL_SECRETS, ExperimentSpec, VariantRole
 from support.specs import spec_data
 
 
@@ -107,3 +107,28 @@ def test_selectors_accepted(selector: str) -> None:
 @pytest.mark.parametrize("selector", ["", "{", "up{job=app}", "1up", 'up{job="x"', "up}"])
 def test_selectors_refused(selector: str) -> None:
     assert _paths(spec_data(critical_selectors=[selector])) == ["critical_selectors"]
+
+
+def test_sink_secrets_are_redacted_unless_revealed() -> None:
+    sink = {"url": "https://vendor.example/write", "bearer_token": "tok-123",
+            "headers": {"X-Scope-OrgID": "tenant-7"}}  # fmt: skip
+    spec = ExperimentSpec.parse(spec_data(sink=sink))
+    shown = spec.model_dump(mode="json")["sink"]
+    assert shown == {"kind": "prometheus-remote-write", "url": "https://vendor.example/write",
+                     "bearer_token": REDACTED, "headers": {"X-Scope-OrgID": REDACTED}}  # fmt: skip
+    assert "tok-123" not in spec.model_dump_json() and "tok-123" not in repr(spec)
+    stored = spec.model_dump(mode="json", context=REVEAL_SECRETS)["sink"]
+    assert (stored["bearer_token"], stored["headers"]) == ("tok-123", {"X-Scope-OrgID": "tenant-7"})
+    assert ExperimentSpec.parse(spec.model_dump(mode="json", context=REVEAL_SECRETS)) == spec
+    # an edit that sends the redacted values back keeps the stored ones; a new value replaces
+    headers = {"X-Scope-OrgID": REDACTED, "X-Team": "obs"}
+    edited = ExperimentSpec.parse(spec_data(sink={**shown, "headers": headers}))
+    kept = edited.keeping_secrets_of(spec).sink
+    assert sorted(kept.secrets()) == ["obs", "tenant-7", "tok-123"]
+
+
+def test_headers_the_collectors_set_are_refused() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        ExperimentSpec.parse(spec_data(sink={"headers": {"Authorization": "Basic x"}}))
+    assert refused.value.errors[0].path == "sink.headers"
+    assert "use bearer_token" in refused.value.errors[0].message

@@ -1,0 +1,275 @@
+"""Benchmark: one API process on a throwaway PostgreSQL holding 1,000 agents' long-polls, with
+16 connections of wrk (another process) on ordinary endpoints; then enqueue -> agent delivery.
+
+    apt-get install wrk                       # the load tool (Debian package)
+    .venv/bin/python bench/api.py [--agents 1000] [--seconds 10]
+
+Prints one table: p50/p99 of ``GET /api/v1/experiments`` (a page of 20) and of ``POST
+/agent/v1/heartbeat`` (rotating over 100 hosts) at 16 connections while the long-polls are
+held, each also without them for comparison; enqueue -> the waiting agent has the task,
+p50/p99 over 200 tasks enqueued one at a time to random hosts; the API's RSS before and with
+the long-polls held. The simulated agents are one asyncio process (httpx), each holding
+``GET /agent/v1/tasks?wait=30`` with its own host token and polling again at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import multiprocessing.synchronize
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import phoenix_core  # noqa: E402
+from support.postgres import ThrowawayPostgres  # noqa: E402
+from support.processes import api_server, run_cli  # noqa: E402
+from support.specs import spec_data  # noqa: E402
+
+BEAT = {"agent_version": phoenix_core.__version__, "status": "healthy"}
+
+WRK_SCRIPT = """
+local tokens = {%(tokens)s}
+local body = '%(body)s'
+local i = 0
+request = function()
+  i = i + 1
+  local headers = {["Authorization"] = "Bearer " .. tokens[(i %% #tokens) + 1]}
+  if body ~= "" then headers["Content-Type"] = "application/json" end
+  return wrk.format("%(method)s", "%(path)s", headers, body ~= "" and body or nil)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d\\n", latency:percentile(50),
+    latency:percentile(99), summary.requests, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def wrk(url: str, method: str, path: str, *, tokens: list[str], body: str, seconds: int) -> str:
+    """p50 / p99 in ms at 16 connections (2 threads), and the request count."""
+    script = WRK_SCRIPT % {
+        "tokens": ", ".join(f'"{t}"' for t in tokens),
+        "body": body,
+        "method": method,
+        "path": path,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(script)
+        file.flush()
+        out = subprocess.run(
+            ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", file.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    assert match, out
+    p50, p99, count, bad_status, socket_errors = map(int, match.groups())
+    if bad_status or socket_errors:
+        raise RuntimeError(f"{method} {path}: {bad_status} non-2xx, {socket_errors} socket errors")
+    return f"{p50 / 1000:.2f} / {p99 / 1000:.2f}  ({count / seconds:,.0f} req/s)"
+
+
+# --- the simulated agents (a process of their own) -------------------------------------------
+
+
+def agents(
+    url: str,
+    tokens: list[str],
+    stop: multiprocessing.synchronize.Event,
+    deliveries: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=None)
+        timeout = httpx.Timeout(60, pool=None)
+        seen: set[int] = set()
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+
+            async def agent(token: str) -> None:
+                headers = {"Authorization": f"Bearer {token}"}
+                while not stop.is_set():
+                    response = await client.get(
+                        "/agent/v1/tasks", params={"wait": 30}, headers=headers
+                    )
+                    now = time.time()
+                    response.raise_for_status()
+                    for task in response.json()["tasks"]:
+                        if task["id"] not in seen:  # a re-delivery after a lease is not a sample
+                            seen.add(task["id"])
+                            deliveries.put(now - float(task["payload"]["note"]))
+
+            workers = [asyncio.create_task(agent(token)) for token in tokens]
+            while not stop.is_set():  # (the API's gauge says when all are waiting)
+                await asyncio.sleep(0.2)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    asyncio.run(run())
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+
+def register(url: str, enrolment: str, count: int) -> list[tuple[str, str, str]]:
+    """(hostname, host id, host token) for ``count`` hosts, 16 registrations at a time."""
+
+    async def run() -> list[tuple[str, str, str]]:
+        gate = asyncio.Semaphore(16)
+        headers = {"Authorization": f"Bearer {enrolment}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+
+            async def one(index: int) -> tuple[str, str, str]:
+                name = f"agent-{index:04d}"
+                async with gate:
+                    body = {"hostname": name, "agent_version": phoenix_core.__version__}
+                    answer = (await client.post("/agent/v1/register", json=body)).json()
+                    beat = {"Authorization": f"Bearer {answer['token']}"}
+                    await client.post("/agent/v1/heartbeat", json=BEAT, headers=beat)
+                return name, answer["host_id"], answer["token"]
+
+            return await asyncio.gather(*(one(i) for i in range(count)))
+
+    return asyncio.run(run())
+
+
+def waiting_polls(url: str) -> int:
+    text = httpx.get(f"{url}/metrics").text
+    match = re.search(r"^phoenix_long_polls_waiting (\S+)$", text, re.MULTILINE)
+    return int(float(match.group(1))) if match else 0
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def rss_mb(process: psutil.Process) -> float:
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+class World:
+    """The API process on its database, 1,000 registered hosts, 20 experiments."""
+
+    def __init__(self, stack: ExitStack, agents: int) -> None:
+        server = ThrowawayPostgres()
+        server.start()
+        stack.callback(server.stop)
+        with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as c:
+            c.execute("CREATE DATABASE bench_api")
+        self.database_url = server.url("bench_api")
+        env = {"PHOENIX_DATABASE_URL": self.database_url, "PHOENIX_LOG_LEVEL": "warning"}
+        assert run_cli("phoenix", ["db", "upgrade"], env).returncode == 0
+        token = run_cli("phoenix", ["token", "create", "bench", "--role", "operator"], env)
+        enrol = run_cli("phoenix", ["enrolment-token", "create", "bench"], env)
+        self.operator = token.stdout.strip()
+        self.url, process = stack.enter_context(api_server(env))
+        self.api = psutil.Process(process.pid)
+        self.hosts = register(self.url, enrol.stdout.strip(), agents)
+        headers = {"Authorization": f"Bearer {self.operator}"}
+        with httpx.Client(base_url=self.url, headers=headers) as http:
+            for index in range(20):
+                spec = spec_data(
+                    name=f"bench {index}", hosts=[self.hosts[index][0]], host_selector=None
+                )
+                http.post("/api/v1/experiments", json=spec).raise_for_status()
+
+    def endpoints(self, label: str, seconds: int) -> list[tuple[str, str]]:
+        beat_tokens = [token for _, _, token in self.hosts[:100]]
+        return [
+            (
+                f"GET /api/v1/experiments p50 / p99 ms, 16 conn, {label}",
+                wrk(self.url, "GET", "/api/v1/experiments?limit=20",
+                    tokens=[self.operator], body="", seconds=seconds),
+            ),
+            (
+                f"POST /agent/v1/heartbeat p50 / p99 ms, 16 conn, {label}",
+                wrk(self.url, "POST", "/agent/v1/heartbeat",
+                    tokens=beat_tokens, body=json.dumps(BEAT), seconds=seconds),
+            ),
+        ]  # fmt: skip
+
+    def delivery(self, deliveries: multiprocessing.Queue, samples: int) -> list[float]:  # type: ignore[type-arg]
+        """Enqueue -> the agent has it (ms), one task at a time to a random waiting agent,
+        enqueued as the controller does."""
+        from phoenix_core.queue import NewTask, open_queue
+        from phoenix_core.store.database import make_engine
+        from phoenix_core.wire import TaskAction, TaskType
+
+        engine = make_engine(self.database_url)
+        queue = open_queue(engine)
+        latencies = []
+        try:
+            for _ in range(samples):
+                while waiting_polls(self.url) < len(self.hosts):  # everyone waits again
+                    time.sleep(0.01)
+                host = uuid.UUID(random.choice(self.hosts)[1])
+                note = repr(time.time())
+                queue.enqueue([NewTask(host, TaskType.NOOP, TaskAction.RUN, {"note": note})])
+                latencies.append(deliveries.get(timeout=30) * 1000)
+        finally:
+            queue.close()
+            engine.dispose()
+        return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    rows: list[tuple[str, str]] = []
+    with ExitStack() as stack:
+        world = World(stack, args.agents)
+        time.sleep(1)
+        rows.append(("API RSS, no long-polls (MB)", f"{rss_mb(world.api):.0f}"))
+        rows += world.endpoints("no long-polls", args.seconds)
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        deliveries = context.Queue()
+        tokens = [token for _, _, token in world.hosts]
+        simulated = context.Process(target=agents, args=(world.url, tokens, stop, deliveries))
+        simulated.start()
+        stack.callback(simulated.kill)
+        stack.callback(stop.set)
+        deadline = time.monotonic() + 120
+        while waiting_polls(world.url) < args.agents:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {waiting_polls(world.url)} long-polls held")
+            time.sleep(0.5)
+        rows.append(("long-polls held", f"{waiting_polls(world.url):,}"))
+        rows.append((f"API RSS, {args.agents:,} long-polls held (MB)", f"{rss_mb(world.api):.0f}"))
+        rows += world.endpoints(f"{args.agents:,} long-polls held", args.seconds)
+        latencies = world.delivery(deliveries, 200)
+        rows.append(
+            (
+                f"enqueue -> agent has the task p50 / p99 ms ({len(latencies)} tasks)",
+                f"{percentile(latencies, 50):.2f} / {percentile(latencies, 99):.2f}",
+            )
+        )
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
