@@ -63,8 +63,17 @@ end
 """
 
 
-def wrk(url: str, method: str, path: str, *, tokens: list[str], body: str, seconds: int) -> str:
-    """p50 / p99 in ms at 16 connections (2 threads), and the request count."""
+def wrk(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    tokens: list[str],
+    body: str,
+    seconds: int,
+    connections: int = 16,
+) -> str:
+    """p50 / p99 in ms at ``connections`` connections (2 threads), and requests per second."""
     script = WRK_SCRIPT % {
         "tokens": ", ".join(f'"{t}"' for t in tokens),
         "body": body,
@@ -75,7 +84,7 @@ def wrk(url: str, method: str, path: str, *, tokens: list[str], body: str, secon
         file.write(script)
         file.flush()
         out = subprocess.run(
-            ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", file.name, url],
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", file.name, url],
             capture_output=True,
             text=True,
             check=True,
@@ -187,8 +196,15 @@ class World:
         with httpx.Client(base_url=self.url, headers=headers) as http:
             for index in range(20):
                 spec = spec_data(
-                    name=f"bench {index}", hosts=[self.hosts[index][0]], host_selector=None
-                )
+                    name=f"bench {index}",
+                    hosts=[self.hosts[index][0]],
+                    host_selector=None,
+                    variants=[
+                        {"name": "baseline", "role": "baseline", "template": "baseline"},
+                        {"name": "slim", "role": "candidate", "template": "drop-labels",
+                         "variables": {"labels": ["pid"]}},
+                    ],
+                )  # fmt: skip
                 http.post("/api/v1/experiments", json=spec).raise_for_status()
 
     def endpoints(self, label: str, seconds: int) -> list[tuple[str, str]]:

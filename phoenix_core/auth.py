@@ -14,6 +14,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from phoenix_core.errors import PhoenixError
@@ -71,6 +72,7 @@ class Principal:
     name: str
     role: Role | None = None
     host_id: uuid.UUID | None = None
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 import phoenix_core
-from phoenix_api.authentication import BearerAuthentication
+from phoenix_api.authentication import INVALIDATING_EVENTS, BearerAuthentication, PrincipalCache
 from phoenix_api.event_hub import EventHub
 from phoenix_api.limits import BodySizeLimit
 from phoenix_api.observability import Observability, RequestTimer
@@ -21,7 +22,8 @@ from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.queue import open_queue
 from phoenix_core.settings import load_settings
-from phoenix_core.store.database import make_engine
+from phoenix_core.store.database import is_postgresql, make_engine
+from phoenix_core.store.events import EventRecord, LiveNotice
 from phoenix_core.store.session import Store
 from phoenix_core.store.tokens import TokenRepository
 
@@ -40,17 +42,15 @@ def create_app(
     store = Store(make_engine(settings.effective_database_url))
     queue = open_queue(store.engine)
 
-    def authenticate(token: str) -> Principal:
-        with store.session() as session:
-            return TokenRepository(session).authenticate(token)
-
     event_hub = EventHub(store)
+    authenticate = _authenticator(settings, store, event_hub)
     controller = Controller.build(
         store, queue, controller_settings or load_settings(ControllerSettings)
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         event_hub.start()
         stop = threading.Event()
         loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
@@ -94,3 +94,26 @@ def create_app(
     app.include_router(pipelines.router)
     app.include_router(live.router)
     return app
+
+
+def _authenticator(
+    settings: ApiSettings, store: Store, event_hub: EventHub
+) -> Callable[[str], Principal]:
+    """Token lookups, through a cache on PostgreSQL (where every revocation is heard)."""
+
+    def look_up(token: str) -> Principal:
+        with store.session() as session:
+            return TokenRepository(session).authenticate(token)
+
+    if not is_postgresql(store.engine) or settings.token_cache_seconds == 0:
+        return look_up
+    cache = PrincipalCache(look_up, settings.token_cache_seconds)
+
+    def forget_on_revocation(events: list[EventRecord | LiveNotice]) -> None:
+        if any(event.type in INVALIDATING_EVENTS for event in events):
+            cache.clear()
+
+    store.event_subscribers.append(forget_on_revocation)  # this process: before it answers
+    event_hub.watchers.append(forget_on_revocation)  # every other process
+    event_hub.reconnected.append(cache.clear)
+    return cache

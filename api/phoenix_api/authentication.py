@@ -8,17 +8,70 @@ state, where routes' dependencies check its kind and role.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phoenix_api.problems import problem
-from phoenix_core.auth import Principal, Unauthenticated
+from phoenix_core.auth import Principal, Unauthenticated, hash_token
+from phoenix_core.clock import utcnow
 
-__all__ = ["PROTECTED_PREFIXES", "BearerAuthentication"]
+__all__ = ["INVALIDATING_EVENTS", "PROTECTED_PREFIXES", "BearerAuthentication", "PrincipalCache"]
+
+INVALIDATING_EVENTS = frozenset({"token_revoked", "host_decommissioned"})
+"""Audit events after which a cached principal may no longer hold."""
 
 PROTECTED_PREFIXES = ("/api/", "/agent/")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    principal: Principal
+    until: float
+
+
+class PrincipalCache:
+    """Who holds a token, remembered for up to ``ttl_seconds`` so that most requests skip the
+    token lookup; never past the token's expiry. Only for a process that hears revocations:
+    ``clear()`` runs on every ``token_revoked`` or ``host_decommissioned`` event, from any
+    process (PostgreSQL NOTIFY), and whenever the listener reconnected (it may have missed
+    some)."""
+
+    def __init__(self, authenticate: Callable[[str], Principal], ttl_seconds: float) -> None:
+        self._authenticate = authenticate
+        self._ttl = ttl_seconds
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def cached(self, token: str) -> Principal | None:
+        """The remembered principal, if any (cheap: fine on the event loop)."""
+        entry = self._entries.get(hash_token(token))
+        if entry is None or entry.until <= time.monotonic():
+            return None
+        expires = entry.principal.expires_at
+        return entry.principal if expires is None or expires > utcnow() else None
+
+    def __call__(self, token: str) -> Principal:
+        key = hash_token(token)
+        if (principal := self.cached(token)) is not None:
+            return principal
+        with self._lock:
+            generation = self._generation
+        principal = self._authenticate(token)  # raises for unknown, revoked, expired
+        with self._lock:
+            if generation == self._generation:  # no revocation heard while we looked it up
+                self._entries[key] = _Entry(principal, time.monotonic() + self._ttl)
+        return principal
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
 
 
 class BearerAuthentication:
@@ -35,7 +88,12 @@ class BearerAuthentication:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("This needs an 'Authorization: Bearer <token>' header.")
-            principal = await run_in_threadpool(self.authenticate, token.strip())
+            token = token.strip()
+            principal = (
+                self.authenticate.cached(token)
+                if isinstance(self.authenticate, PrincipalCache)
+                else None
+            ) or await run_in_threadpool(self.authenticate, token)  # a lookup: off the loop
         except Unauthenticated as exc:
             response = problem(401, str(exc))
             response.headers["WWW-Authenticate"] = 'Bearer realm="phoenix"'

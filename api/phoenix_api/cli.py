@@ -423,6 +423,7 @@ def experiment_dry_run(experiment_id: str, output: str) -> None:
 
 
 def _print_experiments(items: list[dict[str, Any]], output: str) -> None:
+    """Whole records (create, show) or summaries (list) alike."""
     if output == "json":
         click.echo(json.dumps(items, indent=2))
         return
@@ -430,7 +431,7 @@ def _print_experiments(items: list[dict[str, Any]], output: str) -> None:
     for e in items:
         click.echo(
             f"{e['id']:<36}  {e['state']:<11} {e['verdict'] or '-':<12} "
-            f"{e['created_at'][:16].replace('T', ' '):<16}  {e['spec']['name']}"
+            f"{e['created_at'][:16].replace('T', ' '):<16}  {e.get('name') or e['spec']['name']}"
         )
 
 

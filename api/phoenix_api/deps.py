@@ -1,4 +1,8 @@
-"""Dependencies shared by the routers: the caller, the store, the queue, settings."""
+"""Dependencies shared by the routers: the caller, the store, the queue, settings.
+
+All ``async def``: they only read request state, and FastAPI would run a plain ``def``
+dependency on a worker thread (a thread hop per dependency per request).
+"""
 
 from __future__ import annotations
 
@@ -27,12 +31,12 @@ __all__ = [
 ]
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     principal: Principal = request.state.principal
     return principal
 
 
-def _host(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _host(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.kind is not TokenKind.HOST or principal.host_id is None:
         raise Forbidden("This is for agents: it needs a host token.")
     return principal
@@ -41,7 +45,7 @@ def _host(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
 def requires(role: Role) -> Any:
     """A dependency that lets through only users whose role allows ``role``."""
 
-    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         principal.require(role)
         return principal
 
@@ -53,12 +57,12 @@ Operator = Annotated[Principal, requires(Role.OPERATOR)]
 Admin = Annotated[Principal, requires(Role.ADMIN)]
 
 
-def _controller(request: Request) -> Controller:
+async def _controller(request: Request) -> Controller:
     controller: Controller = request.app.state.controller
     return controller
 
 
-def _enrolment(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _enrolment(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.kind is not TokenKind.ENROLMENT:
         raise Forbidden("Enrolling a host needs an enrolment token.")
     return principal
@@ -67,17 +71,17 @@ def _enrolment(principal: Annotated[Principal, Depends(_principal)]) -> Principa
 EnrolmentDep = Annotated[Principal, Depends(_enrolment)]
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _queue(request: Request) -> TaskQueue:
+async def _queue(request: Request) -> TaskQueue:
     queue: TaskQueue = request.app.state.queue
     return queue
 
 
-def _controller_settings(request: Request) -> ControllerSettings:
+async def _controller_settings(request: Request) -> ControllerSettings:
     settings: ControllerSettings = request.app.state.controller_settings
     return settings
 

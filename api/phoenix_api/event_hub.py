@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +74,15 @@ class EventHub:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.watchers: list[Callable[[list[Message]], None]] = []
+        """Called with every batch of events and notices this process hears (its own too)."""
+        self.reconnected: list[Callable[[], None]] = []
+        """Called each time the LISTEN connection is (re)established (it may have missed
+        notifications before)."""
 
     def start(self) -> None:
+        """On PostgreSQL, listen (hearing every process, this one included); on SQLite, take
+        this process's committed events from the store."""
         if is_postgresql(self.store.engine):
             self._thread = threading.Thread(
                 target=self._listen, name="phoenix-event-hub", daemon=True
@@ -105,6 +113,8 @@ class EventHub:
             return len(self._subscriptions)
 
     def publish(self, events: list[Message]) -> None:
+        for watcher in self.watchers:
+            watcher(events)
         with self._lock:
             subscriptions = list(self._subscriptions)
         for event in events:
@@ -120,6 +130,8 @@ class EventHub:
                 with psycopg.connect(conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {EVENTS_CHANNEL}")
                     connection.execute(f"LISTEN {LIVE_CHANNEL}")
+                    for callback in self.reconnected:
+                        callback()
                     while not self._stop.is_set():
                         # each as it arrives (the generator runs until the timeout: batching
                         # over it would delay delivery by up to that long)

@@ -25,3 +25,17 @@ class ApiSettings(DatabaseSettings):
         default=True,
         description="Run the experiment controller in this process (one acts per database).",
     )
+    worker_threads: int = Field(
+        default=4,
+        ge=1,
+        le=200,
+        description="Threads that run the blocking work of requests (database calls, "
+        "rendering). Few contend less for Python's GIL: at 16 concurrent requests 4 served "
+        "about 40 % more than 40 did (bench/api.py); long-polls hold none while they wait.",
+    )
+    token_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On PostgreSQL, remember who holds a token this long (a revocation, heard "
+        "from any process, forgets at once); 0 looks every token up. SQLite always looks up.",
+    )

@@ -72,8 +72,8 @@ class EventRepository:
         if self._session.get_bind().dialect.name == "postgresql":
             # delivered on commit to every API process listening (WebSocket fan-out)
             self._session.execute(select(func.pg_notify(EVENTS_CHANNEL, str(row.id))))
-        else:  # one process: the store hands them to its subscribers once committed
-            self._session.info.setdefault(COMMITTED_EVENTS, []).append(record)
+        # and to this process's store subscribers once committed
+        self._session.info.setdefault(COMMITTED_EVENTS, []).append(record)
         return record
 
     def list(
@@ -126,8 +126,7 @@ def announce(
                 update={"data": {"truncated": True, **_scalars(data)}}
             ).model_dump_json()
         session.execute(select(func.pg_notify(LIVE_CHANNEL, payload)))
-    else:
-        session.info.setdefault(COMMITTED_EVENTS, []).append(notice)
+    session.info.setdefault(COMMITTED_EVENTS, []).append(notice)
     return notice
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, InvalidTransition, NotFound, StaleVersion
@@ -19,7 +19,7 @@ from phoenix_core.store.events import EventRepository
 from phoenix_core.store.tables import ExperimentRow, VariantRow
 from phoenix_core.store.types import utcnow
 
-__all__ = ["ExperimentRecord", "ExperimentRepository"]
+__all__ = ["ExperimentRecord", "ExperimentRepository", "ExperimentSummary"]
 
 _SPEC_COLUMNS = (
     "name",
@@ -55,6 +55,45 @@ class ExperimentRecord(BaseModel):
     state_changed_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+
+class ExperimentSummary(BaseModel):
+    """An experiment as a listing shows it: no spec beyond its name, collector and variants
+    (``GET /api/v1/experiments/{id}`` has the whole record)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    name: str
+    state: ExperimentState
+    collector: str
+    variants: list[str]
+    version: int
+    verdict: Verdict | None
+    failure_reason: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    state_changed_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+_SUMMARY_COLUMNS = (
+    ExperimentRow.id,
+    ExperimentRow.name,
+    ExperimentRow.state,
+    ExperimentRow.collector,
+    ExperimentRow.version,
+    ExperimentRow.verdict,
+    ExperimentRow.failure_reason,
+    ExperimentRow.created_by,
+    ExperimentRow.created_at,
+    ExperimentRow.updated_at,
+    ExperimentRow.state_changed_at,
+    ExperimentRow.started_at,
+    ExperimentRow.completed_at,
+)
 
 
 def _spec_columns(spec: ExperimentSpec) -> dict[str, Any]:
@@ -146,18 +185,50 @@ class ExperimentRepository:
         before: tuple[datetime, uuid.UUID] | None = None,
     ) -> Sequence[ExperimentRecord]:
         """Newest first; ``before`` is the (created_at, id) of the previous page's last item."""
-        query = select(ExperimentRow).order_by(
-            ExperimentRow.created_at.desc(), ExperimentRow.id.desc()
-        )
-        if state is not None:
-            query = query.where(ExperimentRow.state == state.value)
-        if before is not None:
-            created_at, experiment_id = before
-            query = query.where(
-                (ExperimentRow.created_at < created_at)
-                | ((ExperimentRow.created_at == created_at) & (ExperimentRow.id < experiment_id))
-            )
+        query = select(ExperimentRow).where(*_page(state, before)).order_by(*_NEWEST_FIRST)
         return [_record(row) for row in self._session.scalars(query.limit(limit))]
+
+    def summaries(
+        self,
+        *,
+        state: ExperimentState | None = None,
+        limit: int = 50,
+        before: tuple[datetime, uuid.UUID] | None = None,
+    ) -> Sequence[ExperimentSummary]:
+        """As ``list``, as summaries: two light queries, no spec decoded or validated."""
+        rows = self._session.execute(
+            select(*_SUMMARY_COLUMNS)
+            .where(*_page(state, before))
+            .order_by(*_NEWEST_FIRST)
+            .limit(limit)
+        ).all()
+        names: dict[uuid.UUID, list[str]] = {row.id: [] for row in rows}
+        if names:
+            for experiment_id, name in self._session.execute(
+                select(VariantRow.experiment_id, VariantRow.name)
+                .where(VariantRow.experiment_id.in_(names))
+                .order_by(VariantRow.experiment_id, VariantRow.position)
+            ):
+                names[experiment_id].append(name)
+        return [
+            ExperimentSummary(
+                id=row.id,
+                name=row.name,
+                state=ExperimentState(row.state),
+                collector=row.collector,
+                variants=names[row.id],
+                version=row.version,
+                verdict=Verdict(row.verdict) if row.verdict else None,
+                failure_reason=row.failure_reason,
+                created_by=row.created_by,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                state_changed_at=row.state_changed_at,
+                started_at=row.started_at,
+                completed_at=row.completed_at,
+            )
+            for row in rows
+        ]
 
     def update_spec(
         self, experiment_id: uuid.UUID, spec: ExperimentSpec, *, expected_version: int, actor: str
@@ -273,3 +344,22 @@ class ExperimentRepository:
         if row is None:
             raise NotFound("experiment", experiment_id)
         return row
+
+
+_NEWEST_FIRST = (ExperimentRow.created_at.desc(), ExperimentRow.id.desc())
+
+
+def _page(
+    state: ExperimentState | None, before: tuple[datetime, uuid.UUID] | None
+) -> list[ColumnElement[bool]]:
+    """The filters of one page: in ``state``, after the (created_at, id) of ``before``."""
+    filters: list[ColumnElement[bool]] = []
+    if state is not None:
+        filters.append(ExperimentRow.state == state.value)
+    if before is not None:
+        created_at, experiment_id = before
+        filters.append(
+            (ExperimentRow.created_at < created_at)
+            | ((ExperimentRow.created_at == created_at) & (ExperimentRow.id < experiment_id))
+        )
+    return filters

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, NotFound
 from phoenix_core.store.events import EventRepository, announce
-from phoenix_core.store.tables import ActivePipelineRow, HostRow
+from phoenix_core.store.tables import ActivePipelineRow, ApiTokenRow, HostRow
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat, HostStatus
 
@@ -163,10 +163,18 @@ class HostRepository:
         return [HostRecord.model_validate(row) for row in rows]
 
     def decommission(self, host_id: uuid.UUID, *, actor: str) -> HostRecord:
+        """Take a host out of the fleet: no experiment selects it, and its agent's token is
+        revoked (enrolling it again registers a new host)."""
         row = self._row(host_id)
         if row.decommissioned_at is None:
             row.decommissioned_at = utcnow()
             row.status = HostStatus.OFFLINE.value
+            self._session.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.host_id == host_id, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=row.decommissioned_at)
+                .execution_options(synchronize_session=False)
+            )
             self._session.flush()
             self._events.append("host_decommissioned", actor=actor, host_id=row.id)
         return HostRecord.model_validate(row)

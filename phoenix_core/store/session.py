@@ -22,8 +22,8 @@ class Store:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.event_subscribers: list[Callable[[list[EventRecord | LiveNotice]], None]] = []
-        """Called with the events and live notices of each committed transaction (SQLite;
-        PostgreSQL uses NOTIFY so that every process hears them)."""
+        """Called with the events and live notices of each transaction of this process once
+        it committed (on PostgreSQL, every process also hears them through NOTIFY)."""
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -110,6 +110,7 @@ class TokenRepository:
             name=row.name,
             role=Role(row.role) if row.role else None,
             host_id=row.host_id,
+            expires_at=row.expires_at,
         )
 
     def list(self, kind: TokenKind | None = None) -> Sequence[TokenRecord]:

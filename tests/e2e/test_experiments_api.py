@@ -131,6 +131,13 @@ def test_list_pages_newest_first(api: Api) -> None:
         drafts = operator.get("/api/v1/experiments", params={"state": "draft"}).json()
         bad = operator.get("/api/v1/experiments", params={"cursor": "nonsense"})
     assert [e["id"] for e in first["items"] + second["items"]] == ids[::-1]
+    newest = first["items"][0]
+    assert (newest["name"], newest["variants"], newest["state"]) == (
+        "e4",
+        ["baseline", "slim"],
+        "draft",
+    )
+    assert "spec" not in newest  # a summary; GET /api/v1/experiments/{id} has the whole record
     assert second["next_cursor"] is None
     assert len(drafts["items"]) == 5
     assert bad.status_code == 422

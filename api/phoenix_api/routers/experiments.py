@@ -16,13 +16,17 @@ from phoenix_core.errors import Conflict, FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.events import EventRecord, EventRepository
-from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
+from phoenix_core.store.experiments import (
+    ExperimentRecord,
+    ExperimentRepository,
+    ExperimentSummary,
+)
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
 
 
 class ExperimentPage(BaseModel):
-    items: list[ExperimentRecord]
+    items: list[ExperimentSummary]
     next_cursor: str | None
 
 
@@ -35,7 +39,7 @@ def _etag(record: ExperimentRecord) -> str:
     return f'"{record.version}"'
 
 
-def _cursor(record: ExperimentRecord) -> str:
+def _cursor(record: ExperimentSummary) -> str:
     raw = f"{record.created_at.isoformat()}|{record.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
@@ -76,12 +80,11 @@ def list_experiments(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ExperimentPage:
-    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
+    ``GET /api/v1/experiments/{id}`` has an experiment's whole record."""
     before = _parse_cursor(cursor) if cursor else None
     with store.session() as session:
-        items = list(
-            ExperimentRepository(session).list(state=state, limit=limit + 1, before=before)
-        )
+        items = ExperimentRepository(session).summaries(state=state, limit=limit + 1, before=before)
     more = len(items) > limit
     items = items[:limit]
     return ExperimentPage(items=items, next_cursor=_cursor(items[-1]) if more else None)
