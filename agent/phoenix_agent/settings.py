@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -32,7 +33,22 @@ class AgentSettings(BaseSettings):
         default_factory=_default_state_dir,
         description="Folder for the host id, host token and supervised-process state.",
     )
+    hostname: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=255,
+        description="The name this host enrols under (experiments may name hosts by it).",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Host labels for experiment selectors (JSON object)."
+    )
+    poll_wait_seconds: float = Field(
+        default=30.0, gt=0, le=60, description="How long one long-poll for tasks waits."
+    )
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="Interval of heartbeats (they also extend task leases)."
+    )
+    max_backoff_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait between retries while the API fails."
     )
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")

@@ -39,11 +39,12 @@ def run_cli(
 
 @contextmanager
 def api_server(
-    env: dict[str, str], timeout: float = 60
+    env: dict[str, str], timeout: float = 60, port: int = 0
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``phoenix api serve --port 0``; yields its base URL (read from its first line)."""
+    """``phoenix api serve --port PORT`` (a free one by default); yields its base URL (read
+    from its first line)."""
     process = subprocess.Popen(
-        [str(BIN / "phoenix"), "api", "serve", "--port", "0"],
+        [str(BIN / "phoenix"), "api", "serve", "--port", str(port)],
         env=_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -47,7 +47,8 @@ def register(body: Registration, principal: EnrolmentDep, store: StoreDep) -> Re
 
 
 @router.get("/tasks", response_model=PollResult)
-async def poll(
+async def poll(  # noqa: PLR0917 (FastAPI parameters)
+    request: Request,
     host: HostDep,
     queue: QueueDep,
     settings: ControllerSettingsDep,
@@ -62,6 +63,8 @@ async def poll(
     cancellations = await run_in_threadpool(queue.cancellations, host.host_id)
     if not claimed and not cancellations and wait > 0:
         await queue.wait_for_tasks_async(host.host_id, timeout=wait)
+        if await request.is_disconnected():  # the agent went away: claim nothing for it
+            return PollResult()
         claimed = await run_in_threadpool(
             queue.claim, host.host_id, limit=limit, lease_seconds=lease
         )

@@ -1,0 +1,316 @@
+"""The agent's loops: enrol once, then long-poll for tasks and run them, and send heartbeats.
+
+Threads: the poll loop (one long-poll at a time), the heartbeat loop, and a small pool that
+runs tasks (each reports ``running``, then ``succeeded`` or ``failed``). The main thread only
+waits and handles signals. While the API fails the loops back off (capped exponential with
+full jitter, at least the server's ``Retry-After``); a refusal of the agent itself (401, 403,
+410) stops everything with one log line. ``state_dir/status`` holds one line per loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+from pydantic import ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+
+import phoenix_core
+from phoenix_agent.control_plane import ControlPlane, Fatal, Refused, Unavailable
+from phoenix_agent.identity import Identity, write_atomically
+from phoenix_agent.settings import AgentSettings
+from phoenix_core.errors import ConfigurationError
+from phoenix_core.wire import Heartbeat, HostStatus, ResourceUsage, TaskAction, TaskType
+from phoenix_core.wire.agent_api import Registration, StatusReport, TaskAssignment
+from phoenix_core.wire.tasks import NoopRunPayload, TaskStatus
+
+__all__ = ["Agent", "TaskFailed"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EXIT_DRAINED = 0
+EXIT_REFUSED = 2
+
+
+class TaskFailed(Exception):
+    """A task could not be done; the message is what its ``failed`` report says."""
+
+
+Handler = Callable[[dict[str, Any], threading.Event], dict[str, Any] | None]
+
+
+def _noop(payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+    return {"note": NoopRunPayload.model_validate(payload).note}
+
+
+HANDLERS: dict[tuple[TaskType, TaskAction], Handler] = {
+    (TaskType.NOOP, TaskAction.RUN): _noop,
+}
+"""What this agent can do; any other task fails with a message that says so."""
+
+
+class StatusBoard:
+    """``state_dir/status``: one line per loop (what it did last, when), rewritten atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lines: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def set(self, loop: str, state: str, detail: str = "") -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._lock:
+            self._lines[loop] = f"{loop} {state} {now} {detail}".rstrip()
+            text = "".join(line + "\n" for _, line in sorted(self._lines.items()))
+            try:
+                write_atomically(self.path, text)
+            except OSError as exc:  # a full disk must not stop the agent
+                log.warning("cannot write %s: %s", self.path, exc)
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.draining = threading.Event()
+        """Set by the first SIGTERM (or a refusal): take no new work, finish what runs."""
+        self.done = threading.Event()
+        self.status = StatusBoard(settings.state_dir / "status")
+        self.exit_code = EXIT_DRAINED
+        self._held: dict[int, TaskAssignment] = {}
+        self._held_lock = threading.Lock()
+        self._tasks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="phoenix-task")
+        self._plane: ControlPlane | None = None
+        self._process = psutil.Process()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Enrol if needed, then serve until drained or refused; the exit status."""
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        identity = self._identity()
+        if identity is None:  # drained before it could enrol
+            return self.exit_code
+        self._plane = ControlPlane(self.settings.api_url, identity.token)
+        log.info("phoenix-agent %s serving host %s (%s) for %s", phoenix_core.__version__,
+                 self.settings.hostname, identity.host_id, self.settings.api_url)  # fmt: skip
+        loops = [
+            threading.Thread(target=self._guarded, args=(self._poll_loop,), name="poll"),
+            threading.Thread(target=self._guarded, args=(self._heartbeat_loop,), name="beat"),
+        ]
+        for loop in loops:
+            loop.daemon = True  # a long-poll in flight must not keep a drained agent alive
+            loop.start()
+        while not self.draining.wait(0.5):  # (a timed wait: signals are handled meanwhile)
+            pass
+        self._tasks.shutdown(wait=True)  # running tasks finish and report
+        self.status.set("agent", "stopped", f"exit {self.exit_code}")
+        self._plane.close()
+        self.done.set()
+        return self.exit_code
+
+    def drain(self) -> None:
+        if not self.draining.is_set():
+            log.info("draining: no new tasks; waiting for the running ones")
+            self.draining.set()
+
+    def _guarded(self, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        except Fatal as exc:
+            log.error("%s", exc)
+            self.status.set(threading.current_thread().name, "refused", str(exc))
+            self.exit_code = EXIT_REFUSED
+            self.draining.set()
+        except Exception:  # a bug: say so, and stop rather than limp on
+            log.exception("the %s loop failed", threading.current_thread().name)
+            self.exit_code = 1
+            self.draining.set()
+
+    # --- enrolment ------------------------------------------------------------------------
+
+    def _identity(self) -> Identity | None:
+        identity = Identity.load(self.settings.state_dir)
+        if identity is not None:
+            return identity
+        if self.settings.enrolment_token is None:
+            raise ConfigurationError(
+                f"This host has not enrolled yet (no {Identity.path(self.settings.state_dir)}): "
+                "set PHOENIX_AGENT_ENROLMENT_TOKEN to an enrolment token from "
+                "'phoenix enrolment-token create'."
+            )
+        plane = ControlPlane(
+            self.settings.api_url, self.settings.enrolment_token.get_secret_value()
+        )
+        registration = Registration(
+            hostname=self.settings.hostname,
+            agent_version=phoenix_core.__version__,
+            labels=self.settings.labels,
+        )
+        try:
+            result = self._retry("enrol", lambda: plane.register(registration))
+        except Fatal as exc:
+            log.error("%s", exc)
+            self.exit_code = EXIT_REFUSED
+            return None
+        finally:
+            plane.close()
+        if result is None:
+            return None
+        identity = Identity(result.host_id, result.token)
+        identity.save(self.settings.state_dir)
+        log.info("enrolled as host %s", result.host_id)
+        return identity
+
+    # --- the loops ------------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        plane = self._plane
+        assert plane is not None
+        while not self.draining.is_set():
+            self.status.set("poll", "waiting", f"{len(self._held)} tasks held")
+            result = self._retry("poll", lambda: plane.poll(wait=self.settings.poll_wait_seconds))
+            if result is None or self.draining.is_set():
+                return  # tasks claimed just now go back to the queue when their lease expires
+            for task in result.tasks:
+                with self._held_lock:
+                    if task.id in self._held:
+                        continue
+                    self._held[task.id] = task
+                self._tasks.submit(self._execute, task)
+            self.status.set("poll", "ok", f"{len(result.tasks)} tasks received")
+
+    def _heartbeat_loop(self) -> None:
+        plane = self._plane
+        assert plane is not None
+        while not self.draining.is_set():
+            try:
+                extended = plane.heartbeat(self._heartbeat())
+                self.status.set("heartbeat", "ok", f"{extended} leases extended")
+            except Unavailable as exc:
+                self.status.set("heartbeat", "failing", str(exc))
+                log.warning("heartbeat failed: %s", exc)
+            except Refused as exc:
+                self.status.set("heartbeat", "refused", str(exc))
+                log.warning("heartbeat refused: %s", exc)
+            if self.draining.wait(self.settings.heartbeat_seconds):
+                return
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    def _execute(self, task: TaskAssignment) -> None:
+        handler = HANDLERS.get((task.type, task.action))
+        try:
+            if handler is None:
+                self._report(task, TaskStatus.FAILED, error=(
+                    f"phoenix-agent {phoenix_core.__version__} cannot run "
+                    f"{task.type.value}/{task.action.value} tasks"
+                ))  # fmt: skip
+                return
+            if not self._report(task, TaskStatus.RUNNING):
+                return
+            try:
+                result = handler(task.payload, self.draining)
+            except ValidationError as exc:
+                self._report(task, TaskStatus.FAILED, error=f"bad payload: {exc}")
+            except TaskFailed as exc:
+                self._report(task, TaskStatus.FAILED, error=str(exc))
+            else:
+                self._report(task, TaskStatus.SUCCEEDED, result=result)
+        except Fatal as exc:
+            log.error("%s", exc)
+            self.exit_code = EXIT_REFUSED
+            self.draining.set()
+        finally:
+            with self._held_lock:
+                self._held.pop(task.id, None)
+
+    def _report(
+        self,
+        task: TaskAssignment,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Report until the API takes it; False if it refused (the lease is lost)."""
+        plane = self._plane
+        assert plane is not None
+        report = StatusReport(
+            attempt=task.attempt, status=status, result=result, error_message=error
+        )
+        try:
+            self._retry(f"report {task.id}", lambda: plane.report(task.id, report), always=True)
+        except Refused as exc:
+            log.warning("task %s: %s", task.id, exc)
+            return False
+        log.info("task %s %s/%s attempt %s: %s", task.id, task.type.value, task.action.value,
+                 task.attempt, status.value)  # fmt: skip
+        return True
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _retry(self, what: str, call: Callable[[], T], *, always: bool = False) -> T | None:
+        """``call`` until it succeeds, backing off while the API is unavailable; None once
+        draining (unless ``always``: a task's report is worth waiting for)."""
+
+        def stop(state: RetryCallState) -> bool:
+            return self.draining.is_set() and not always
+
+        def note(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            self.status.set(what.split(maxsplit=1)[0], "retrying", f"in {wait:.1f} s: {exc}")
+            log.warning("%s: %s; retrying in %.1f s", what, exc, wait)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(Unavailable),
+            wait=_backoff(self.settings.max_backoff_seconds),
+            stop=stop,
+            sleep=self._sleep,
+            before_sleep=note,
+            reraise=True,
+        )
+        try:
+            return retrying(call)
+        except Unavailable:
+            return None  # stopped by draining
+
+    def _sleep(self, seconds: float) -> None:
+        self.draining.wait(seconds)
+
+    def _heartbeat(self) -> Heartbeat:
+        with self._held_lock:
+            held = sorted(self._held)
+        memory = psutil.virtual_memory()
+        usage = ResourceUsage(
+            cpu_percent=psutil.cpu_percent(interval=None),
+            memory_percent=memory.percent,
+            memory_bytes=memory.used,
+            disk_percent=psutil.disk_usage(str(self.settings.state_dir)).percent,
+        )
+        return Heartbeat(
+            agent_version=phoenix_core.__version__,
+            status=HostStatus.HEALTHY,
+            active_tasks=held,
+            resource_usage=usage,
+        )
+
+
+def _backoff(cap: float) -> Callable[[RetryCallState], float]:
+    """Capped exponential backoff with full jitter, never sooner than ``Retry-After``."""
+    jitter = wait_random_exponential(multiplier=0.5, max=cap)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = exc.retry_after if isinstance(exc, Unavailable) else None
+        base = float(jitter(state))
+        return max(base, min(after, cap)) if after is not None else base
+
+    return wait

@@ -1,0 +1,173 @@
+"""``phoenix-agent run`` as a real process against a real API on PostgreSQL: it enrols once,
+runs the tasks it is given, keeps a status file, rides out an API outage, drains on SIGTERM,
+and stops with one clear line when its host is decommissioned."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from phoenix_core.queue import NewTask, TaskQueue, open_queue
+from phoenix_core.store.database import make_engine
+from phoenix_core.wire import TaskAction, TaskStatus, TaskType
+from support.processes import BIN, api_server, run_cli
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class World:
+    def __init__(self, postgres_url: str, tmp_path: Path) -> None:
+        self.env = {"PHOENIX_DATABASE_URL": postgres_url, "PHOENIX_LOG_LEVEL": "warning"}
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = tmp_path / "agent-state"
+        self.log = tmp_path / "agent.log"
+        self.enrolment = self.cli("enrolment-token", "create", "rack")
+        self.admin = self.cli("token", "create", "ada", "--role", "admin")
+        self.engine = make_engine(postgres_url)
+        self.queue: TaskQueue = open_queue(self.engine)
+
+    def cli(self, *args: str) -> str:
+        result = run_cli("phoenix", list(args), self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    @contextmanager
+    def agent(self, *, enrol: bool = True) -> Iterator[subprocess.Popen[str]]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
+        env |= {
+            "PHOENIX_AGENT_API_URL": self.url,
+            "PHOENIX_AGENT_STATE_DIR": str(self.state),
+            "PHOENIX_AGENT_HOSTNAME": "web-1",
+            "PHOENIX_AGENT_HEARTBEAT_SECONDS": "0.5",
+            "PHOENIX_AGENT_POLL_WAIT_SECONDS": "2",
+            "PHOENIX_AGENT_MAX_BACKOFF_SECONDS": "1",
+        }
+        if enrol:
+            env["PHOENIX_AGENT_ENROLMENT_TOKEN"] = self.enrolment
+        with self.log.open("a") as log:
+            process = subprocess.Popen(
+                [str(BIN / "phoenix-agent"), "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def host_id(self) -> uuid.UUID:
+        _until((self.state / "identity.json").exists, "the agent enrolled")
+        return uuid.UUID(json.loads((self.state / "identity.json").read_text())["host_id"])
+
+    def status(self) -> str:
+        path = self.state / "status"
+        return path.read_text() if path.exists() else ""
+
+    def noops(self, host: uuid.UUID, count: int) -> list[int]:
+        task = NewTask(host, TaskType.NOOP, TaskAction.RUN, {"note": "hello"})
+        return self.queue.enqueue([task] * count)
+
+    def all_succeeded(self, ids: list[int]) -> bool:
+        return all(self.queue.get(i).status is TaskStatus.SUCCEEDED for i in ids)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
+    world = World(postgres_url, tmp_path)
+    yield world
+    world.close()
+
+
+def test_enrols_once_runs_tasks_and_drains(world: World) -> None:
+    with api_server(world.env, port=world.port), world.agent() as agent:
+        host = world.host_id()
+        assert (world.state / "identity.json").stat().st_mode & 0o777 == 0o600
+        ids = world.noops(host, 20)
+        _until(lambda: world.all_succeeded(ids), "the agent ran the tasks")
+        assert world.queue.get(ids[0]).result == {"note": "hello"}
+        _until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
+        assert "poll " in world.status()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+        assert "agent stopped" in world.status()
+        # a restart keeps its identity: no second enrolment, no second host
+        with world.agent(enrol=False) as again:
+            assert world.host_id() == host
+            ids = world.noops(host, 3)
+            _until(lambda: world.all_succeeded(ids), "the restarted agent ran the tasks")
+            again.send_signal(signal.SIGTERM)
+            assert again.wait(timeout=30) == 0
+        hosts = httpx.get(
+            f"{world.url}/api/v1/hosts", headers={"Authorization": f"Bearer {world.admin}"}
+        ).json()
+        assert [h["hostname"] for h in hosts] == ["web-1"]
+
+
+def test_rides_out_an_api_outage(world: World) -> None:
+    with world.agent() as agent:
+        with api_server(world.env, port=world.port):
+            host = world.host_id()
+        # the API is gone: the agent keeps trying, backing off
+        _until(lambda: "poll retrying" in world.status(), "the agent noticed the outage")
+        time.sleep(2)
+        assert agent.poll() is None
+        with api_server(world.env, port=world.port):
+            ids = world.noops(host, 5)
+            _until(lambda: world.all_succeeded(ids), "the agent resumed")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+
+
+def test_a_decommissioned_host_stops_its_agent(world: World) -> None:
+    with api_server(world.env, port=world.port), world.agent() as agent:
+        host = world.host_id()
+        _until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
+        answer = httpx.post(
+            f"{world.url}/api/v1/hosts/{host}/decommission",
+            headers={"Authorization": f"Bearer {world.admin}"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert agent.wait(timeout=30) == 2
+    refusals = [line for line in world.log.read_text().splitlines() if "refused this agent" in line]
+    assert refusals and "(401): The token 'web-1' was revoked." in refusals[0]
+    assert "Traceback" not in world.log.read_text()
+
+
+def test_without_an_identity_or_an_enrolment_token_it_says_what_to_do(world: World) -> None:
+    with world.agent(enrol=False) as agent:
+        assert agent.wait(timeout=30) == 1
+    output = world.log.read_text()
+    assert "has not enrolled yet" in output and "PHOENIX_AGENT_ENROLMENT_TOKEN" in output
+    assert "Traceback" not in output
