@@ -81,9 +81,9 @@ def run(
     Later starts: phoenix-agent run (the host token is kept in the state folder)
 
     \b
-    Signals: the first SIGTERM (or Ctrl-C) takes no new tasks and lets running ones finish;
-    a third exits at once. (This version runs no-op tasks only: collectors and load come
-    next, and a second signal will stop them.)
+    Signals: the first SIGTERM (or Ctrl-C) takes no new tasks, lets running ones finish, then
+    stops the collectors and exits; the second stops the collectors at once; the third exits
+    at once. (Until the agent adopts its collectors after a restart, it stops them on exit.)
     Exit status: 0 after draining, 1 on bad settings, 2 when the API refuses this agent
     (token unknown or revoked): enrol again with a new enrolment token.
     """
@@ -110,9 +110,8 @@ def run(
         if signals == 1:
             agent.drain()
         elif signals == 2:
-            logging.getLogger("phoenix_agent").warning(
-                "second signal: this agent runs no collectors or load; a third exits at once"
-            )
+            logging.getLogger("phoenix_agent").warning("second signal: stopping the collectors")
+            agent.supervisor.stop_all(grace_seconds=5)
         else:
             logging.getLogger("phoenix_agent").warning("third signal: exiting now")
             os._exit(1)

@@ -87,6 +87,10 @@ class ControlPlane:
         response = self._call("POST", f"/agent/v1/tasks/{task_id}/status", json=body)
         return bool(response.json()["applied"])
 
+    def config(self, url: str) -> str:
+        """A rendered collector config (``url`` as the task gives it, usually a path)."""
+        return self._call("GET", url).text
+
     def heartbeat(self, heartbeat: Heartbeat) -> int:
         """Leases extended by this heartbeat."""
         body = heartbeat.model_dump(mode="json", exclude_none=True)

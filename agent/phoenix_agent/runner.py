@@ -25,10 +25,18 @@ import phoenix_core
 from phoenix_agent.control_plane import ControlPlane, Fatal, Refused, Unavailable
 from phoenix_agent.identity import Identity, write_atomically
 from phoenix_agent.settings import AgentSettings
+from phoenix_agent.supervisor import CollectorFailed, Supervisor, SupervisorSettings
 from phoenix_core.errors import ConfigurationError
-from phoenix_core.wire import Heartbeat, HostStatus, ResourceUsage, TaskAction, TaskType
+from phoenix_core.wire import (
+    ActivePipelineStatus,
+    Heartbeat,
+    HostStatus,
+    ResourceUsage,
+    TaskAction,
+    TaskType,
+)
 from phoenix_core.wire.agent_api import Registration, StatusReport, TaskAssignment
-from phoenix_core.wire.tasks import NoopRunPayload, TaskStatus
+from phoenix_core.wire.tasks import CollectorKind, NoopRunPayload, TaskStatus
 
 __all__ = ["Agent", "TaskFailed"]
 
@@ -48,12 +56,6 @@ Handler = Callable[[dict[str, Any], threading.Event], dict[str, Any] | None]
 
 def _noop(payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
     return {"note": NoopRunPayload.model_validate(payload).note}
-
-
-HANDLERS: dict[tuple[TaskType, TaskAction], Handler] = {
-    (TaskType.NOOP, TaskAction.RUN): _noop,
-}
-"""What this agent can do; any other task fails with a message that says so."""
 
 
 class StatusBoard:
@@ -87,7 +89,28 @@ class Agent:
         self._held_lock = threading.Lock()
         self._tasks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="phoenix-task")
         self._plane: ControlPlane | None = None
-        self._process = psutil.Process()
+        self.supervisor = Supervisor(
+            SupervisorSettings(
+                state_dir=settings.state_dir,
+                hostname=settings.hostname,
+                binaries={
+                    CollectorKind.PROMETHEUS_AGENT: settings.prometheus_agent_binary,
+                    CollectorKind.OTELCOL: settings.otelcol_binary,
+                },
+                apply_timeout_seconds=settings.apply_timeout_seconds,
+                restart_backoff_seconds=settings.restart_backoff_seconds,
+                stable_seconds=settings.stable_seconds,
+                crash_loop_after=settings.crash_loop_after,
+            ),
+            fetch_config=self._fetch_config,
+        )
+        self._handlers: dict[tuple[TaskType, TaskAction], Handler] = {
+            (TaskType.NOOP, TaskAction.RUN): _noop,
+            (TaskType.COLLECTOR, TaskAction.START): self.supervisor.start,
+            (TaskType.COLLECTOR, TaskAction.RELOAD): self.supervisor.reload,
+            (TaskType.COLLECTOR, TaskAction.STOP): self.supervisor.stop,
+        }
+        """What this agent can do; any other task fails with a message that says so."""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -110,6 +133,8 @@ class Agent:
         while not self.draining.wait(0.5):  # (a timed wait: signals are handled meanwhile)
             pass
         self._tasks.shutdown(wait=True)  # running tasks finish and report
+        # (until collectors are adopted after a restart, an exiting agent stops them)
+        self.supervisor.stop_all()
         self.status.set("agent", "stopped", f"exit {self.exit_code}")
         self._plane.close()
         self.done.set()
@@ -205,7 +230,7 @@ class Agent:
     # --- tasks ----------------------------------------------------------------------------
 
     def _execute(self, task: TaskAssignment) -> None:
-        handler = HANDLERS.get((task.type, task.action))
+        handler = self._handlers.get((task.type, task.action))
         try:
             if handler is None:
                 self._report(task, TaskStatus.FAILED, error=(
@@ -219,7 +244,7 @@ class Agent:
                 result = handler(task.payload, self.draining)
             except ValidationError as exc:
                 self._report(task, TaskStatus.FAILED, error=f"bad payload: {exc}")
-            except TaskFailed as exc:
+            except (TaskFailed, CollectorFailed) as exc:
                 self._report(task, TaskStatus.FAILED, error=str(exc))
             else:
                 self._report(task, TaskStatus.SUCCEEDED, result=result)
@@ -295,12 +320,26 @@ class Agent:
             memory_bytes=memory.used,
             disk_percent=psutil.disk_usage(str(self.settings.state_dir)).percent,
         )
+        pipelines = self.supervisor.reports()
+        troubled = any(
+            p.status in (ActivePipelineStatus.CRASH_LOOPING, ActivePipelineStatus.FAILED)
+            for p in pipelines
+        )
         return Heartbeat(
             agent_version=phoenix_core.__version__,
-            status=HostStatus.HEALTHY,
+            status=HostStatus.DEGRADED if troubled else HostStatus.HEALTHY,
             active_tasks=held,
             resource_usage=usage,
+            active_pipelines=pipelines,
         )
+
+    def _fetch_config(self, url: str) -> str:
+        plane = self._plane
+        assert plane is not None
+        try:
+            return plane.config(url)
+        except (Unavailable, Refused) as exc:
+            raise CollectorFailed(f"cannot download the config: {exc}") from exc
 
 
 def _backoff(cap: float) -> Callable[[RetryCallState], float]:

@@ -51,4 +51,22 @@ class AgentSettings(BaseSettings):
     max_backoff_seconds: float = Field(
         default=60.0, gt=0, description="Longest wait between retries while the API fails."
     )
+    prometheus_agent_binary: str = Field(
+        default="prometheus", description="Prometheus, run in agent mode for 'prometheus-agent'."
+    )
+    otelcol_binary: str = Field(
+        default="otelcol-contrib", description="The OpenTelemetry Collector for 'otelcol'."
+    )
+    apply_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long a started collector has to become healthy."
+    )
+    restart_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="First wait before restarting a collector that exited."
+    )
+    stable_seconds: float = Field(
+        default=60.0, gt=0, description="Uptime after which a collector's failures are forgotten."
+    )
+    crash_loop_after: int = Field(
+        default=5, ge=1, description="Quick failures in a row that make a collector crash_looping."
+    )
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")

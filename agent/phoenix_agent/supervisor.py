@@ -1,0 +1,381 @@
+"""Collectors on this host: one commander per (experiment, variant).
+
+Start: download the rendered config, verify its SHA-256, substitute the host-local values
+(``%%phoenix:data_dir%%``, ``%%phoenix:hostname%%``; any other ``%%phoenix:…%%`` fails the
+task with its name), write it atomically, spawn the collector in its own process group with
+its own log file, and report success only once it is healthy (alive, and its own endpoint
+answering) within the apply timeout. A collector that exits is restarted after a capped
+exponential backoff; one that fails ``crash_loop_after`` times without staying up
+``stable_seconds`` is ``crash_looping`` and left stopped (the heartbeat says so, and the
+controller fails its experiment). Stop: SIGTERM to the process group, the grace period,
+then SIGKILL of the group and of any child that left it. Reload: the new config through the
+same health gate, or back to the last good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from phoenix_agent.identity import write_atomically
+from phoenix_core.wire import ActivePipelineReport, ActivePipelineStatus
+from phoenix_core.wire.tasks import (
+    CollectorKind,
+    CollectorReloadPayload,
+    CollectorStartPayload,
+    CollectorStopPayload,
+)
+
+__all__ = ["CollectorFailed", "Supervisor", "SupervisorSettings", "substitute"]
+
+log = logging.getLogger(__name__)
+S = ActivePipelineStatus
+
+PLACEHOLDER = re.compile(r"%%phoenix:([A-Za-z0-9_]*)%%")
+"""Host-local values in a config: never collides with Prometheus' ``${1}`` or ``${env:…}``."""
+
+
+class CollectorFailed(Exception):
+    """The task fails with this message."""
+
+
+@dataclass(frozen=True)
+class SupervisorSettings:
+    state_dir: Path
+    hostname: str
+    binaries: dict[CollectorKind, str]
+    apply_timeout_seconds: float = 30.0
+    restart_backoff_seconds: float = 1.0
+    restart_backoff_cap_seconds: float = 30.0
+    stable_seconds: float = 60.0
+    crash_loop_after: int = 5
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """Replace each ``%%phoenix:NAME%%`` by its host-local value; an unknown NAME fails."""
+    unknown = sorted({m.group(1) for m in PLACEHOLDER.finditer(text)} - set(values))
+    if unknown:
+        names = ", ".join(f"%%phoenix:{name}%%" for name in unknown)
+        raise CollectorFailed(
+            f"the config uses unknown host-local values {names} (known: {', '.join(values)})"
+        )
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+# --- drivers -----------------------------------------------------------------------------------
+
+
+@cache
+def _prometheus_agent_flag(binary: str) -> str:
+    """``--agent`` (Prometheus 3) or ``--enable-feature=agent`` (2.x), from its own help."""
+    help_text = subprocess.run(
+        [binary, "--help"], capture_output=True, text=True, timeout=30, check=False
+    ).stderr
+    return (
+        "--agent"
+        if re.search(r"^\s+--agent\b", help_text, re.MULTILINE)
+        else ("--enable-feature=agent")
+    )
+
+
+def _command(kind: CollectorKind, binary: str, config: Path, ports: dict[str, int]) -> list[str]:
+    if kind is CollectorKind.PROMETHEUS_AGENT:
+        return [
+            binary,
+            _prometheus_agent_flag(binary),
+            f"--config.file={config}",
+            f"--storage.agent.path={config.parent / 'wal'}",
+            f"--web.listen-address=127.0.0.1:{ports['http']}",
+        ]
+    return [binary, f"--config={config}"]
+
+
+def _health_url(kind: CollectorKind, ports: dict[str, int]) -> str:
+    if kind is CollectorKind.PROMETHEUS_AGENT:
+        return f"http://127.0.0.1:{ports['http']}/-/ready"
+    return f"http://127.0.0.1:{ports['health']}/"
+
+
+# --- one collector -----------------------------------------------------------------------------
+
+
+class Collector:
+    """One variant's collector process, kept running by its own monitor thread."""
+
+    def __init__(
+        self,
+        payload: CollectorStartPayload,
+        binary: str,
+        folder: Path,
+        settings: SupervisorSettings,
+    ) -> None:
+        self.experiment_id = payload.experiment_id
+        self.variant = payload.variant
+        self.kind = payload.collector
+        self.ports = dict(payload.ports)
+        self.config_sha256 = payload.config_sha256
+        self.binary = binary
+        self.folder = folder
+        self.settings = settings
+        self.status = S.STARTING
+        self.restarts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "config.yml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "collector.log"
+
+    def spawn(self) -> None:
+        command = _command(self.kind, self.binary, self.config, self.ports)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.folder,
+                start_new_session=True,  # its own process group: stopped as a whole
+            )
+        self._started_at = time.monotonic()
+        log.info("%s/%s: started %s (pid %s)", self.experiment_id, self.variant,
+                 self.kind.value, self.process.pid)  # fmt: skip
+
+    def wait_healthy(self) -> None:
+        """Alive and answering its health endpoint within the apply timeout, or fail."""
+        assert self.process is not None
+        url = _health_url(self.kind, self.ports)
+        deadline = time.monotonic() + self.settings.apply_timeout_seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CollectorFailed(
+                    f"{self.kind.value} exited with status {self.process.returncode} while "
+                    f"starting: {self.log_tail()}"
+                )
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    self.status = S.RUNNING
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise CollectorFailed(
+            f"{self.kind.value} was not healthy ({url}) within "
+            f"{self.settings.apply_timeout_seconds:.0f} s: {self.log_tail()}"
+        )
+
+    def watch(self) -> None:
+        """Keep it running from now on (restarts with backoff; crash loop detection)."""
+        self._monitor = threading.Thread(
+            target=self._keep_running, name=f"collector-{self.variant}", daemon=True
+        )
+        self._monitor.start()
+
+    def _keep_running(self) -> None:
+        quick_failures = 0
+        while not self._stopping.is_set():
+            process = self.process
+            assert process is not None
+            if process.poll() is None:
+                self._stopping.wait(0.2)
+                continue
+            if self._stopping.is_set():
+                return
+            up = time.monotonic() - self._started_at
+            quick_failures = 0 if up >= self.settings.stable_seconds else quick_failures + 1
+            log.warning("%s/%s: %s exited with status %s after %.1f s", self.experiment_id,
+                        self.variant, self.kind.value, process.returncode, up)  # fmt: skip
+            if quick_failures >= self.settings.crash_loop_after:
+                self.status = S.CRASH_LOOPING
+                log.error("%s/%s: crash-looping (%d quick failures); not restarting it",
+                          self.experiment_id, self.variant, quick_failures)  # fmt: skip
+                return
+            delay = min(
+                self.settings.restart_backoff_cap_seconds,
+                self.settings.restart_backoff_seconds * 2 ** max(quick_failures - 1, 0),
+            )
+            self.status = S.STARTING
+            if self._stopping.wait(delay):
+                return
+            self.restarts += 1
+            self.spawn()
+            self.status = S.RUNNING
+
+    def stop(self, grace_seconds: float) -> None:
+        """SIGTERM to its process group, then SIGKILL after the grace period; no orphans."""
+        self._stopping.set()
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join(timeout=5)
+        process = self.process
+        if process is None:
+            self.status = S.STOPPED
+            return
+        self.status = S.STOPPING
+        stragglers = _descendants(process.pid)
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            log.warning("%s/%s: no exit after %.0f s; killing it", self.experiment_id,
+                        self.variant, grace_seconds)  # fmt: skip
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        for child in stragglers:  # any that left the group
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        self.status = S.STOPPED
+
+    def report(self) -> ActivePipelineReport:
+        alive = self.process is not None and self.process.poll() is None
+        return ActivePipelineReport(
+            experiment_id=self.experiment_id,
+            variant=self.variant,
+            config_sha256=self.config_sha256,
+            status=self.status,
+            pid=self.process.pid if alive and self.process else None,
+            restarts=self.restarts,
+        )
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            return "(no log)"
+        return " | ".join(tail) or "(empty log)"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+# --- all collectors of the host ----------------------------------------------------------------
+
+
+class Supervisor:
+    """Start, reload and stop collectors for tasks; report them in heartbeats."""
+
+    def __init__(self, settings: SupervisorSettings, fetch_config: Callable[[str], str]) -> None:
+        self.settings = settings
+        self._fetch_config = fetch_config
+        self._collectors: dict[tuple[uuid.UUID, str], Collector] = {}
+        self._lock = threading.Lock()
+
+    def start(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+        start = CollectorStartPayload.model_validate(payload)
+        key = (start.experiment_id, start.variant)
+        with self._lock:
+            current = self._collectors.get(key)
+        if current and current.config_sha256 == start.config_sha256 and current.report().pid:
+            return {"pid": current.report().pid, "already_running": True}
+        collector = self._prepare(start)
+        if current is not None:
+            current.stop(10)
+        return self._launch(key, collector)
+
+    def reload(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+        reload = CollectorReloadPayload.model_validate(payload)
+        key = (reload.experiment_id, reload.variant)
+        with self._lock:
+            current = self._collectors.get(key)
+        if current is None:
+            raise CollectorFailed(f"no collector of variant {reload.variant} runs here to reload")
+        if current.config_sha256 == reload.config_sha256:
+            return {"pid": current.report().pid, "unchanged": True}
+        last_good = current.config.read_text()
+        collector = self._prepare(reload)
+        current.stop(10)
+        try:
+            return self._launch(key, collector)
+        except CollectorFailed as exc:
+            write_atomically(collector.config, last_good)
+            collector.config_sha256 = current.config_sha256
+            self._launch(key, collector)
+            raise CollectorFailed(f"{exc}; back on the last good config") from exc
+
+    def stop(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+        stop = CollectorStopPayload.model_validate(payload)
+        with self._lock:
+            collector = self._collectors.pop((stop.experiment_id, stop.variant), None)
+        if collector is None:
+            return {"stopped": False}
+        collector.stop(stop.grace_seconds)
+        return {"stopped": True}
+
+    def stop_all(self, grace_seconds: float = 10.0) -> None:
+        with self._lock:
+            collectors = list(self._collectors.values())
+            self._collectors.clear()
+        for collector in collectors:
+            collector.stop(grace_seconds)
+
+    def reports(self) -> list[ActivePipelineReport]:
+        with self._lock:
+            return [c.report() for c in self._collectors.values()]
+
+    def _prepare(self, payload: CollectorStartPayload) -> Collector:
+        binary = self.settings.binaries[payload.collector]
+        resolved = shutil.which(binary)
+        if resolved is None:
+            raise CollectorFailed(
+                f"{payload.collector.value} binary {binary!r} not found on this host "
+                f"(PHOENIX_AGENT_{payload.collector.name}_BINARY)"
+            )
+        text = self._fetch_config(payload.config_url)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest != payload.config_sha256:
+            raise CollectorFailed(
+                f"the config from {payload.config_url} has SHA-256 {digest}, "
+                f"not {payload.config_sha256}"
+            )
+        folder = (
+            self.settings.state_dir / "collectors" / str(payload.experiment_id) / payload.variant
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        config = substitute(text, {"data_dir": str(folder), "hostname": self.settings.hostname})
+        collector = Collector(payload, resolved, folder, self.settings)
+        write_atomically(collector.config, config)
+        return collector
+
+    def _launch(self, key: tuple[uuid.UUID, str], collector: Collector) -> dict[str, Any]:
+        collector.spawn()
+        try:
+            collector.wait_healthy()
+        except CollectorFailed:
+            collector.stop(5)
+            raise
+        collector.watch()
+        with self._lock:
+            self._collectors[key] = collector
+        assert collector.process is not None
+        return {"pid": collector.process.pid, "config_sha256": collector.config_sha256}

@@ -1,0 +1,214 @@
+"""The agent runs real collectors for a real experiment: ``phoenix api serve`` (PostgreSQL,
+controller in it) deploys two ``prometheus-agent`` variants to ``phoenix-agent run``; both
+scrape a fixed exporter and remote-write to a real Prometheus, where each variant's series
+equal the exporter's, label for label. A ``kill -9`` of a collector is restarted; repeated
+quick deaths make it ``crash_looping`` and fail the experiment; a stop leaves nothing running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import psutil
+import pytest
+
+import phoenix_core
+from support.exporter import static_exporter
+from support.postgres import free_port
+from support.processes import BIN, api_server, run_cli
+from support.prometheus import PrometheusServer, prometheus_server
+
+SERIES = pd.DataFrame(
+    {
+        "__name__": ["phx_demo_requests_total"] * 6 + ["phx_demo_queue_depth"] * 2,
+        "route": ["/a", "/b", "/c", "/a", "/b", "/c", "", ""],
+        "code": ["200", "200", "200", "500", "500", "500", "", ""],
+        "queue": ["", "", "", "", "", "", "in", "out"],
+        "__value__": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+    }
+)
+
+
+def _until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+    return result
+
+
+class World:
+    def __init__(self, stack: ExitStack, postgres_url: str, tmp_path: Path) -> None:
+        start = free_port()
+        self.env = {
+            "PHOENIX_DATABASE_URL": postgres_url,
+            "PHOENIX_LOG_LEVEL": "warning",
+            "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
+            "PHOENIX_CONTROLLER_SCRAPE_INTERVAL_SECONDS": "1",
+            "PHOENIX_CONTROLLER_PORT_RANGE_START": str(start),
+            "PHOENIX_CONTROLLER_PORT_RANGE_END": str(start + 20),
+        }
+        self.state = tmp_path / "agent-state"
+        self.agent_log = tmp_path / "agent.log"
+        operator = self.cli("token", "create", "olga", "--role", "operator")
+        enrolment = self.cli("enrolment-token", "create", "rack")
+        self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
+        self.exporter: str = stack.enter_context(static_exporter(SERIES))
+        self.url, _ = stack.enter_context(api_server(self.env))
+        self.operator = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {operator}"}, timeout=30
+        )
+        stack.callback(self.operator.close)
+        self.agent = stack.enter_context(self._agent(enrolment))
+        stack.callback(self._no_survivors)
+
+    def cli(self, *args: str) -> str:
+        result = run_cli("phoenix", list(args), self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    @contextmanager
+    def _agent(self, enrolment: str) -> Iterator[subprocess.Popen[str]]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
+        env |= {
+            "PHOENIX_AGENT_API_URL": self.url,
+            "PHOENIX_AGENT_ENROLMENT_TOKEN": enrolment,
+            "PHOENIX_AGENT_STATE_DIR": str(self.state),
+            "PHOENIX_AGENT_HOSTNAME": "web-1",
+            "PHOENIX_AGENT_HEARTBEAT_SECONDS": "0.5",
+            "PHOENIX_AGENT_POLL_WAIT_SECONDS": "5",
+            "PHOENIX_AGENT_RESTART_BACKOFF_SECONDS": "0.2",
+            "PHOENIX_AGENT_CRASH_LOOP_AFTER": "3",
+        }
+        with self.agent_log.open("a") as log:
+            process = subprocess.Popen(
+                [str(BIN / "phoenix-agent"), "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # drains: stops its collectors
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
+    def collectors(self) -> dict[str, psutil.Process]:
+        """The collector processes this agent started, by variant (from their config path)."""
+        found = {}
+        for process in psutil.process_iter(["cmdline"]):
+            for arg in process.info["cmdline"] or []:
+                if arg.startswith("--config.file=") and str(self.state) in arg:
+                    found[Path(arg.split("=", 1)[1]).parent.name] = process
+        return found
+
+    def _no_survivors(self) -> None:
+        survivors = self.collectors()
+        for process in survivors.values():
+            process.kill()
+        assert not survivors, f"collectors left running: {survivors}"
+
+    def start_experiment(self) -> str:
+        _until(lambda: self.operator.get("/api/v1/hosts").json(), "the agent enrolled")
+        spec = {
+            "name": "two variants on one host",
+            "variants": [
+                {"name": "baseline", "role": "baseline", "template": "baseline"},
+                {"name": "twin", "role": "candidate", "template": "baseline"},
+            ],
+            "collector": "prometheus-agent",
+            "hosts": ["web-1"],
+            "sources": [{"name": "app", "kind": "scrape", "address": self.exporter}],
+            "sink": {"url": self.prometheus.remote_write_url},
+            "warmup_seconds": 1,
+            "duration_seconds": 3600,
+        }
+        created = self.operator.post("/api/v1/experiments", json=spec)
+        assert created.status_code == 201, created.text
+        experiment: str = created.json()["id"]
+        assert self.operator.post(f"/api/v1/experiments/{experiment}/start").status_code == 202
+        return experiment
+
+    def state_of(self, experiment: str) -> str:
+        return str(self.operator.get(f"/api/v1/experiments/{experiment}").json()["state"])
+
+
+@pytest.fixture
+def world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
+    with ExitStack() as stack:
+        yield World(stack, postgres_url, tmp_path)
+
+
+def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
+    experiment = world.start_experiment()
+    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    collectors = world.collectors()
+    assert set(collectors) == {"baseline", "twin"}
+    ports = {
+        variant: next(a for a in p.cmdline() if a.startswith("--web.listen-address="))
+        for variant, p in collectors.items()
+    }
+    assert ports["baseline"] != ports["twin"]
+    truth = {
+        frozenset((k, v) for k, v in row.items() if k != "__value__" and v)
+        for row in SERIES.to_dict("records")
+    }
+    for variant in ("baseline", "twin"):
+        match = f'{{__name__=~"phx_demo_.*",experiment_id="{experiment}",variant="{variant}"}}'
+
+        def arrived(match: str = match) -> set[frozenset[tuple[str, str]]]:
+            drop = {"experiment_id", "variant", "host", "job", "instance"}
+            return {
+                frozenset((k, v) for k, v in s.items() if k not in drop)
+                for s in world.prometheus.series(match)
+            }
+
+        _until(lambda arrived=arrived: len(arrived()) >= len(truth), f"{variant}'s series")
+        assert arrived() == truth
+    # kill -9: the agent starts it again, and says so in its heartbeat
+    victim = collectors["baseline"]
+    victim.kill()
+    restarted = _until(
+        lambda: (p := world.collectors().get("baseline")) and p.pid != victim.pid and p,
+        "the baseline's collector was restarted",
+    )
+    assert restarted.is_running()
+    # stop: stop tasks reach the agent, its collectors end, the experiment is stopped
+    assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
+    _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+    _until(lambda: not world.collectors(), "every collector is gone")
+
+
+def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
+    experiment = world.start_experiment()
+    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    killed: set[int] = set()
+    for _ in range(3):  # three quick deaths in a row (PHOENIX_AGENT_CRASH_LOOP_AFTER=3)
+        process = _until(
+            lambda: (p := world.collectors().get("twin")) and p.pid not in killed and p,
+            "the twin's collector runs again",
+        )
+        killed.add(process.pid)
+        process.kill()
+    _until(lambda: world.state_of(experiment) == "failed", "the experiment failed")
+    reason = world.operator.get(f"/api/v1/experiments/{experiment}").json()["failure_reason"]
+    assert "twin" in reason and "crash-looping" in reason
+    assert "twin" not in world.collectors()  # left stopped, not restarted forever
+    hosts = world.operator.get("/api/v1/hosts").json()
+    assert hosts[0]["status"] == "degraded"
+    assert phoenix_core.__version__ == hosts[0]["agent_version"]

@@ -1,0 +1,127 @@
+"""The agent's supervisor with real Prometheus processes (no API): configs are verified and
+substituted before anything starts; a collector that does not come up fails its task with
+its own words and leaves nothing running; a reload that fails goes back to the last good
+config; stop ends the process group."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from phoenix_agent.supervisor import CollectorFailed, Supervisor, SupervisorSettings, substitute
+from phoenix_core.wire import ActivePipelineStatus
+from phoenix_core.wire.tasks import CollectorKind
+from support.postgres import free_port
+
+GOOD = "global: {scrape_interval: 1s}\nscrape_configs: []\n"
+BAD = "global: {scrape_interval: nonsense}\n"
+EXPERIMENT = uuid.UUID(int=7)
+
+
+def _payload(text: str, *, port: int, variant: str = "baseline") -> dict[str, object]:
+    return {
+        "experiment_id": str(EXPERIMENT),
+        "variant": variant,
+        "collector": "prometheus-agent",
+        "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "config_url": f"/agent/v1/configs/{hashlib.sha256(text.encode()).hexdigest()}",
+        "ports": {"http": port},
+    }
+
+
+SERVED: dict[str, str] = {}
+"""What the fake control plane serves, by SHA-256 (the supervisor downloads from it)."""
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
+    SERVED.clear()
+    settings = SupervisorSettings(
+        state_dir=tmp_path,
+        hostname="web-1",
+        binaries={CollectorKind.PROMETHEUS_AGENT: "prometheus"},
+        apply_timeout_seconds=20,
+    )
+    supervisor = Supervisor(settings, fetch_config=lambda url: SERVED[url.rsplit("/", 1)[1]])
+    yield supervisor
+    supervisor.stop_all(grace_seconds=5)
+
+
+def _serve(text: str) -> None:
+    SERVED[hashlib.sha256(text.encode()).hexdigest()] = text
+
+
+def _ours(tmp_path: Path) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if any(str(tmp_path) in arg for arg in p.info["cmdline"] or [])
+    ]
+
+
+def test_substitution_knows_its_values_and_names_the_unknown() -> None:
+    values = {"data_dir": "/var/lib/x", "hostname": "web-1"}
+    text = "dir: %%phoenix:data_dir%%\nrelabel: ${1}\nenv: ${env:HOME}\n"
+    assert substitute(text, values) == "dir: /var/lib/x\nrelabel: ${1}\nenv: ${env:HOME}\n"
+    with pytest.raises(CollectorFailed, match=r"%%phoenix:secret_key%%"):
+        substitute("key: %%phoenix:secret_key%%", values)
+
+
+def test_start_health_gate_and_stop(supervisor: Supervisor, tmp_path: Path) -> None:
+    _serve(GOOD)
+    port = free_port()
+    result = supervisor.start(_payload(GOOD, port=port), threading.Event())
+    assert httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200
+    (report,) = supervisor.reports()
+    assert (report.status, report.pid) == (ActivePipelineStatus.RUNNING, result["pid"])
+    again = supervisor.start(_payload(GOOD, port=port), threading.Event())
+    assert again == {"pid": result["pid"], "already_running": True}  # a repeat starts nothing
+    stop = {"experiment_id": str(EXPERIMENT), "variant": "baseline", "grace_seconds": 5}
+    assert supervisor.stop(stop, threading.Event()) == {"stopped": True}
+    assert (
+        not psutil.pid_exists(result["pid"]) or psutil.Process(result["pid"]).status() == "zombie"
+    )
+    assert supervisor.stop(stop, threading.Event()) == {"stopped": False}
+    assert _ours(tmp_path) == []
+
+
+def test_a_config_that_does_not_match_its_hash_is_refused(supervisor: Supervisor) -> None:
+    payload = _payload(GOOD, port=free_port())
+    SERVED[str(payload["config_sha256"])] = GOOD + "# changed\n"
+    with pytest.raises(CollectorFailed, match="has SHA-256"):
+        supervisor.start(payload, threading.Event())
+    assert supervisor.reports() == []
+
+
+def test_a_collector_that_cannot_start_fails_with_its_own_words(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
+    _serve(BAD)
+    with pytest.raises(CollectorFailed, match="exited with status") as failed:
+        supervisor.start(_payload(BAD, port=free_port()), threading.Event())
+    assert "nonsense" in str(failed.value)  # Prometheus' own complaint, from its log
+    assert supervisor.reports() == []
+    assert _ours(tmp_path) == []
+
+
+def test_a_failed_reload_goes_back_to_the_last_good_config(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
+    _serve(GOOD)
+    _serve(BAD)
+    port = free_port()
+    supervisor.start(_payload(GOOD, port=port), threading.Event())
+    with pytest.raises(CollectorFailed, match="back on the last good config"):
+        supervisor.reload(_payload(BAD, port=port), threading.Event())
+    (report,) = supervisor.reports()
+    assert report.status is ActivePipelineStatus.RUNNING
+    assert report.config_sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
+    assert httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200
+    assert len(_ours(tmp_path)) == 1
