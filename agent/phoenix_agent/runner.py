@@ -23,9 +23,11 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_ran
 
 import phoenix_core
 from phoenix_agent.control_plane import ControlPlane, Fatal, Refused, Unavailable
+from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import Identity, write_atomically
+from phoenix_agent.loadsim import LoadRunner
 from phoenix_agent.settings import AgentSettings
-from phoenix_agent.supervisor import CollectorFailed, Supervisor, SupervisorSettings
+from phoenix_agent.supervisor import Supervisor, SupervisorSettings
 from phoenix_core.errors import ConfigurationError
 from phoenix_core.wire import (
     ActivePipelineStatus,
@@ -38,17 +40,13 @@ from phoenix_core.wire import (
 from phoenix_core.wire.agent_api import Registration, StatusReport, TaskAssignment
 from phoenix_core.wire.tasks import CollectorKind, NoopRunPayload, TaskStatus
 
-__all__ = ["Agent", "TaskFailed"]
+__all__ = ["Agent"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXIT_DRAINED = 0
 EXIT_REFUSED = 2
-
-
-class TaskFailed(Exception):
-    """A task could not be done; the message is what its ``failed`` report says."""
 
 
 Handler = Callable[[dict[str, Any], threading.Event], dict[str, Any] | None]
@@ -104,11 +102,14 @@ class Agent:
             ),
             fetch_config=self._fetch_config,
         )
+        self.load = LoadRunner(settings.state_dir)
         self._handlers: dict[tuple[TaskType, TaskAction], Handler] = {
             (TaskType.NOOP, TaskAction.RUN): _noop,
             (TaskType.COLLECTOR, TaskAction.START): self.supervisor.start,
             (TaskType.COLLECTOR, TaskAction.RELOAD): self.supervisor.reload,
             (TaskType.COLLECTOR, TaskAction.STOP): self.supervisor.stop,
+            (TaskType.LOADSIM, TaskAction.START): self.load.start,
+            (TaskType.LOADSIM, TaskAction.STOP): self.load.stop,
         }
         """What this agent can do; any other task fails with a message that says so."""
 
@@ -135,6 +136,7 @@ class Agent:
         self._tasks.shutdown(wait=True)  # running tasks finish and report
         # (until collectors are adopted after a restart, an exiting agent stops them)
         self.supervisor.stop_all()
+        self.load.stop_all()
         self.status.set("agent", "stopped", f"exit {self.exit_code}")
         self._plane.close()
         self.done.set()
@@ -244,7 +246,7 @@ class Agent:
                 result = handler(task.payload, self.draining)
             except ValidationError as exc:
                 self._report(task, TaskStatus.FAILED, error=f"bad payload: {exc}")
-            except (TaskFailed, CollectorFailed) as exc:
+            except TaskFailed as exc:
                 self._report(task, TaskStatus.FAILED, error=str(exc))
             else:
                 self._report(task, TaskStatus.SUCCEEDED, result=result)
@@ -339,7 +341,7 @@ class Agent:
         try:
             return plane.config(url)
         except (Unavailable, Refused) as exc:
-            raise CollectorFailed(f"cannot download the config: {exc}") from exc
+            raise TaskFailed(f"cannot download the config: {exc}") from exc
 
 
 def _backoff(cap: float) -> Callable[[RetryCallState], float]:

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import psutil
 
+from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import write_atomically
 from phoenix_core.wire import ActivePipelineReport, ActivePipelineStatus
 from phoenix_core.wire.tasks import (
@@ -43,17 +44,13 @@ from phoenix_core.wire.tasks import (
     CollectorStopPayload,
 )
 
-__all__ = ["CollectorFailed", "Supervisor", "SupervisorSettings", "substitute"]
+__all__ = ["Supervisor", "SupervisorSettings", "signal_group", "substitute"]
 
 log = logging.getLogger(__name__)
 S = ActivePipelineStatus
 
 PLACEHOLDER = re.compile(r"%%phoenix:([A-Za-z0-9_]*)%%")
 """Host-local values in a config: never collides with Prometheus' ``${1}`` or ``${env:…}``."""
-
-
-class CollectorFailed(Exception):
-    """The task fails with this message."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ def substitute(text: str, values: dict[str, str]) -> str:
     unknown = sorted({m.group(1) for m in PLACEHOLDER.finditer(text)} - set(values))
     if unknown:
         names = ", ".join(f"%%phoenix:{name}%%" for name in unknown)
-        raise CollectorFailed(
+        raise TaskFailed(
             f"the config uses unknown host-local values {names} (known: {', '.join(values)})"
         )
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
@@ -171,7 +168,7 @@ class Collector:
         deadline = time.monotonic() + self.settings.apply_timeout_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise CollectorFailed(
+                raise TaskFailed(
                     f"{self.kind.value} exited with status {self.process.returncode} while "
                     f"starting: {self.log_tail()}"
                 )
@@ -182,7 +179,7 @@ class Collector:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise CollectorFailed(
+        raise TaskFailed(
             f"{self.kind.value} was not healthy ({url}) within "
             f"{self.settings.apply_timeout_seconds:.0f} s: {self.log_tail()}"
         )
@@ -235,13 +232,13 @@ class Collector:
             return
         self.status = S.STOPPING
         stragglers = _descendants(process.pid)
-        _signal_group(process.pid, signal.SIGTERM)
+        signal_group(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:
             log.warning("%s/%s: no exit after %.0f s; killing it", self.experiment_id,
                         self.variant, grace_seconds)  # fmt: skip
-        _signal_group(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         for child in stragglers:  # any that left the group
             with contextlib.suppress(psutil.Error):
@@ -267,7 +264,7 @@ class Collector:
         return " | ".join(tail) or "(empty log)"
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
 
@@ -309,7 +306,7 @@ class Supervisor:
         with self._lock:
             current = self._collectors.get(key)
         if current is None:
-            raise CollectorFailed(f"no collector of variant {reload.variant} runs here to reload")
+            raise TaskFailed(f"no collector of variant {reload.variant} runs here to reload")
         if current.config_sha256 == reload.config_sha256:
             return {"pid": current.report().pid, "unchanged": True}
         last_good = current.config.read_text()
@@ -317,11 +314,11 @@ class Supervisor:
         current.stop(10)
         try:
             return self._launch(key, collector)
-        except CollectorFailed as exc:
+        except TaskFailed as exc:
             write_atomically(collector.config, last_good)
             collector.config_sha256 = current.config_sha256
             self._launch(key, collector)
-            raise CollectorFailed(f"{exc}; back on the last good config") from exc
+            raise TaskFailed(f"{exc}; back on the last good config") from exc
 
     def stop(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         stop = CollectorStopPayload.model_validate(payload)
@@ -347,14 +344,14 @@ class Supervisor:
         binary = self.settings.binaries[payload.collector]
         resolved = shutil.which(binary)
         if resolved is None:
-            raise CollectorFailed(
+            raise TaskFailed(
                 f"{payload.collector.value} binary {binary!r} not found on this host "
                 f"(PHOENIX_AGENT_{payload.collector.name}_BINARY)"
             )
         text = self._fetch_config(payload.config_url)
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest != payload.config_sha256:
-            raise CollectorFailed(
+            raise TaskFailed(
                 f"the config from {payload.config_url} has SHA-256 {digest}, "
                 f"not {payload.config_sha256}"
             )
@@ -371,7 +368,7 @@ class Supervisor:
         collector.spawn()
         try:
             collector.wait_healthy()
-        except CollectorFailed:
+        except TaskFailed:
             collector.stop(5)
             raise
         collector.watch()

@@ -56,11 +56,13 @@ class World:
             "PHOENIX_CONTROLLER_PORT_RANGE_START": str(start),
             "PHOENIX_CONTROLLER_PORT_RANGE_END": str(start + 20),
         }
+        self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
+        # the baseline's latest values, for the candidates' keep-lists, come from there too
+        self.env["PHOENIX_CONTROLLER_PROMETHEUS_URL"] = self.prometheus.url
         self.state = tmp_path / "agent-state"
         self.agent_log = tmp_path / "agent.log"
         operator = self.cli("token", "create", "olga", "--role", "operator")
         enrolment = self.cli("enrolment-token", "create", "rack")
-        self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
         self.exporter: str = stack.enter_context(static_exporter(SERIES))
         self.url, _ = stack.enter_context(api_server(self.env))
         self.operator = httpx.Client(
@@ -123,7 +125,7 @@ class World:
             process.kill()
         assert not survivors, f"collectors left running: {survivors}"
 
-    def start_experiment(self) -> str:
+    def start_experiment(self, **changes: Any) -> str:
         _until(lambda: self.operator.get("/api/v1/hosts").json(), "the agent enrolled")
         spec = {
             "name": "two variants on one host",
@@ -137,12 +139,25 @@ class World:
             "sink": {"url": self.prometheus.remote_write_url},
             "warmup_seconds": 1,
             "duration_seconds": 3600,
-        }
+        } | changes
         created = self.operator.post("/api/v1/experiments", json=spec)
         assert created.status_code == 201, created.text
         experiment: str = created.json()["id"]
         assert self.operator.post(f"/api/v1/experiments/{experiment}/start").status_code == 202
         return experiment
+
+    def arrived(
+        self, experiment: str, variant: str, names: str, job: str = ".+"
+    ) -> set[frozenset[Any]]:
+        """The series of a variant the test Prometheus received, without the added labels."""
+        match = (
+            f'{{__name__=~"{names}",job=~"{job}",experiment_id="{experiment}",variant="{variant}"}}'
+        )
+        drop = {"experiment_id", "variant", "host", "job", "instance"}
+        return {
+            frozenset((k, v) for k, v in s.items() if k not in drop)
+            for s in self.prometheus.series(match)
+        }
 
     def state_of(self, experiment: str) -> str:
         return str(self.operator.get(f"/api/v1/experiments/{experiment}").json()["state"])
@@ -169,17 +184,11 @@ def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
         for row in SERIES.to_dict("records")
     }
     for variant in ("baseline", "twin"):
-        match = f'{{__name__=~"phx_demo_.*",experiment_id="{experiment}",variant="{variant}"}}'
-
-        def arrived(match: str = match) -> set[frozenset[tuple[str, str]]]:
-            drop = {"experiment_id", "variant", "host", "job", "instance"}
-            return {
-                frozenset((k, v) for k, v in s.items() if k not in drop)
-                for s in world.prometheus.series(match)
-            }
-
-        _until(lambda arrived=arrived: len(arrived()) >= len(truth), f"{variant}'s series")
-        assert arrived() == truth
+        _until(
+            lambda v=variant: len(world.arrived(experiment, v, "phx_demo_.*")) >= len(truth),
+            f"{variant}'s series",
+        )
+        assert world.arrived(experiment, variant, "phx_demo_.*") == truth
     # kill -9: the agent starts it again, and says so in its heartbeat
     victim = collectors["baseline"]
     victim.kill()
@@ -212,3 +221,48 @@ def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
     hosts = world.operator.get("/api/v1/hosts").json()
     assert hosts[0]["status"] == "degraded"
     assert phoenix_core.__version__ == hosts[0]["agent_version"]
+
+
+def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: World) -> None:
+    """The high-cardinality load serves 30 processes x 2 metrics; the baseline delivers exactly
+    those 60 series, and a top-5 candidate (its keep-list from the baseline's values in
+    Prometheus) exactly the 10 series of the 5 busiest processes, as the forecast says."""
+    experiment = world.start_experiment(
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "top5", "role": "candidate", "template": "top-k", "variables": {"k": 5}},
+        ],
+        sources=[{"name": "loadsim", "kind": "loadsim"}],
+        load_profile={"name": "high-cardinality", "parameters": {"series": 30, "metrics": 2}},
+    )
+    names = "process_cpu_seconds_total|process_resident_memory_bytes"
+    truth = {
+        frozenset({("__name__", name), ("process", f"proc-0-{i:05d}"), ("pid", str(10_000 + i))})
+        for name in names.split("|")
+        for i in range(30)
+    }
+    _until(
+        lambda: len(world.arrived(experiment, "baseline", names, "loadsim")) >= 60,
+        "baseline series",
+    )
+    assert world.arrived(experiment, "baseline", names, "loadsim") == truth
+    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "top5 started")
+    busiest = {f"proc-0-{i:05d}" for i in range(5)}  # CPU 1000 / (i + 1): the first five
+    expected = {s for s in truth if dict(s)["process"] in busiest}
+    _until(lambda: len(world.arrived(experiment, "top5", names, "loadsim")) >= 10, "top5 series")
+    time.sleep(3)  # a few more scrapes: still only those
+    assert world.arrived(experiment, "top5", names, "loadsim") == expected
+    assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
+    _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+    load = world.state / "load" / experiment
+    assert load.is_dir()
+    _until(
+        lambda: (
+            not [
+                p
+                for p in psutil.process_iter(["cmdline"])
+                if "phoenix_agent.loadsim" in " ".join(p.info["cmdline"] or [])
+            ]
+        ),
+        "the load is gone",
+    )

@@ -15,7 +15,8 @@ import httpx
 import psutil
 import pytest
 
-from phoenix_agent.supervisor import CollectorFailed, Supervisor, SupervisorSettings, substitute
+from phoenix_agent.failures import TaskFailed
+from phoenix_agent.supervisor import Supervisor, SupervisorSettings, substitute
 from phoenix_core.wire import ActivePipelineStatus
 from phoenix_core.wire.tasks import CollectorKind
 from support.postgres import free_port
@@ -70,7 +71,7 @@ def test_substitution_knows_its_values_and_names_the_unknown() -> None:
     values = {"data_dir": "/var/lib/x", "hostname": "web-1"}
     text = "dir: %%phoenix:data_dir%%\nrelabel: ${1}\nenv: ${env:HOME}\n"
     assert substitute(text, values) == "dir: /var/lib/x\nrelabel: ${1}\nenv: ${env:HOME}\n"
-    with pytest.raises(CollectorFailed, match=r"%%phoenix:secret_key%%"):
+    with pytest.raises(TaskFailed, match=r"%%phoenix:secret_key%%"):
         substitute("key: %%phoenix:secret_key%%", values)
 
 
@@ -95,7 +96,7 @@ def test_start_health_gate_and_stop(supervisor: Supervisor, tmp_path: Path) -> N
 def test_a_config_that_does_not_match_its_hash_is_refused(supervisor: Supervisor) -> None:
     payload = _payload(GOOD, port=free_port())
     SERVED[str(payload["config_sha256"])] = GOOD + "# changed\n"
-    with pytest.raises(CollectorFailed, match="has SHA-256"):
+    with pytest.raises(TaskFailed, match="has SHA-256"):
         supervisor.start(payload, threading.Event())
     assert supervisor.reports() == []
 
@@ -104,7 +105,7 @@ def test_a_collector_that_cannot_start_fails_with_its_own_words(
     supervisor: Supervisor, tmp_path: Path
 ) -> None:
     _serve(BAD)
-    with pytest.raises(CollectorFailed, match="exited with status") as failed:
+    with pytest.raises(TaskFailed, match="exited with status") as failed:
         supervisor.start(_payload(BAD, port=free_port()), threading.Event())
     assert "nonsense" in str(failed.value)  # Prometheus' own complaint, from its log
     assert supervisor.reports() == []
@@ -118,7 +119,7 @@ def test_a_failed_reload_goes_back_to_the_last_good_config(
     _serve(BAD)
     port = free_port()
     supervisor.start(_payload(GOOD, port=port), threading.Event())
-    with pytest.raises(CollectorFailed, match="back on the last good config"):
+    with pytest.raises(TaskFailed, match="back on the last good config"):
         supervisor.reload(_payload(BAD, port=port), threading.Event())
     (report,) = supervisor.reports()
     assert report.status is ActivePipelineStatus.RUNNING
