@@ -2,7 +2,7 @@
 # Phoenix's one developer script. On a fresh Debian/Ubuntu machine each command installs what is
 # missing (Debian packages with apt, then the project into .venv with pip) before it runs.
 #
-#   ./dev.sh demo    set up, then run the demo: the API on the embedded SQLite default
+#   ./dev.sh demo    set up, then run the demo: one experiment end to end on the embedded SQLite default
 #   ./dev.sh test    set up, then run every quality gate and the whole test suite
 #   ./dev.sh setup   only set up
 #   ./dev.sh lint    only the quality gates (ruff, mypy, import-linter)
@@ -74,8 +74,8 @@ case "${1:-}" in
     ;;
   demo)
     setup
-    say "starting the Phoenix API on the embedded SQLite database (Ctrl-C stops it)"
-    exec "$VENV/bin/phoenix" api serve
+    say "running a demo experiment end to end (Prometheus, the API, an agent; about 1.5 min)"
+    exec "$VENV/bin/phoenix" demo "${@:2}"
     ;;
   *)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'

@@ -158,6 +158,11 @@ class PhoenixClient:
                 f"Cannot reach the Phoenix API at {self.base_url}: {exc}."
             ) from exc
 
+    # pipelines
+    def forecast(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The forecast simulator: ``{template, variables, inventory}`` → series before/after."""
+        return dict(self._call("POST", "/api/v1/pipelines/forecast", json=body).json())
+
     # hosts
     def hosts(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/hosts").json())

@@ -134,6 +134,26 @@ def api_serve(host: str | None, port: int | None) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+@main.command("demo")
+@click.option("--series", default=200, show_default=True, help="Simulated processes per metric.")
+@click.option("--warmup", default=10.0, show_default=True, help="Warm-up, seconds.")
+@click.option("--duration", default=40.0, show_default=True, help="Measured run, seconds.")
+@click.option("--keep", is_flag=True, help="Keep the demo folder (database, logs) afterwards.")
+def demo(series: int, warmup: float, duration: float, keep: bool) -> None:
+    """Run one experiment end to end on this machine (SQLite, real collectors).
+
+    Starts a receiving Prometheus, the API with its controller and an agent (as child
+    processes, in a temporary folder), runs a baseline against two candidate pipelines under
+    a high-cardinality load, follows it live, and prints each variant's measured series next
+    to the forecast. Stops everything it started at the end. Exit status 0 when the experiment
+    completed.
+    """
+    from phoenix_api.demo import run_demo
+
+    code = run_demo(series=series, warmup=warmup, duration=duration, keep=keep, echo=click.echo)
+    raise SystemExit(code)
+
+
 @main.group(cls=_PhoenixGroup)
 def controller() -> None:
     """The experiment controller (one acts per database; others stand by)."""

@@ -1,0 +1,259 @@
+"""``phoenix demo``: one experiment end to end on this machine, on the embedded SQLite default.
+
+It starts, as plain child processes in a folder of its own: a Prometheus that receives the
+collectors' remote writes (and answers the controller's queries for the baseline's values),
+``phoenix api serve`` (SQLite, with its controller), and ``phoenix-agent run`` enrolled as host
+``demo-host``. Then, through the REST API: an A/B/n experiment — the baseline pipeline and
+two candidates (keep the 20 busiest processes; drop the processes below a CPU threshold) —
+under the ``high-cardinality`` load, with real Prometheus agents on the host; it follows the
+experiment's events live until it ends, and prints, per variant, the series the receiving
+Prometheus got over the run's last minute next to what the forecast simulator predicted from
+the baseline's measured series. Everything it started is stopped at the end (also on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from phoenix_core.auth import Role, TokenKind
+from phoenix_core.client import PhoenixClient
+from phoenix_core.errors import ConfigurationError
+from phoenix_core.metrics.prometheus import PrometheusClient
+from phoenix_core.store.database import make_engine
+from phoenix_core.store.migrate import upgrade
+from phoenix_core.store.session import Store
+from phoenix_core.store.tokens import TokenRepository
+
+__all__ = ["run_demo"]
+
+BIN = Path(sys.executable).parent
+HOST = "demo-host"
+ENDING = {"completed", "stopped", "failed"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"The demo gave up waiting until {what}.")
+        time.sleep(0.2)
+
+
+@contextmanager
+def _process(
+    command: list[str], env: dict[str, str], log: Path, *, stdout: int | IO[Any] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """A child in its own process group; SIGTERM (then SIGKILL) to the group at the end."""
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=stdout if stdout is not None else out,
+            stderr=out,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def spec(series: int, warmup: float, duration: float) -> dict[str, Any]:
+    return {
+        "name": "demo: keep the busiest processes",
+        "description": "Baseline against a top-20 keep-list and a CPU floor, under load.",
+        "variants": [
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "top20", "role": "candidate", "template": "top-k", "variables": {"k": 20}},
+            {
+                "name": "cpu-floor",
+                "role": "candidate",
+                "template": "adaptive-filter",
+                "variables": {"threshold": 100.0},
+            },
+        ],
+        "collector": "prometheus-agent",
+        "hosts": [HOST],
+        "sources": [{"name": "loadsim", "kind": "loadsim"}],
+        "load_profile": {"name": "high-cardinality", "parameters": {"series": series}},
+        "warmup_seconds": warmup,
+        "duration_seconds": duration,
+    }
+
+
+def run_demo(  # noqa: PLR0915 (one story, told in order)
+    *, series: int, warmup: float, duration: float, keep: bool, echo: Callable[[str], None]
+) -> int:
+    """Run the demo; the exit status (0 when the experiment completed)."""
+    prometheus_binary = shutil.which("prometheus")
+    if prometheus_binary is None:
+        raise ConfigurationError("The demo needs Prometheus: ./dev.sh setup installs it.")
+    folder = Path(tempfile.mkdtemp(prefix="phoenix-demo-"))
+    with ExitStack() as stack:
+        if not keep:
+            stack.callback(shutil.rmtree, folder, True)
+        fate = "kept" if keep else "removed"
+        echo(f"Demo folder: {folder} (SQLite database, logs; {fate} at the end)")
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
+        # 1. the receiving Prometheus
+        prom_port = _free_port()
+        prom_url = f"http://127.0.0.1:{prom_port}"
+        (folder / "prometheus.yml").write_text("global: {scrape_interval: 2s}\n")
+        stack.enter_context(
+            _process(
+                [
+                    prometheus_binary,
+                    f"--config.file={folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={folder / 'prometheus-data'}",
+                    "--web.enable-remote-write-receiver",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                base_env,
+                folder / "prometheus.log",
+            )
+        )
+        _until(lambda: _ready(f"{prom_url}/-/ready"), "Prometheus was ready")
+        echo(f"Prometheus (receives the collectors' writes): {prom_url}")
+        # 2. the database, tokens, and the API with its controller
+        database_url = f"sqlite:///{folder / 'phoenix.db'}"
+        engine = make_engine(database_url)
+        upgrade(engine)
+        with Store(engine).session() as session:
+            tokens = TokenRepository(session)
+            _, operator = tokens.create(TokenKind.USER, "demo", actor="demo", role=Role.OPERATOR)
+            _, enrolment = tokens.create(TokenKind.ENROLMENT, "demo", actor="demo")
+        engine.dispose()
+        ports = _free_port()
+        api_env = base_env | {
+            "PHOENIX_DATABASE_URL": database_url,
+            "PHOENIX_LOG_LEVEL": "warning",
+            "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.5",
+            "PHOENIX_CONTROLLER_SCRAPE_INTERVAL_SECONDS": "2",
+            "PHOENIX_CONTROLLER_PROMETHEUS_URL": prom_url,
+            "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": f"{prom_url}/api/v1/write",
+            "PHOENIX_CONTROLLER_PORT_RANGE_START": str(ports),
+            "PHOENIX_CONTROLLER_PORT_RANGE_END": str(ports + 40),
+        }
+        api = stack.enter_context(
+            _process(
+                [str(BIN / "phoenix"), "api", "serve", "--port", "0"],
+                api_env,
+                folder / "api.log",
+                stdout=subprocess.PIPE,
+            )
+        )
+        assert api.stdout is not None
+        first = api.stdout.readline()
+        if not first.startswith("Phoenix API listening on "):
+            raise ConfigurationError(f"The API did not start; see {folder / 'api.log'}.")
+        api_url = first.split()[4]
+        echo(first.strip())
+        # 3. the agent
+        agent_env = base_env | {
+            "PHOENIX_AGENT_API_URL": api_url,
+            "PHOENIX_AGENT_ENROLMENT_TOKEN": enrolment,
+            "PHOENIX_AGENT_STATE_DIR": str(folder / "agent"),
+            "PHOENIX_AGENT_HOSTNAME": HOST,
+            "PHOENIX_AGENT_HEARTBEAT_SECONDS": "2",
+        }
+        stack.enter_context(
+            _process([str(BIN / "phoenix-agent"), "run"], agent_env, folder / "agent.log")
+        )
+        client = stack.enter_context(PhoenixClient(api_url, operator))
+        _until(lambda: any(h["status"] == "healthy" for h in client.hosts()), "the agent enrolled")
+        echo(f"phoenix-agent enrolled as {HOST}")
+        # 4. the experiment
+        experiment = client.create_experiment(spec(series, warmup, duration))
+        experiment_id = experiment["id"]
+        echo(f"Experiment {experiment_id}: {experiment['spec']['name']}")
+        for planned in client.dry_run(experiment_id):
+            sha = planned["config_sha256"][:12]
+            echo(f"  {planned['variant']:<10} {planned['collector']} config {sha}")
+        client.start_experiment(experiment_id)
+        state = ""
+        for event in client.watch(experiment_id):
+            data, detail = event["data"], event["data"]["data"]
+            when = data["created_at"][11:19]
+            if "id" not in data:  # a live task update
+                echo(f"  {when}  task {detail['type']}/{detail['action']}: {detail['status']}")
+            elif "to" in detail:
+                reason = f"  ({detail['reason']})" if detail.get("reason") else ""
+                echo(f"  {when}  {detail['from']} -> {detail['to']}{reason}")
+                state = detail["to"]
+                if state in ENDING:
+                    break
+        final = client.experiment(experiment_id)
+        _report(client, PrometheusClient(prom_url), final, duration, echo)
+        return 0 if state == "completed" else 1
+
+
+def _report(
+    client: PhoenixClient,
+    prometheus: PrometheusClient,
+    experiment: dict[str, Any],
+    duration: float,
+    echo: Callable[[str], None],
+) -> None:
+    """Measured series per variant (at the receiver, over the run's last minute) next to the
+    forecast from the baseline's measured series."""
+    experiment_id = experiment["id"]
+    window = f"{max(int(min(duration, 60)), 10)}s"
+    selector = f'experiment_id="{experiment_id}",job="loadsim"'
+    measured = {
+        s.labels.get("variant", "?"): int(s.value)
+        for s in prometheus.instant(
+            f"count by (variant) (last_over_time({{{selector}}}[{window}]))"
+        )
+    }
+    inventory = [
+        {k: v for k, v in s.labels.items() if k not in ("experiment_id", "variant", "host")}
+        | {"__value__": s.value}
+        for s in prometheus.instant(f'last_over_time({{{selector},variant="baseline"}}[{window}])')
+    ]
+    echo("")
+    echo(f"Series per variant at the receiving Prometheus, distinct over the last {window}:")
+    echo(f"  {'variant':<10} {'template':<16} {'measured':>9} {'forecast':>9} {'vs baseline':>12}")
+    baseline = measured.get("baseline", 0)
+    for variant in experiment["spec"]["variants"]:
+        choice = {"template": variant["template"], "variables": variant.get("variables", {})}
+        forecast = client.forecast(choice | {"inventory": inventory})["output_series"]
+        got = measured.get(variant["name"], 0)
+        change = f"{(got - baseline) / baseline * 100:+.1f} %" if baseline else "n/a"
+        echo(
+            f"  {variant['name']:<10} {variant['template']:<16} {got:>9} {forecast:>9} {change:>12}"
+        )
+    reasons = "; ".join(experiment["verdict_reasons"]) or "-"
+    echo(f"Experiment {experiment['state']}, verdict {experiment['verdict'] or '-'} ({reasons}).")
