@@ -81,9 +81,9 @@ def run(
     Later starts: phoenix-agent run (the host token is kept in the state folder)
 
     \b
-    Signals: the first SIGTERM (or Ctrl-C) takes no new tasks, lets running ones finish, then
-    stops the collectors and exits; the second stops the collectors at once; the third exits
-    at once. (Until the agent adopts its collectors after a restart, it stops them on exit.)
+    Signals: the first SIGTERM (or Ctrl-C) takes no new tasks, lets running ones finish and
+    exits, leaving collectors and load running (the next start adopts them); the second also
+    stops every collector and load it started; the third exits at once.
     Exit status: 0 after draining, 1 on bad settings, 2 when the API refuses this agent
     (token unknown or revoked): enrol again with a new enrolment token.
     """
@@ -110,8 +110,10 @@ def run(
         if signals == 1:
             agent.drain()
         elif signals == 2:
-            logging.getLogger("phoenix_agent").warning("second signal: stopping the collectors")
-            agent.supervisor.stop_all(grace_seconds=5)
+            logging.getLogger("phoenix_agent").warning(
+                "second signal: stopping every collector and load"
+            )
+            agent.stop_children()
         else:
             logging.getLogger("phoenix_agent").warning("third signal: exiting now")
             os._exit(1)

@@ -15,7 +15,7 @@ Run by the agent as ``python -m phoenix_agent.loadsim high-cardinality --port P 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import shutil
 import signal
 import subprocess
@@ -32,8 +32,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import BaseModel, ConfigDict, Field
 
+from phoenix_agent.children import Child, signal_group
+from phoenix_agent.children import Identity as ProcessIdentity
 from phoenix_agent.failures import TaskFailed
-from phoenix_agent.supervisor import signal_group
+from phoenix_agent.identity import write_atomically
 from phoenix_core.wire.tasks import LoadsimStartPayload, LoadsimStopPayload
 
 __all__ = ["HighCardinality", "LoadRunner"]
@@ -95,52 +97,90 @@ def serve_high_cardinality(
 
 
 class LoadRunner:
-    """The agent's side: start and stop an experiment's load (one per experiment)."""
+    """The agent's side: start and stop an experiment's load (one per experiment), and find
+    it again after an agent restart (``state_dir/loads.json``)."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self._running: dict[uuid.UUID, subprocess.Popen[bytes]] = {}
-        self._lock = threading.Lock()
+        self._running: dict[uuid.UUID, Child] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "loads.json"
+
+    def adopt(self) -> tuple[int, int]:
+        """Take over loads a previous run left running; (adopted, cleaned up)."""
+        try:
+            entries = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return 0, 0
+        except (OSError, ValueError):
+            return 0, 0
+        adopted = cleaned = 0
+        for entry in entries:
+            identity = ProcessIdentity.from_json(entry["process"])
+            child = Child.adopt(identity)
+            if child is None:
+                signal_group(identity.pid, signal.SIGKILL)
+                cleaned += 1
+                continue
+            with self._lock:
+                self._running[uuid.UUID(entry["experiment_id"])] = child
+            adopted += 1
+        self._save()
+        return adopted, cleaned
 
     def start(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         start = LoadsimStartPayload.model_validate(payload)
         with self._lock:
             current = self._running.get(start.experiment_id)
-        if current is not None and current.poll() is None:
+        if current is not None and current.alive():
             return {"pid": current.pid, "already_running": True}
         folder = self.state_dir / "load" / str(start.experiment_id)
         folder.mkdir(parents=True, exist_ok=True)
         command, result = self._command(start)
         with (folder / "load.log").open("ab") as log:
-            process = subprocess.Popen(
+            child = Child.spawn(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=folder, start_new_session=True,
+                cwd=folder,
             )  # fmt: skip
         try:
             if start.profile == "high-cardinality":
-                _wait_serving(process, start.port, folder / "load.log")
+                _wait_serving(child, start.port, folder / "load.log")
         except TaskFailed:
-            _stop(process)
+            child.terminate(5)
             raise
         with self._lock:
-            self._running[start.experiment_id] = process
-        return {"pid": process.pid, **result}
+            self._running[start.experiment_id] = child
+            self._save()
+        return {"pid": child.pid, **result}
 
     def stop(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         stop = LoadsimStopPayload.model_validate(payload)
         with self._lock:
-            process = self._running.pop(stop.experiment_id, None)
-        if process is None:
+            child = self._running.pop(stop.experiment_id, None)
+            self._save()
+        if child is None:
             return {"stopped": False}
-        _stop(process)
+        child.terminate(5)
         return {"stopped": True}
 
     def stop_all(self) -> None:
         with self._lock:
             running = list(self._running.values())
             self._running.clear()
-        for process in running:
-            _stop(process)
+            self._save()
+        for child in running:
+            child.terminate(5)
+
+    def _save(self) -> None:
+        with self._lock:
+            entries = [
+                {"experiment_id": str(key), "process": child.identity.to_json()}
+                for key, child in self._running.items()
+            ]
+            write_atomically(self.state_file, json.dumps(entries, indent=2))
 
     def _command(self, start: LoadsimStartPayload) -> tuple[list[str], dict[str, Any]]:
         seconds = f"{start.duration_seconds:.0f}"
@@ -167,12 +207,12 @@ class LoadRunner:
         raise TaskFailed(f"this agent cannot run the '{start.profile}' load profile yet")
 
 
-def _wait_serving(process: subprocess.Popen[bytes], port: int | None, log: Path) -> None:
+def _wait_serving(child: Child, port: int | None, log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if not child.alive():
             raise TaskFailed(
-                f"the load exited with status {process.returncode}: {log.read_text()[-500:]}"
+                f"the load exited with status {child.returncode}: {log.read_text()[-500:]}"
             )
         try:
             if httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 200:
@@ -181,14 +221,6 @@ def _wait_serving(process: subprocess.Popen[bytes], port: int | None, log: Path)
             pass
         time.sleep(0.1)
     raise TaskFailed(f"the load did not serve on port {port} within 30 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    signal_group(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    signal_group(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -122,6 +122,12 @@ class Agent:
         if identity is None:  # drained before it could enrol
             return self.exit_code
         self._plane = ControlPlane(self.settings.api_url, identity.token)
+        collectors, gone = self.supervisor.adopt()
+        loads, loads_gone = self.load.adopt()
+        if collectors or gone or loads or loads_gone:
+            log.info("after a restart: adopted %d collectors and %d loads; %d were gone",
+                     collectors, loads, gone + loads_gone)  # fmt: skip
+        self.status.set("agent", "running", f"adopted {collectors} collectors, {loads} loads")
         log.info("phoenix-agent %s serving host %s (%s) for %s", phoenix_core.__version__,
                  self.settings.hostname, identity.host_id, self.settings.api_url)  # fmt: skip
         loops = [
@@ -134,13 +140,16 @@ class Agent:
         while not self.draining.wait(0.5):  # (a timed wait: signals are handled meanwhile)
             pass
         self._tasks.shutdown(wait=True)  # running tasks finish and report
-        # (until collectors are adopted after a restart, an exiting agent stops them)
-        self.supervisor.stop_all()
-        self.load.stop_all()
+        # collectors and load keep running: the next start of the agent adopts them
         self.status.set("agent", "stopped", f"exit {self.exit_code}")
         self._plane.close()
         self.done.set()
         return self.exit_code
+
+    def stop_children(self) -> None:
+        """Stop every collector and load this agent runs (the second signal)."""
+        self.supervisor.stop_all(grace_seconds=5)
+        self.load.stop_all()
 
     def drain(self) -> None:
         if not self.draining.is_set():

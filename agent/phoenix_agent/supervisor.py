@@ -14,10 +14,9 @@ same health gate, or back to the last good one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import json
 import logging
-import os
 import re
 import shutil
 import signal
@@ -32,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
+from phoenix_agent.children import Child, signal_group
+from phoenix_agent.children import Identity as ProcessIdentity
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import write_atomically
 from phoenix_core.wire import ActivePipelineReport, ActivePipelineStatus
@@ -44,7 +44,7 @@ from phoenix_core.wire.tasks import (
     CollectorStopPayload,
 )
 
-__all__ = ["Supervisor", "SupervisorSettings", "signal_group", "substitute"]
+__all__ = ["Supervisor", "SupervisorSettings", "substitute"]
 
 log = logging.getLogger(__name__)
 S = ActivePipelineStatus
@@ -122,7 +122,9 @@ class Collector:
         binary: str,
         folder: Path,
         settings: SupervisorSettings,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
+        self.payload = payload
         self.experiment_id = payload.experiment_id
         self.variant = payload.variant
         self.kind = payload.collector
@@ -131,9 +133,10 @@ class Collector:
         self.binary = binary
         self.folder = folder
         self.settings = settings
+        self.on_change = on_change
         self.status = S.STARTING
         self.restarts = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self._started_at = 0.0
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
@@ -149,27 +152,32 @@ class Collector:
     def spawn(self) -> None:
         command = _command(self.kind, self.binary, self.config, self.ports)
         with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+            self.child = Child.spawn(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.folder,
-                start_new_session=True,  # its own process group: stopped as a whole
-            )
+            )  # fmt: skip
         self._started_at = time.monotonic()
         log.info("%s/%s: started %s (pid %s)", self.experiment_id, self.variant,
-                 self.kind.value, self.process.pid)  # fmt: skip
+                 self.kind.value, self.child.pid)  # fmt: skip
+        self.on_change()
+
+    def adopted(self, child: Child) -> None:
+        """Take over a collector found running after an agent restart."""
+        self.child = child
+        self.status = S.RUNNING
+        self._started_at = time.monotonic()
+        log.info("%s/%s: adopted %s (pid %s)", self.experiment_id, self.variant,
+                 self.kind.value, child.pid)  # fmt: skip
 
     def wait_healthy(self) -> None:
         """Alive and answering its health endpoint within the apply timeout, or fail."""
-        assert self.process is not None
+        assert self.child is not None
         url = _health_url(self.kind, self.ports)
         deadline = time.monotonic() + self.settings.apply_timeout_seconds
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if not self.child.alive():
                 raise TaskFailed(
-                    f"{self.kind.value} exited with status {self.process.returncode} while "
+                    f"{self.kind.value} exited with status {self.child.returncode} while "
                     f"starting: {self.log_tail()}"
                 )
             try:
@@ -194,9 +202,9 @@ class Collector:
     def _keep_running(self) -> None:
         quick_failures = 0
         while not self._stopping.is_set():
-            process = self.process
-            assert process is not None
-            if process.poll() is None:
+            child = self.child
+            assert child is not None
+            if child.alive():
                 self._stopping.wait(0.2)
                 continue
             if self._stopping.is_set():
@@ -204,7 +212,7 @@ class Collector:
             up = time.monotonic() - self._started_at
             quick_failures = 0 if up >= self.settings.stable_seconds else quick_failures + 1
             log.warning("%s/%s: %s exited with status %s after %.1f s", self.experiment_id,
-                        self.variant, self.kind.value, process.returncode, up)  # fmt: skip
+                        self.variant, self.kind.value, child.returncode, up)  # fmt: skip
             if quick_failures >= self.settings.crash_loop_after:
                 self.status = S.CRASH_LOOPING
                 log.error("%s/%s: crash-looping (%d quick failures); not restarting it",
@@ -226,35 +234,31 @@ class Collector:
         self._stopping.set()
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(timeout=5)
-        process = self.process
-        if process is None:
-            self.status = S.STOPPED
-            return
-        self.status = S.STOPPING
-        stragglers = _descendants(process.pid)
-        signal_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            log.warning("%s/%s: no exit after %.0f s; killing it", self.experiment_id,
-                        self.variant, grace_seconds)  # fmt: skip
-        signal_group(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        for child in stragglers:  # any that left the group
-            with contextlib.suppress(psutil.Error):
-                child.kill()
+        if self.child is not None:
+            self.status = S.STOPPING
+            self.child.terminate(grace_seconds)
         self.status = S.STOPPED
 
     def report(self) -> ActivePipelineReport:
-        alive = self.process is not None and self.process.poll() is None
+        alive = self.child is not None and self.child.alive()
         return ActivePipelineReport(
             experiment_id=self.experiment_id,
             variant=self.variant,
             config_sha256=self.config_sha256,
             status=self.status,
-            pid=self.process.pid if alive and self.process else None,
+            pid=self.child.pid if alive and self.child else None,
             restarts=self.restarts,
         )
+
+    def state(self) -> dict[str, Any]:
+        """What finding it again after an agent restart takes."""
+        assert self.child is not None
+        return {
+            "payload": self.payload.model_dump(mode="json"),
+            "binary": self.binary,
+            "folder": str(self.folder),
+            "process": self.child.identity.to_json(),
+        }
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -264,29 +268,54 @@ class Collector:
         return " | ".join(tail) or "(empty log)"
 
 
-def signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
-
-
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return list(psutil.Process(pid).children(recursive=True))
-    except psutil.Error:
-        return []
-
-
 # --- all collectors of the host ----------------------------------------------------------------
 
 
 class Supervisor:
-    """Start, reload and stop collectors for tasks; report them in heartbeats."""
+    """Start, reload and stop collectors for tasks; report them in heartbeats; find them
+    again after an agent restart (``state_dir/collectors.json``)."""
 
     def __init__(self, settings: SupervisorSettings, fetch_config: Callable[[str], str]) -> None:
         self.settings = settings
         self._fetch_config = fetch_config
         self._collectors: dict[tuple[uuid.UUID, str], Collector] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    @property
+    def state_file(self) -> Path:
+        return self.settings.state_dir / "collectors.json"
+
+    def adopt(self) -> tuple[int, int]:
+        """Take over the collectors a previous run of the agent left running (same pid, start
+        time and command line); clean up after the dead ones. (adopted, cleaned up)."""
+        try:
+            entries = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return 0, 0
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s (%s): no collectors adopted", self.state_file, exc)
+            return 0, 0
+        adopted = cleaned = 0
+        for entry in entries:
+            identity = ProcessIdentity.from_json(entry["process"])
+            child = Child.adopt(identity)
+            payload = CollectorStartPayload.model_validate(entry["payload"])
+            if child is None:
+                signal_group(identity.pid, signal.SIGKILL)  # what is left of its group, if any
+                log.info("%s/%s: its collector (pid %s) is gone; cleaned up",
+                         payload.experiment_id, payload.variant, identity.pid)  # fmt: skip
+                cleaned += 1
+                continue
+            collector = Collector(
+                payload, entry["binary"], Path(entry["folder"]), self.settings, self._save
+            )
+            collector.adopted(child)
+            collector.watch()
+            with self._lock:
+                self._collectors[(payload.experiment_id, payload.variant)] = collector
+            adopted += 1
+        self._save()
+        return adopted, cleaned
 
     def start(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         start = CollectorStartPayload.model_validate(payload)
@@ -317,6 +346,7 @@ class Supervisor:
         except TaskFailed as exc:
             write_atomically(collector.config, last_good)
             collector.config_sha256 = current.config_sha256
+            collector.payload = current.payload
             self._launch(key, collector)
             raise TaskFailed(f"{exc}; back on the last good config") from exc
 
@@ -327,6 +357,7 @@ class Supervisor:
         if collector is None:
             return {"stopped": False}
         collector.stop(stop.grace_seconds)
+        self._save()
         return {"stopped": True}
 
     def stop_all(self, grace_seconds: float = 10.0) -> None:
@@ -335,10 +366,16 @@ class Supervisor:
             self._collectors.clear()
         for collector in collectors:
             collector.stop(grace_seconds)
+        self._save()
 
     def reports(self) -> list[ActivePipelineReport]:
         with self._lock:
             return [c.report() for c in self._collectors.values()]
+
+    def _save(self) -> None:
+        with self._lock:
+            entries = [c.state() for c in self._collectors.values() if c.child is not None]
+            write_atomically(self.state_file, json.dumps(entries, indent=2))
 
     def _prepare(self, payload: CollectorStartPayload) -> Collector:
         binary = self.settings.binaries[payload.collector]
@@ -360,19 +397,22 @@ class Supervisor:
         )
         folder.mkdir(parents=True, exist_ok=True)
         config = substitute(text, {"data_dir": str(folder), "hostname": self.settings.hostname})
-        collector = Collector(payload, resolved, folder, self.settings)
+        collector = Collector(payload, resolved, folder, self.settings, self._save)
         write_atomically(collector.config, config)
         return collector
 
     def _launch(self, key: tuple[uuid.UUID, str], collector: Collector) -> dict[str, Any]:
+        collector.on_change = lambda: None  # saved once it is healthy and ours
         collector.spawn()
         try:
             collector.wait_healthy()
         except TaskFailed:
             collector.stop(5)
             raise
-        collector.watch()
         with self._lock:
             self._collectors[key] = collector
-        assert collector.process is not None
-        return {"pid": collector.process.pid, "config_sha256": collector.config_sha256}
+        collector.on_change = self._save
+        self._save()
+        collector.watch()
+        assert collector.child is not None
+        return {"pid": collector.child.pid, "config_sha256": collector.config_sha256}

@@ -13,6 +13,7 @@ the baseline's measured series. Everything it started is stopped at the end (als
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import psutil
 
 from phoenix_core.auth import Role, TokenKind
 from phoenix_core.client import PhoenixClient
@@ -82,6 +84,23 @@ def _process(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def _stop_leftovers(folder: Path) -> None:
+    """Stop what the agent started in ``folder`` (collectors, load): SIGTERM, then SIGKILL."""
+    found = [
+        p
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if (p.info["cwd"] or "").startswith(str(folder))
+        or any(str(folder) in arg for arg in p.info["cmdline"] or [])
+    ]
+    for process in found:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(found, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 def _ready(url: str) -> bool:
@@ -181,7 +200,8 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             raise ConfigurationError(f"The API did not start; see {folder / 'api.log'}.")
         api_url = first.split()[4]
         echo(first.strip())
-        # 3. the agent
+        # 3. the agent (a drained agent leaves its collectors running: stop them after it)
+        stack.callback(_stop_leftovers, folder)
         agent_env = base_env | {
             "PHOENIX_AGENT_API_URL": api_url,
             "PHOENIX_AGENT_ENROLMENT_TOKEN": enrolment,

@@ -23,7 +23,7 @@ import pytest
 import phoenix_core
 from support.exporter import static_exporter
 from support.postgres import free_port
-from support.processes import BIN, api_server, run_cli
+from support.processes import BIN, api_server, kill_processes_in, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
 
 SERIES = pd.DataFrame(
@@ -69,8 +69,9 @@ class World:
             base_url=self.url, headers={"Authorization": f"Bearer {operator}"}, timeout=30
         )
         stack.callback(self.operator.close)
-        self.agent = stack.enter_context(self._agent(enrolment))
-        stack.callback(self._no_survivors)
+        self.enrolment = enrolment
+        self.agent = stack.enter_context(self.run_agent())
+        stack.callback(kill_processes_in, self.state)  # a drained agent leaves them running
 
     def cli(self, *args: str) -> str:
         result = run_cli("phoenix", list(args), self.env)
@@ -78,11 +79,11 @@ class World:
         return result.stdout.strip()
 
     @contextmanager
-    def _agent(self, enrolment: str) -> Iterator[subprocess.Popen[str]]:
+    def run_agent(self) -> Iterator[subprocess.Popen[str]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
         env |= {
             "PHOENIX_AGENT_API_URL": self.url,
-            "PHOENIX_AGENT_ENROLMENT_TOKEN": enrolment,
+            "PHOENIX_AGENT_ENROLMENT_TOKEN": self.enrolment,
             "PHOENIX_AGENT_STATE_DIR": str(self.state),
             "PHOENIX_AGENT_HOSTNAME": "web-1",
             "PHOENIX_AGENT_HEARTBEAT_SECONDS": "0.5",
@@ -103,7 +104,7 @@ class World:
             yield process
         finally:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)  # drains: stops its collectors
+                process.send_signal(signal.SIGTERM)  # drains (its collectors keep running)
                 try:
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
@@ -118,12 +119,6 @@ class World:
                 if arg.startswith("--config.file=") and str(self.state) in arg:
                     found[Path(arg.split("=", 1)[1]).parent.name] = process
         return found
-
-    def _no_survivors(self) -> None:
-        survivors = self.collectors()
-        for process in survivors.values():
-            process.kill()
-        assert not survivors, f"collectors left running: {survivors}"
 
     def start_experiment(self, **changes: Any) -> str:
         _until(lambda: self.operator.get("/api/v1/hosts").json(), "the agent enrolled")
@@ -266,3 +261,25 @@ def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: W
         ),
         "the load is gone",
     )
+
+
+def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
+    experiment = world.start_experiment()
+    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    before = {variant: p.pid for variant, p in world.collectors().items()}
+    assert set(before) == {"baseline", "twin"}
+    os.killpg(world.agent.pid, signal.SIGKILL)  # kill -9 of the agent: the collectors live on
+    world.agent.wait(timeout=10)
+    assert {variant: p.pid for variant, p in world.collectors().items()} == before
+    with world.run_agent():
+        _until(
+            lambda: "adopted 2 collectors" in (world.state / "status").read_text(),
+            "the new agent adopted them",
+        )
+        time.sleep(2)  # a few heartbeats and polls later: still the same two, no duplicates
+        assert {variant: p.pid for variant, p in world.collectors().items()} == before
+        assert world.state_of(experiment) in ("warming_up", "running")
+        # the adopted collectors stop like any other
+        assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
+        _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+        _until(lambda: not world.collectors(), "every collector is gone")

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["BIN", "api_server", "run_cli"]
+__all__ = ["BIN", "api_server", "kill_processes_in", "run_cli"]
 
 BIN = Path(sys.executable).parent
 """The folder of the venv's console scripts (``phoenix``, ``phoenix-agent``)."""
@@ -73,3 +73,21 @@ def api_server(
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+
+def kill_processes_in(folder: Path) -> list[str]:
+    """Kill every process whose working folder or command line is inside ``folder`` (what an
+    agent under test started there); their command lines, for the test to report."""
+    import psutil
+
+    killed = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        cmdline = process.info["cmdline"] or []
+        cwd = process.info["cwd"] or ""
+        if cwd.startswith(str(folder)) or any(str(folder) in arg for arg in cmdline):
+            try:
+                process.kill()
+                killed.append(" ".join(cmdline))
+            except psutil.Error:
+                pass
+    return killed
