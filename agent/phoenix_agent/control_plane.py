@@ -20,6 +20,7 @@ import httpx
 import phoenix_core
 from phoenix_core.wire import Heartbeat
 from phoenix_core.wire.agent_api import (
+    MetricsBatch,
     PollResult,
     Registration,
     RegistrationResult,
@@ -90,6 +91,11 @@ class ControlPlane:
     def config(self, url: str) -> str:
         """A rendered collector config (``url`` as the task gives it, usually a path)."""
         return self._call("GET", url).text
+
+    def metrics(self, batch: MetricsBatch) -> int:
+        """Samples stored in the control plane's metrics cache."""
+        body = batch.model_dump(mode="json", exclude_none=True)
+        return int(self._call("POST", "/agent/v1/metrics", json=body).json()["stored"])
 
     def heartbeat(self, heartbeat: Heartbeat) -> int:
         """Leases extended by this heartbeat."""

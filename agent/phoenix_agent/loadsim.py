@@ -166,6 +166,11 @@ class LoadRunner:
         child.terminate(5)
         return {"stopped": True}
 
+    def pids(self) -> dict[uuid.UUID, int]:
+        """Each experiment's running load process."""
+        with self._lock:
+            return {key: child.pid for key, child in self._running.items() if child.alive()}
+
     def stop_all(self) -> None:
         with self._lock:
             running = list(self._running.values())

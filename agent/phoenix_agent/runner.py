@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
 import phoenix_core
+from phoenix_agent import selfmetrics
 from phoenix_agent.control_plane import ControlPlane, Fatal, Refused, Unavailable
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import Identity, write_atomically
@@ -133,6 +134,7 @@ class Agent:
         loops = [
             threading.Thread(target=self._guarded, args=(self._poll_loop,), name="poll"),
             threading.Thread(target=self._guarded, args=(self._heartbeat_loop,), name="beat"),
+            threading.Thread(target=self._guarded, args=(self._metrics_loop,), name="metrics"),
         ]
         for loop in loops:
             loop.daemon = True  # a long-poll in flight must not keep a drained agent alive
@@ -237,6 +239,29 @@ class Agent:
                 log.warning("heartbeat refused: %s", exc)
             if self.draining.wait(self.settings.heartbeat_seconds):
                 return
+
+    def _metrics_loop(self) -> None:
+        plane = self._plane
+        assert plane is not None
+        while not self.draining.wait(self.settings.metrics_seconds):
+            with self._held_lock:
+                held = len(self._held)
+            measured = selfmetrics.measure(held, self.supervisor.reports(), self.load.pids())
+            try:
+                stored = sum(plane.metrics(batch) for batch in selfmetrics.to_batches(measured))
+                self.status.set("metrics", "ok", f"{stored} samples stored")
+            except (Unavailable, Refused) as exc:
+                self.status.set("metrics", "failing", str(exc))
+                log.warning("metrics not sent: %s", exc)
+            gateway = self.settings.pushgateway_url
+            if gateway:
+                try:
+                    selfmetrics.push(gateway, self.settings.hostname, measured)
+                except OSError as exc:  # urllib's errors: unreachable, refused, HTTP errors
+                    self.status.set("pushgateway", "failing", str(exc))
+                    log.warning("push to %s failed: %s", gateway, exc)
+                else:
+                    self.status.set("pushgateway", "ok", f"{len(measured)} series pushed")
 
     # --- tasks ----------------------------------------------------------------------------
 

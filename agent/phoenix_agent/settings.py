@@ -69,4 +69,10 @@ class AgentSettings(BaseSettings):
     crash_loop_after: int = Field(
         default=5, ge=1, description="Quick failures in a row that make a collector crash_looping."
     )
+    metrics_seconds: float = Field(
+        default=15.0, gt=0, description="Interval of the agent's own measurements."
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="Also push the agent's measurements to this Pushgateway."
+    )
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")

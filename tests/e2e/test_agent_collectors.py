@@ -19,8 +19,10 @@ import httpx
 import pandas as pd
 import psutil
 import pytest
+from sqlalchemy import text
 
 import phoenix_core
+from phoenix_core.store.database import make_engine
 from support.exporter import static_exporter
 from support.postgres import free_port
 from support.processes import BIN, api_server, kill_processes_in, run_cli
@@ -59,6 +61,8 @@ class World:
         self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
         # the baseline's latest values, for the candidates' keep-lists, come from there too
         self.env["PHOENIX_CONTROLLER_PROMETHEUS_URL"] = self.prometheus.url
+        self.engine = make_engine(postgres_url)
+        stack.callback(self.engine.dispose)
         self.state = tmp_path / "agent-state"
         self.agent_log = tmp_path / "agent.log"
         operator = self.cli("token", "create", "olga", "--role", "operator")
@@ -90,6 +94,7 @@ class World:
             "PHOENIX_AGENT_POLL_WAIT_SECONDS": "5",
             "PHOENIX_AGENT_RESTART_BACKOFF_SECONDS": "0.2",
             "PHOENIX_AGENT_CRASH_LOOP_AFTER": "3",
+            "PHOENIX_AGENT_METRICS_SECONDS": "0.5",
         }
         with self.agent_log.open("a") as log:
             process = subprocess.Popen(
@@ -174,6 +179,21 @@ def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
         for variant, p in collectors.items()
     }
     assert ports["baseline"] != ports["twin"]
+
+    # the agent measures each collector (CPU, memory) into the control plane's metrics cache
+    def measured() -> set[str]:
+        with world.engine.connect() as connection:
+            return set(
+                connection.scalars(
+                    text(
+                        "SELECT DISTINCT variant FROM metrics_cache WHERE experiment_id = :e"
+                        " AND metric_name = 'phoenix_collector_rss_bytes' AND value > 1000000"
+                    ),
+                    {"e": experiment},
+                )
+            )
+
+    _until(lambda: measured() == {"baseline", "twin"}, "both collectors were measured")
     truth = {
         frozenset((k, v) for k, v in row.items() if k != "__value__" and v)
         for row in SERIES.to_dict("records")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from phoenix_core.queue import NewTask, TaskQueue, open_queue
 from phoenix_core.store.database import make_engine
 from phoenix_core.wire import TaskAction, TaskStatus, TaskType
 from support.processes import BIN, api_server, run_cli
+from support.prometheus import pushgateway
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -38,7 +41,8 @@ def _free_port() -> int:
 
 
 class World:
-    def __init__(self, postgres_url: str, tmp_path: Path) -> None:
+    def __init__(self, postgres_url: str, tmp_path: Path, gateway: str) -> None:
+        self.gateway = gateway
         self.env = {"PHOENIX_DATABASE_URL": postgres_url, "PHOENIX_LOG_LEVEL": "warning"}
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -64,6 +68,8 @@ class World:
             "PHOENIX_AGENT_HEARTBEAT_SECONDS": "0.5",
             "PHOENIX_AGENT_POLL_WAIT_SECONDS": "2",
             "PHOENIX_AGENT_MAX_BACKOFF_SECONDS": "1",
+            "PHOENIX_AGENT_METRICS_SECONDS": "0.5",
+            "PHOENIX_AGENT_PUSHGATEWAY_URL": self.gateway,
         }
         if enrol:
             env["PHOENIX_AGENT_ENROLMENT_TOKEN"] = self.enrolment
@@ -105,9 +111,10 @@ class World:
 
 @pytest.fixture
 def world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
-    world = World(postgres_url, tmp_path)
-    yield world
-    world.close()
+    with pushgateway() as gateway:
+        world = World(postgres_url, tmp_path, gateway)
+        yield world
+        world.close()
 
 
 def test_enrols_once_runs_tasks_and_drains(world: World) -> None:
@@ -119,6 +126,19 @@ def test_enrols_once_runs_tasks_and_drains(world: World) -> None:
         assert world.queue.get(ids[0]).result == {"note": "hello"}
         _until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
         assert "poll " in world.status()
+        # its own measurements: in the metrics cache, and on the Pushgateway
+        _until(lambda: "pushgateway ok" in world.status(), "a push went through")
+        pushed = httpx.get(f"{world.gateway}/metrics").text
+        assert re.search(r'phoenix_agent_rss_bytes\{[^}]*host="web-1"[^}]*\} [0-9.e+]+', pushed)
+        with world.engine.connect() as connection:
+            cached = connection.execute(
+                text(
+                    "SELECT metric_name, value FROM metrics_cache WHERE host_id = :host"
+                    " AND metric_name = 'phoenix_agent_rss_bytes'"
+                ),
+                {"host": host},
+            ).all()
+        assert cached and all(value > 1_000_000 for _, value in cached)  # bytes: > 1 MB
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
         assert "agent stopped" in world.status()

@@ -20,7 +20,7 @@ import httpx
 
 from support.postgres import free_port
 
-__all__ = ["PrometheusServer", "prometheus_agent", "prometheus_server"]
+__all__ = ["PrometheusServer", "prometheus_agent", "prometheus_server", "pushgateway"]
 
 BINARY = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -66,13 +66,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _running(
-    args: list[str], folder: Path, port: int
+    args: list[str], folder: Path, port: int, binary: str = BINARY
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     log = folder / "log"
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [BINARY, *args, f"--web.listen-address=127.0.0.1:{port}"], stdout=out, stderr=out
+            [binary, *args, f"--web.listen-address=127.0.0.1:{port}"], stdout=out, stderr=out
         )
     try:
         _wait_ready(url, process, log)
@@ -112,6 +112,18 @@ def prometheus_agent(config_text: str, port: int) -> Iterator[str]:
     ]
     try:
         with _running(args, folder, port) as (url, _):
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def pushgateway() -> Iterator[str]:
+    """The Prometheus Pushgateway (Debian's ``prometheus-pushgateway``); yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="phoenix-pushgateway-"))
+    binary = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"
+    try:
+        with _running([], folder, free_port(), binary) as (url, _):
             yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
