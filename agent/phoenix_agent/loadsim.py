@@ -6,10 +6,13 @@ series, so tests and demos know the ground truth: ``series`` simulated processes
 ``process_resident_memory_bytes``, ``process_open_fds``, ``process_io_read_bytes_total``:
 the names the built-in templates work on), with fixed values (process ``i`` has CPU
 ``1000 / (i + 1)``). ``churn_seconds`` > 0 renames every process that often (new series).
-``realistic`` runs stress-ng (CPU and memory workers). Each runs as its own process group
-for a bounded time and is stopped as a whole.
+``spike`` is the same exporter jumping to ``burst_series`` for ``burst_seconds`` of every
+``every_seconds``. ``realistic`` runs stress-ng (CPU and memory workers). ``process-churn``
+starts short-lived processes at ``rate`` per second. ``custom`` runs a script from the agent's
+allow-list (``PHOENIX_AGENT_CUSTOM_LOAD_SCRIPTS``). Each runs as its own process group for a
+bounded time and is stopped as a whole.
 
-Run by the agent as ``python -m phoenix_agent.loadsim high-cardinality --port P ...``.
+Run by the agent as ``python -m phoenix_agent.loadsim serve|churn|custom ...``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,29 @@ class HighCardinalityParameters(BaseModel):
     churn_seconds: float = Field(default=0, ge=0, description="Rename processes this often.")
 
 
+class SpikeParameters(HighCardinalityParameters):
+    """High cardinality that jumps to ``burst_series`` for ``burst_seconds`` of every
+    ``every_seconds``."""
+
+    series: int = Field(default=200, ge=1, le=200_000)
+    burst_series: int = Field(default=1000, ge=1, le=200_000)
+    every_seconds: float = Field(default=60, gt=0)
+    burst_seconds: float = Field(default=10, gt=0)
+
+
+class ProcessChurnParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(default=5, gt=0, le=500, description="Processes started per second.")
+    lifetime_seconds: float = Field(default=1, gt=0, le=3600)
+
+
+class CustomParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    script: Path = Field(description="An executable on the agent's allow-list.")
+
+
 class RealisticParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,16 +97,25 @@ class HighCardinality:
         self.parameters = parameters
         self._began = time.monotonic()
 
+    def series_now(self) -> int:
+        p, age = self.parameters, time.monotonic() - self._began
+        if isinstance(p, SpikeParameters) and age % p.every_seconds >= (
+            p.every_seconds - p.burst_seconds
+        ):
+            return p.burst_series
+        return p.series
+
     def collect(self) -> Iterator[Metric]:
         p = self.parameters
         generation = (
             int((time.monotonic() - self._began) // p.churn_seconds) if p.churn_seconds else 0
         )
+        count = self.series_now()
         for name, kind, value in FAMILIES[: p.metrics]:
             family_class = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
             base = name.removesuffix("_total") if kind == "counter" else name
             family = family_class(base, f"Simulated {name}.", labels=["process", "pid"])
-            for i in range(p.series):
+            for i in range(count):
                 family.add_metric([f"proc-{generation}-{i:05d}", str(10_000 + i)], value(i))
             yield family
 
@@ -96,12 +131,50 @@ def serve_high_cardinality(
     stop.wait(seconds)
 
 
+def _until_stopped(seconds: float) -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    timer = threading.Timer(seconds, stop.set)
+    timer.daemon = True
+    timer.start()
+    return stop
+
+
+def churn_processes(parameters: ProcessChurnParameters, seconds: float) -> None:
+    """Start short-lived processes at the given rate (all in this process group)."""
+    stop = _until_stopped(seconds)
+    living: list[subprocess.Popen[bytes]] = []
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    while not stop.wait(1 / parameters.rate):
+        living = [p for p in living if p.poll() is None]
+        living.append(subprocess.Popen([sleep, str(parameters.lifetime_seconds)]))
+    for process in living:
+        process.kill()
+        process.wait()
+
+
+def run_custom(script: Path, seconds: float) -> None:
+    """Run ``script`` (its own process group: this one) for at most ``seconds``."""
+    stop = _until_stopped(seconds)
+    process = subprocess.Popen([str(script)])
+    while process.poll() is None and not stop.wait(0.2):
+        pass
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class LoadRunner:
     """The agent's side: start and stop an experiment's load (one per experiment), and find
     it again after an agent restart (``state_dir/loads.json``)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, custom_scripts: list[Path] | None = None) -> None:
         self.state_dir = state_dir
+        self.custom_scripts = [p.resolve() for p in custom_scripts or []]
         self._running: dict[uuid.UUID, Child] = {}
         self._lock = threading.RLock()
 
@@ -146,7 +219,7 @@ class LoadRunner:
                 cwd=folder,
             )  # fmt: skip
         try:
-            if start.profile == "high-cardinality":
+            if start.profile in ("high-cardinality", "spike"):
                 _wait_serving(child, start.port, folder / "load.log")
         except TaskFailed:
             child.terminate(5)
@@ -189,15 +262,16 @@ class LoadRunner:
 
     def _command(self, start: LoadsimStartPayload) -> tuple[list[str], dict[str, Any]]:
         seconds = f"{start.duration_seconds:.0f}"
-        if start.profile == "high-cardinality":
+        module = [sys.executable, "-m", "phoenix_agent.loadsim"]
+        if start.profile in ("high-cardinality", "spike"):
             if start.port is None:
-                raise TaskFailed("the high-cardinality load needs a port to serve on")
-            p = HighCardinalityParameters.model_validate(start.parameters)
-            command = [
-                sys.executable, "-m", "phoenix_agent.loadsim", "high-cardinality",
-                "--port", str(start.port), "--series", str(p.series), "--metrics", str(p.metrics),
-                "--churn-seconds", str(p.churn_seconds), "--seconds", seconds,
-            ]  # fmt: skip
+                raise TaskFailed(f"the {start.profile} load needs a port to serve on")
+            kind = SpikeParameters if start.profile == "spike" else HighCardinalityParameters
+            p = kind.model_validate(start.parameters)
+            command = [*module, "serve", "--port", str(start.port), "--seconds", seconds,
+                       "--parameters", p.model_dump_json()]  # fmt: skip
+            if isinstance(p, SpikeParameters):
+                command += ["--spike"]
             return command, {"series": p.series * p.metrics}
         if start.profile == "realistic":
             binary = shutil.which("stress-ng")
@@ -209,7 +283,19 @@ class LoadRunner:
                 "--vm", "1", "--vm-bytes", r.vm_bytes, "--timeout", f"{seconds}s", "--quiet",
             ]  # fmt: skip
             return command, {}
-        raise TaskFailed(f"this agent cannot run the '{start.profile}' load profile yet")
+        if start.profile == "process-churn":
+            c = ProcessChurnParameters.model_validate(start.parameters)
+            return [*module, "churn", "--seconds", seconds, "--parameters", c.model_dump_json()], {}
+        if start.profile == "custom":
+            script = CustomParameters.model_validate(start.parameters).script.resolve()
+            if script not in self.custom_scripts:
+                allowed = ", ".join(map(str, self.custom_scripts)) or "none"
+                raise TaskFailed(
+                    f"{script} is not on this agent's allow-list "
+                    f"(PHOENIX_AGENT_CUSTOM_LOAD_SCRIPTS: {allowed})"
+                )
+            return [*module, "custom", "--seconds", seconds, "--script", str(script)], {}
+        raise TaskFailed(f"this agent cannot run the '{start.profile}' load profile")
 
 
 def _wait_serving(child: Child, port: int | None, log: Path) -> None:
@@ -230,18 +316,25 @@ def _wait_serving(child: Child, port: int | None, log: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m phoenix_agent.loadsim")
-    sub = parser.add_subparsers(dest="profile", required=True)
-    high = sub.add_parser("high-cardinality", help="serve an exactly known set of series")
-    high.add_argument("--port", type=int, required=True)
-    high.add_argument("--series", type=int, default=500)
-    high.add_argument("--metrics", type=int, default=4)
-    high.add_argument("--churn-seconds", type=float, default=0)
-    high.add_argument("--seconds", type=float, required=True)
+    sub = parser.add_subparsers(dest="what", required=True)
+    serve = sub.add_parser("serve", help="serve an exactly known set of series")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--spike", action="store_true", help="with bursts of series")
+    churn = sub.add_parser("churn", help="start short-lived processes at a rate")
+    custom = sub.add_parser("custom", help="run an allowed script for a bounded time")
+    custom.add_argument("--script", type=Path, required=True)
+    for command in (serve, churn, custom):
+        command.add_argument("--seconds", type=float, required=True)
+    for command in (serve, churn):
+        command.add_argument("--parameters", default="{}", help="the profile's parameters, JSON")
     args = parser.parse_args(argv)
-    parameters = HighCardinalityParameters(
-        series=args.series, metrics=args.metrics, churn_seconds=args.churn_seconds
-    )
-    serve_high_cardinality(args.port, parameters, args.seconds)
+    if args.what == "serve":
+        kind = SpikeParameters if args.spike else HighCardinalityParameters
+        serve_high_cardinality(args.port, kind.model_validate_json(args.parameters), args.seconds)
+    elif args.what == "churn":
+        churn_processes(ProcessChurnParameters.model_validate_json(args.parameters), args.seconds)
+    else:
+        run_custom(args.script, args.seconds)
 
 
 if __name__ == "__main__":

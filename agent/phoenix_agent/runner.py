@@ -103,7 +103,7 @@ class Agent:
             ),
             fetch_config=self._fetch_config,
         )
-        self.load = LoadRunner(settings.state_dir)
+        self.load = LoadRunner(settings.state_dir, settings.custom_load_scripts)
         self._handlers: dict[tuple[TaskType, TaskAction], Handler] = {
             (TaskType.NOOP, TaskAction.RUN): _noop,
             (TaskType.COLLECTOR, TaskAction.START): self.supervisor.start,

@@ -69,6 +69,10 @@ class AgentSettings(BaseSettings):
     crash_loop_after: int = Field(
         default=5, ge=1, description="Quick failures in a row that make a collector crash_looping."
     )
+    custom_load_scripts: list[Path] = Field(
+        default_factory=list,
+        description="Scripts a 'custom' load profile may run (a JSON list of paths).",
+    )
     metrics_seconds: float = Field(
         default=15.0, gt=0, description="Interval of the agent's own measurements."
     )

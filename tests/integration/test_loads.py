@@ -1,0 +1,123 @@
+"""The agent's load runner with real processes (no API): the exporter serves exactly the
+series it promises and bursts when asked; process churn starts processes; custom scripts run
+only from the allow-list; stop leaves nothing of any of them."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from phoenix_agent.failures import TaskFailed
+from phoenix_agent.loadsim import LoadRunner
+from support.postgres import free_port
+
+EXPERIMENT = uuid.UUID(int=9)
+
+
+def _until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+    return result
+
+
+def _start(profile: str, parameters: dict[str, Any], port: int | None = None) -> dict[str, Any]:
+    return {
+        "experiment_id": str(EXPERIMENT),
+        "profile": profile,
+        "parameters": parameters,
+        "duration_seconds": 120,
+        "port": port,
+    }
+
+
+STOP = {"experiment_id": str(EXPERIMENT)}
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[LoadRunner]:
+    script = tmp_path / "load.sh"
+    script.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\nexec sleep 600\n")
+    script.chmod(0o755)
+    runner = LoadRunner(tmp_path / "state", custom_scripts=[script])
+    yield runner
+    runner.stop_all()
+
+
+def _series(port: int) -> int:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def _group(pid: int) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter() if _pgid(p) == pid]
+
+
+def _pgid(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except (ProcessLookupError, psutil.Error):
+        return None
+
+
+def test_high_cardinality_serves_exactly_its_series(runner: LoadRunner) -> None:
+    port = free_port()
+    result = runner.start(
+        _start("high-cardinality", {"series": 7, "metrics": 3}, port), threading.Event()
+    )
+    assert result["series"] == 21
+    assert _series(port) == 21
+    assert runner.stop(STOP, threading.Event()) == {"stopped": True}
+    assert _group(result["pid"]) == []
+
+
+def test_spike_bursts_then_falls_back(runner: LoadRunner) -> None:
+    port = free_port()
+    parameters = {
+        "series": 3,
+        "metrics": 1,
+        "burst_series": 30,
+        "every_seconds": 2,
+        "burst_seconds": 1,
+    }
+    runner.start(_start("spike", parameters, port), threading.Event())
+    _until(lambda: _series(port) == 30, "a burst")
+    _until(lambda: _series(port) == 3, "back to normal")
+
+
+def test_process_churn_starts_processes_and_stop_ends_them(runner: LoadRunner) -> None:
+    parameters = {"rate": 20, "lifetime_seconds": 5}
+    result = runner.start(_start("process-churn", parameters), threading.Event())
+    _until(lambda: len(_group(result["pid"])) >= 5, "churned processes")
+    runner.stop(STOP, threading.Event())
+    assert _group(result["pid"]) == []
+
+
+def test_custom_runs_only_allowed_scripts(runner: LoadRunner, tmp_path: Path) -> None:
+    refused = _start("custom", {"script": "/bin/sh"})
+    with pytest.raises(TaskFailed, match="not on this agent's allow-list"):
+        runner.start(refused, threading.Event())
+    result = runner.start(
+        _start("custom", {"script": str(tmp_path / "load.sh")}), threading.Event()
+    )
+    _until((tmp_path / "ran").exists, "the script ran")
+    runner.stop(STOP, threading.Event())
+    assert _group(result["pid"]) == []
+
+
+def test_realistic_needs_nothing_but_stress_ng(runner: LoadRunner) -> None:
+    parameters = {"cpu_workers": 1, "cpu_load": 5, "vm_bytes": "16M"}
+    result = runner.start(_start("realistic", parameters), threading.Event())
+    _until(lambda: len(_group(result["pid"])) >= 2, "stress-ng workers")
+    runner.stop(STOP, threading.Event())
+    assert _group(result["pid"]) == []
