@@ -68,7 +68,8 @@ class World:
         operator = self.cli("token", "create", "olga", "--role", "operator")
         enrolment = self.cli("enrolment-token", "create", "rack")
         self.exporter: str = stack.enter_context(static_exporter(SERIES))
-        self.url, _ = stack.enter_context(api_server(self.env))
+        self.api_port = free_port()
+        self.url, self.api = stack.enter_context(api_server(self.env, port=self.api_port))
         self.operator = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {operator}"}, timeout=30
         )
@@ -303,3 +304,20 @@ def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
         assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
         _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
         _until(lambda: not world.collectors(), "every collector is gone")
+
+
+def test_collectors_outlive_an_api_outage(world: World) -> None:
+    experiment = world.start_experiment()
+    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    before = {variant: p.pid for variant, p in world.collectors().items()}
+    os.killpg(world.api.pid, signal.SIGTERM)  # the API goes away
+    world.api.wait(timeout=30)
+    status = world.state / "status"
+    _until(lambda: "poll retrying" in status.read_text(), "the agent noticed the outage")
+    time.sleep(5)  # while it lasts, the collectors run on untouched and the agent waits
+    assert {variant: p.pid for variant, p in world.collectors().items()} == before
+    assert world.agent.poll() is None
+    with api_server(world.env, port=world.api_port):  # back, on the same address
+        assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
+        _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+        _until(lambda: not world.collectors(), "the resumed agent stopped its collectors")
