@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -50,6 +51,21 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive free ports below the ephemeral range (32768 and up on
+    Linux), where no outgoing connection can take one while the demo runs."""
+    for _ in range(200):
+        start = random.randrange(20_000, 32_000 - count)  # noqa: S311 (not a secret)
+        try:
+            for port in range(start, start + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return start
+    raise ConfigurationError(f"No {count} consecutive free ports between 20000 and 32000.")
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -175,7 +191,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             _, operator = tokens.create(TokenKind.USER, "demo", actor="demo", role=Role.OPERATOR)
             _, enrolment = tokens.create(TokenKind.ENROLMENT, "demo", actor="demo")
         engine.dispose()
-        ports = _free_port()
+        ports = _free_port_range(41)
         api_env = base_env | {
             "PHOENIX_DATABASE_URL": database_url,
             "PHOENIX_LOG_LEVEL": "warning",

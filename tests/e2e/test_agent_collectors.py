@@ -24,7 +24,7 @@ from sqlalchemy import text
 import phoenix_core
 from phoenix_core.store.database import make_engine
 from support.exporter import static_exporter
-from support.postgres import free_port
+from support.postgres import free_port, free_port_range
 from support.processes import BIN, api_server, kill_processes_in, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
 
@@ -49,7 +49,7 @@ def _until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
 
 class World:
     def __init__(self, stack: ExitStack, postgres_url: str, tmp_path: Path) -> None:
-        start = free_port()
+        start = free_port_range(21)
         self.env = {
             "PHOENIX_DATABASE_URL": postgres_url,
             "PHOENIX_LOG_LEVEL": "warning",
@@ -160,6 +160,20 @@ class World:
             for s in self.prometheus.series(match)
         }
 
+    def wait_started(self, experiment: str) -> None:
+        """Until every variant runs; on a timeout, say what the experiment, the queue and the
+        agent said."""
+        try:
+            _until(lambda: self.state_of(experiment) in ("warming_up", "running"), "started")
+        except AssertionError as exc:
+            record = self.operator.get(f"/api/v1/experiments/{experiment}").json()
+            tasks = self.operator.get("/api/v1/tasks/stats").json()
+            log = self.agent_log.read_text()[-3000:]
+            raise AssertionError(
+                f"{exc}: {record['state']} ({record['failure_reason']}); tasks {tasks}; "
+                f"agent log: {log}"
+            ) from exc
+
     def state_of(self, experiment: str) -> str:
         return str(self.operator.get(f"/api/v1/experiments/{experiment}").json()["state"])
 
@@ -172,7 +186,7 @@ def world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
 
 def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
     experiment = world.start_experiment()
-    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    world.wait_started(experiment)
     collectors = world.collectors()
     assert set(collectors) == {"baseline", "twin"}
     ports = {
@@ -221,7 +235,7 @@ def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
 
 def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
     experiment = world.start_experiment()
-    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    world.wait_started(experiment)
     killed: set[int] = set()
     for _ in range(3):  # three quick deaths in a row (PHOENIX_AGENT_CRASH_LOOP_AFTER=3)
         process = _until(
@@ -262,7 +276,7 @@ def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: W
         "baseline series",
     )
     assert world.arrived(experiment, "baseline", names, "loadsim") == truth
-    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "top5 started")
+    world.wait_started(experiment)
     busiest = {f"proc-0-{i:05d}" for i in range(5)}  # CPU 1000 / (i + 1): the first five
     expected = {s for s in truth if dict(s)["process"] in busiest}
     _until(lambda: len(world.arrived(experiment, "top5", names, "loadsim")) >= 10, "top5 series")
@@ -286,7 +300,7 @@ def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: W
 
 def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
     experiment = world.start_experiment()
-    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    world.wait_started(experiment)
     before = {variant: p.pid for variant, p in world.collectors().items()}
     assert set(before) == {"baseline", "twin"}
     os.killpg(world.agent.pid, signal.SIGKILL)  # kill -9 of the agent: the collectors live on
@@ -308,7 +322,7 @@ def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
 
 def test_collectors_outlive_an_api_outage(world: World) -> None:
     experiment = world.start_experiment()
-    _until(lambda: world.state_of(experiment) in ("warming_up", "running"), "both started")
+    world.wait_started(experiment)
     before = {variant: p.pid for variant, p in world.collectors().items()}
     os.killpg(world.api.pid, signal.SIGTERM)  # the API goes away
     world.api.wait(timeout=30)
