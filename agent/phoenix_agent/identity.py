@@ -47,15 +47,17 @@ class Identity:
         write_atomically(self.path(state_dir), body, mode=0o600)
 
 
-def write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
+def write_atomically(path: Path, text: str, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half;
+    ``durable`` also waits until it is on disk (not for files rewritten on every poll)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w") as file:
             file.write(text)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

@@ -126,9 +126,7 @@ def serve_high_cardinality(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HighCardinality(parameters))
     start_http_server(port, addr="127.0.0.1", registry=registry)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait(seconds)
+    _until_stopped(seconds).wait()
 
 
 def _until_stopped(seconds: float) -> threading.Event:

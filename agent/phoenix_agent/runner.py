@@ -71,7 +71,7 @@ class StatusBoard:
             self._lines[loop] = f"{loop} {state} {now} {detail}".rstrip()
             text = "".join(line + "\n" for _, line in sorted(self._lines.items()))
             try:
-                write_atomically(self.path, text)
+                write_atomically(self.path, text, durable=False)  # informational, frequent
             except OSError as exc:  # a full disk must not stop the agent
                 log.warning("cannot write %s: %s", self.path, exc)
 

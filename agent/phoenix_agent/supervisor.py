@@ -122,14 +122,9 @@ class Collector:
         binary: str,
         folder: Path,
         settings: SupervisorSettings,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[], None],
     ) -> None:
         self.payload = payload
-        self.experiment_id = payload.experiment_id
-        self.variant = payload.variant
-        self.kind = payload.collector
-        self.ports = dict(payload.ports)
-        self.config_sha256 = payload.config_sha256
         self.binary = binary
         self.folder = folder
         self.settings = settings
@@ -140,6 +135,27 @@ class Collector:
         self._started_at = 0.0
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
+
+    # what it runs, all from the task that started it
+    @property
+    def experiment_id(self) -> uuid.UUID:
+        return self.payload.experiment_id
+
+    @property
+    def variant(self) -> str:
+        return self.payload.variant
+
+    @property
+    def kind(self) -> CollectorKind:
+        return self.payload.collector
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return self.payload.ports
+
+    @property
+    def config_sha256(self) -> str:
+        return self.payload.config_sha256
 
     @property
     def config(self) -> Path:
@@ -345,7 +361,6 @@ class Supervisor:
             return self._launch(key, collector)
         except TaskFailed as exc:
             write_atomically(collector.config, last_good)
-            collector.config_sha256 = current.config_sha256
             collector.payload = current.payload
             self._launch(key, collector)
             raise TaskFailed(f"{exc}; back on the last good config") from exc
@@ -402,7 +417,6 @@ class Supervisor:
         return collector
 
     def _launch(self, key: tuple[uuid.UUID, str], collector: Collector) -> dict[str, Any]:
-        collector.on_change = lambda: None  # saved once it is healthy and ours
         collector.spawn()
         try:
             collector.wait_healthy()
@@ -411,7 +425,6 @@ class Supervisor:
             raise
         with self._lock:
             self._collectors[key] = collector
-        collector.on_change = self._save
         self._save()
         collector.watch()
         assert collector.child is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -43,7 +43,7 @@ def create_app(
     queue = open_queue(store.engine)
 
     event_hub = EventHub(store)
-    authenticate = _authenticator(settings, store, event_hub)
+    tokens = _tokens(settings, store, event_hub)
     controller = Controller.build(
         store, queue, controller_settings or load_settings(ControllerSettings)
     )
@@ -83,7 +83,7 @@ def create_app(
     install_problem_handlers(app)
     observability = Observability(store, queue)
     # the last one added runs first: time everything, refuse oversized bodies, then check tokens
-    app.add_middleware(BearerAuthentication, authenticate=authenticate)
+    app.add_middleware(BearerAuthentication, tokens=tokens)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimer, latency=observability.latency)
     app.add_route("/metrics", observability.endpoint, include_in_schema=False)
@@ -96,17 +96,15 @@ def create_app(
     return app
 
 
-def _authenticator(
-    settings: ApiSettings, store: Store, event_hub: EventHub
-) -> Callable[[str], Principal]:
-    """Token lookups, through a cache on PostgreSQL (where every revocation is heard)."""
+def _tokens(settings: ApiSettings, store: Store, event_hub: EventHub) -> PrincipalCache:
+    """Token lookups, remembered on PostgreSQL only (where every revocation is heard)."""
 
     def look_up(token: str) -> Principal:
         with store.session() as session:
             return TokenRepository(session).authenticate(token)
 
-    if not is_postgresql(store.engine) or settings.token_cache_seconds == 0:
-        return look_up
+    if not is_postgresql(store.engine):
+        return PrincipalCache(look_up, ttl_seconds=0)
     cache = PrincipalCache(look_up, settings.token_cache_seconds)
 
     def forget_on_revocation(events: list[EventRecord | LiveNotice]) -> None:

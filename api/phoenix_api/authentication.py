@@ -36,7 +36,8 @@ class _Entry:
 
 class PrincipalCache:
     """Who holds a token, remembered for up to ``ttl_seconds`` so that most requests skip the
-    token lookup; never past the token's expiry. Only for a process that hears revocations:
+    token lookup; never past the token's expiry (``ttl_seconds`` 0: every token is looked
+    up). A non-zero TTL only for a process that hears revocations:
     ``clear()`` runs on every ``token_revoked`` or ``host_decommissioned`` event, from any
     process (PostgreSQL NOTIFY), and whenever the listener reconnected (it may have missed
     some)."""
@@ -64,7 +65,7 @@ class PrincipalCache:
             generation = self._generation
         principal = self._authenticate(token)  # raises for unknown, revoked, expired
         with self._lock:
-            if generation == self._generation:  # no revocation heard while we looked it up
+            if self._ttl > 0 and generation == self._generation:  # no revocation heard since
                 self._entries[key] = _Entry(principal, time.monotonic() + self._ttl)
         return principal
 
@@ -75,9 +76,9 @@ class PrincipalCache:
 
 
 class BearerAuthentication:
-    def __init__(self, app: ASGIApp, authenticate: Callable[[str], Principal]) -> None:
+    def __init__(self, app: ASGIApp, tokens: PrincipalCache) -> None:
         self.app = app
-        self.authenticate = authenticate
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
@@ -89,11 +90,10 @@ class BearerAuthentication:
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("This needs an 'Authorization: Bearer <token>' header.")
             token = token.strip()
-            principal = (
-                self.authenticate.cached(token)
-                if isinstance(self.authenticate, PrincipalCache)
-                else None
-            ) or await run_in_threadpool(self.authenticate, token)  # a lookup: off the loop
+            principal = self.tokens.cached(token) or await run_in_threadpool(
+                self.tokens,
+                token,  # a lookup: off the event loop
+            )
         except Unauthenticated as exc:
             response = problem(401, str(exc))
             response.headers["WWW-Authenticate"] = 'Bearer realm="phoenix"'

@@ -53,7 +53,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _free_port_range(count: int) -> int:
+def free_port_range(count: int) -> int:
     """The first of ``count`` consecutive free ports below the ephemeral range (32768 and up on
     Linux), where no outgoing connection can take one while the demo runs."""
     for _ in range(200):
@@ -191,7 +191,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             _, operator = tokens.create(TokenKind.USER, "demo", actor="demo", role=Role.OPERATOR)
             _, enrolment = tokens.create(TokenKind.ENROLMENT, "demo", actor="demo")
         engine.dispose()
-        ports = _free_port_range(41)
+        ports = free_port_range(41)
         api_env = base_env | {
             "PHOENIX_DATABASE_URL": database_url,
             "PHOENIX_LOG_LEVEL": "warning",

@@ -79,21 +79,10 @@ class ExperimentSummary(BaseModel):
     completed_at: datetime | None
 
 
-_SUMMARY_COLUMNS = (
-    ExperimentRow.id,
-    ExperimentRow.name,
-    ExperimentRow.state,
-    ExperimentRow.collector,
-    ExperimentRow.version,
-    ExperimentRow.verdict,
-    ExperimentRow.failure_reason,
-    ExperimentRow.created_by,
-    ExperimentRow.created_at,
-    ExperimentRow.updated_at,
-    ExperimentRow.state_changed_at,
-    ExperimentRow.started_at,
-    ExperimentRow.completed_at,
-)
+_SUMMARY_COLUMNS = [
+    getattr(ExperimentRow, name) for name in ExperimentSummary.model_fields if name != "variants"
+]
+"""The experiment columns a summary shows (its variants' names come from their own table)."""
 
 
 def _spec_columns(spec: ExperimentSpec) -> dict[str, Any]:
@@ -211,22 +200,7 @@ class ExperimentRepository:
             ):
                 names[experiment_id].append(name)
         return [
-            ExperimentSummary(
-                id=row.id,
-                name=row.name,
-                state=ExperimentState(row.state),
-                collector=row.collector,
-                variants=names[row.id],
-                version=row.version,
-                verdict=Verdict(row.verdict) if row.verdict else None,
-                failure_reason=row.failure_reason,
-                created_by=row.created_by,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                state_changed_at=row.state_changed_at,
-                started_at=row.started_at,
-                completed_at=row.completed_at,
-            )
+            ExperimentSummary.model_validate({**row._mapping, "variants": names[row.id]})
             for row in rows
         ]
 

@@ -6,11 +6,12 @@ quick deaths make it ``crash_looping`` and fail the experiment; a stop leaves no
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ import pytest
 from sqlalchemy import text
 
 import phoenix_core
+from phoenix_api.demo import free_port_range
 from phoenix_core.store.database import make_engine
 from support.exporter import static_exporter
-from support.postgres import free_port, free_port_range
-from support.processes import BIN, api_server, kill_processes_in, run_cli
+from support.postgres import free_port
+from support.processes import agent_process, api_server, kill_processes_in, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
+from support.waiting import until as _until
 
 SERIES = pd.DataFrame(
     {
@@ -39,12 +42,7 @@ SERIES = pd.DataFrame(
 )
 
 
-def _until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
-    return result
+until = functools.partial(_until, timeout=60)  # deploys start real processes: a minute each
 
 
 class World:
@@ -85,8 +83,7 @@ class World:
 
     @contextmanager
     def run_agent(self) -> Iterator[subprocess.Popen[str]]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
-        env |= {
+        env = {
             "PHOENIX_AGENT_API_URL": self.url,
             "PHOENIX_AGENT_ENROLMENT_TOKEN": self.enrolment,
             "PHOENIX_AGENT_STATE_DIR": str(self.state),
@@ -97,25 +94,8 @@ class World:
             "PHOENIX_AGENT_CRASH_LOOP_AFTER": "3",
             "PHOENIX_AGENT_METRICS_SECONDS": "0.5",
         }
-        with self.agent_log.open("a") as log:
-            process = subprocess.Popen(
-                [str(BIN / "phoenix-agent"), "run"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-        try:
+        with agent_process(env, self.agent_log) as process:
             yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)  # drains (its collectors keep running)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
 
     def collectors(self) -> dict[str, psutil.Process]:
         """The collector processes this agent started, by variant (from their config path)."""
@@ -127,7 +107,7 @@ class World:
         return found
 
     def start_experiment(self, **changes: Any) -> str:
-        _until(lambda: self.operator.get("/api/v1/hosts").json(), "the agent enrolled")
+        until(lambda: self.operator.get("/api/v1/hosts").json(), "the agent enrolled")
         spec = {
             "name": "two variants on one host",
             "variants": [
@@ -164,7 +144,7 @@ class World:
         """Until every variant runs; on a timeout, say what the experiment, the queue and the
         agent said."""
         try:
-            _until(lambda: self.state_of(experiment) in ("warming_up", "running"), "started")
+            until(lambda: self.state_of(experiment) in ("warming_up", "running"), "started")
         except AssertionError as exc:
             record = self.operator.get(f"/api/v1/experiments/{experiment}").json()
             tasks = self.operator.get("/api/v1/tasks/stats").json()
@@ -208,13 +188,13 @@ def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
                 )
             )
 
-    _until(lambda: measured() == {"baseline", "twin"}, "both collectors were measured")
+    until(lambda: measured() == {"baseline", "twin"}, "both collectors were measured")
     truth = {
         frozenset((k, v) for k, v in row.items() if k != "__value__" and v)
         for row in SERIES.to_dict("records")
     }
     for variant in ("baseline", "twin"):
-        _until(
+        until(
             lambda v=variant: len(world.arrived(experiment, v, "phx_demo_.*")) >= len(truth),
             f"{variant}'s series",
         )
@@ -222,15 +202,15 @@ def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
     # kill -9: the agent starts it again, and says so in its heartbeat
     victim = collectors["baseline"]
     victim.kill()
-    restarted = _until(
+    restarted = until(
         lambda: (p := world.collectors().get("baseline")) and p.pid != victim.pid and p,
         "the baseline's collector was restarted",
     )
     assert restarted.is_running()
     # stop: stop tasks reach the agent, its collectors end, the experiment is stopped
     assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-    _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
-    _until(lambda: not world.collectors(), "every collector is gone")
+    until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+    until(lambda: not world.collectors(), "every collector is gone")
 
 
 def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
@@ -238,13 +218,13 @@ def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
     world.wait_started(experiment)
     killed: set[int] = set()
     for _ in range(3):  # three quick deaths in a row (PHOENIX_AGENT_CRASH_LOOP_AFTER=3)
-        process = _until(
+        process = until(
             lambda: (p := world.collectors().get("twin")) and p.pid not in killed and p,
             "the twin's collector runs again",
         )
         killed.add(process.pid)
         process.kill()
-    _until(lambda: world.state_of(experiment) == "failed", "the experiment failed")
+    until(lambda: world.state_of(experiment) == "failed", "the experiment failed")
     reason = world.operator.get(f"/api/v1/experiments/{experiment}").json()["failure_reason"]
     assert "twin" in reason and "crash-looping" in reason
     assert "twin" not in world.collectors()  # left stopped, not restarted forever
@@ -271,7 +251,7 @@ def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: W
         for name in names.split("|")
         for i in range(30)
     }
-    _until(
+    until(
         lambda: len(world.arrived(experiment, "baseline", names, "loadsim")) >= 60,
         "baseline series",
     )
@@ -279,14 +259,14 @@ def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: W
     world.wait_started(experiment)
     busiest = {f"proc-0-{i:05d}" for i in range(5)}  # CPU 1000 / (i + 1): the first five
     expected = {s for s in truth if dict(s)["process"] in busiest}
-    _until(lambda: len(world.arrived(experiment, "top5", names, "loadsim")) >= 10, "top5 series")
+    until(lambda: len(world.arrived(experiment, "top5", names, "loadsim")) >= 10, "top5 series")
     time.sleep(3)  # a few more scrapes: still only those
     assert world.arrived(experiment, "top5", names, "loadsim") == expected
     assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-    _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+    until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
     load = world.state / "load" / experiment
     assert load.is_dir()
-    _until(
+    until(
         lambda: (
             not [
                 p
@@ -307,7 +287,7 @@ def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
     world.agent.wait(timeout=10)
     assert {variant: p.pid for variant, p in world.collectors().items()} == before
     with world.run_agent():
-        _until(
+        until(
             lambda: "adopted 2 collectors" in (world.state / "status").read_text(),
             "the new agent adopted them",
         )
@@ -316,8 +296,8 @@ def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
         assert world.state_of(experiment) in ("warming_up", "running")
         # the adopted collectors stop like any other
         assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-        _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
-        _until(lambda: not world.collectors(), "every collector is gone")
+        until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+        until(lambda: not world.collectors(), "every collector is gone")
 
 
 def test_collectors_outlive_an_api_outage(world: World) -> None:
@@ -327,11 +307,11 @@ def test_collectors_outlive_an_api_outage(world: World) -> None:
     os.killpg(world.api.pid, signal.SIGTERM)  # the API goes away
     world.api.wait(timeout=30)
     status = world.state / "status"
-    _until(lambda: "poll retrying" in status.read_text(), "the agent noticed the outage")
+    until(lambda: "poll retrying" in status.read_text(), "the agent noticed the outage")
     time.sleep(5)  # while it lasts, the collectors run on untouched and the agent waits
     assert {variant: p.pid for variant, p in world.collectors().items()} == before
     assert world.agent.poll() is None
     with api_server(world.env, port=world.api_port):  # back, on the same address
         assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-        _until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
-        _until(lambda: not world.collectors(), "the resumed agent stopped its collectors")
+        until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
+        until(lambda: not world.collectors(), "the resumed agent stopped its collectors")

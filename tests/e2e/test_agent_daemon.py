@@ -5,14 +5,12 @@ and stops with one clear line when its host is decommissioned."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,28 +21,17 @@ from sqlalchemy import text
 from phoenix_core.queue import NewTask, TaskQueue, open_queue
 from phoenix_core.store.database import make_engine
 from phoenix_core.wire import TaskAction, TaskStatus, TaskType
-from support.processes import BIN, api_server, run_cli
+from support.postgres import free_port
+from support.processes import agent_process, api_server, run_cli
 from support.prometheus import pushgateway
-
-
-def _until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from support.waiting import until
 
 
 class World:
     def __init__(self, postgres_url: str, tmp_path: Path, gateway: str) -> None:
         self.gateway = gateway
         self.env = {"PHOENIX_DATABASE_URL": postgres_url, "PHOENIX_LOG_LEVEL": "warning"}
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = tmp_path / "agent-state"
         self.log = tmp_path / "agent.log"
@@ -60,8 +47,7 @@ class World:
 
     @contextmanager
     def agent(self, *, enrol: bool = True) -> Iterator[subprocess.Popen[str]]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
-        env |= {
+        env = {
             "PHOENIX_AGENT_API_URL": self.url,
             "PHOENIX_AGENT_STATE_DIR": str(self.state),
             "PHOENIX_AGENT_HOSTNAME": "web-1",
@@ -73,24 +59,11 @@ class World:
         }
         if enrol:
             env["PHOENIX_AGENT_ENROLMENT_TOKEN"] = self.enrolment
-        with self.log.open("a") as log:
-            process = subprocess.Popen(
-                [str(BIN / "phoenix-agent"), "run"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-        try:
+        with agent_process(env, self.log) as process:
             yield process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
     def host_id(self) -> uuid.UUID:
-        _until((self.state / "identity.json").exists, "the agent enrolled")
+        until((self.state / "identity.json").exists, "the agent enrolled")
         return uuid.UUID(json.loads((self.state / "identity.json").read_text())["host_id"])
 
     def status(self) -> str:
@@ -122,12 +95,12 @@ def test_enrols_once_runs_tasks_and_drains(world: World) -> None:
         host = world.host_id()
         assert (world.state / "identity.json").stat().st_mode & 0o777 == 0o600
         ids = world.noops(host, 20)
-        _until(lambda: world.all_succeeded(ids), "the agent ran the tasks")
+        until(lambda: world.all_succeeded(ids), "the agent ran the tasks")
         assert world.queue.get(ids[0]).result == {"note": "hello"}
-        _until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
+        until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
         assert "poll " in world.status()
         # its own measurements: in the metrics cache, and on the Pushgateway
-        _until(lambda: "pushgateway ok" in world.status(), "a push went through")
+        until(lambda: "pushgateway ok" in world.status(), "a push went through")
         pushed = httpx.get(f"{world.gateway}/metrics").text
         assert re.search(r'phoenix_agent_rss_bytes\{[^}]*host="web-1"[^}]*\} [0-9.e+]+', pushed)
         with world.engine.connect() as connection:
@@ -146,7 +119,7 @@ def test_enrols_once_runs_tasks_and_drains(world: World) -> None:
         with world.agent(enrol=False) as again:
             assert world.host_id() == host
             ids = world.noops(host, 3)
-            _until(lambda: world.all_succeeded(ids), "the restarted agent ran the tasks")
+            until(lambda: world.all_succeeded(ids), "the restarted agent ran the tasks")
             again.send_signal(signal.SIGTERM)
             assert again.wait(timeout=30) == 0
         hosts = httpx.get(
@@ -160,12 +133,12 @@ def test_rides_out_an_api_outage(world: World) -> None:
         with api_server(world.env, port=world.port):
             host = world.host_id()
         # the API is gone: the agent keeps trying, backing off
-        _until(lambda: "poll retrying" in world.status(), "the agent noticed the outage")
+        until(lambda: "poll retrying" in world.status(), "the agent noticed the outage")
         time.sleep(2)
         assert agent.poll() is None
         with api_server(world.env, port=world.port):
             ids = world.noops(host, 5)
-            _until(lambda: world.all_succeeded(ids), "the agent resumed")
+            until(lambda: world.all_succeeded(ids), "the agent resumed")
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
 
@@ -173,7 +146,7 @@ def test_rides_out_an_api_outage(world: World) -> None:
 def test_a_decommissioned_host_stops_its_agent(world: World) -> None:
     with api_server(world.env, port=world.port), world.agent() as agent:
         host = world.host_id()
-        _until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
+        until(lambda: "heartbeat ok" in world.status(), "a heartbeat went through")
         answer = httpx.post(
             f"{world.url}/api/v1/hosts/{host}/decommission",
             headers={"Authorization": f"Bearer {world.admin}"},

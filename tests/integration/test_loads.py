@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,9 @@ import pytest
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.loadsim import LoadRunner
 from support.postgres import free_port
+from support.waiting import until
 
 EXPERIMENT = uuid.UUID(int=9)
-
-
-def _until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-    return result
 
 
 def _start(profile: str, parameters: dict[str, Any], port: int | None = None) -> dict[str, Any]:
@@ -91,14 +83,14 @@ def test_spike_bursts_then_falls_back(runner: LoadRunner) -> None:
         "burst_seconds": 1,
     }
     runner.start(_start("spike", parameters, port), threading.Event())
-    _until(lambda: _series(port) == 30, "a burst")
-    _until(lambda: _series(port) == 3, "back to normal")
+    until(lambda: _series(port) == 30, "a burst")
+    until(lambda: _series(port) == 3, "back to normal")
 
 
 def test_process_churn_starts_processes_and_stop_ends_them(runner: LoadRunner) -> None:
     parameters = {"rate": 20, "lifetime_seconds": 5}
     result = runner.start(_start("process-churn", parameters), threading.Event())
-    _until(lambda: len(_group(result["pid"])) >= 5, "churned processes")
+    until(lambda: len(_group(result["pid"])) >= 5, "churned processes")
     runner.stop(STOP, threading.Event())
     assert _group(result["pid"]) == []
 
@@ -110,7 +102,7 @@ def test_custom_runs_only_allowed_scripts(runner: LoadRunner, tmp_path: Path) ->
     result = runner.start(
         _start("custom", {"script": str(tmp_path / "load.sh")}), threading.Event()
     )
-    _until((tmp_path / "ran").exists, "the script ran")
+    until((tmp_path / "ran").exists, "the script ran")
     runner.stop(STOP, threading.Event())
     assert _group(result["pid"]) == []
 
@@ -118,6 +110,6 @@ def test_custom_runs_only_allowed_scripts(runner: LoadRunner, tmp_path: Path) ->
 def test_realistic_needs_nothing_but_stress_ng(runner: LoadRunner) -> None:
     parameters = {"cpu_workers": 1, "cpu_load": 5, "vm_bytes": "16M"}
     result = runner.start(_start("realistic", parameters), threading.Event())
-    _until(lambda: len(_group(result["pid"])) >= 2, "stress-ng workers")
+    until(lambda: len(_group(result["pid"])) >= 2, "stress-ng workers")
     runner.stop(STOP, threading.Event())
     assert _group(result["pid"]) == []

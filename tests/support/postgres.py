@@ -40,23 +40,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_range(count: int) -> int:
-    """The first of ``count`` consecutive free ports below the ephemeral range (so that no
-    outgoing connection takes one of them meanwhile): for the controller to hand out."""
-    import random
-
-    for _ in range(200):
-        start = random.randrange(20_000, 32_000 - count)
-        try:
-            for port in range(start, start + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return start
-    raise RuntimeError(f"no {count} consecutive free ports between 20000 and 32000")
-
-
 class ThrowawayPostgres:
     """Start with ``start()``, stop with ``stop()``; ``url(db)`` gives a SQLAlchemy URL."""
 

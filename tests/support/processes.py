@@ -11,7 +11,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["BIN", "api_server", "kill_processes_in", "run_cli"]
+import psutil
+
+__all__ = ["BIN", "agent_process", "api_server", "kill_processes_in", "run_cli"]
 
 BIN = Path(sys.executable).parent
 """The folder of the venv's console scripts (``phoenix``, ``phoenix-agent``)."""
@@ -75,11 +77,35 @@ def api_server(
                 stream.close()
 
 
+@contextmanager
+def agent_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
+    """``phoenix-agent run`` with only the given ``PHOENIX_*`` variables, its output appended
+    to ``log``; drained with SIGTERM at the end (its collectors and load keep running), killed
+    if it does not exit."""
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [str(BIN / "phoenix-agent"), "run"],
+            env=_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
 def kill_processes_in(folder: Path) -> list[str]:
     """Kill every process whose working folder or command line is inside ``folder`` (what an
     agent under test started there); their command lines, for the test to report."""
-    import psutil
-
     killed = []
     for process in psutil.process_iter(["cmdline", "cwd"]):
         cmdline = process.info["cmdline"] or []
