@@ -11,6 +11,7 @@ from phoenix_core.errors import InvalidTransition
 
 __all__ = [
     "ACTIVE_STATES",
+    "COLLECTING_STATES",
     "TERMINAL_STATES",
     "TRANSITIONS",
     "ExperimentState",
@@ -57,6 +58,8 @@ TRANSITIONS: dict[ExperimentState, frozenset[ExperimentState]] = {
 TERMINAL_STATES = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
 ACTIVE_STATES = frozenset(TRANSITIONS) - TERMINAL_STATES - {_S.DRAFT}
 """States in which an experiment holds its hosts."""
+COLLECTING_STATES = frozenset({_S.DEPLOYING, _S.WARMING_UP, _S.RUNNING})
+"""States in which an experiment's collectors are meant to run (once started)."""
 
 
 def transition(current: ExperimentState, target: ExperimentState) -> ExperimentState:

@@ -13,10 +13,9 @@ from types import FrameType
 import click
 
 import phoenix_core
-from phoenix_agent.settings import AgentSettings
+from phoenix_agent.settings import load_agent_settings
 from phoenix_core.errors import PhoenixError
 from phoenix_core.logs import configure_logging
-from phoenix_core.settings import load_settings
 
 __all__ = ["main"]
 
@@ -90,8 +89,7 @@ def run(
     from phoenix_agent.runner import Agent
 
     try:
-        settings = load_settings(
-            AgentSettings,
+        settings = load_agent_settings(
             api_url=api_url,
             enrolment_token=enrolment_token,
             state_dir=state_dir,
@@ -131,7 +129,7 @@ def run(
 def show_settings() -> None:
     """Print the settings in force as JSON (secrets hidden), then exit."""
     try:
-        settings = load_settings(AgentSettings)
+        settings = load_agent_settings()
     except PhoenixError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(settings.model_dump(mode="json"), indent=2, sort_keys=True))

@@ -12,6 +12,7 @@ about it.
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 from typing import Any
 
@@ -49,6 +50,15 @@ class Refused(Exception):
         self.status = status
 
 
+def _tls_for(base_url: str) -> ssl.SSLContext | bool:
+    """Certificates verified against the CA bundle for ``https``; a plain-HTTP API uses no
+    TLS, so loading the bundle (~3 MB of the agent's RSS) is skipped: the context given then
+    trusts no certificate at all, should a redirect ever lead to TLS."""
+    if httpx.URL(base_url).scheme == "https":
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class ControlPlane:
     """One HTTP connection pool to the API; ``token`` is the host's (or the enrolment one)."""
 
@@ -62,6 +72,7 @@ class ControlPlane:
                 "User-Agent": f"phoenix-agent/{phoenix_core.__version__}",
             },
             timeout=timeout,
+            verify=_tls_for(self.base_url),
         )
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from phoenix_agent import selfmetrics
 from phoenix_agent.control_plane import ControlPlane, Fatal, Refused, Unavailable
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import Identity, write_atomically
-from phoenix_agent.loadsim import LoadRunner
+from phoenix_agent.loads import LoadRunner
 from phoenix_agent.settings import AgentSettings
 from phoenix_agent.supervisor import Supervisor, SupervisorSettings
 from phoenix_core.errors import ConfigurationError
@@ -123,12 +123,15 @@ class Agent:
         if identity is None:  # drained before it could enrol
             return self.exit_code
         self._plane = ControlPlane(self.settings.api_url, identity.token)
-        collectors, gone = self.supervisor.adopt()
-        loads, loads_gone = self.load.adopt()
-        if collectors or gone or loads or loads_gone:
-            log.info("after a restart: adopted %d collectors and %d loads; %d were gone",
-                     collectors, loads, gone + loads_gone)  # fmt: skip
-        self.status.set("agent", "running", f"adopted {collectors} collectors, {loads} loads")
+        collectors, restarted, dropped = self.supervisor.adopt()
+        loads, loads_restarted = self.load.adopt()
+        found = (
+            f"adopted {collectors} collectors (started {restarted} that were gone again; "
+            f"dropped {dropped}) and {loads} loads (started {loads_restarted} again)"
+        )
+        if collectors or restarted or dropped or loads or loads_restarted:
+            log.info("after a restart: %s", found)
+        self.status.set("agent", "running", found)
         log.info("phoenix-agent %s serving host %s (%s) for %s", phoenix_core.__version__,
                  self.settings.hostname, identity.host_id, self.settings.api_url)  # fmt: skip
         loops = [

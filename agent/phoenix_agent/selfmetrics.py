@@ -22,13 +22,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import psutil
-from prometheus_client import CollectorRegistry, push_to_gateway
-from prometheus_client.core import GaugeMetricFamily
 
 from phoenix_core.wire import ActivePipelineReport
 from phoenix_core.wire.agent_api import MetricSample, MetricsBatch
+
+if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily
 
 __all__ = ["Measurement", "measure", "push", "to_batches"]
 
@@ -121,6 +123,10 @@ def to_batches(measurements: Iterable[Measurement], size: int = 1000) -> list[Me
 
 def push(url: str, hostname: str, measurements: Iterable[Measurement]) -> None:
     """Replace this host's group on the Pushgateway with ``measurements``."""
+    # imported here: only an agent that pushes loads prometheus_client (~1.5 MB of its RSS)
+    from prometheus_client import CollectorRegistry, push_to_gateway
+    from prometheus_client.core import GaugeMetricFamily
+
     registry = CollectorRegistry(auto_describe=False)
     families: dict[tuple[str, tuple[str, ...]], GaugeMetricFamily] = {}
     for m in measurements:

@@ -1,15 +1,28 @@
-"""Settings of the host agent (``PHOENIX_AGENT_*`` environment variables)."""
+"""Settings of the host agent (``PHOENIX_AGENT_*`` environment variables).
+
+Read with :func:`load_agent_settings`, not pydantic-settings as on the server side: that library
+(with asyncio and python-dotenv, which it imports) is ~3 MB of an agent whose idle RSS must stay
+under 40 MB. The rules are the ones pydantic-settings applies to these fields:
+``PHOENIX_AGENT_<FIELD>`` (any case), JSON for the list and object fields, every value validated
+by the model. Stricter in one way: an unknown ``PHOENIX_AGENT_*`` variable (a typo) is an error.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, get_origin
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-__all__ = ["AgentSettings"]
+from phoenix_core.errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "AgentSettings", "load_agent_settings"]
+
+ENV_PREFIX = "PHOENIX_AGENT_"
 
 
 def _default_state_dir() -> Path:
@@ -18,10 +31,10 @@ def _default_state_dir() -> Path:
     return base / "phoenix-agent"
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(BaseModel):
     """What the agent needs to find the control plane and keep its state."""
 
-    model_config = SettingsConfigDict(env_prefix="PHOENIX_AGENT_", extra="ignore")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL of the Phoenix API."
@@ -80,3 +93,37 @@ class AgentSettings(BaseSettings):
         default=None, description="Also push the agent's measurements to this Pushgateway."
     )
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
+
+
+def load_agent_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> AgentSettings:
+    """The settings from ``environ`` (default: the process environment) and command-line
+    ``overrides`` (None means not given; given ones win). A bad or unknown value is a
+    ``ConfigurationError`` naming the variable."""
+    environ = os.environ if environ is None else environ
+    fields = AgentSettings.model_fields
+    values: dict[str, Any] = {}
+    for variable, text in environ.items():
+        if not variable.upper().startswith(ENV_PREFIX):
+            continue
+        name = variable[len(ENV_PREFIX) :].lower()
+        if name not in fields:
+            known = ", ".join(ENV_PREFIX + field.upper() for field in fields)
+            raise ConfigurationError(f"Unknown setting {variable} (known: {known}).")
+        if get_origin(fields[name].annotation) in (list, dict):
+            try:
+                values[name] = json.loads(text)
+            except ValueError as exc:
+                raise ConfigurationError(f"Invalid setting {variable}: not JSON ({exc}).") from None
+        else:
+            values[name] = text
+    values |= {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return AgentSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid setting {problems}.") from None

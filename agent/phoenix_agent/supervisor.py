@@ -177,9 +177,10 @@ class Collector:
                  self.kind.value, self.child.pid)  # fmt: skip
         self.on_change()
 
-    def adopted(self, child: Child) -> None:
+    def adopted(self, child: Child, restarts: int = 0) -> None:
         """Take over a collector found running after an agent restart."""
         self.child = child
+        self.restarts = restarts
         self.status = S.RUNNING
         self._started_at = time.monotonic()
         log.info("%s/%s: adopted %s (pid %s)", self.experiment_id, self.variant,
@@ -274,6 +275,7 @@ class Collector:
             "binary": self.binary,
             "folder": str(self.folder),
             "process": self.child.identity.to_json(),
+            "restarts": self.restarts,
         }
 
     def log_tail(self, lines: int = 5) -> str:
@@ -301,37 +303,50 @@ class Supervisor:
     def state_file(self) -> Path:
         return self.settings.state_dir / "collectors.json"
 
-    def adopt(self) -> tuple[int, int]:
-        """Take over the collectors a previous run of the agent left running (same pid, start
-        time and command line); clean up after the dead ones. (adopted, cleaned up)."""
+    def adopt(self) -> tuple[int, int, int]:
+        """Take over the collectors a previous run of the agent left (``collectors.json``):
+        a live one (same pid, start time and command line) is watched again; a dead one (the
+        host rebooted, the container restarted, it died while no agent watched) is started
+        again from its config on disk, as its monitor would have done, once what is left of its
+        process group is killed; one whose config is gone is dropped.
+        (adopted, restarted, dropped)."""
         try:
             entries = json.loads(self.state_file.read_text())
         except FileNotFoundError:
-            return 0, 0
+            return 0, 0, 0
         except (OSError, ValueError) as exc:
             log.warning("cannot read %s (%s): no collectors adopted", self.state_file, exc)
-            return 0, 0
-        adopted = cleaned = 0
+            return 0, 0, 0
+        adopted = restarted = dropped = 0
         for entry in entries:
             identity = ProcessIdentity.from_json(entry["process"])
             child = Child.adopt(identity)
             payload = CollectorStartPayload.model_validate(entry["payload"])
-            if child is None:
-                signal_group(identity.pid, signal.SIGKILL)  # what is left of its group, if any
-                log.info("%s/%s: its collector (pid %s) is gone; cleaned up",
-                         payload.experiment_id, payload.variant, identity.pid)  # fmt: skip
-                cleaned += 1
-                continue
             collector = Collector(
                 payload, entry["binary"], Path(entry["folder"]), self.settings, self._save
             )
-            collector.adopted(child)
+            if child is not None:
+                collector.adopted(child, restarts=int(entry.get("restarts", 0)))
+                adopted += 1
+            else:
+                signal_group(identity.pid, signal.SIGKILL)  # what is left of its group, if any
+                if not collector.config.is_file():
+                    log.warning("%s/%s: its collector (pid %s) is gone and so is its config; "
+                                "dropped", payload.experiment_id, payload.variant,
+                                identity.pid)  # fmt: skip
+                    dropped += 1
+                    continue
+                log.info("%s/%s: its collector (pid %s) is gone; starting it again",
+                         payload.experiment_id, payload.variant, identity.pid)  # fmt: skip
+                collector.restarts = int(entry.get("restarts", 0)) + 1
+                collector.spawn()
+                collector.status = S.RUNNING
+                restarted += 1
             collector.watch()
             with self._lock:
                 self._collectors[(payload.experiment_id, payload.variant)] = collector
-            adopted += 1
         self._save()
-        return adopted, cleaned
+        return adopted, restarted, dropped
 
     def start(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
         start = CollectorStartPayload.model_validate(payload)

@@ -32,7 +32,13 @@ from phoenix_core.controller.leadership import Leadership
 from phoenix_core.controller.reference import ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.errors import Conflict, PhoenixError, ValidationFailed
-from phoenix_core.lifecycle import ACTIVE_STATES, TERMINAL_STATES, ExperimentState, Verdict
+from phoenix_core.lifecycle import (
+    ACTIVE_STATES,
+    COLLECTING_STATES,
+    TERMINAL_STATES,
+    ExperimentState,
+    Verdict,
+)
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask, Task, TaskQueue
 from phoenix_core.spec import ExperimentSpec
@@ -350,22 +356,24 @@ class Controller:
                 )
             return f"task {_describe(task)} failed: {task.error_message or 'no error reported'}"
         with self.store.session() as session:
-            looping = session.scalars(
+            broken = session.scalars(
                 select(ActivePipelineRow).where(
                     ActivePipelineRow.experiment_id == record.id,
-                    ActivePipelineRow.status == "crash_looping",
+                    ActivePipelineRow.status.in_(["crash_looping", "gone"]),
                 )
             ).all()
             hosts = self._hosts(session, record.id)
             names = {h.id: h.hostname for h in hosts}
-            if looping:
-                row = looping[0]
-                return (
-                    f"the collector of variant {row.variant} on host "
-                    f"{names.get(row.host_id, row.host_id)} is crash-looping "
-                    f"({row.restarts} restarts)"
-                )
-        if record.state in (S.DEPLOYING, S.WARMING_UP, S.RUNNING) and hosts:
+            if broken:
+                row = broken[0]
+                where = f"variant {row.variant} on host {names.get(row.host_id, row.host_id)}"
+                if row.status == "gone":
+                    return (
+                        f"the collector of {where} no longer runs (its agent's heartbeats "
+                        "stopped listing it)"
+                    )
+                return f"the collector of {where} is crash-looping ({row.restarts} restarts)"
+        if record.state in COLLECTING_STATES and hosts:
             # offline once a heartbeat is overdue; tolerated for the grace period after that
             grace = timedelta(
                 seconds=self.settings.heartbeat_timeout_seconds

@@ -8,18 +8,23 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import case, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, NotFound
+from phoenix_core.lifecycle import COLLECTING_STATES
 from phoenix_core.store.events import EventRepository, announce
-from phoenix_core.store.tables import ActivePipelineRow, ApiTokenRow, HostRow
+from phoenix_core.store.tables import ActivePipelineRow, ApiTokenRow, ExperimentRow, HostRow
 from phoenix_core.store.types import utcnow
-from phoenix_core.wire import Heartbeat, HostStatus
+from phoenix_core.wire import ActivePipelineStatus, Heartbeat, HostStatus
 
 __all__ = ["HEARTBEAT", "HostRecord", "HostRepository"]
 
 HEARTBEAT = "heartbeat"
+_P = ActivePipelineStatus
+_REPORTED = [s.value for s in (_P.RUNNING, _P.STOPPING, _P.FAILED, _P.CRASH_LOOPING)]
+"""Statuses only a heartbeat sets: the agent knew the collector."""
+_GONE, _STOPPED = _P.GONE.value, _P.STOPPED.value
 """The live notice of each heartbeat (not an audit event: only a status change is one)."""
 
 
@@ -121,6 +126,29 @@ class HostRepository:
                 )
                 .execution_options(synchronize_session=False)
             )
+        # A collector the agent reported before and lists no more: `stopped` once its
+        # experiment no longer collects (the stop tasks ran), else `gone` (the controller
+        # fails the experiment). One that was never reported (`starting`) is left alone.
+        listed = [(p.experiment_id, p.variant) for p in heartbeat.active_pipelines]
+        collecting = select(ExperimentRow.id).where(
+            ExperimentRow.state.in_([state.value for state in COLLECTING_STATES])
+        )
+        self._session.execute(
+            update(ActivePipelineRow)
+            .where(
+                ActivePipelineRow.host_id == host_id,
+                ActivePipelineRow.status.in_(_REPORTED),
+                tuple_(ActivePipelineRow.experiment_id, ActivePipelineRow.variant).not_in(listed),
+            )
+            .values(
+                status=case(
+                    (ActivePipelineRow.experiment_id.in_(collecting), _GONE), else_=_STOPPED
+                ),
+                pid=None,
+                updated_at=row.last_heartbeat,
+            )
+            .execution_options(synchronize_session=False)
+        )
         self._session.flush()
         if previous != row.status:
             self._status_event(row, previous, actor=f"agent:{row.hostname}")

@@ -33,6 +33,9 @@ class ActivePipelineStatus(StrEnum):
     STOPPED = "stopped"
     FAILED = "failed"
     CRASH_LOOPING = "crash_looping"
+    GONE = "gone"
+    """Set by the control plane, never reported: the host's agent had reported this collector
+    and its heartbeat no longer lists it, though it was not stopped."""
 
 
 class ResourceUsage(BaseModel):

@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECK = """
 import importlib, importlib.util, pkgutil, sys
 import phoenix_agent
-modules = ["phoenix_core", "phoenix_core.wire", "phoenix_core.errors", "phoenix_core.settings"]
+modules = ["phoenix_core", "phoenix_core.wire", "phoenix_core.errors", "phoenix_core.logs"]
 modules += [m.name for m in pkgutil.walk_packages(phoenix_agent.__path__, "phoenix_agent.")]
 for name in modules:
     importlib.import_module(name)
-heavy = ["pandas", "sqlalchemy", "panel", "fastapi", "alembic", "psycopg", "holoviews"]
+heavy = ["pandas", "sqlalchemy", "panel", "fastapi", "alembic", "psycopg", "holoviews",
+         "pydantic_settings", "yaml"]
 present = [name for name in heavy if importlib.util.find_spec(name) is not None]
 assert not present, f"installed without extras, yet present: {present}"
 print(len(modules), "modules imported")

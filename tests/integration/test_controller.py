@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from phoenix_core.wire import (
     HostStatus,
     TaskAction,
     TaskStatus,
+    TaskType,
 )
 
 S = ExperimentState
@@ -54,6 +55,8 @@ class World:
     reference: StaticReference
     hosts: dict[str, uuid.UUID]
     alive: set[str]
+    running: dict[str, list[ActivePipelineReport]] = field(default_factory=dict)
+    """What each host's agent lists in its heartbeats (the last ``heartbeat()`` said)."""
 
     def create(self, **overrides: Any) -> uuid.UUID:
         data: dict[str, Any] = {
@@ -86,12 +89,17 @@ class World:
             for host in self.alive:
                 HostRepository(session).record_heartbeat(
                     self.hosts[host],
-                    Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY),
+                    Heartbeat(
+                        agent_version="0.1.0",
+                        status=HostStatus.HEALTHY,
+                        active_pipelines=self.running.get(host, []),
+                    ),
                     at=now,
                 )
         self.controller.reconcile_once(now=now)
 
     def heartbeat(self, host: str, **kw: Any) -> None:
+        self.running[host] = kw.get("active_pipelines", [])
         with self.store.session() as session:
             HostRepository(session).record_heartbeat(
                 self.hosts[host], Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY, **kw)
@@ -391,6 +399,56 @@ def test_a_crash_looping_collector_fails_the_experiment(w: World) -> None:
     )
 
 
+def test_a_collector_its_agent_stops_listing_fails_the_experiment(w: World) -> None:
+    """An agent's heartbeats are the truth about what runs: a collector it reported and then
+    no longer lists (its container restarted, say) is `gone` while the experiment collects,
+    and the experiment fails saying so; after a stop, an unlisted one is just `stopped`."""
+    experiment = w.create(
+        load_profile=None,
+        hosts=["web-1"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+    )
+    w.controller.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    starts = {t.payload["variant"]: t for t in w.agent("web-1")}
+    reports = {
+        variant: ActivePipelineReport(
+            experiment_id=experiment,
+            variant=variant,
+            config_sha256=task.payload["config_sha256"],
+            status=ActivePipelineStatus.RUNNING,
+        )
+        for variant, task in starts.items()
+        if task.type is TaskType.COLLECTOR
+    }
+    w.heartbeat("web-1", active_pipelines=list(reports.values()))
+    w.tick()
+    assert w.get(experiment).state is S.WARMING_UP
+    w.heartbeat("web-1", active_pipelines=[reports["baseline"]])
+    w.tick()
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert record.failure_reason == (
+        "the collector of variant b on host web-1 no longer runs (its agent's heartbeats "
+        "stopped listing it)"
+    )
+    w.agent("web-1")  # the stop tasks run; the agent lists nothing any more
+    w.heartbeat("web-1", active_pipelines=[])
+    with w.store.session() as session:
+        statuses = dict(
+            session.execute(
+                select(ActivePipelineRow.variant, ActivePipelineRow.status).where(
+                    ActivePipelineRow.experiment_id == experiment
+                )
+            ).all()
+        )
+    assert statuses == {"baseline": "stopped", "b": "gone"}
+
+
 def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> None:
     experiment = w.create(
         load_profile=None,
@@ -473,7 +531,6 @@ def w(world: World) -> World:
 def test_retention_deletes_old_tasks_and_metric_samples(w: World) -> None:
     from phoenix_core.queue import NewTask
     from phoenix_core.store.tables import MetricsCacheRow
-    from phoenix_core.wire import TaskType
 
     queue = w.controller.queue
     host = w.hosts["web-1"]

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from phoenix_agent.failures import TaskFailed
-from phoenix_agent.loadsim import LoadRunner
+from phoenix_agent.loads import LoadRunner
 from support.postgres import free_port
 from support.waiting import until
 
@@ -113,3 +113,40 @@ def test_realistic_needs_nothing_but_stress_ng(runner: LoadRunner) -> None:
     until(lambda: len(_group(result["pid"])) >= 2, "stress-ng workers")
     runner.stop(STOP, threading.Event())
     assert _group(result["pid"]) == []
+
+
+def test_a_restarted_agent_keeps_a_live_load_and_starts_a_dead_one_again(
+    runner: LoadRunner, tmp_path: Path
+) -> None:
+    """After an agent restart the load it left is adopted if it lives, and started again for
+    the rest of its duration if it died meanwhile (a container restart takes it along)."""
+    port = free_port()
+    first = runner.start(_start("high-cardinality", {"series": 4}, port), threading.Event())
+    assert LoadRunner(tmp_path / "state").adopt() == (1, 0)  # alive: taken over as it is
+    os.killpg(first["pid"], 9)
+    until(lambda: _dead(first["pid"]), "the load died")
+    again = LoadRunner(tmp_path / "state")
+    assert again.adopt() == (0, 1)
+    (pid,) = again.pids().values()
+    assert pid != first["pid"]
+    until(lambda: _answers(port), "the load serves again")
+    assert _series(port) == 16
+    command = psutil.Process(pid).cmdline()
+    left = float(command[command.index("--seconds") + 1])
+    assert 100 <= left < 120  # what was left of its 120 s, not a new full run
+    assert again.stop(STOP, threading.Event()) == {"stopped": True}
+    assert _group(pid) == []
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _dead(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
