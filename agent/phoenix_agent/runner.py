@@ -100,6 +100,7 @@ class Agent:
                 restart_backoff_seconds=settings.restart_backoff_seconds,
                 stable_seconds=settings.stable_seconds,
                 crash_loop_after=settings.crash_loop_after,
+                ports=settings.ports,
             ),
             fetch_config=self._fetch_config,
         )

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from phoenix_core.errors import ConfigurationError
 
@@ -70,6 +70,12 @@ class AgentSettings(BaseModel):
     otelcol_binary: str = Field(
         default="otelcol-contrib", description="The OpenTelemetry Collector for 'otelcol'."
     )
+    port_range: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,5}-\d{1,5}$",
+        description="Ports collectors may listen on, e.g. 20000-29999 (unset: any the "
+        "controller allocates; a task with a port outside fails).",
+    )
     apply_timeout_seconds: float = Field(
         default=30.0, gt=0, description="How long a started collector has to become healthy."
     )
@@ -93,6 +99,23 @@ class AgentSettings(BaseModel):
         default=None, description="Also push the agent's measurements to this Pushgateway."
     )
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
+
+    @property
+    def ports(self) -> range | None:
+        """``port_range`` as a range (both ends included), or None for any port."""
+        if self.port_range is None:
+            return None
+        first, last = (int(end) for end in self.port_range.split("-"))
+        return range(first, last + 1)
+
+    @field_validator("port_range")
+    @classmethod
+    def _ordered(cls, value: str | None) -> str | None:
+        if value is not None:
+            first, last = (int(end) for end in value.split("-"))
+            if not 1 <= first <= last <= 65535:
+                raise ValueError("must be FIRST-LAST with 1 <= FIRST <= LAST <= 65535")
+        return value
 
 
 def load_agent_settings(

@@ -63,6 +63,8 @@ class SupervisorSettings:
     restart_backoff_cap_seconds: float = 30.0
     stable_seconds: float = 60.0
     crash_loop_after: int = 5
+    ports: range | None = None
+    """The ports collectors may listen on (None: any)."""
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
@@ -408,6 +410,13 @@ class Supervisor:
             write_atomically(self.state_file, json.dumps(entries, indent=2))
 
     def _prepare(self, payload: CollectorStartPayload) -> Collector:
+        allowed = self.settings.ports
+        outside = {n: p for n, p in payload.ports.items() if allowed and p not in allowed}
+        if allowed and outside:
+            raise TaskFailed(
+                f"port(s) {outside} outside this host's range {allowed.start}-"
+                f"{allowed.stop - 1} (PHOENIX_AGENT_PORT_RANGE)"
+            )
         binary = self.settings.binaries[payload.collector]
         resolved = shutil.which(binary)
         if resolved is None:

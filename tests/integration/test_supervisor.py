@@ -126,3 +126,19 @@ def test_a_failed_reload_goes_back_to_the_last_good_config(
     assert report.config_sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
     assert httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200
     assert len(_ours(tmp_path)) == 1
+
+
+def test_a_port_outside_the_hosts_range_is_refused(tmp_path: Path) -> None:
+    _serve(GOOD)
+    settings = SupervisorSettings(
+        state_dir=tmp_path,
+        hostname="web-1",
+        binaries={CollectorKind.PROMETHEUS_AGENT: "prometheus"},
+        ports=range(20_000, 20_010),
+    )
+    supervisor = Supervisor(settings, fetch_config=lambda url: SERVED[url.rsplit("/", 1)[1]])
+    with pytest.raises(
+        TaskFailed, match=r"\{'http': 31000\} outside this host's range 20000-20009"
+    ):
+        supervisor.start(_payload(GOOD, port=31_000), threading.Event())
+    assert supervisor.reports() == [] and _ours(tmp_path) == []
