@@ -24,6 +24,7 @@ from phoenix_core.queue import open_queue
 from phoenix_core.settings import load_settings
 from phoenix_core.store.database import is_postgresql, make_engine
 from phoenix_core.store.events import EventRecord, LiveNotice
+from phoenix_core.store.hot_paths import hot_paths_for
 from phoenix_core.store.session import Store
 from phoenix_core.store.tokens import TokenRepository
 
@@ -43,6 +44,7 @@ def create_app(
     queue = open_queue(store.engine)
 
     event_hub = EventHub(store)
+    hot_paths = hot_paths_for(store, queue, connections=settings.hot_path_connections)
     tokens = _tokens(settings, store, event_hub)
     controller = Controller.build(
         store, queue, controller_settings or load_settings(ControllerSettings)
@@ -52,6 +54,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         event_hub.start()
+        await hot_paths.open()
         stop = threading.Event()
         loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
         if settings.run_controller:
@@ -63,6 +66,7 @@ def create_app(
             if loop.is_alive():
                 loop.join(timeout=30)
             event_hub.stop()
+            await hot_paths.close()
             queue.close()
             store.dispose()
 
@@ -80,6 +84,7 @@ def create_app(
     app.state.event_hub = event_hub
     app.state.library = controller.library
     app.state.queue = queue
+    app.state.hot_paths = hot_paths
     install_problem_handlers(app)
     observability = Observability(store, queue)
     # the last one added runs first: time everything, refuse oversized bodies, then check tokens

@@ -14,6 +14,7 @@ from phoenix_core.auth import Forbidden, Principal, Role, TokenKind
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.queue import TaskQueue
+from phoenix_core.store.hot_paths import HotPaths
 from phoenix_core.store.session import Store
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ControllerSettingsDep",
     "EnrolmentDep",
     "HostDep",
+    "HotPathsDep",
     "Operator",
     "PrincipalDep",
     "QueueDep",
@@ -81,6 +83,11 @@ async def _queue(request: Request) -> TaskQueue:
     return queue
 
 
+async def _hot_paths(request: Request) -> HotPaths:
+    hot_paths: HotPaths = request.app.state.hot_paths
+    return hot_paths
+
+
 async def _controller_settings(request: Request) -> ControllerSettings:
     settings: ControllerSettings = request.app.state.controller_settings
     return settings
@@ -90,5 +97,6 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 HostDep = Annotated[Principal, Depends(_host)]
 StoreDep = Annotated[Store, Depends(_store)]
 QueueDep = Annotated[TaskQueue, Depends(_queue)]
+HotPathsDep = Annotated[HotPaths, Depends(_hot_paths)]
 ControllerSettingsDep = Annotated[ControllerSettings, Depends(_controller_settings)]
 ControllerDep = Annotated[Controller, Depends(_controller)]

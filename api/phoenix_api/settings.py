@@ -33,6 +33,13 @@ class ApiSettings(DatabaseSettings):
         "rendering). Few contend less for Python's GIL: at 16 concurrent requests 4 served "
         "about 40 % more than 40 did (bench/api.py); long-polls hold none while they wait.",
     )
+    hot_path_connections: int = Field(
+        default=8,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections of the asyncio pool that serves the hot paths "
+        "(heartbeats, the experiment list) without a worker thread.",
+    )
     token_cache_seconds: float = Field(
         default=30.0,
         ge=0,

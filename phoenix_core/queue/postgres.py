@@ -15,8 +15,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -40,6 +38,7 @@ from phoenix_core.queue.model import (
     task_from_row,
 )
 from phoenix_core.store.database import translate_error
+from phoenix_core.store.named_sql import named_sql
 from phoenix_core.wire.tasks import TaskStatus
 
 __all__ = ["CHANNEL", "PostgresTaskQueue", "query"]
@@ -51,19 +50,9 @@ S = TaskStatus
 _REPORTABLE = frozenset().union(*REPORTABLE.values())
 
 
-@cache
-def _queries() -> dict[str, str]:
-    text = (resources.files("phoenix_core.queue") / "queries.sql").read_text()
-    found = {}
-    for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
-        name, _, body = block.partition("\n")
-        found[name.strip()] = body.strip().rstrip(";")
-    return found
-
-
 def query(name: str) -> str:
     """The named query from ``queries.sql``."""
-    return _queries()[name]
+    return named_sql("phoenix_core.queue", "queries.sql", name)
 
 
 class PostgresTaskQueue(TaskQueue):

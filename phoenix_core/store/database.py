@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
 from phoenix_core.errors import ConfigurationError, DatabaseError, DatabaseUnavailable
 
 __all__ = [
+    "connection_lost",
     "connect",
     "describe",
     "is_postgresql",
@@ -125,12 +126,21 @@ def translate_error(engine: Engine, exc: BaseException, doing: str) -> DatabaseE
         orig, invalidated = exc.orig, exc.connection_invalidated
     else:
         orig, invalidated = exc, False
-    no_answer = getattr(orig, "sqlstate", None) is None  # the server said nothing at all
-    lost = invalidated or (is_postgresql(engine) and _is_operational(orig) and no_answer)
+    lost = invalidated or (is_postgresql(engine) and connection_lost(orig))
     if lost:
         return unavailable(engine, exc)
     reason = str(orig or exc).strip().splitlines()[0]
     return DatabaseError(f"{doing} failed: {reason}")
+
+
+def connection_lost(exc: BaseException | None) -> bool:
+    """A PostgreSQL error that means the connection is gone, not that a statement was
+    refused: no answer at all, a connection exception (SQLSTATE class 08), or the server
+    shutting down or starting (57P01-57P03)."""
+    if not _is_operational(exc):
+        return False
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(("08", "57P01", "57P02", "57P03"))
 
 
 def _is_operational(exc: BaseException | None) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "EventRepository",
     "LiveNotice",
     "announce",
+    "notify_payload",
 ]
 
 EVENTS_CHANNEL = "phoenix_events"
@@ -120,14 +121,20 @@ def announce(
         type=type, experiment_id=experiment_id, host_id=host_id, data=data, created_at=utcnow()
     )
     if session.get_bind().dialect.name == "postgresql":
-        payload = notice.model_dump_json()
-        if len(payload.encode()) > _NOTIFY_LIMIT:  # too big for NOTIFY: say so, not silently
-            payload = notice.model_copy(
-                update={"data": {"truncated": True, **_scalars(data)}}
-            ).model_dump_json()
-        session.execute(select(func.pg_notify(LIVE_CHANNEL, payload)))
+        session.execute(select(func.pg_notify(LIVE_CHANNEL, notify_payload(notice))))
     session.info.setdefault(COMMITTED_EVENTS, []).append(notice)
     return notice
+
+
+def notify_payload(notice: LiveNotice, *, reserve: int = 0) -> str:
+    """``notice`` as a NOTIFY payload: whole, or (with ``reserve`` bytes to spare, it is too
+    big for NOTIFY) its scalar fields and ``truncated``, never silently cut."""
+    payload = notice.model_dump_json()
+    if len(payload.encode()) > _NOTIFY_LIMIT - reserve:
+        payload = notice.model_copy(
+            update={"data": {"truncated": True, **_scalars(notice.data)}}
+        ).model_dump_json()
+    return payload
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:

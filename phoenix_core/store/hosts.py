@@ -18,7 +18,7 @@ from phoenix_core.store.tables import ActivePipelineRow, ApiTokenRow, Experiment
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import ActivePipelineStatus, Heartbeat, HostStatus
 
-__all__ = ["HEARTBEAT", "HostRecord", "HostRepository"]
+__all__ = ["HEARTBEAT", "HostRecord", "HostRepository", "heartbeat_data"]
 
 HEARTBEAT = "heartbeat"
 _P = ActivePipelineStatus
@@ -26,6 +26,27 @@ _REPORTED = [s.value for s in (_P.RUNNING, _P.STOPPING, _P.FAILED, _P.CRASH_LOOP
 """Statuses only a heartbeat sets: the agent knew the collector."""
 _GONE, _STOPPED = _P.GONE.value, _P.STOPPED.value
 """The live notice of each heartbeat (not an audit event: only a status change is one)."""
+
+
+def heartbeat_data(hostname: str, heartbeat: Heartbeat) -> dict[str, Any]:
+    """What the live ``heartbeat`` notice of a host says."""
+    return {
+        "hostname": hostname,
+        "status": heartbeat.status.value,
+        "agent_version": heartbeat.agent_version,
+        "resource_usage": (
+            heartbeat.resource_usage.model_dump() if heartbeat.resource_usage else None
+        ),
+        "active_pipelines": [
+            {
+                "experiment_id": str(p.experiment_id),
+                "variant": p.variant,
+                "status": p.status.value,
+                "restarts": p.restarts,
+            }
+            for p in heartbeat.active_pipelines
+        ],
+    }
 
 
 class HostRecord(BaseModel):
@@ -156,21 +177,7 @@ class HostRepository:
             self._session,
             HEARTBEAT,
             host_id=host_id,
-            data={
-                "hostname": row.hostname,
-                "status": row.status,
-                "agent_version": row.agent_version,
-                "resource_usage": row.resource_usage,
-                "active_pipelines": [
-                    {
-                        "experiment_id": str(p.experiment_id),
-                        "variant": p.variant,
-                        "status": p.status.value,
-                        "restarts": p.restarts,
-                    }
-                    for p in heartbeat.active_pipelines
-                ],
-            },
+            data=heartbeat_data(row.hostname, heartbeat),
         )
         return HostRecord.model_validate(row)
 

@@ -74,6 +74,10 @@ class ThrowawayPostgres:
             "UTF8",
             "--locale=C.UTF-8",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its data (again, after ``shut_down()``)."""
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
@@ -90,6 +94,10 @@ class ThrowawayPostgres:
             options,
             "start",
         )
+
+    def shut_down(self) -> None:
+        """Stop the server (every connection is cut), keeping its data for ``resume()``."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         try:

@@ -8,11 +8,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from phoenix_api.deps import ControllerSettingsDep, EnrolmentDep, HostDep, QueueDep, StoreDep
+from phoenix_api.deps import (
+    ControllerSettingsDep,
+    EnrolmentDep,
+    HostDep,
+    HotPathsDep,
+    QueueDep,
+    StoreDep,
+)
 from phoenix_core.enrolment import enrol
 from phoenix_core.queue import Report
 from phoenix_core.store.agent_data import config_for_host, store_metrics
-from phoenix_core.store.hosts import HostRepository
 from phoenix_core.task_reports import apply_report
 from phoenix_core.wire import Heartbeat
 from phoenix_core.wire.agent_api import (
@@ -102,18 +108,17 @@ def report_status(
 
 
 @router.post("/heartbeat", response_model=LeasesExtended)
-def heartbeat(
+async def heartbeat(
     body: Heartbeat,
     host: HostDep,
-    store: StoreDep,
-    queue: QueueDep,
+    hot_paths: HotPathsDep,
     settings: ControllerSettingsDep,
 ) -> LeasesExtended:
     """The host is alive: store what it reports and extend the leases of the tasks it holds."""
     assert host.host_id is not None
-    with store.session() as session:
-        HostRepository(session).record_heartbeat(host.host_id, body)
-    extended = queue.heartbeat(host.host_id, lease_seconds=settings.task_lease_seconds)
+    extended = await hot_paths.heartbeat(
+        host.host_id, body, lease_seconds=settings.task_lease_seconds
+    )
     return LeasesExtended(leases_extended=extended)
 
 

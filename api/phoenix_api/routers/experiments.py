@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel
 
-from phoenix_api.deps import ControllerDep, Operator, StoreDep, Viewer
+from phoenix_api.deps import ControllerDep, HotPathsDep, Operator, StoreDep, Viewer
 from phoenix_core.controller.deployment import PlannedCollector
 from phoenix_core.errors import Conflict, FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
@@ -73,9 +73,9 @@ def create(
 
 
 @router.get("", response_model=ExperimentPage)
-def list_experiments(
+async def list_experiments(
     _: Viewer,
-    store: StoreDep,
+    hot_paths: HotPathsDep,
     state: ExperimentState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
@@ -83,8 +83,7 @@ def list_experiments(
     """Summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
     ``GET /api/v1/experiments/{id}`` has an experiment's whole record."""
     before = _parse_cursor(cursor) if cursor else None
-    with store.session() as session:
-        items = ExperimentRepository(session).summaries(state=state, limit=limit + 1, before=before)
+    items = await hot_paths.experiment_summaries(state=state, limit=limit + 1, before=before)
     more = len(items) > limit
     items = items[:limit]
     return ExperimentPage(items=items, next_cursor=_cursor(items[-1]) if more else None)

@@ -1,0 +1,86 @@
+-- The API's hot paths on PostgreSQL: what every agent and dashboard calls all the time, each
+-- one statement (one round trip, no ORM), run on an asyncio connection pool by
+-- phoenix_core/store/hot_paths.py. Each has the same effect as the repository method it stands
+-- for on SQLite; tests/integration/test_hot_paths.py runs both on PostgreSQL and compares.
+-- Parameters are psycopg's %(name)s.
+
+-- name: heartbeat
+-- HostRepository.record_heartbeat + TaskQueue.heartbeat: store what the host reports, mark
+-- the collectors it stopped listing (`gone` while their experiment collects, else `stopped`),
+-- append a `host_status_changed` event when its status changed, extend the leases of the
+-- tasks it holds, and publish the event (phoenix_events) and the live notice (phoenix_live,
+-- with the host's name filled in). No row back: the host is unknown or decommissioned.
+WITH old AS (
+    SELECT id, status FROM hosts
+    WHERE id = %(host_id)s AND decommissioned_at IS NULL
+    FOR UPDATE
+), host AS (
+    UPDATE hosts AS h
+    SET status = %(status)s, agent_version = %(agent_version)s,
+        resource_usage = %(resource_usage)s::jsonb, last_heartbeat = %(at)s
+    FROM old
+    WHERE h.id = old.id
+    RETURNING h.id, h.hostname, old.status AS previous, h.status
+), reported AS (
+    SELECT * FROM jsonb_to_recordset(%(pipelines)s::jsonb)
+        AS r(experiment_id uuid, variant text, config_sha256 text, status text, pid int,
+             restarts int)
+), listed AS (
+    UPDATE active_pipelines AS p
+    SET status = r.status, pid = r.pid, restarts = r.restarts, updated_at = %(at)s
+    FROM reported AS r, host
+    WHERE p.host_id = host.id AND p.experiment_id = r.experiment_id
+      AND p.variant = r.variant AND p.config_sha256 = r.config_sha256
+    RETURNING p.id
+), unlisted AS (
+    UPDATE active_pipelines AS p
+    SET status = CASE WHEN e.state IN ('deploying', 'warming_up', 'running') THEN 'gone'
+                      ELSE 'stopped' END,
+        pid = NULL, updated_at = %(at)s
+    FROM host, experiments AS e
+    WHERE p.host_id = host.id AND e.id = p.experiment_id
+      AND p.status IN ('running', 'stopping', 'failed', 'crash_looping')
+      AND NOT EXISTS (SELECT 1 FROM reported AS r
+                      WHERE r.experiment_id = p.experiment_id AND r.variant = p.variant)
+    RETURNING p.id
+), event AS (
+    INSERT INTO events (type, actor, experiment_id, host_id, data, created_at)
+    SELECT 'host_status_changed', 'agent:' || host.hostname, NULL, host.id,
+           jsonb_build_object('from', host.previous, 'to', host.status), %(at)s
+    FROM host
+    WHERE host.previous <> host.status
+    RETURNING id
+), leases AS (
+    UPDATE agent_tasks AS t
+    SET lease_expires_at = %(at)s + make_interval(secs => %(lease)s), updated_at = now()
+    FROM host
+    WHERE t.host_id = host.id AND t.status IN ('claimed', 'running')
+    RETURNING t.id
+)
+SELECT (SELECT count(*) FROM leases) AS leases_extended,
+       (SELECT pg_notify('phoenix_events', id::text) FROM event) AS event_published,
+       pg_notify('phoenix_live',
+                 jsonb_set(%(notice)s::jsonb, '{data,hostname}', to_jsonb(host.hostname))::text)
+           AS notice_published,
+       (SELECT count(*) FROM listed) + (SELECT count(*) FROM unlisted) AS pipelines_changed
+FROM host;
+
+-- name: host_state
+-- Why a heartbeat found no host to update: unknown (no row) or decommissioned.
+SELECT decommissioned_at FROM hosts WHERE id = %(host_id)s;
+
+-- name: experiment_summaries
+-- ExperimentRepository.summaries: a page of summaries, newest first (created_at, then id),
+-- optionally in one state and after the (created_at, id) of the last one seen; each with its
+-- variants' names in order. The columns are ExperimentSummary's fields, in its order.
+SELECT e.id, e.name, e.state, e.collector,
+       ARRAY(SELECT v.name FROM experiment_variants AS v
+             WHERE v.experiment_id = e.id ORDER BY v.position) AS variants,
+       e.version, e.verdict, e.failure_reason, e.created_by, e.created_at, e.updated_at,
+       e.state_changed_at, e.started_at, e.completed_at
+FROM experiments AS e
+WHERE (%(state)s::text IS NULL OR e.state = %(state)s::text)
+  AND (%(before_at)s::timestamptz IS NULL
+       OR (e.created_at, e.id) < (%(before_at)s::timestamptz, %(before_id)s::uuid))
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT %(limit)s;

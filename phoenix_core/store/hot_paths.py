@@ -1,0 +1,211 @@
+"""The API's hot paths, for an asyncio caller: what every agent and dashboard calls all the time.
+
+Two implementations of one interface, chosen by the database:
+
+- :class:`PostgresHotPaths`: each operation one statement from ``hot.sql`` on an asyncio pool
+  of autocommit psycopg connections. The request neither waits for a worker thread nor builds
+  ORM objects: a heartbeat costs the API a fifth of the CPU it did through the repositories
+  (``bench/api.py``).
+- :class:`StoreHotPaths`: the repositories on a worker thread, for SQLite (one process, the
+  embedded default) and as the reference the PostgreSQL statements are tested against
+  (``tests/integration/test_hot_paths.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
+from typing import Any, Protocol
+
+import anyio.to_thread
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy import Engine
+
+from phoenix_core.errors import Conflict, NotFound
+from phoenix_core.lifecycle import ExperimentState
+from phoenix_core.queue import TaskQueue
+from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
+from phoenix_core.store.events import LiveNotice, notify_payload
+from phoenix_core.store.experiments import ExperimentRepository, ExperimentSummary
+from phoenix_core.store.hosts import HEARTBEAT, HostRepository, heartbeat_data
+from phoenix_core.store.named_sql import named_sql
+from phoenix_core.store.session import Store
+from phoenix_core.store.types import utcnow
+from phoenix_core.wire import Heartbeat
+
+__all__ = ["HotPaths", "PostgresHotPaths", "StoreHotPaths", "hot_paths_for"]
+
+_SUMMARY = list(ExperimentSummary.model_fields)
+"""The columns of the ``experiment_summaries`` statement, in order."""
+
+
+class HotPaths(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def heartbeat(
+        self, host_id: uuid.UUID, heartbeat: Heartbeat, *, lease_seconds: float,
+        at: datetime | None = None,
+    ) -> int:  # fmt: skip
+        """Record the heartbeat and extend the host's leases; how many were extended.
+        ``NotFound`` for an unknown host, ``Conflict`` for a decommissioned one."""
+        ...
+
+    async def experiment_summaries(
+        self, *, state: ExperimentState | None, limit: int,
+        before: tuple[datetime, uuid.UUID] | None,
+    ) -> list[ExperimentSummary]:  # fmt: skip
+        """A page of summaries as ``ExperimentRepository.summaries`` gives it."""
+        ...
+
+
+def hot_paths_for(store: Store, queue: TaskQueue, *, connections: int) -> HotPaths:
+    """PostgreSQL's statements on a pool of ``connections``, or the repositories."""
+    if is_postgresql(store.engine):
+        return PostgresHotPaths(store.engine, connections=connections)
+    return StoreHotPaths(store, queue)
+
+
+class StoreHotPaths:
+    """The repositories (any database), each call on a worker thread."""
+
+    def __init__(self, store: Store, queue: TaskQueue) -> None:
+        self.store = store
+        self.queue = queue
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def heartbeat(
+        self, host_id: uuid.UUID, heartbeat: Heartbeat, *, lease_seconds: float,
+        at: datetime | None = None,
+    ) -> int:  # fmt: skip
+        call = partial(self._heartbeat, host_id, heartbeat, lease_seconds, at)
+        return await anyio.to_thread.run_sync(call)
+
+    def _heartbeat(
+        self, host_id: uuid.UUID, heartbeat: Heartbeat, lease_seconds: float, at: datetime | None
+    ) -> int:
+        with self.store.session() as session:
+            HostRepository(session).record_heartbeat(host_id, heartbeat, at=at)
+        return self.queue.heartbeat(host_id, lease_seconds=lease_seconds, at=at)
+
+    async def experiment_summaries(
+        self, *, state: ExperimentState | None, limit: int,
+        before: tuple[datetime, uuid.UUID] | None,
+    ) -> list[ExperimentSummary]:  # fmt: skip
+        call = partial(self._summaries, state, limit, before)
+        return await anyio.to_thread.run_sync(call)
+
+    def _summaries(
+        self, state: ExperimentState | None, limit: int, before: tuple[datetime, uuid.UUID] | None
+    ) -> list[ExperimentSummary]:
+        with self.store.session() as session:
+            found = ExperimentRepository(session).summaries(state=state, limit=limit, before=before)
+        return list(found)
+
+
+class PostgresHotPaths:
+    """``hot.sql`` on an asyncio pool of autocommit connections (opened with the app)."""
+
+    def __init__(self, engine: Engine, *, connections: int) -> None:
+        self.engine = engine
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.pool = AsyncConnectionPool(
+            conninfo,
+            min_size=connections,
+            max_size=connections,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            name="phoenix-hot-paths",
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def heartbeat(
+        self, host_id: uuid.UUID, heartbeat: Heartbeat, *, lease_seconds: float,
+        at: datetime | None = None,
+    ) -> int:  # fmt: skip
+        at = at or utcnow()
+        notice = LiveNotice(
+            type=HEARTBEAT, host_id=host_id, data=heartbeat_data("", heartbeat), created_at=at
+        )  # the statement fills in the host's name: room left for the longest
+        parameters = {
+            "host_id": host_id,
+            "status": heartbeat.status.value,
+            "agent_version": heartbeat.agent_version,
+            "resource_usage": _json(
+                heartbeat.resource_usage.model_dump() if heartbeat.resource_usage else None
+            ),
+            "pipelines": json.dumps(
+                [p.model_dump(mode="json") for p in heartbeat.active_pipelines]
+            ),
+            "at": at,
+            "lease": lease_seconds,
+            "notice": notify_payload(notice, reserve=255),
+        }
+        row = await self._one("heartbeat", parameters, doing="record a heartbeat")
+        if row is None:
+            found = await self._one("host_state", {"host_id": host_id}, doing="find a host")
+            if found is None:
+                raise NotFound("host", host_id)
+            raise Conflict(f"Host {host_id} is decommissioned.")
+        return int(row[0])
+
+    async def experiment_summaries(
+        self, *, state: ExperimentState | None, limit: int,
+        before: tuple[datetime, uuid.UUID] | None,
+    ) -> list[ExperimentSummary]:  # fmt: skip
+        parameters = {
+            "state": state.value if state else None,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        }
+        rows = await self._all("experiment_summaries", parameters, doing="list experiments")
+        return [
+            ExperimentSummary.model_validate(dict(zip(_SUMMARY, row, strict=True))) for row in rows
+        ]
+
+    async def _one(
+        self, name: str, parameters: Mapping[str, Any], *, doing: str
+    ) -> tuple[Any, ...] | None:
+        rows = await self._all(name, parameters, doing=doing)
+        return rows[0] if rows else None
+
+    async def _all(
+        self, name: str, parameters: Mapping[str, Any], *, doing: str
+    ) -> list[tuple[Any, ...]]:
+        """One statement's rows. A connection found broken (the server restarted since it was
+        opened) has the pool check all its idle ones, and the statement runs once more."""
+        sql = named_sql("phoenix_core.store", "hot.sql", name)
+        for attempt in (1, 2):
+            try:
+                async with self.pool.connection(timeout=5) as connection:
+                    cursor = await connection.execute(sql, parameters)
+                    return await cursor.fetchall()
+            except PoolTimeout as exc:
+                raise translate_error(self.engine, exc, doing) from exc
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or not connection_lost(exc):
+                    raise translate_error(self.engine, exc, doing) from exc
+                await self.pool.check()
+            except psycopg.Error as exc:
+                raise translate_error(self.engine, exc, doing) from exc
+        raise AssertionError("unreachable")
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value)

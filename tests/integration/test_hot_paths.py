@@ -1,0 +1,314 @@
+"""The API's hot paths: on PostgreSQL one statement each (``phoenix_core/store/hot.sql``), which
+must do exactly what the repositories do (the SQLite path, and the reference). Two hosts on one
+database live the same story, one through each implementation, and every row, event and
+notification they leave is compared."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import select, update
+
+from phoenix_core.errors import Conflict, DatabaseUnavailable, NotFound
+from phoenix_core.lifecycle import ExperimentState
+from phoenix_core.queue import NewTask, open_queue
+from phoenix_core.queue.base import TaskQueue
+from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.database import make_engine
+from phoenix_core.store.experiments import ExperimentRepository
+from phoenix_core.store.hosts import HostRepository
+from phoenix_core.store.hot_paths import HotPaths, PostgresHotPaths, StoreHotPaths
+from phoenix_core.store.migrate import upgrade
+from phoenix_core.store.session import Store
+from phoenix_core.store.tables import ActivePipelineRow, EventRow, ExperimentRow, HostRow
+from phoenix_core.store.types import utcnow
+from phoenix_core.wire import (
+    ActivePipelineReport,
+    ActivePipelineStatus,
+    Heartbeat,
+    HostStatus,
+    ResourceUsage,
+    TaskAction,
+    TaskType,
+)
+from support.postgres import ThrowawayPostgres
+from support.specs import spec_data
+
+SHA = hashlib.sha256(b"config").hexdigest()
+P = ActivePipelineStatus
+
+
+class Side:
+    """One host, its own experiment (two variants) and one held task, beating through one
+    implementation."""
+
+    def __init__(
+        self, store: Store, queue: TaskQueue, paths: Callable[[], HotPaths], name: str
+    ) -> None:
+        self.store, self.queue, self.paths = store, queue, paths
+        with store.session() as session:
+            self.host = HostRepository(session).register(name, actor="t").id
+            spec = ExperimentSpec.parse(spec_data(name=name, hosts=[name], host_selector=None))
+            self.experiment = ExperimentRepository(session).create(spec, actor="t").id
+            session.execute(
+                update(ExperimentRow)
+                .where(ExperimentRow.id == self.experiment)
+                .values(state="running")
+            )
+            for variant in ("baseline", "candidate"):
+                now = utcnow()
+                session.add(
+                    ActivePipelineRow(
+                        host_id=self.host, experiment_id=self.experiment, variant=variant,
+                        collector="prometheus-agent", config_sha256=SHA, ports={"http": 1},
+                        status="starting", restarts=0, rendered_at=now, created_at=now,
+                        updated_at=now,
+                    )
+                )  # fmt: skip
+        queue.enqueue([NewTask(self.host, TaskType.NOOP, TaskAction.RUN, {"note": name})])
+        (self.task,) = queue.claim(self.host, limit=1, lease_seconds=5)
+
+    def beat(self, status: HostStatus, *pipelines: tuple[str, P, int]) -> int:
+        heartbeat = Heartbeat(
+            agent_version="0.1.0",
+            status=status,
+            resource_usage=ResourceUsage(
+                cpu_percent=12.5, memory_percent=40, memory_bytes=2**30, disk_percent=70
+            ),
+            active_pipelines=[
+                ActivePipelineReport(
+                    experiment_id=self.experiment,
+                    variant=variant,
+                    config_sha256=SHA,
+                    status=state,
+                    pid=100 + restarts,
+                    restarts=restarts,
+                )
+                for variant, state, restarts in pipelines
+            ],
+        )
+        return asyncio.run(self._beat(heartbeat))
+
+    async def _beat(self, heartbeat: Heartbeat, host: uuid.UUID | None = None) -> int:
+        paths = self.paths()  # (an asyncio pool lives in one event loop)
+        await paths.open()
+        try:
+            return await paths.heartbeat(host or self.host, heartbeat, lease_seconds=600)
+        finally:
+            await paths.close()
+
+    def finish_experiment(self) -> None:
+        with self.store.session() as session:
+            session.execute(
+                update(ExperimentRow)
+                .where(ExperimentRow.id == self.experiment)
+                .values(state="stopped")
+            )
+
+    def state(self) -> dict[str, Any]:
+        """Everything the heartbeats changed, without what differs between the two hosts."""
+        with self.store.session() as session:
+            host = session.get(HostRow, self.host)
+            assert host is not None
+            pipelines = session.execute(
+                select(
+                    ActivePipelineRow.variant,
+                    ActivePipelineRow.status,
+                    ActivePipelineRow.pid,
+                    ActivePipelineRow.restarts,
+                ).where(ActivePipelineRow.host_id == self.host)
+            ).all()
+            events = session.execute(
+                select(EventRow.type, EventRow.actor, EventRow.data)
+                .where(EventRow.host_id == self.host, EventRow.type != "host_registered")
+                .order_by(EventRow.id)
+            ).all()
+        lease = self.queue.get(self.task.id).lease_expires_at
+        assert lease is not None
+        return {
+            "host": (host.status, host.agent_version, host.resource_usage),
+            "beat_recent": utcnow() - (host.last_heartbeat or utcnow()) < timedelta(minutes=1),
+            "pipelines": sorted(tuple(p) for p in pipelines),
+            "events": [(t, a.replace(host.hostname, "HOST"), d) for t, a, d in events],
+            "lease_extended": lease - utcnow() > timedelta(minutes=5),
+        }
+
+
+@pytest.fixture
+def sides(postgres_url: str) -> Iterator[tuple[Side, Side]]:
+    engine = make_engine(postgres_url)
+    store, queue = Store(engine), open_queue(engine)
+    try:
+        reference = Side(store, queue, lambda: StoreHotPaths(store, queue), "ref-host")
+        statement = Side(store, queue, lambda: PostgresHotPaths(engine, connections=2), "sql-host")
+        yield reference, statement
+    finally:
+        queue.close()
+        store.dispose()
+
+
+def _notifications(url: str) -> psycopg.Connection[Any]:
+    listener = psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
+    listener.execute("LISTEN phoenix_live")
+    listener.execute("LISTEN phoenix_events")
+    return listener
+
+
+def _heard(listener: psycopg.Connection[Any], sides: tuple[Side, Side]) -> list[list[Any]]:
+    """What each side published since the last call: its live notices (host-specific fields
+    blanked) and its events (by the host of the event row named)."""
+    notes = list(listener.notifies(timeout=0.5))
+    heard: list[list[Any]] = [[], []]
+    for index, side in enumerate(sides):
+        for note in notes:
+            if note.channel == "phoenix_live":
+                notice = json.loads(note.payload)
+                if notice["host_id"] != str(side.host):
+                    continue
+                data = notice["data"]
+                data["hostname"] = data["hostname"][:4]  # "ref-" / "sql-"
+                data["active_pipelines"] = [
+                    {**p, "experiment_id": "E"} for p in data["active_pipelines"]
+                ]
+                heard[index].append(("live", notice["type"], data))
+            else:
+                with side.store.session() as session:
+                    event = session.get(EventRow, int(note.payload))
+                assert event is not None
+                if event.host_id == side.host:
+                    heard[index].append(("event", event.type))
+    return heard
+
+
+def test_the_heartbeat_statement_does_what_the_repositories_do(
+    sides: tuple[Side, Side], postgres_url: str
+) -> None:
+    story = [
+        (HostStatus.HEALTHY, ("baseline", P.RUNNING, 0), ("candidate", P.RUNNING, 0)),
+        (HostStatus.DEGRADED, ("baseline", P.CRASH_LOOPING, 6)),  # the candidate: gone
+        (HostStatus.DEGRADED, ("baseline", P.CRASH_LOOPING, 6)),  # no change: no event
+    ]
+    with _notifications(postgres_url) as listener:
+        _heard(listener, sides)  # (what setting up said)
+        for status, *pipelines in story:
+            extended = [side.beat(status, *pipelines) for side in sides]
+            assert extended == [1, 1]
+            reference_heard, statement_heard = _heard(listener, sides)
+            assert [h[:2] for h in reference_heard] == [h[:2] for h in statement_heard]
+            for ours, theirs in zip(reference_heard, statement_heard, strict=True):
+                if ours[0] == "live":
+                    assert (ours[2]["hostname"], theirs[2]["hostname"]) == ("ref-", "sql-")
+                    assert ours[2] == {**theirs[2], "hostname": "ref-"}
+            reference, statement = (side.state() for side in sides)
+            assert reference == statement
+        for side in sides:
+            side.finish_experiment()
+        for side in sides:
+            side.beat(HostStatus.HEALTHY)  # after the experiment: an unlisted one is stopped
+        reference, statement = (side.state() for side in sides)
+        assert reference == statement
+        assert reference["pipelines"] == [
+            ("baseline", "stopped", None, 6),
+            ("candidate", "gone", None, 0),
+        ]
+        assert [e[0] for e in reference["events"]] == ["host_status_changed"] * 3
+
+
+def test_unknown_and_decommissioned_hosts_are_refused_alike(sides: tuple[Side, Side]) -> None:
+    heartbeat = Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY)
+    for side in sides:
+        with pytest.raises(NotFound):
+            asyncio.run(side._beat(heartbeat, uuid.uuid4()))
+        with side.store.session() as session:
+            HostRepository(session).decommission(side.host, actor="t")
+        with pytest.raises(Conflict, match="decommissioned"):
+            asyncio.run(side._beat(heartbeat))
+
+
+def test_the_statements_ride_out_a_database_restart() -> None:
+    """While PostgreSQL is down a heartbeat is refused as unavailable (the API answers 503);
+    once it is back the pool's broken connections are replaced and heartbeats go through."""
+    server = ThrowawayPostgres()
+    server.start()
+    try:
+        with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE restarts")
+        engine = make_engine(server.url("restarts"))
+        upgrade(engine)
+        store = Store(engine)
+        with store.session() as session:
+            host = HostRepository(session).register("web-1", actor="t").id
+        heartbeat = Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY)
+
+        async def story() -> None:
+            paths = PostgresHotPaths(engine, connections=3)
+            await paths.open()
+            try:
+                await paths.pool.wait()  # all three connections open
+                assert await paths.heartbeat(host, heartbeat, lease_seconds=60) == 0
+                await asyncio.to_thread(server.shut_down)
+                with pytest.raises(DatabaseUnavailable, match="Cannot connect to PostgreSQL"):
+                    await paths.heartbeat(host, heartbeat, lease_seconds=60)
+                await asyncio.to_thread(server.resume)
+                for _ in range(5):  # every pooled connection was broken: each is replaced
+                    assert await paths.heartbeat(host, heartbeat, lease_seconds=60) == 0
+            finally:
+                await paths.close()
+
+        asyncio.run(story())
+        store.dispose()
+    finally:
+        server.stop()
+
+
+def test_the_summaries_statement_pages_as_the_repository_does(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    store, queue = Store(engine), open_queue(engine)
+    try:
+        created = utcnow()
+        with store.session() as session:
+            repository = ExperimentRepository(session)
+            for index in range(7):
+                spec = ExperimentSpec.parse(spec_data(name=f"e{index}"))
+                record = repository.create(spec, actor="t")
+                session.execute(
+                    update(ExperimentRow)
+                    .where(ExperimentRow.id == record.id)  # ties on created_at: id decides
+                    .values(
+                        created_at=created - timedelta(seconds=index // 2),
+                        state="running" if index % 3 == 0 else "draft",
+                    )
+                )
+
+        async def pages(paths: HotPaths, state: ExperimentState | None) -> list[list[str]]:
+            await paths.open()
+            try:
+                found, before = [], None
+                while True:
+                    page = await paths.experiment_summaries(state=state, limit=3, before=before)
+                    found.append([s.model_dump_json() for s in page])
+                    if len(page) < 3:
+                        return found
+                    before = (page[-1].created_at, page[-1].id)
+            finally:
+                await paths.close()
+
+        counts = {None: 7, ExperimentState.RUNNING: 3, ExperimentState.COMPLETED: 0}
+        for state, count in counts.items():
+            reference = asyncio.run(pages(StoreHotPaths(store, queue), state))
+            statement = asyncio.run(pages(PostgresHotPaths(engine, connections=1), state))
+            assert reference == statement
+            assert sum(map(len, reference)) == count
+            if count:
+                assert '"variants":["baseline","topk20","hybrid"]' in reference[0][0]
+    finally:
+        queue.close()
+        store.dispose()
