@@ -362,7 +362,8 @@ def test_a_dead_task_fails_the_experiment(w: World) -> None:
     assert reason.startswith("task collector/start of variant baseline is dead after 5 attempts")
 
 
-def test_a_crash_looping_collector_fails_the_experiment(w: World) -> None:
+def _deployed_on_web_1(w: World) -> tuple[uuid.UUID, list[Task]]:
+    """A started experiment of two variants on web-1, and the tasks its agent ran."""
     experiment = w.create(
         load_profile=None,
         hosts=["web-1"],
@@ -374,7 +375,11 @@ def test_a_crash_looping_collector_fails_the_experiment(w: World) -> None:
     w.controller.start(experiment, actor="user:t")
     w.tick()
     w.tick()
-    tasks = w.agent("web-1")
+    return experiment, w.agent("web-1")
+
+
+def test_a_crash_looping_collector_fails_the_experiment(w: World) -> None:
+    experiment, tasks = _deployed_on_web_1(w)
     w.tick()
     assert w.get(experiment).state is S.WARMING_UP
     start = next(t for t in tasks if t.payload["variant"] == "b")
@@ -403,18 +408,8 @@ def test_a_collector_its_agent_stops_listing_fails_the_experiment(w: World) -> N
     """An agent's heartbeats are the truth about what runs: a collector it reported and then
     no longer lists (its container restarted, say) is `gone` while the experiment collects,
     and the experiment fails saying so; after a stop, an unlisted one is just `stopped`."""
-    experiment = w.create(
-        load_profile=None,
-        hosts=["web-1"],
-        variants=[
-            {"name": "baseline", "role": "baseline", "template": "baseline"},
-            {"name": "b", "role": "candidate", "template": "baseline"},
-        ],
-    )
-    w.controller.start(experiment, actor="user:t")
-    w.tick()
-    w.tick()
-    starts = {t.payload["variant"]: t for t in w.agent("web-1")}
+    experiment, tasks = _deployed_on_web_1(w)
+    starts = {t.payload["variant"]: t for t in tasks}
     reports = {
         variant: ActivePipelineReport(
             experiment_id=experiment,
