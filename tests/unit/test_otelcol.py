@@ -407,7 +407,7 @@ def _problems(config: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_the_pinned_release_lists_the_components() -> None:
     pinned = pinned_components()
-    assert pinned.release == "v0.161.0"
+    assert pinned.release == "v0.149.0"
     assert pinned.types("processor") == {
         "filter",
         "transform",
