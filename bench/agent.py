@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.postgres import ThrowawayPostgres  # noqa: E402
-from support.processes import api_server, run_cli  # noqa: E402
+from support.processes import api_server, exit_on_sigterm, run_cli  # noqa: E402
 
 
 def start(stack: ExitStack) -> tuple[str, uuid.UUID, psutil.Process]:
@@ -102,6 +102,7 @@ def tasks_per_minute(database_url: str, host: uuid.UUID, count: int) -> float:
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--tasks", type=int, default=3000)

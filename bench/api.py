@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import phoenix_core  # noqa: E402
 from support.postgres import ThrowawayPostgres  # noqa: E402
-from support.processes import api_server, run_cli  # noqa: E402
+from support.processes import api_server, exit_on_sigterm, run_cli  # noqa: E402
 from support.specs import spec_data  # noqa: E402
 
 BEAT = {"agent_version": phoenix_core.__version__, "status": "healthy"}
@@ -115,11 +115,16 @@ def agents(
             async def agent(token: str) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 while not stop.is_set():
-                    response = await client.get(
-                        "/agent/v1/tasks", params={"wait": 30}, headers=headers
-                    )
+                    try:
+                        response = await client.get(
+                            "/agent/v1/tasks", params={"wait": 30}, headers=headers
+                        )
+                        response.raise_for_status()
+                    except httpx.HTTPError as exc:  # said, and polled again (as an agent does)
+                        print(f"simulated agent: poll failed: {exc!r}", file=sys.stderr)
+                        await asyncio.sleep(1)
+                        continue
                     now = time.time()
-                    response.raise_for_status()
                     for task in response.json()["tasks"]:
                         if task["id"] not in seen:  # a re-delivery after a lease is not a sample
                             seen.add(task["id"])
@@ -247,6 +252,7 @@ class World:
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")

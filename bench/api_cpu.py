@@ -33,6 +33,7 @@ from phoenix_core.store.migrate import upgrade  # noqa: E402
 from phoenix_core.store.session import Store  # noqa: E402
 from phoenix_core.store.tokens import TokenRepository  # noqa: E402
 from support.postgres import ThrowawayPostgres  # noqa: E402
+from support.processes import exit_on_sigterm  # noqa: E402
 from support.specs import spec_data  # noqa: E402
 
 SLIM = {"labels": ["pid"]}
@@ -101,6 +102,7 @@ async def measure(url: str, requests: int) -> list[tuple[str, float, float]]:
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.postgres import ThrowawayPostgres  # noqa: E402
+from support.processes import exit_on_sigterm  # noqa: E402
 
 # --- systems --------------------------------------------------------------------------------
 
@@ -384,6 +385,7 @@ def _fresh_system(server: ThrowawayPostgres, index: int, kind: type[System], tag
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--only", nargs="*", help="systems to run (default: all)")

@@ -17,8 +17,12 @@ import pytest
 
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.supervisor import Supervisor, SupervisorSettings, substitute
+from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
+from phoenix_core.pipelines.otelcol import compile_otelcol
+from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire import ActivePipelineStatus
 from phoenix_core.wire.tasks import CollectorKind
+from support.otelcol import collector_binary
 from support.postgres import free_port
 
 GOOD = "global: {scrape_interval: 1s}\nscrape_configs: []\n"
@@ -142,3 +146,39 @@ def test_a_port_outside_the_hosts_range_is_refused(tmp_path: Path) -> None:
     ):
         supervisor.start(_payload(GOOD, port=31_000), threading.Event())
     assert supervisor.reports() == [] and _ours(tmp_path) == []
+
+
+def test_an_otelcol_collector_is_gated_on_its_health_check(tmp_path: Path) -> None:
+    """The otelcol driver runs the collector Phoenix builds: started, healthy through its
+    health_check extension, stopped with nothing left."""
+    health, telemetry = free_port(), free_port()
+    context = CompileContext(
+        experiment_id="exp-1",
+        variant="baseline",
+        host="web-1",
+        targets=[ScrapeTarget("node", f"127.0.0.1:{free_port()}")],  # nobody there: no matter
+        remote_write_url=f"http://127.0.0.1:{free_port()}/api/v1/write",
+        ports={"health": health, "telemetry": telemetry},
+    )
+    text = compile_otelcol(TemplateLibrary.builtin().get("baseline").render(), context).text
+    _serve(text)
+    settings = SupervisorSettings(
+        state_dir=tmp_path,
+        hostname="web-1",
+        binaries={CollectorKind.OTELCOL: str(collector_binary())},
+        apply_timeout_seconds=30,
+    )
+    supervisor = Supervisor(settings, fetch_config=lambda url: SERVED[url.rsplit("/", 1)[1]])
+    payload = {
+        **_payload(text, port=0),
+        "collector": "otelcol",
+        "ports": {"health": health, "telemetry": telemetry},
+    }
+    try:
+        result = supervisor.start(payload, threading.Event())
+        assert httpx.get(f"http://127.0.0.1:{health}/").status_code == 200
+        (report,) = supervisor.reports()
+        assert (report.status, report.pid) == (ActivePipelineStatus.RUNNING, result["pid"])
+    finally:
+        supervisor.stop_all(grace_seconds=5)
+    assert _ours(tmp_path) == []

@@ -13,10 +13,27 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["BIN", "agent_process", "api_server", "kill_processes_in", "run_cli"]
+__all__ = [
+    "BIN",
+    "agent_process",
+    "api_server",
+    "exit_on_sigterm",
+    "kill_processes_in",
+    "run_cli",
+]
 
 BIN = Path(sys.executable).parent
 """The folder of the venv's console scripts (``phoenix``, ``phoenix-agent``)."""
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``timeout``, a CI stop) raise SystemExit, so that the ``finally`` blocks
+    and exit stacks of a benchmark stop the servers it started instead of leaking them."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:

@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from phoenix_core.errors import ValidationFailed
-from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.otelcol import SUPPORT, compile_otelcol, ottl_string
 from phoenix_core.pipelines.otelcol_validate import (
     OttlError,
@@ -20,59 +19,12 @@ from phoenix_core.pipelines.otelcol_validate import (
     pinned_components,
     validate_otelcol_config,
 )
-from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import STEP_KINDS, Pipeline, parse_pipeline
-
-LIBRARY = TemplateLibrary.builtin()
-CRITICAL = ['{process="kubelet"}']
-
-
-def _inventory() -> pd.DataFrame:
-    """Three processes with two pids each on two process metrics, plus a machine metric."""
-    rows: list[dict[str, Any]] = []
-    cpu = {
-        ("kubelet", "1"): 1.0,
-        ("kubelet", "2"): 1.0,
-        ("nginx", "3"): 5.0,
-        ("nginx", "4"): 4.0,
-        ("cron", "5"): 0.001,
-        ("cron", "6"): 0.0,
-    }
-    for (process, pid), value in cpu.items():
-        for metric, metric_value in (
-            ("process_cpu_seconds_total", value),
-            ("process_open_fds", 9.0),
-        ):
-            rows.append(
-                {
-                    "__name__": metric,
-                    "process": process,
-                    "pid": pid,
-                    "job": "node",
-                    "instance": "host:9100",
-                    "__value__": metric_value,
-                }
-            )
-    rows.append(
-        {"__name__": "node_load1", "job": "node", "instance": "host:9100", "__value__": 0.7}
-    )
-    return pd.DataFrame(rows).fillna("")
-
-
-def _context(reference: pd.DataFrame | None = None) -> CompileContext:
-    return CompileContext(
-        experiment_id="exp-1",
-        variant="candidate",
-        host="host-a",
-        targets=[ScrapeTarget("node", "127.0.0.1:9100"), ScrapeTarget("app", "127.0.0.1:8080")],
-        remote_write_url="http://127.0.0.1:9090/api/v1/write",
-        ports={"health": 13133, "telemetry": 18888},
-        reference=reference,
-    )
+from support.otelcol import CRITICAL, LIBRARY, context, inventory, template_cases
 
 
 def _compile(steps: list[dict[str, Any]], reference: pd.DataFrame | None = None) -> dict[str, Any]:
-    rendered = compile_otelcol(parse_pipeline({"steps": steps}), _context(reference))
+    rendered = compile_otelcol(parse_pipeline({"steps": steps}), context(reference))
     validate_otelcol_config(rendered.text)
     config: dict[str, Any] = yaml.safe_load(rendered.text)
     return config
@@ -90,7 +42,7 @@ def _statements(config: dict[str, Any], name: str) -> list[tuple[str, list[str]]
 
 def _refusal(steps: list[dict[str, Any]], reference: pd.DataFrame | None = None) -> str:
     with pytest.raises(ValidationFailed) as caught:
-        compile_otelcol(parse_pipeline({"steps": steps}), _context(reference))
+        compile_otelcol(parse_pipeline({"steps": steps}), context(reference))
     [error] = caught.value.errors
     return f"{error.path}: {error.message}"
 
@@ -98,27 +50,16 @@ def _refusal(steps: list[dict[str, Any]], reference: pd.DataFrame | None = None)
 # --- templates --------------------------------------------------------------------------------
 
 
-def _template_cases() -> list[Any]:
-    """(template, variables, expected refusal) for every template, plain and with protection."""
-    cases = []
-    for name in LIBRARY.names():
-        cases.append(pytest.param(name, {}, None, id=f"{name}-defaults"))
-        if "critical" in LIBRARY.get(name).variables:
-            refused = "protected series" if name == "aggregate" else None
-            cases.append(pytest.param(name, {"critical": CRITICAL}, refused, id=f"{name}-critical"))
-    return cases
-
-
-@pytest.mark.parametrize(("name", "variables", "refused"), _template_cases())
+@pytest.mark.parametrize(("name", "variables", "refused"), template_cases())
 def test_every_template_renders_a_valid_config_or_is_refused(
     name: str, variables: dict[str, Any], refused: str | None
 ) -> None:
     pipeline = LIBRARY.get(name).render(variables)
     if refused:
         with pytest.raises(ValidationFailed, match=refused):
-            compile_otelcol(pipeline, _context(_inventory()))
+            compile_otelcol(pipeline, context(inventory()))
         return
-    rendered = compile_otelcol(pipeline, _context(_inventory()))
+    rendered = compile_otelcol(pipeline, context(inventory()))
     validate_otelcol_config(rendered.text)
     config = yaml.safe_load(rendered.text)
     chain = config["service"]["pipelines"]["metrics"]["processors"]
@@ -133,7 +74,7 @@ def test_aggregate_with_protection_elsewhere_is_accepted() -> None:
     pipeline = LIBRARY.get("aggregate").render(
         {"apply_to": "node_.*", "critical": ['process_open_fds{process="kubelet"}']}
     )
-    validate_otelcol_config(compile_otelcol(pipeline, _context(_inventory())).text)
+    validate_otelcol_config(compile_otelcol(pipeline, context(inventory())).text)
 
 
 def test_the_config_around_the_steps() -> None:
@@ -340,7 +281,7 @@ def test_top_k_keeps_the_reference_values() -> None:
                 }
             }
         ],
-        _inventory(),
+        inventory(),
     )
     assert _conditions(config, "filter/phoenix_0_top_k") == [
         'IsMatch(metric.name, "^(?:process_.*)$") and '
@@ -350,7 +291,7 @@ def test_top_k_keeps_the_reference_values() -> None:
 
 def test_top_k_defaults_to_its_metric_and_drops_all_without_values() -> None:
     config = _compile(
-        [{"top_k": {"metric": "absent_metric", "k": 2, "by_label": "process"}}], _inventory()
+        [{"top_k": {"metric": "absent_metric", "k": 2, "by_label": "process"}}], inventory()
     )
     assert _conditions(config, "filter/phoenix_0_top_k") == [
         'IsMatch(metric.name, "^(?:absent_metric)$")'
@@ -394,7 +335,7 @@ def test_ottl_strings_escape_backslash_quote_and_control_characters() -> None:
 
 def _valid() -> dict[str, Any]:
     steps = [{"protect": {"selectors": CRITICAL}}, {"drop_labels": {"labels": ["pid"]}}]
-    rendered = compile_otelcol(parse_pipeline({"steps": steps}), _context())
+    rendered = compile_otelcol(parse_pipeline({"steps": steps}), context())
     config: dict[str, Any] = yaml.safe_load(rendered.text)
     return config
 
@@ -539,18 +480,18 @@ def test_not_yaml_is_rejected() -> None:
 
 
 def test_the_rendered_config_carries_its_ports() -> None:
-    rendered = compile_otelcol(Pipeline(), _context())
+    rendered = compile_otelcol(Pipeline(), context())
     assert rendered.collector == "otelcol"
     assert rendered.ports == {"health": 13133, "telemetry": 18888}
 
 
 def test_sink_credentials_become_exporter_headers() -> None:
-    context = dataclasses.replace(
-        _context(),
+    with_credentials = dataclasses.replace(
+        context(),
         remote_write_bearer_token="tok-123",
         remote_write_headers={"X-Scope-OrgID": "tenant-7"},
     )
-    rendered = compile_otelcol(parse_pipeline({"steps": []}), context)
+    rendered = compile_otelcol(parse_pipeline({"steps": []}), with_credentials)
     validate_otelcol_config(rendered.text)
     exporter = yaml.safe_load(rendered.text)["exporters"]["prometheusremotewrite"]
     assert exporter["headers"] == {"X-Scope-OrgID": "tenant-7", "Authorization": "Bearer tok-123"}
