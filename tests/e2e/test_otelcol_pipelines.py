@@ -17,7 +17,7 @@ from phoenix_core.pipelines.otelcol import compile_otelcol
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import Pipeline
 from support.exporter import static_exporter
-from support.forecast_check import CRITICAL, expected_series, inventory, wait_for
+from support.forecast_check import expected_series, inventory, template_variants, wait_for
 from support.otelcol import collector_binary
 from support.postgres import free_port
 from support.prometheus import prometheus_server
@@ -29,19 +29,11 @@ the same two values on all of them, so they change no series count and are left 
 
 
 def _variants() -> dict[str, Pipeline]:
-    library = TemplateLibrary.builtin()
     return {
-        "baseline": library.get("baseline").render(),
-        "topk": library.get("top-k").render({"k": 4, "critical": CRITICAL}),
-        "topk-plain": library.get("top-k").render({"k": 3, "apply_to": "process_.*"}),
-        "adaptive": library.get("adaptive-filter").render(
-            {"metric": "app_queue_depth", "threshold": 2}
-        ),
-        "hybrid": library.get("hybrid").render({"k": 5, "threshold": 10.0, "critical": CRITICAL}),
-        "droplabels": library.get("drop-labels").render({"labels": ["build"]}),
-        "aggregate": library.get("aggregate").render(
-            {"by": ["job", "instance", "endpoint"], "apply_to": "http_.*"}
-        ),
+        **template_variants(),
+        "aggregate": TemplateLibrary.builtin()
+        .get("aggregate")
+        .render({"by": ["job", "instance", "endpoint"], "apply_to": "http_.*"}),
     }
 
 

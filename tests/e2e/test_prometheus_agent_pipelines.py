@@ -14,22 +14,14 @@ from phoenix_core.pipelines.prometheus_agent import compile_prometheus_agent
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import Pipeline, parse_pipeline
 from support.exporter import static_exporter
-from support.forecast_check import CRITICAL, expected_series, inventory, wait_for
+from support.forecast_check import expected_series, inventory, template_variants, wait_for
 from support.postgres import free_port
 from support.prometheus import prometheus_agent, prometheus_server
 
 
 def _variants() -> dict[str, Pipeline]:
-    library = TemplateLibrary.builtin()
     return {
-        "baseline": library.get("baseline").render(),
-        "topk": library.get("top-k").render({"k": 4, "critical": CRITICAL}),
-        "topk-plain": library.get("top-k").render({"k": 3, "apply_to": "process_.*"}),
-        "adaptive": library.get("adaptive-filter").render(
-            {"metric": "app_queue_depth", "threshold": 2}
-        ),
-        "hybrid": library.get("hybrid").render({"k": 5, "threshold": 10.0, "critical": CRITICAL}),
-        "droplabels": library.get("drop-labels").render({"labels": ["build"]}),
+        **template_variants(),
         "custom": parse_pipeline(
             {
                 "steps": [

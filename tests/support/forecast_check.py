@@ -13,9 +13,17 @@ import pandas as pd
 
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
 from phoenix_core.pipelines.simulator import forecast
+from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import Pipeline
 
-__all__ = ["CRITICAL", "expected_series", "inventory", "measured_series", "wait_for"]
+__all__ = [
+    "CRITICAL",
+    "expected_series",
+    "inventory",
+    "measured_series",
+    "template_variants",
+    "wait_for",
+]
 
 Series = frozenset[tuple[str, str]]
 
@@ -67,6 +75,22 @@ def inventory() -> pd.DataFrame:
     frame = pd.DataFrame(rows).fillna("")
     frame["build"] = "v1.2.3"  # on every series, so dropping it collides nothing
     return frame
+
+
+def template_variants() -> dict[str, Pipeline]:
+    """The built-in templates as variants over :func:`inventory` (each reduces it but
+    drop-labels, whose label is redundant), for the collectors that run them all."""
+    library = TemplateLibrary.builtin()
+    return {
+        "baseline": library.get("baseline").render(),
+        "topk": library.get("top-k").render({"k": 4, "critical": CRITICAL}),
+        "topk-plain": library.get("top-k").render({"k": 3, "apply_to": "process_.*"}),
+        "adaptive": library.get("adaptive-filter").render(
+            {"metric": "app_queue_depth", "threshold": 2}
+        ),
+        "hybrid": library.get("hybrid").render({"k": 5, "threshold": 10.0, "critical": CRITICAL}),
+        "droplabels": library.get("drop-labels").render({"labels": ["build"]}),
+    }
 
 
 def expected_series(pipeline: Pipeline, inventory: pd.DataFrame) -> set[Series]:
