@@ -5,13 +5,18 @@ the prometheus-agent pipelines get in test_prometheus_agent_pipelines.py)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pandas as pd
 
+from phoenix_agent.loads import FAMILIES
 from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.otelcol import compile_otelcol
 from phoenix_core.pipelines.templates import TemplateLibrary
@@ -59,21 +64,22 @@ def _collector(config: str, health_port: int, folder: Path) -> Iterator[None]:
 
 
 def _healthy(port: int) -> bool:
+    return _answers(f"http://127.0.0.1:{port}/")
+
+
+def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
+        return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
 
 
-def test_real_collectors_emit_exactly_the_forecast(tmp_path: Path) -> None:
-    source = inventory()
-    variants = _variants()
-    with prometheus_server() as server, static_exporter(source) as address, ExitStack() as stack:
-        reference = source.assign(job="loadsim", instance=address)
-        expected = {name: expected_series(p, reference) for name, p in variants.items()}
-        assert len(expected["baseline"]) == len(source)
-        reducing = set(variants) - {"baseline", "droplabels"}  # 'build' is redundant: same count
-        assert all(len(expected[name]) < len(source) for name in reducing)
+def _run(
+    variants: dict[str, Pipeline], address: str, reference: pd.DataFrame, tmp_path: Path
+) -> dict[str, set[Any]]:
+    """The variants as real collectors scraping ``address``: the series each remote-wrote."""
+    expected = {name: expected_series(p, reference) for name, p in variants.items()}
+    with prometheus_server() as server, ExitStack() as stack:
         for name, pipeline in variants.items():
             ports = {"health": free_port(), "telemetry": free_port()}
             context = CompileContext(
@@ -91,6 +97,57 @@ def test_real_collectors_emit_exactly_the_forecast(tmp_path: Path) -> None:
             folder.mkdir()
             config = compile_otelcol(pipeline, context).text
             stack.enter_context(_collector(config, ports["health"], folder))
-        measured = wait_for(server, expected, added=SCOPE_LABELS)
+        return wait_for(server, expected, added=SCOPE_LABELS)
+
+
+def test_real_collectors_emit_exactly_the_forecast(tmp_path: Path) -> None:
+    source = inventory()
+    variants = _variants()
+    with static_exporter(source) as address:
+        reference = source.assign(job="loadsim", instance=address)
+        expected = {name: expected_series(p, reference) for name, p in variants.items()}
+        assert len(expected["baseline"]) == len(source)
+        reducing = set(variants) - {"baseline", "droplabels"}  # 'build' is redundant: same count
+        assert all(len(expected[name]) < len(source) for name in reducing)
+        measured = _run(variants, address, reference, tmp_path)
     for name in variants:
         assert measured[name] == expected[name], name
+
+
+def test_the_load_simulators_exporter_arrives_exactly(tmp_path: Path) -> None:
+    """Typed metrics from the agent's own high-cardinality load (counters keep their _total):
+    the baseline gets the exporter's known series, top-k the forecast's."""
+    port, series = free_port(), 30
+    parameters = json.dumps({"series": series, "metrics": len(FAMILIES)})
+    load = subprocess.Popen(
+        [sys.executable, "-m", "phoenix_agent.loadsim", "serve", "--port", str(port),
+         "--seconds", "120", "--parameters", parameters],
+    )  # fmt: skip
+    try:
+        address = f"127.0.0.1:{port}"
+        until(lambda: _answers(f"http://{address}/metrics"), "the load serves")
+        truth = pd.DataFrame(
+            {
+                "__name__": name,
+                "process": f"proc-0-{i:05d}",
+                "pid": str(10_000 + i),
+                "job": "loadsim",
+                "instance": address,
+                "__value__": value(i),
+            }
+            for name, _, value in FAMILIES
+            for i in range(series)
+        )
+        library = TemplateLibrary.builtin()
+        variants = {
+            "baseline": library.get("baseline").render(),
+            "top5": library.get("top-k").render({"k": 5}),
+        }
+        measured = _run(variants, address, truth, tmp_path)
+    finally:
+        load.terminate()
+        load.wait(timeout=10)
+    assert measured["baseline"] == expected_series(variants["baseline"], truth)
+    assert len(measured["baseline"]) == series * len(FAMILIES)
+    assert measured["top5"] == expected_series(variants["top5"], truth)
+    assert {dict(s)["process"] for s in measured["top5"]} == {f"proc-0-{i:05d}" for i in range(5)}
