@@ -6,6 +6,9 @@
 - ``environment.yml`` from ``pyproject.toml``: conda gives Python and pip; every Python
   dependency (base and all extras) comes from PyPI through pip exactly as pyproject.toml names it.
 - ``docs/pipeline-support.md`` from the collector compilers (step × collector support matrix).
+- ``deploy/otelcol/builder-config.yaml`` (the collector build manifest) from
+  ``phoenix_core/pipelines/otelcol_components.yaml``, the one list of the components and their
+  release that the config validator also reads.
 """
 
 from __future__ import annotations
@@ -48,9 +51,44 @@ def support_matrix(_root: Path) -> str:
     return support_matrix_markdown()
 
 
+BUILDER_HEADER = """\
+# OpenTelemetry Collector Builder (ocb) manifest of otelcol-phoenix, the collector the tests run
+# for `otelcol` variants. Generated from phoenix_core/pipelines/otelcol_components.yaml by
+# scripts/generate.py; do not edit by hand. Build it with deploy/otelcol/build.sh (the binary goes
+# to a cache folder outside the repository, keyed by this file's sha256).
+#
+# Every module is at one collector release: core at it with the stable core modules at the
+# matching v1.x (the builder resolves those), contrib at it, and the builder
+# (go.opentelemetry.io/collector/cmd/builder) too. Why this release: the component list's header.
+"""
+
+
+def builder_manifest(root: Path) -> str:
+    import yaml
+
+    pinned = yaml.safe_load((root / "phoenix_core/pipelines/otelcol_components.yaml").read_text())
+    release = str(pinned["release"])
+    lines = [
+        BUILDER_HEADER.rstrip("\n"),
+        "dist:",
+        "  name: otelcol-phoenix",
+        "  module: phoenix.local/otelcol-phoenix",
+        "  description: Phoenix OpenTelemetry Collector (metrics pipelines of experiments)",
+        f"  version: {release.removeprefix('v')}",
+        "  output_path: ./_build  # build.sh overrides it",
+    ]
+    for kind in ("receiver", "processor", "exporter", "extension"):
+        lines += ["", f"{kind}s:"]
+        lines += [
+            f"  - gomod: {c['module']} {release}" for c in pinned["components"] if c["kind"] == kind
+        ]
+    return "\n".join(lines) + "\n"
+
+
 GENERATED: dict[str, Callable[[Path], str]] = {
     "environment.yml": environment,
     "docs/pipeline-support.md": support_matrix,
+    "deploy/otelcol/builder-config.yaml": builder_manifest,
 }
 
 

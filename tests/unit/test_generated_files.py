@@ -1,4 +1,5 @@
-"""Generated files (environment.yml, the support matrix) match what the code generates now."""
+"""Generated files (environment.yml, the support matrix, the collector build manifest) match
+what the code generates now."""
 
 from __future__ import annotations
 
@@ -26,13 +27,37 @@ def test_committed_generated_files_are_current() -> None:
 
 
 def test_a_changed_dependency_makes_environment_yml_stale(tmp_path: Path) -> None:
-    (tmp_path / "docs").mkdir()
-    shutil.copy(ROOT / "environment.yml", tmp_path)
-    shutil.copy(ROOT / "docs" / "pipeline-support.md", tmp_path / "docs")
+    for relative in (
+        "environment.yml",
+        "docs/pipeline-support.md",
+        "deploy/otelcol/builder-config.yaml",
+        "phoenix_core/pipelines/otelcol_components.yaml",
+    ):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / relative, tmp_path / relative)
     pyproject = (ROOT / "pyproject.toml").read_text()
     (tmp_path / "pyproject.toml").write_text(pyproject.replace('"psutil>=5.9"', '"psutil>=6"'))
     result = _check(tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "environment.yml is out of date: run python scripts/generate.py"
+    )
+
+
+def test_a_changed_component_list_makes_the_build_manifest_stale(tmp_path: Path) -> None:
+    for relative in (
+        "environment.yml",
+        "docs/pipeline-support.md",
+        "deploy/otelcol/builder-config.yaml",
+        "phoenix_core/pipelines/otelcol_components.yaml",
+        "pyproject.toml",
+    ):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / relative, tmp_path / relative)
+    components = tmp_path / "phoenix_core/pipelines/otelcol_components.yaml"
+    components.write_text(components.read_text().replace("release: v0.149.0", "release: v0.150.0"))
+    result = _check(tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "deploy/otelcol/builder-config.yaml is out of date: run python scripts/generate.py"
     )
