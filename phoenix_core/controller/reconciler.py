@@ -47,7 +47,7 @@ from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepositor
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.store.tables import ActivePipelineRow, ExperimentHostRow
-from phoenix_core.wire import HostStatus, TaskAction, TaskStatus
+from phoenix_core.wire import ActivePipelineStatus, HostStatus, TaskAction, TaskStatus
 
 __all__ = ["Controller"]
 
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 S = ExperimentState
 T = TaskStatus
+_P = ActivePipelineStatus
 FAILED_TASK = (T.FAILED, T.DEAD)
 
 
@@ -359,7 +360,7 @@ class Controller:
             broken = session.scalars(
                 select(ActivePipelineRow).where(
                     ActivePipelineRow.experiment_id == record.id,
-                    ActivePipelineRow.status.in_(["crash_looping", "gone"]),
+                    ActivePipelineRow.status.in_([_P.CRASH_LOOPING.value, _P.GONE.value]),
                 )
             ).all()
             hosts = self._hosts(session, record.id)
@@ -367,7 +368,7 @@ class Controller:
             if broken:
                 row = broken[0]
                 where = f"variant {row.variant} on host {names.get(row.host_id, row.host_id)}"
-                if row.status == "gone":
+                if row.status == _P.GONE.value:
                     return (
                         f"the collector of {where} no longer runs (its agent's heartbeats "
                         "stopped listing it)"

@@ -18,12 +18,20 @@ from phoenix_core.store.tables import ActivePipelineRow, ApiTokenRow, Experiment
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import ActivePipelineStatus, Heartbeat, HostStatus
 
-__all__ = ["HEARTBEAT", "HostRecord", "HostRepository", "heartbeat_data"]
+__all__ = [
+    "COLLECTING",
+    "HEARTBEAT",
+    "REPORTED_STATUSES",
+    "HostRecord",
+    "HostRepository",
+    "heartbeat_data",
+]
 
 HEARTBEAT = "heartbeat"
 _P = ActivePipelineStatus
-_REPORTED = [s.value for s in (_P.RUNNING, _P.STOPPING, _P.FAILED, _P.CRASH_LOOPING)]
-"""Statuses only a heartbeat sets: the agent knew the collector."""
+REPORTED_STATUSES = [s.value for s in (_P.RUNNING, _P.STOPPING, _P.FAILED, _P.CRASH_LOOPING)]
+"""Collector statuses only a heartbeat sets: the agent knew the collector."""
+COLLECTING = [state.value for state in COLLECTING_STATES]
 _GONE, _STOPPED = _P.GONE.value, _P.STOPPED.value
 """The live notice of each heartbeat (not an audit event: only a status change is one)."""
 
@@ -151,14 +159,12 @@ class HostRepository:
         # experiment no longer collects (the stop tasks ran), else `gone` (the controller
         # fails the experiment). One that was never reported (`starting`) is left alone.
         listed = [(p.experiment_id, p.variant) for p in heartbeat.active_pipelines]
-        collecting = select(ExperimentRow.id).where(
-            ExperimentRow.state.in_([state.value for state in COLLECTING_STATES])
-        )
+        collecting = select(ExperimentRow.id).where(ExperimentRow.state.in_(COLLECTING))
         self._session.execute(
             update(ActivePipelineRow)
             .where(
                 ActivePipelineRow.host_id == host_id,
-                ActivePipelineRow.status.in_(_REPORTED),
+                ActivePipelineRow.status.in_(REPORTED_STATUSES),
                 tuple_(ActivePipelineRow.experiment_id, ActivePipelineRow.variant).not_in(listed),
             )
             .values(

@@ -10,6 +10,7 @@
 -- append a `host_status_changed` event when its status changed, extend the leases of the
 -- tasks it holds, and publish the event (phoenix_events) and the live notice (phoenix_live,
 -- with the host's name filled in). No row back: the host is unknown or decommissioned.
+-- %(reported)s and %(collecting)s are hosts.REPORTED_STATUSES and hosts.COLLECTING.
 WITH old AS (
     SELECT id, status FROM hosts
     WHERE id = %(host_id)s AND decommissioned_at IS NULL
@@ -34,12 +35,11 @@ WITH old AS (
     RETURNING p.id
 ), unlisted AS (
     UPDATE active_pipelines AS p
-    SET status = CASE WHEN e.state IN ('deploying', 'warming_up', 'running') THEN 'gone'
-                      ELSE 'stopped' END,
+    SET status = CASE WHEN e.state = ANY(%(collecting)s) THEN 'gone' ELSE 'stopped' END,
         pid = NULL, updated_at = %(at)s
     FROM host, experiments AS e
     WHERE p.host_id = host.id AND e.id = p.experiment_id
-      AND p.status IN ('running', 'stopping', 'failed', 'crash_looping')
+      AND p.status = ANY(%(reported)s)
       AND NOT EXISTS (SELECT 1 FROM reported AS r
                       WHERE r.experiment_id = p.experiment_id AND r.variant = p.variant)
     RETURNING p.id

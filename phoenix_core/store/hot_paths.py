@@ -31,7 +31,13 @@ from phoenix_core.queue import TaskQueue
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
 from phoenix_core.store.experiments import ExperimentRepository, ExperimentSummary
-from phoenix_core.store.hosts import HEARTBEAT, HostRepository, heartbeat_data
+from phoenix_core.store.hosts import (
+    COLLECTING,
+    HEARTBEAT,
+    REPORTED_STATUSES,
+    HostRepository,
+    heartbeat_data,
+)
 from phoenix_core.store.named_sql import named_sql
 from phoenix_core.store.session import Store
 from phoenix_core.store.types import utcnow
@@ -155,6 +161,8 @@ class PostgresHotPaths:
             "at": at,
             "lease": lease_seconds,
             "notice": notify_payload(notice, reserve=255),
+            "reported": REPORTED_STATUSES,
+            "collecting": COLLECTING,
         }
         row = await self._one("heartbeat", parameters, doing="record a heartbeat")
         if row is None:

@@ -157,6 +157,13 @@ class World:
     def state_of(self, experiment: str) -> str:
         return str(self.operator.get(f"/api/v1/experiments/{experiment}").json()["state"])
 
+    def stop(self, experiment: str) -> None:
+        """Stop the experiment through the API; wait until it is stopped and no collector of
+        this agent runs any more."""
+        assert self.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
+        until(lambda: self.state_of(experiment) == "stopped", "the experiment stopped")
+        until(lambda: not self.collectors(), "every collector is gone")
+
 
 @pytest.fixture
 def world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
@@ -208,9 +215,7 @@ def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:
     )
     assert restarted.is_running()
     # stop: stop tasks reach the agent, its collectors end, the experiment is stopped
-    assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-    until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
-    until(lambda: not world.collectors(), "every collector is gone")
+    world.stop(experiment)
 
 
 def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
@@ -304,9 +309,7 @@ def test_a_restarted_agent_adopts_its_collectors(world: World) -> None:
         assert now["twin"] == before["twin"] and now["baseline"] != before["baseline"]
         assert world.state_of(experiment) in ("warming_up", "running")
         # the adopted collectors stop like any other
-        assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-        until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
-        until(lambda: not world.collectors(), "every collector is gone")
+        world.stop(experiment)
 
 
 def test_collectors_outlive_an_api_outage(world: World) -> None:
@@ -323,6 +326,4 @@ def test_collectors_outlive_an_api_outage(world: World) -> None:
     assert {variant: p.pid for variant, p in world.collectors().items()} == before
     assert world.agent.poll() is None
     with api_server(world.env, port=world.api_port):  # back, on the same address
-        assert world.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-        until(lambda: world.state_of(experiment) == "stopped", "the experiment stopped")
-        until(lambda: not world.collectors(), "the resumed agent stopped its collectors")
+        world.stop(experiment)

@@ -25,6 +25,7 @@ from support.exporter import static_exporter
 from support.forecast_check import expected_series, inventory, template_variants, wait_for
 from support.otelcol import collector_binary
 from support.postgres import free_port
+from support.processes import stop_process
 from support.prometheus import prometheus_server
 from support.waiting import until
 
@@ -55,12 +56,7 @@ def _collector(config: str, health_port: int, folder: Path) -> Iterator[None]:
         assert process.poll() is None, (folder / "collector.log").read_text()[-2000:]
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_seconds=10)
 
 
 def _healthy(port: int) -> bool:
@@ -145,8 +141,7 @@ def test_the_load_simulators_exporter_arrives_exactly(tmp_path: Path) -> None:
         }
         measured = _run(variants, address, truth, tmp_path)
     finally:
-        load.terminate()
-        load.wait(timeout=10)
+        stop_process(load, grace_seconds=10)
     assert measured["baseline"] == expected_series(variants["baseline"], truth)
     assert len(measured["baseline"]) == series * len(FAMILIES)
     assert measured["top5"] == expected_series(variants["top5"], truth)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -20,10 +21,22 @@ __all__ = [
     "exit_on_sigterm",
     "kill_processes_in",
     "run_cli",
+    "stop_process",
 ]
 
 BIN = Path(sys.executable).parent
 """The folder of the venv's console scripts (``phoenix``, ``phoenix-agent``)."""
+
+
+def stop_process(process: subprocess.Popen[Any], grace_seconds: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``grace_seconds``; reaped either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def exit_on_sigterm() -> None:

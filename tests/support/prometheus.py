@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from support.postgres import free_port
+from support.processes import stop_process
 
 __all__ = ["PrometheusServer", "prometheus_agent", "prometheus_server", "pushgateway"]
 
@@ -54,16 +55,6 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"prometheus at {url} not ready: {log.read_text()[-2000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @contextmanager
 def _running(
     args: list[str], folder: Path, port: int, binary: str = BINARY
@@ -78,7 +69,7 @@ def _running(
         _wait_ready(url, process, log)
         yield url, process
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextmanager

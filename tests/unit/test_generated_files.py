@@ -21,20 +21,26 @@ def _check(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _copy_sources_and_generated(root: Path) -> None:
+    """Into ``root``: the generated files and what they are generated from (not the code)."""
+    for relative in (
+        "pyproject.toml",
+        "environment.yml",
+        "docs/pipeline-support.md",
+        "deploy/otelcol/builder-config.yaml",
+        "phoenix_core/pipelines/otelcol_components.yaml",
+    ):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / relative, root / relative)
+
+
 def test_committed_generated_files_are_current() -> None:
     result = _check(ROOT)
     assert result.returncode == 0, result.stderr
 
 
 def test_a_changed_dependency_makes_environment_yml_stale(tmp_path: Path) -> None:
-    for relative in (
-        "environment.yml",
-        "docs/pipeline-support.md",
-        "deploy/otelcol/builder-config.yaml",
-        "phoenix_core/pipelines/otelcol_components.yaml",
-    ):
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / relative, tmp_path / relative)
+    _copy_sources_and_generated(tmp_path)
     pyproject = (ROOT / "pyproject.toml").read_text()
     (tmp_path / "pyproject.toml").write_text(pyproject.replace('"psutil>=5.9"', '"psutil>=6"'))
     result = _check(tmp_path)
@@ -45,15 +51,7 @@ def test_a_changed_dependency_makes_environment_yml_stale(tmp_path: Path) -> Non
 
 
 def test_a_changed_component_list_makes_the_build_manifest_stale(tmp_path: Path) -> None:
-    for relative in (
-        "environment.yml",
-        "docs/pipeline-support.md",
-        "deploy/otelcol/builder-config.yaml",
-        "phoenix_core/pipelines/otelcol_components.yaml",
-        "pyproject.toml",
-    ):
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / relative, tmp_path / relative)
+    _copy_sources_and_generated(tmp_path)
     components = tmp_path / "phoenix_core/pipelines/otelcol_components.yaml"
     components.write_text(components.read_text().replace("release: v0.149.0", "release: v0.150.0"))
     result = _check(tmp_path)
