@@ -7,7 +7,9 @@
 Prints one table: enqueue/s (batches of 1 and 100); claim+report/s (drain of a pre-filled queue
 by 4 or 8 consumer processes claiming 1, 10 or 100 at a time; each system's own claim and
 acknowledge path); enqueue -> wake latency p50/p99 (a consumer waiting on the system's
-notification, notifications on as in production). Every system gets a fresh database.
+notification, notifications on as in production). Every measure of every system gets a fresh
+database, dropped after it; the systems take turns measure by measure (their order rotating
+from round to round), and the table gives the median of the rounds, then every round's value.
 """
 
 from __future__ import annotations
@@ -374,66 +376,132 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
-def _fresh_system(server: ThrowawayPostgres, index: int, kind: type[System], tag: str) -> System:
+def _fresh_system(server: ThrowawayPostgres, kind: type[System], tag: str) -> System:
     """A system on a database of its own, schema installed."""
-    name = f"bench_{index}_{tag}"
     with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    system = kind(server.url(name))
+        connection.execute(f"CREATE DATABASE {tag}")  # type: ignore[arg-type]
+    system = kind(server.url(tag))
     system.setup()
     return system
+
+
+def _drop(server: ThrowawayPostgres, tag: str) -> None:
+    """Drop a measured database, so no later measure shares the machine with its vacuuming."""
+    with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE {tag} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+class Measure:
+    """One row of the table: runs one system on a fresh database and returns a value."""
+
+    def __init__(self, label: str, run: Callable[[System], float], batch: int = 1) -> None:
+        self.label, self.run, self.batch = label, run, batch
+
+
+def measures(scale: int) -> list[Measure]:
+    rows = [
+        Measure("enqueue/s, batch 1", lambda s: enqueue_rate(s, 2000 // scale, 1)),
+        Measure("enqueue/s, batch 100", lambda s: enqueue_rate(s, 20000 // scale, 100)),
+    ]
+    for consumers in (4, 8):
+        for batch in (1, 10, 100):
+            jobs = (2000 if batch == 1 else 20000) // scale
+            rows.append(
+                Measure(
+                    f"claim+report/s, {consumers} consumers, batch {batch}",
+                    functools.partial(_drain, jobs=jobs, consumers=consumers, batch=batch),
+                    batch,
+                )
+            )
+    return rows
+
+
+def _drain(system: System, *, jobs: int, consumers: int, batch: int) -> float:
+    return drain(system, jobs, consumers, batch)
+
+
+def _wake_p50_p99(system: System, samples: int) -> tuple[float, float]:
+    ms = [value * 1000 for value in system.wake_latencies(samples)]
+    return percentile(ms, 50), percentile(ms, 99)
 
 
 def main() -> None:
     exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="small counts, one round (smoke run)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per measure (default 3)")
     parser.add_argument("--only", nargs="*", help="systems to run (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # peers' start-up chatter stays out of the table
-    scale = 10 if args.quick else 1
+    scale, rounds = (10, 1) if args.quick else (1, args.rounds)
+    everyone = (Phoenix, Bare, PgQueuer, Procrastinate)
+    kinds = [k for k in everyone if not args.only or k.name in args.only]
     server = ThrowawayPostgres()
     server.start()
-    rows: list[tuple[str, str, str]] = []
+    values: dict[tuple[str, str], list[float]] = {}
+    wakes: dict[str, list[tuple[float, float]]] = {}
     try:
-        for index, kind in enumerate([Phoenix, Bare, PgQueuer, Procrastinate]):
-            if args.only and kind.name not in args.only:
-                continue
-
-            fresh = functools.partial(_fresh_system, server, index, kind)
-            system = fresh("enqueue")
-            rows.append(
-                (kind.name, "enqueue/s, batch 1", f"{enqueue_rate(system, 2000 // scale, 1):,.0f}")
-            )
-            rows.append(
-                (
-                    kind.name,
-                    "enqueue/s, batch 100",
-                    f"{enqueue_rate(system, 20000 // scale, 100):,.0f}",
+        for round_ in range(rounds):
+            order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]  # rotate
+            for index, measure in enumerate(measures(scale)):
+                for kind in order:
+                    if measure.batch not in kind.batches:
+                        continue
+                    tag = f"bench_r{round_}_m{index}_{kind.__name__.lower()}"
+                    value = measure.run(_fresh_system(server, kind, tag))
+                    values.setdefault((kind.name, measure.label), []).append(value)
+                    _drop(server, tag)
+            for kind in order:
+                tag = f"bench_r{round_}_wake_{kind.__name__.lower()}"
+                wakes.setdefault(kind.name, []).append(
+                    _wake_p50_p99(_fresh_system(server, kind, tag), 200 // scale)
                 )
-            )
-            for consumers in (4, 8):
-                for batch in kind.batches:
-                    jobs = (2000 if batch == 1 else 20000) // scale
-                    rate = drain(fresh(f"c{consumers}b{batch}"), jobs, consumers, batch)
-                    rows.append(
-                        (
-                            kind.name,
-                            f"claim+report/s, {consumers} consumers, batch {batch}",
-                            f"{rate:,.0f}",
-                        )
-                    )
-            latencies = fresh("wake").wake_latencies(200 // scale)
-            ms = [value * 1000 for value in latencies]
-            rows.append((kind.name, "enqueue->wake p50 / p99 (ms)",
-                         f"{percentile(ms, 50):.2f} / {percentile(ms, 99):.2f}"))  # fmt: skip
-            print(f"... {kind.name} done", file=sys.stderr, flush=True)
+                _drop(server, tag)
+            print(f"... round {round_ + 1} of {rounds} done", file=sys.stderr, flush=True)
     finally:
         server.stop()
-    width = max(len(r[1]) for r in rows)
-    print(f"{'system':<14} {'measure':<{width}} value")
-    for system_name, measure, value in rows:
-        print(f"{system_name:<14} {measure:<{width}} {value}")
+    print_table(kinds, measures(scale), values, wakes)
+
+
+def print_table(
+    kinds: list[type[System]],
+    rows: list[Measure],
+    values: dict[tuple[str, str], list[float]],
+    wakes: dict[str, list[tuple[float, float]]],
+) -> None:
+    """Medians over the rounds; the phoenix / bare column is the ratio of the medians."""
+    names = [k.name for k in kinds]
+    ratio = "phoenix" in names and "bare SQL" in names
+    header = ["measure (median of rounds)", *names] + (["phoenix / bare"] if ratio else [])
+    table = [header]
+    for measure in rows:
+        cells = [measure.label]
+        medians = {}
+        for name in names:
+            got = values.get((name, measure.label))
+            medians[name] = statistics.median(got) if got else None
+            cells.append(f"{medians[name]:,.0f}" if got else "—")
+        if ratio:
+            cells.append(f"{medians['phoenix'] / medians['bare SQL']:.0%}")
+        table.append(cells)
+    wake = ["enqueue->wake p50 / p99 (ms)"]
+    for name in names:
+        p50 = statistics.median(w[0] for w in wakes[name])
+        p99 = statistics.median(w[1] for w in wakes[name])
+        wake.append(f"{p50:.2f} / {p99:.2f}")
+    table.append(wake + ([""] if ratio else []))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = zip(row, widths, strict=True)
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells)))
+    spread = [
+        f"{name} {label}: " + ", ".join(f"{v:,.0f}" for v in got)
+        for (name, label), got in values.items()
+        if len(got) > 1
+    ]
+    if spread:
+        print("\nEvery round (in order):")
+        print("\n".join(spread))
 
 
 if __name__ == "__main__":

@@ -141,14 +141,14 @@ class ClaimedTask:
         )
 
 
-def claimed_from_row(row: tuple[Any, ...]) -> ClaimedTask:
-    """A ``ClaimedTask`` from the claim query's row, columns in ``ClaimedTask`` field order
-    (the claim hot path: a plain tuple, no per-row dictionary)."""
-    (id_, host, experiment, type_, action, payload, priority, attempt, max_attempts, lease,
+def claimed_from_row(host_id: uuid.UUID, row: tuple[Any, ...]) -> ClaimedTask:
+    """A ``ClaimedTask`` of ``host_id`` from the claim query's row: the other ``ClaimedTask``
+    columns in field order (the claim hot path: a plain tuple, no per-row dictionary)."""
+    (id_, experiment, type_, action, payload, priority, attempt, max_attempts, lease,
      cancel) = row  # fmt: skip
     return ClaimedTask(
         id_,
-        _uuid(host),
+        host_id,
         _uuid(experiment) if experiment else None,
         _TYPES[type_],
         _ACTIONS[action],

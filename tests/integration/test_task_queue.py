@@ -6,7 +6,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -104,6 +104,35 @@ def test_not_before_delays_claiming(backend: Backend) -> None:
     assert q.claim(backend.hosts[0]) == []
     assert not q.has_claimable(backend.hosts[0])
     assert len(q.claim(backend.hosts[0], at=utcnow() + timedelta(hours=2))) == 1
+
+
+def test_payloads_results_and_times_round_trip_exactly(backend: Backend) -> None:
+    """What goes in comes out: nested JSON, non-ASCII text, floats, integers beyond 64 bits
+    (the PostgreSQL queue's fast JSON path falls back to the standard library for those), a
+    ``not_before`` in another time zone."""
+    q = backend.queue
+    payload = {
+        "config": {"receivers": ["prometheus"], "scrape": 15.5, "labels": {"hôte": "été"}},
+        "big": 2**70 + 1,
+        "negative": -(2**65) - 3,
+        "empty": {},
+        "none": None,
+        "quote": 'say "hi"\n',
+    }
+    tz = timezone(timedelta(hours=5, minutes=30))
+    soon = (utcnow() + timedelta(minutes=10)).astimezone(tz)
+    new = NewTask(backend.hosts[0], TaskType.NOOP, TaskAction.RUN, payload, not_before=soon)
+    task_id = q.enqueue([new])[0]
+    assert q.get(task_id).not_before == soon
+    assert q.claim(backend.hosts[0], at=soon - timedelta(seconds=1)) == []
+    claimed = q.claim(backend.hosts[0], at=soon)[0]
+    assert claimed.payload == payload
+    result = {"series": 2**66 + 7, "ratio": 0.125, "note": "kept ✓"}
+    host = backend.hosts[0]
+    report = Report(task_id, 1, S.FAILED, result=result, error_message="exit 1: « boom »")
+    assert q.report(host, [report]).applied == 1
+    done = q.get(task_id)
+    assert (done.result, done.error_message) == (result, "exit 1: « boom »")
 
 
 def test_idempotency_key_yields_one_task(backend: Backend) -> None:
