@@ -4,12 +4,14 @@
     apt-get install wrk                       # the load tool (Debian package)
     .venv/bin/python bench/api.py [--agents 1000] [--seconds 10]
 
-Prints one table: p50/p99 of ``GET /api/v1/experiments`` (a page of 20) and of ``POST
-/agent/v1/heartbeat`` (rotating over 100 hosts) at 16 connections while the long-polls are
-held, each also without them for comparison; enqueue -> the waiting agent has the task,
-p50/p99 over 200 tasks enqueued one at a time to random hosts; the API's RSS before and with
-the long-polls held. The simulated agents are one asyncio process (httpx), each holding
-``GET /agent/v1/tasks?wait=30`` with its own host token and polling again at once.
+Prints one table: p50/p99 of ``GET /healthz`` (no authentication, no database: the floor), of
+``GET /api/v1/experiments`` (a page of 20) and of ``POST /agent/v1/heartbeat`` (each of wrk's
+two threads walking its own half of the hosts, so that no host has two heartbeats in flight,
+as with real agents) at 16 connections while the long-polls are held, each also without them
+for comparison; enqueue -> the waiting agent has the task, p50/p99 over 200 tasks enqueued one
+at a time to random hosts; the API's RSS before and with the long-polls held. The simulated
+agents are one asyncio process (httpx), each holding ``GET /agent/v1/tasks?wait=30`` with its
+own host token and polling again at once.
 """
 
 from __future__ import annotations
@@ -48,10 +50,19 @@ BEAT = {"agent_version": phoenix_core.__version__, "status": "healthy"}
 WRK_SCRIPT = """
 local tokens = {%(tokens)s}
 local body = '%(body)s'
+local threads = 0
+setup = function(thread)
+  thread:set("first", threads)
+  threads = threads + 1
+end
 local i = 0
 request = function()
+  -- each of wrk's threads walks its own half of the tokens: like real agents, no two
+  -- requests of one host in flight at once
   i = i + 1
-  local headers = {["Authorization"] = "Bearer " .. tokens[(i %% #tokens) + 1]}
+  local half = math.floor(#tokens / 2)
+  local n = (first or 0) * half + (i %% math.max(half, 1)) + 1
+  local headers = {["Authorization"] = "Bearer " .. tokens[math.min(n, #tokens)]}
   if body ~= "" then headers["Content-Type"] = "application/json" end
   return wrk.format("%(method)s", "%(path)s", headers, body ~= "" and body or nil)
 end
@@ -213,8 +224,12 @@ class World:
                 http.post("/api/v1/experiments", json=spec).raise_for_status()
 
     def endpoints(self, label: str, seconds: int) -> list[tuple[str, str]]:
-        beat_tokens = [token for _, _, token in self.hosts[:100]]
+        beat_tokens = [token for _, _, token in self.hosts]
         return [
+            (
+                f"GET /healthz p50 / p99 ms, 16 conn, {label} (no auth, no database: the floor)",
+                wrk(self.url, "GET", "/healthz", tokens=[""], body="", seconds=seconds),
+            ),
             (
                 f"GET /api/v1/experiments p50 / p99 ms, 16 conn, {label}",
                 wrk(self.url, "GET", "/api/v1/experiments?limit=20",

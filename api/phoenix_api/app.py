@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -53,7 +53,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        event_hub.start()
+        await event_hub.start()
         await hot_paths.open()
         stop = threading.Event()
         loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
@@ -65,7 +65,7 @@ def create_app(
             stop.set()
             if loop.is_alive():
                 loop.join(timeout=30)
-            event_hub.stop()
+            await event_hub.stop()
             await hot_paths.close()
             queue.close()
             store.dispose()
@@ -112,11 +112,11 @@ def _tokens(settings: ApiSettings, store: Store, event_hub: EventHub) -> Princip
         return PrincipalCache(look_up, ttl_seconds=0)
     cache = PrincipalCache(look_up, settings.token_cache_seconds)
 
-    def forget_on_revocation(events: list[EventRecord | LiveNotice]) -> None:
+    def forget_on_revocation(events: Sequence[EventRecord | LiveNotice]) -> None:
         if any(event.type in INVALIDATING_EVENTS for event in events):
             cache.clear()
 
     store.event_subscribers.append(forget_on_revocation)  # this process: before it answers
     event_hub.watchers.append(forget_on_revocation)  # every other process
-    event_hub.reconnected.append(cache.clear)
+    event_hub.missed_notifications.append(cache.clear)
     return cache
