@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,7 +21,16 @@ async def _messages(queue: asyncio.Queue[dict[str, object]], count: int) -> list
     return [await asyncio.wait_for(queue.get(), timeout=30) for _ in range(count)]
 
 
-async def _listening(hub: EventHub, store: Store) -> None:
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    from phoenix_core.store.database import make_engine
+
+    store = Store(make_engine(postgres_url))
+    yield store
+    store.dispose()
+
+
+async def _listening(hub: EventHub) -> None:
     """Until the hub's LISTEN is in place: a notice written now is heard."""
     heard = asyncio.Event()
     hub.missed_notifications.append(heard.set)  # called once the connection listens
@@ -36,11 +46,8 @@ def _burst(store: Store, host: uuid.UUID) -> list[int]:
 
 
 def test_a_burst_is_delivered_in_order_in_few_reads(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phoenix_core.store.database import make_engine
-
-    store = Store(make_engine(postgres_url))
     hub = EventHub(store)
     reads: list[int] = []
     load = hub._load
@@ -55,7 +62,7 @@ def test_a_burst_is_delivered_in_order_in_few_reads(
     async def run() -> list[dict]:
         await hub.start()
         try:
-            await _listening(hub, store)
+            await _listening(hub)
             subscription = hub.subscribe(asyncio.get_running_loop())
             subscription.topics.add(f"host:{host}")
             ids = await asyncio.to_thread(_burst, store, host)
@@ -69,15 +76,11 @@ def test_a_burst_is_delivered_in_order_in_few_reads(
     assert [m["data"]["data"] for m in messages] == [{"n": n} for n in range(BURST)]  # type: ignore[index]
     assert sum(reads) == BURST
     assert len(reads) <= 10, f"{len(reads)} reads for {BURST} events"
-    store.dispose()
 
 
 def test_live_notices_reach_subscribers_and_are_skipped_without_them(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phoenix_core.store.database import make_engine
-
-    store = Store(make_engine(postgres_url))
     hub = EventHub(store)
     parsed: list[str] = []
     validate = LiveNotice.model_validate_json
@@ -100,7 +103,7 @@ def test_live_notices_reach_subscribers_and_are_skipped_without_them(
     async def run() -> list[dict]:
         await hub.start()
         try:
-            await _listening(hub, store)
+            await _listening(hub)
             delivered = asyncio.Event()
             hub.watchers.append(
                 lambda events: any(e.type == "marker" for e in events) and delivered.set()
@@ -119,4 +122,3 @@ def test_live_notices_reach_subscribers_and_are_skipped_without_them(
     [message] = asyncio.run(run())
     assert message["type"] == "heartbeat" and message["data"]["data"] == {"n": 99}  # type: ignore[index]
     assert len(parsed) == 1 and '"n":99' in parsed[0].replace(" ", "")
-    store.dispose()
