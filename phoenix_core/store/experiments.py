@@ -3,9 +3,10 @@ and every lifecycle transition a compare-and-set that appends one event row."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +20,14 @@ from phoenix_core.store.events import EventRepository
 from phoenix_core.store.tables import ExperimentRow, VariantRow
 from phoenix_core.store.types import utcnow
 
-__all__ = ["ExperimentRecord", "ExperimentRepository", "ExperimentSummary"]
+__all__ = [
+    "ExperimentPage",
+    "ExperimentRecord",
+    "ExperimentRepository",
+    "ExperimentSummary",
+    "page_cursor",
+    "parse_page_cursor",
+]
 
 _SPEC_COLUMNS = (
     "name",
@@ -77,6 +85,26 @@ class ExperimentSummary(BaseModel):
     state_changed_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+
+class ExperimentPage(BaseModel):
+    """A page of summaries, newest first; ``next_cursor`` (when there are more) goes back as
+    ``cursor`` for the next page."""
+
+    items: list[ExperimentSummary]
+    next_cursor: str | None
+
+
+def page_cursor(created_at: datetime, experiment_id: uuid.UUID) -> str:
+    """The cursor of the page after the summary with this ``created_at`` and id."""
+    raw = f"{created_at.astimezone(UTC).isoformat()}|{experiment_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def parse_page_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """``(created_at, id)`` of a ``page_cursor``; ``ValueError`` for anything else."""
+    created, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    return datetime.fromisoformat(created), uuid.UUID(identifier)
 
 
 _SUMMARY_COLUMNS = [

@@ -69,18 +69,49 @@ FROM host;
 -- Why a heartbeat found no host to update: unknown (no row) or decommissioned.
 SELECT decommissioned_at FROM hosts WHERE id = %(host_id)s;
 
--- name: experiment_summaries
--- ExperimentRepository.summaries: a page of summaries, newest first (created_at, then id),
--- optionally in one state and after the (created_at, id) of the last one seen; each with its
--- variants' names in order. The columns are ExperimentSummary's fields, in its order.
-SELECT e.id, e.name, e.state, e.collector,
-       ARRAY(SELECT v.name FROM experiment_variants AS v
-             WHERE v.experiment_id = e.id ORDER BY v.position) AS variants,
-       e.version, e.verdict, e.failure_reason, e.created_by, e.created_at, e.updated_at,
-       e.state_changed_at, e.started_at, e.completed_at
-FROM experiments AS e
-WHERE (%(state)s::text IS NULL OR e.state = %(state)s::text)
-  AND (%(before_at)s::timestamptz IS NULL
-       OR (e.created_at, e.id) < (%(before_at)s::timestamptz, %(before_id)s::uuid))
-ORDER BY e.created_at DESC, e.id DESC
-LIMIT %(limit)s;
+-- name: experiment_page
+-- GET /api/v1/experiments: a page of ExperimentRepository.summaries as the API sends it, built
+-- here as JSON (decoding rows and validating models took more of the API's CPU than anything
+-- else in the request): the items, newest first (created_at, then id), optionally in one
+-- state and after the (created_at, id) of the last one seen, each object with the fields of
+-- ExperimentSummary in order and its timestamps written as pydantic writes them (UTC, "Z",
+-- microseconds only when there are some); whether there are more; and the last item's
+-- (created_at, id), for the cursor. tests/integration/test_hot_paths.py compares every page
+-- with the repository's.
+WITH page AS (
+    SELECT e.id, e.name, e.state, e.collector,
+           ARRAY(SELECT v.name FROM experiment_variants AS v
+                 WHERE v.experiment_id = e.id ORDER BY v.position) AS variants,
+           e.version, e.verdict, e.failure_reason, e.created_by, e.created_at, e.updated_at,
+           e.state_changed_at, e.started_at, e.completed_at
+    FROM experiments AS e
+    WHERE (%(state)s::text IS NULL OR e.state = %(state)s::text)
+      AND (%(before_at)s::timestamptz IS NULL
+           OR (e.created_at, e.id) < (%(before_at)s::timestamptz, %(before_id)s::uuid))
+    ORDER BY e.created_at DESC, e.id DESC
+    LIMIT %(limit)s + 1
+), shown AS (
+    SELECT *, row_number() OVER (ORDER BY created_at DESC, id DESC) AS n FROM page
+), items AS (
+    SELECT n, id, created_at, json_build_object(
+        'id', id, 'name', name, 'state', state, 'collector', collector, 'variants', variants,
+        'version', version, 'verdict', verdict, 'failure_reason', failure_reason,
+        'created_by', created_by,
+        'created_at', regexp_replace(to_char(created_at AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\.000000Z$', 'Z'),
+        'updated_at', regexp_replace(to_char(updated_at AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\.000000Z$', 'Z'),
+        'state_changed_at', regexp_replace(to_char(state_changed_at AT TIME ZONE 'UTC',
+                            'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\.000000Z$', 'Z'),
+        'started_at', regexp_replace(to_char(started_at AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\.000000Z$', 'Z'),
+        'completed_at', regexp_replace(to_char(completed_at AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '\.000000Z$', 'Z')
+    ) AS item
+    FROM shown WHERE n <= %(limit)s
+)
+SELECT coalesce((SELECT json_agg(item ORDER BY n) FROM items), '[]')::text AS items,
+       (SELECT count(*) FROM page) > %(limit)s AS more,
+       last.created_at AS last_created_at, last.id AS last_id
+FROM (SELECT 1) AS one
+LEFT JOIN (SELECT created_at, id FROM items ORDER BY n DESC LIMIT 1) AS last ON true;

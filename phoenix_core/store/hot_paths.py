@@ -30,7 +30,7 @@ from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.queue import TaskQueue
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
-from phoenix_core.store.experiments import ExperimentRepository, ExperimentSummary
+from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, page_cursor
 from phoenix_core.store.hosts import (
     COLLECTING,
     HEARTBEAT,
@@ -44,9 +44,6 @@ from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat
 
 __all__ = ["HotPaths", "PostgresHotPaths", "StoreHotPaths", "hot_paths_for"]
-
-_SUMMARY = list(ExperimentSummary.model_fields)
-"""The columns of the ``experiment_summaries`` statement, in order."""
 
 
 class HotPaths(Protocol):
@@ -62,11 +59,12 @@ class HotPaths(Protocol):
         ``NotFound`` for an unknown host, ``Conflict`` for a decommissioned one."""
         ...
 
-    async def experiment_summaries(
+    async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
         before: tuple[datetime, uuid.UUID] | None,
-    ) -> list[ExperimentSummary]:  # fmt: skip
-        """A page of summaries as ``ExperimentRepository.summaries`` gives it."""
+    ) -> bytes:  # fmt: skip
+        """Up to ``limit`` summaries as ``ExperimentRepository.summaries`` gives them, after
+        ``before``: the ``ExperimentPage`` JSON document, as the API sends it."""
         ...
 
 
@@ -104,19 +102,24 @@ class StoreHotPaths:
             HostRepository(session).record_heartbeat(host_id, heartbeat, at=at)
         return self.queue.heartbeat(host_id, lease_seconds=lease_seconds, at=at)
 
-    async def experiment_summaries(
+    async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
         before: tuple[datetime, uuid.UUID] | None,
-    ) -> list[ExperimentSummary]:  # fmt: skip
-        call = partial(self._summaries, state, limit, before)
+    ) -> bytes:  # fmt: skip
+        call = partial(self._page, state, limit, before)
         return await anyio.to_thread.run_sync(call)
 
-    def _summaries(
+    def _page(
         self, state: ExperimentState | None, limit: int, before: tuple[datetime, uuid.UUID] | None
-    ) -> list[ExperimentSummary]:
+    ) -> bytes:
         with self.store.session() as session:
-            found = ExperimentRepository(session).summaries(state=state, limit=limit, before=before)
-        return list(found)
+            found = ExperimentRepository(session).summaries(
+                state=state, limit=limit + 1, before=before
+            )
+        items = list(found[:limit])
+        more = len(found) > limit
+        cursor = page_cursor(items[-1].created_at, items[-1].id) if more else None
+        return ExperimentPage(items=items, next_cursor=cursor).model_dump_json().encode()
 
 
 class PostgresHotPaths:
@@ -172,20 +175,21 @@ class PostgresHotPaths:
             raise Conflict(f"Host {host_id} is decommissioned.")
         return int(row[0])
 
-    async def experiment_summaries(
+    async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
         before: tuple[datetime, uuid.UUID] | None,
-    ) -> list[ExperimentSummary]:  # fmt: skip
+    ) -> bytes:  # fmt: skip
         parameters = {
             "state": state.value if state else None,
             "before_at": before[0] if before else None,
             "before_id": before[1] if before else None,
             "limit": limit,
         }
-        rows = await self._all("experiment_summaries", parameters, doing="list experiments")
-        return [
-            ExperimentSummary.model_validate(dict(zip(_SUMMARY, row, strict=True))) for row in rows
-        ]
+        row = await self._one("experiment_page", parameters, doing="list experiments")
+        assert row is not None  # one row, always
+        items, more, last_created_at, last_id = row
+        cursor = json.dumps(page_cursor(last_created_at, last_id) if more else None)
+        return f'{{"items":{items},"next_cursor":{cursor}}}'.encode()
 
     async def _one(
         self, name: str, parameters: Mapping[str, Any], *, doing: str

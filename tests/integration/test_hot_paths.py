@@ -23,7 +23,7 @@ from phoenix_core.queue import NewTask, open_queue
 from phoenix_core.queue.base import TaskQueue
 from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.database import make_engine
-from phoenix_core.store.experiments import ExperimentRepository
+from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, parse_page_cursor
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.hot_paths import HotPaths, PostgresHotPaths, StoreHotPaths
 from phoenix_core.store.migrate import upgrade
@@ -269,7 +269,7 @@ def test_the_statements_ride_out_a_database_restart() -> None:
         server.stop()
 
 
-def test_the_summaries_statement_pages_as_the_repository_does(postgres_url: str) -> None:
+def test_the_page_statement_pages_as_the_repository_does(postgres_url: str) -> None:
     engine = make_engine(postgres_url)
     store, queue = Store(engine), open_queue(engine)
     try:
@@ -283,21 +283,26 @@ def test_the_summaries_statement_pages_as_the_repository_does(postgres_url: str)
                     update(ExperimentRow)
                     .where(ExperimentRow.id == record.id)  # ties on created_at: id decides
                     .values(
-                        created_at=created - timedelta(seconds=index // 2),
+                        # (one on a whole second: no fraction written, as pydantic does)
+                        created_at=(created.replace(microsecond=0) if index == 6 else created)
+                        - timedelta(seconds=index // 2),
                         state="running" if index % 3 == 0 else "draft",
                     )
                 )
 
-        async def pages(paths: HotPaths, state: ExperimentState | None) -> list[list[str]]:
+        async def pages(paths: HotPaths, state: ExperimentState | None) -> list[dict]:
             await paths.open()
             try:
                 found, before = [], None
                 while True:
-                    page = await paths.experiment_summaries(state=state, limit=3, before=before)
-                    found.append([s.model_dump_json() for s in page])
-                    if len(page) < 3:
+                    page = json.loads(
+                        await paths.experiment_page(state=state, limit=3, before=before)
+                    )
+                    ExperimentPage.model_validate(page)  # the API's schema
+                    found.append(page)
+                    if page["next_cursor"] is None:
                         return found
-                    before = (page[-1].created_at, page[-1].id)
+                    before = parse_page_cursor(page["next_cursor"])
             finally:
                 await paths.close()
 
@@ -305,10 +310,11 @@ def test_the_summaries_statement_pages_as_the_repository_does(postgres_url: str)
         for state, count in counts.items():
             reference = asyncio.run(pages(StoreHotPaths(store, queue), state))
             statement = asyncio.run(pages(PostgresHotPaths(engine, connections=1), state))
-            assert reference == statement
-            assert sum(map(len, reference)) == count
+            assert reference == statement  # every field, timestamps written alike, cursors
+            assert sum(len(page["items"]) for page in reference) == count
             if count:
-                assert '"variants":["baseline","topk20","hybrid"]' in reference[0][0]
+                assert reference[0]["items"][0]["variants"] == ["baseline", "topk20", "hybrid"]
+                assert reference[0]["items"][0]["created_at"].endswith("Z")
     finally:
         queue.close()
         store.dispose()

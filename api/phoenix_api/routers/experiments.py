@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -17,17 +16,13 @@ from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.events import EventRecord, EventRepository
 from phoenix_core.store.experiments import (
+    ExperimentPage,
     ExperimentRecord,
     ExperimentRepository,
-    ExperimentSummary,
+    parse_page_cursor,
 )
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
-
-
-class ExperimentPage(BaseModel):
-    items: list[ExperimentSummary]
-    next_cursor: str | None
 
 
 class EventPage(BaseModel):
@@ -39,15 +34,9 @@ def _etag(record: ExperimentRecord) -> str:
     return f'"{record.version}"'
 
 
-def _cursor(record: ExperimentSummary) -> str:
-    raw = f"{record.created_at.isoformat()}|{record.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        created, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(identifier)
+        return parse_page_cursor(cursor)
     except ValueError:
         raise ValidationFailed(
             [FieldError(("query", "cursor"), "not a cursor this API gave")]
@@ -79,14 +68,12 @@ async def list_experiments(
     state: ExperimentState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> ExperimentPage:
+) -> Response:
     """Summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
     ``GET /api/v1/experiments/{id}`` has an experiment's whole record."""
     before = _parse_cursor(cursor) if cursor else None
-    items = await hot_paths.experiment_summaries(state=state, limit=limit + 1, before=before)
-    more = len(items) > limit
-    items = items[:limit]
-    return ExperimentPage(items=items, next_cursor=_cursor(items[-1]) if more else None)
+    page = await hot_paths.experiment_page(state=state, limit=limit, before=before)
+    return Response(page, media_type="application/json")  # the page as the hot path wrote it
 
 
 @router.get("/{experiment_id}", response_model=ExperimentRecord)
