@@ -409,15 +409,11 @@ def measures(scale: int) -> list[Measure]:
             rows.append(
                 Measure(
                     f"claim+report/s, {consumers} consumers, batch {batch}",
-                    functools.partial(_drain, jobs=jobs, consumers=consumers, batch=batch),
+                    functools.partial(drain, jobs=jobs, consumers=consumers, batch=batch),
                     batch,
                 )
             )
     return rows
-
-
-def _drain(system: System, *, jobs: int, consumers: int, batch: int) -> float:
-    return drain(system, jobs, consumers, batch)
 
 
 def _wake_p50_p99(system: System, samples: int) -> tuple[float, float]:

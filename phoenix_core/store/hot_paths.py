@@ -13,7 +13,6 @@ Two implementations of one interface, chosen by the database:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,6 +27,7 @@ from sqlalchemy import Engine
 from phoenix_core.errors import Conflict, NotFound
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.queue import TaskQueue
+from phoenix_core.store import fast_json
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
 from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, page_cursor
@@ -155,10 +155,10 @@ class PostgresHotPaths:
             "host_id": host_id,
             "status": heartbeat.status.value,
             "agent_version": heartbeat.agent_version,
-            "resource_usage": _json(
-                heartbeat.resource_usage.model_dump() if heartbeat.resource_usage else None
+            "resource_usage": (
+                heartbeat.resource_usage.model_dump_json() if heartbeat.resource_usage else None
             ),
-            "pipelines": json.dumps(
+            "pipelines": fast_json.dumps(
                 [p.model_dump(mode="json") for p in heartbeat.active_pipelines]
             ),
             "at": at,
@@ -188,7 +188,7 @@ class PostgresHotPaths:
         row = await self._one("experiment_page", parameters, doing="list experiments")
         assert row is not None  # one row, always
         items, more, last_created_at, last_id = row
-        cursor = json.dumps(page_cursor(last_created_at, last_id) if more else None)
+        cursor = fast_json.dumps(page_cursor(last_created_at, last_id) if more else None)
         return f'{{"items":{items},"next_cursor":{cursor}}}'.encode()
 
     async def _one(
@@ -217,7 +217,3 @@ class PostgresHotPaths:
             except psycopg.Error as exc:
                 raise translate_error(self.engine, exc, doing) from exc
         raise AssertionError("unreachable")
-
-
-def _json(value: object) -> str | None:
-    return None if value is None else json.dumps(value)

@@ -17,12 +17,17 @@ import httpx
 import pandas as pd
 
 from phoenix_agent.loads import FAMILIES
-from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.otelcol import compile_otelcol
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import Pipeline
 from support.exporter import static_exporter
-from support.forecast_check import expected_series, inventory, template_variants, wait_for
+from support.forecast_check import (
+    expected_series,
+    inventory,
+    scrape_context,
+    template_variants,
+    wait_for,
+)
 from support.otelcol import collector_binary
 from support.postgres import free_port
 from support.processes import stop_process
@@ -78,17 +83,7 @@ def _run(
     with prometheus_server() as server, ExitStack() as stack:
         for name, pipeline in variants.items():
             ports = {"health": free_port(), "telemetry": free_port()}
-            context = CompileContext(
-                experiment_id="exp-1",
-                variant=name,
-                host="test-host",
-                targets=[ScrapeTarget("loadsim", address)],
-                remote_write_url=server.remote_write_url,
-                ports=ports,
-                scrape_interval_seconds=1,
-                reference=reference,
-                remote_write_deadline_seconds=1,
-            )
+            context = scrape_context(name, address, server.remote_write_url, ports, reference)
             folder = tmp_path / name
             folder.mkdir()
             config = compile_otelcol(pipeline, context).text

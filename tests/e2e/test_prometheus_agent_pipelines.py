@@ -9,12 +9,18 @@ from typing import Any
 import pytest
 
 from phoenix_core.errors import ValidationFailed
-from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
+from phoenix_core.pipelines.compiler import CompileContext
 from phoenix_core.pipelines.prometheus_agent import compile_prometheus_agent
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.wire.pipeline import Pipeline, parse_pipeline
 from support.exporter import static_exporter
-from support.forecast_check import expected_series, inventory, template_variants, wait_for
+from support.forecast_check import (
+    expected_series,
+    inventory,
+    scrape_context,
+    template_variants,
+    wait_for,
+)
 from support.postgres import free_port
 from support.prometheus import prometheus_agent, prometheus_server
 
@@ -78,17 +84,8 @@ def test_real_agents_emit_exactly_the_forecast() -> None:
         configs = {}
         for name, pipeline in variants.items():
             port = free_port()
-            context = CompileContext(
-                experiment_id="exp-1",
-                variant=name,
-                host="test-host",
-                targets=[ScrapeTarget("loadsim", address)],
-                remote_write_url=server.remote_write_url,
-                ports={"http": port},
-                scrape_interval_seconds=1,
-                reference=reference,
-                remote_write_deadline_seconds=1,
-            )
+            ports = {"http": port}
+            context = scrape_context(name, address, server.remote_write_url, ports, reference)
             configs[name] = (port, compile_prometheus_agent(pipeline, context).text)
         with _agents(configs):
             measured = wait_for(server, expected)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
 from phoenix_core.pipelines.simulator import forecast
 from phoenix_core.pipelines.templates import TemplateLibrary
@@ -91,6 +92,28 @@ def template_variants() -> dict[str, Pipeline]:
         "hybrid": library.get("hybrid").render({"k": 5, "threshold": 10.0, "critical": CRITICAL}),
         "droplabels": library.get("drop-labels").render({"labels": ["build"]}),
     }
+
+
+def scrape_context(
+    variant: str,
+    address: str,
+    remote_write_url: str,
+    ports: dict[str, int],
+    reference: pd.DataFrame,
+) -> CompileContext:
+    """What a test collector of ``variant`` compiles against: one target (``address``, job
+    ``loadsim``), scrapes and remote-write deadlines of 1 s, ``reference`` as measured."""
+    return CompileContext(
+        experiment_id="exp-1",
+        variant=variant,
+        host="test-host",
+        targets=[ScrapeTarget("loadsim", address)],
+        remote_write_url=remote_write_url,
+        ports=ports,
+        scrape_interval_seconds=1,
+        reference=reference,
+        remote_write_deadline_seconds=1,
+    )
 
 
 def expected_series(pipeline: Pipeline, inventory: pd.DataFrame) -> set[Series]:
