@@ -17,16 +17,14 @@ from phoenix_api.observability import Observability, RequestTimer
 from phoenix_api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from phoenix_api.routers import agent, experiments, fleet, health, live, pipelines
 from phoenix_api.settings import ApiSettings
-from phoenix_core.auth import Principal
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.queue import open_queue
 from phoenix_core.settings import load_settings
 from phoenix_core.store.database import is_postgresql, make_engine
 from phoenix_core.store.events import EventRecord, LiveNotice
-from phoenix_core.store.hot_paths import hot_paths_for
+from phoenix_core.store.hot_paths import HotPaths, hot_paths_for
 from phoenix_core.store.session import Store
-from phoenix_core.store.tokens import TokenRepository
 
 __all__ = ["create_app"]
 
@@ -45,7 +43,7 @@ def create_app(
 
     event_hub = EventHub(store)
     hot_paths = hot_paths_for(store, queue, connections=settings.hot_path_connections)
-    tokens = _tokens(settings, store, event_hub)
+    tokens = _tokens(settings, store, event_hub, hot_paths)
     controller = Controller.build(
         store, queue, controller_settings or load_settings(ControllerSettings)
     )
@@ -101,16 +99,13 @@ def create_app(
     return app
 
 
-def _tokens(settings: ApiSettings, store: Store, event_hub: EventHub) -> PrincipalCache:
+def _tokens(
+    settings: ApiSettings, store: Store, event_hub: EventHub, hot_paths: HotPaths
+) -> PrincipalCache:
     """Token lookups, remembered on PostgreSQL only (where every revocation is heard)."""
-
-    def look_up(token: str) -> Principal:
-        with store.session() as session:
-            return TokenRepository(session).authenticate(token)
-
     if not is_postgresql(store.engine):
-        return PrincipalCache(look_up, ttl_seconds=0)
-    cache = PrincipalCache(look_up, settings.token_cache_seconds)
+        return PrincipalCache(hot_paths.principal, ttl_seconds=0)
+    cache = PrincipalCache(hot_paths.principal, settings.token_cache_seconds)
 
     def forget_on_revocation(events: Sequence[EventRecord | LiveNotice]) -> None:
         if any(event.type in INVALIDATING_EVENTS for event in events):

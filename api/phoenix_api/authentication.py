@@ -8,12 +8,12 @@ state, where routes' dependencies check its kind and role.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phoenix_api.problems import problem
@@ -35,14 +35,17 @@ class _Entry:
 
 
 class PrincipalCache:
-    """Who holds a token, remembered for up to ``ttl_seconds`` so that most requests skip the
-    token lookup; never past the token's expiry (``ttl_seconds`` 0: every token is looked
-    up). A non-zero TTL only for a process that hears revocations:
-    ``clear()`` runs on every ``token_revoked`` or ``host_decommissioned`` event, from any
-    process (PostgreSQL NOTIFY), and whenever the listener reconnected (it may have missed
-    some)."""
+    """Who holds a token, remembered so that most requests skip the token lookup: each for
+    between half of and the whole of ``ttl_seconds``, at random (tokens first seen together,
+    a fleet's agents after a restart, are not all looked up again in the same second), never
+    past the token's expiry (``ttl_seconds`` 0: every token is looked up). A non-zero TTL
+    only for a process that hears revocations: ``clear()`` runs on every ``token_revoked`` or
+    ``host_decommissioned`` event, from any process (PostgreSQL NOTIFY), and whenever the
+    listener reconnected (it may have missed some)."""
 
-    def __init__(self, authenticate: Callable[[str], Principal], ttl_seconds: float) -> None:
+    def __init__(
+        self, authenticate: Callable[[str], Awaitable[Principal]], ttl_seconds: float
+    ) -> None:
         self._authenticate = authenticate
         self._ttl = ttl_seconds
         self._entries: dict[str, _Entry] = {}
@@ -50,23 +53,23 @@ class PrincipalCache:
         self._generation = 0
 
     def cached(self, token: str) -> Principal | None:
-        """The remembered principal, if any (cheap: fine on the event loop)."""
+        """The remembered principal, if any."""
         entry = self._entries.get(hash_token(token))
         if entry is None or entry.until <= time.monotonic():
             return None
         expires = entry.principal.expires_at
         return entry.principal if expires is None or expires > utcnow() else None
 
-    def __call__(self, token: str) -> Principal:
-        key = hash_token(token)
+    async def __call__(self, token: str) -> Principal:
         if (principal := self.cached(token)) is not None:
             return principal
         with self._lock:
             generation = self._generation
-        principal = self._authenticate(token)  # raises for unknown, revoked, expired
+        principal = await self._authenticate(token)  # raises for unknown, revoked, expired
         with self._lock:
             if self._ttl > 0 and generation == self._generation:  # no revocation heard since
-                self._entries[key] = _Entry(principal, time.monotonic() + self._ttl)
+                ttl = self._ttl * random.uniform(0.5, 1.0)  # noqa: S311 (not a secret)
+                self._entries[hash_token(token)] = _Entry(principal, time.monotonic() + ttl)
         return principal
 
     def clear(self) -> None:
@@ -89,11 +92,7 @@ class BearerAuthentication:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("This needs an 'Authorization: Bearer <token>' header.")
-            token = token.strip()
-            principal = self.tokens.cached(token) or await run_in_threadpool(
-                self.tokens,
-                token,  # a lookup: off the event loop
-            )
+            principal = await self.tokens(token.strip())
         except Unauthenticated as exc:
             response = problem(401, str(exc))
             response.headers["WWW-Authenticate"] = 'Bearer realm="phoenix"'

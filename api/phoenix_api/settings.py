@@ -45,6 +45,8 @@ class ApiSettings(DatabaseSettings):
     token_cache_seconds: float = Field(
         default=30.0,
         ge=0,
-        description="On PostgreSQL, remember who holds a token this long (a revocation, heard "
-        "from any process, forgets at once); 0 looks every token up. SQLite always looks up.",
+        description="On PostgreSQL, remember who holds a token at most this long (each for "
+        "between half of it and all of it, at random, so that tokens first seen together are "
+        "not looked up again together; a revocation, heard from any process, forgets at once); "
+        "0 looks every token up. SQLite always looks up.",
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from phoenix_core.queue.base import QueueSettings, TaskQueue
+from phoenix_core.queue.base import QueueSettings, TaskQueue, Wakeup
 from phoenix_core.queue.memory import MemoryTaskQueue
 from phoenix_core.queue.model import (
     ClaimedTask,
@@ -38,6 +38,7 @@ __all__ = [
     "Task",
     "TaskNotHeld",
     "TaskQueue",
+    "Wakeup",
     "open_queue",
 ]
 

@@ -9,7 +9,8 @@ import asyncio
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,7 +25,7 @@ from phoenix_core.queue.model import (
 )
 from phoenix_core.queue.waiters import Waiters
 
-__all__ = ["QueueSettings", "TaskQueue"]
+__all__ = ["QueueSettings", "TaskQueue", "Wakeup"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,23 @@ class QueueSettings:
 
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
+
+
+class Wakeup:
+    """A registration made by ``TaskQueue.watch``."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    async def wait(self, timeout: float) -> bool:
+        """True once woken for the host (work enqueued, or a cancellation, since the watch
+        began), False after ``timeout`` seconds without."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 class TaskQueue(ABC):
@@ -119,18 +137,15 @@ class TaskQueue(ABC):
                 return True
             return event.wait(timeout)
 
-    async def wait_for_tasks_async(self, host_id: uuid.UUID, timeout: float) -> bool:
-        """``wait_for_tasks`` for asyncio: no thread and no connection held while waiting."""
+    @contextmanager
+    def watch(self, host_id: uuid.UUID) -> Iterator[Wakeup]:
+        """Be woken for the host's work from now on, for an asyncio caller: enter before
+        claiming, so that a task enqueued between the claim and the wait still wakes it. No
+        thread and no connection held while waiting."""
         event = asyncio.Event()
         with self.waiters.registered(host_id, (asyncio.get_running_loop(), event)):
             self._listening()
-            if await asyncio.to_thread(self.has_claimable, host_id):
-                return True
-            try:
-                await asyncio.wait_for(event.wait(), timeout)
-            except TimeoutError:
-                return False
-            return True
+            yield Wakeup(event)
 
     def _listening(self) -> None:  # noqa: B027 - a hook; only PostgreSQL has a listener
         """Make sure notifications reach ``self.waiters`` (backends with a listener start it)."""

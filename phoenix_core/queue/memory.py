@@ -22,6 +22,7 @@ from phoenix_core.queue.model import (
     TaskNotHeld,
     backoff_seconds,
     check_report,
+    claim_order,
 )
 from phoenix_core.wire.tasks import TERMINAL_TASK_STATUSES, TaskStatus
 
@@ -91,7 +92,7 @@ class MemoryTaskQueue(TaskQueue):
             for t in self._tasks.values()
             if t.host_id == host_id and t.status is S.PENDING and t.not_before <= now
         ]
-        return sorted(ready, key=lambda t: (-t.priority, t.id))
+        return sorted(ready, key=claim_order)
 
     def claim(
         self,

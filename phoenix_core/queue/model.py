@@ -34,6 +34,7 @@ __all__ = [
     "TaskNotHeld",
     "backoff_seconds",
     "check_report",
+    "claim_order",
     "claimed_from_row",
     "judge_report",
     "task_from_row",
@@ -139,6 +140,11 @@ class ClaimedTask:
             lease_expires_at=task.lease_expires_at,
             cancel_requested=task.cancel_requested,
         )
+
+
+def claim_order(task: Task | ClaimedTask) -> tuple[int, int]:
+    """The order claims hand tasks out in: highest priority first, then oldest."""
+    return -task.priority, task.id
 
 
 def claimed_from_row(host_id: uuid.UUID, row: tuple[Any, ...]) -> ClaimedTask:

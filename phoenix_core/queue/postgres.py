@@ -33,6 +33,7 @@ from phoenix_core.queue.model import (
     Report,
     ReportResult,
     Task,
+    claim_order,
     claimed_from_row,
     judge_report,
     task_from_row,
@@ -51,7 +52,7 @@ CHANNEL = "phoenix_tasks"
 # plans are the plans wanted (index scans by host or id). Left to choose, PostgreSQL re-plans the
 # report statement on every call: its generic plan looks dearer, because it cannot know how many
 # reports the JSON batch holds. Planning cost more server CPU than executing it.
-_SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan"
+SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan"
 
 S = TaskStatus
 _REPORTABLE = frozenset().union(*REPORTABLE.values())
@@ -83,7 +84,7 @@ class PostgresTaskQueue(TaskQueue):
         connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
             connection = psycopg.connect(
-                self._conninfo, autocommit=True, connect_timeout=5, options=_SESSION_OPTIONS
+                self._conninfo, autocommit=True, connect_timeout=5, options=SESSION_OPTIONS
             )
             set_json_loads(fast_json.loads, connection)
             self._local.connection = connection
@@ -165,7 +166,7 @@ class PostgresTaskQueue(TaskQueue):
         with self._tuple_cursor() as cursor:
             rows = cursor.execute(query("claim"), params).fetchall()
         claimed = [claimed_from_row(host_id, row) for row in rows]
-        return sorted(claimed, key=lambda t: (-t.priority, t.id))
+        return sorted(claimed, key=claim_order)
 
     def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
         refused: list[tuple[int, PhoenixError]] = []

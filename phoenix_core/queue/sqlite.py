@@ -27,6 +27,7 @@ from phoenix_core.queue.model import (
     TaskNotHeld,
     backoff_seconds,
     check_report,
+    claim_order,
     task_from_row,
 )
 from phoenix_core.store.tables import AgentTaskRow, ExperimentRow, HostRow
@@ -122,7 +123,7 @@ class SqliteTaskQueue(TaskQueue):
         with self.engine.begin() as connection:
             rows = connection.execute(statement).mappings().all()
         tasks = (ClaimedTask.of(task_from_row(r)) for r in rows)
-        return sorted(tasks, key=lambda t: (-t.priority, t.id))
+        return sorted(tasks, key=claim_order)
 
     def report(self, host_id: uuid.UUID, reports: Sequence[Report]) -> ReportResult:
         now = utcnow()

@@ -115,3 +115,22 @@ SELECT coalesce((SELECT json_agg(item ORDER BY n) FROM items), '[]')::text AS it
        last.created_at AS last_created_at, last.id AS last_id
 FROM (SELECT 1) AS one
 LEFT JOIN (SELECT created_at, id FROM items ORDER BY n DESC LIMIT 1) AS last ON true;
+
+-- name: token
+-- TokenRepository.authenticate: the row of the token with this hash and kind, and its
+-- last_used_at written when it is live and last used over %(resolution)s seconds ago (not on
+-- every lookup). The checks (revoked, expired) are store.tokens.token_holder's, in Python.
+WITH found AS (
+    SELECT id, name, role, host_id, expires_at, revoked_at, last_used_at
+    FROM api_tokens
+    WHERE token_hash = %(hash)s AND kind = %(kind)s
+), touched AS (
+    UPDATE api_tokens AS t
+    SET last_used_at = %(at)s
+    FROM found
+    WHERE t.id = found.id AND found.revoked_at IS NULL
+      AND (found.expires_at IS NULL OR found.expires_at > %(at)s)
+      AND (found.last_used_at IS NULL
+           OR found.last_used_at < %(at)s - make_interval(secs => %(resolution)s))
+)
+SELECT id, name, role, host_id, expires_at, revoked_at FROM found;

@@ -17,16 +17,22 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import anyio.to_thread
 import psycopg
+from psycopg.rows import RowFactory, dict_row, namedtuple_row, tuple_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
 
+from phoenix_core.auth import Principal, hash_token, token_kind
 from phoenix_core.errors import Conflict, NotFound
 from phoenix_core.lifecycle import ExperimentState
-from phoenix_core.queue import TaskQueue
+from phoenix_core.queue import ClaimedTask, TaskQueue
+from phoenix_core.queue.model import claim_order, claimed_from_row
+from phoenix_core.queue.postgres import SESSION_OPTIONS
+from phoenix_core.queue.postgres import query as queue_query
 from phoenix_core.store import fast_json
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
@@ -40,10 +46,18 @@ from phoenix_core.store.hosts import (
 )
 from phoenix_core.store.named_sql import named_sql
 from phoenix_core.store.session import Store
+from phoenix_core.store.tokens import LAST_USED_RESOLUTION, TokenRepository, token_holder
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat
 
-__all__ = ["HotPaths", "PostgresHotPaths", "StoreHotPaths", "hot_paths_for"]
+__all__ = ["AgentWork", "HotPaths", "PostgresHotPaths", "StoreHotPaths", "hot_paths_for"]
+
+
+class AgentWork(NamedTuple):
+    """What a poll hands an agent: the tasks it just claimed, the held ones it must stop."""
+
+    claimed: list[ClaimedTask]
+    cancellations: list[int]
 
 
 class HotPaths(Protocol):
@@ -57,6 +71,17 @@ class HotPaths(Protocol):
     ) -> int:  # fmt: skip
         """Record the heartbeat and extend the host's leases; how many were extended.
         ``NotFound`` for an unknown host, ``Conflict`` for a decommissioned one."""
+        ...
+
+    async def principal(self, token: str) -> Principal:
+        """``TokenRepository.authenticate``: who holds ``token``, or ``Unauthenticated``."""
+        ...
+
+    async def poll(
+        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float
+    ) -> AgentWork:  # fmt: skip
+        """``TaskQueue.claim`` up to ``limit`` of the host's tasks, and the ids of its
+        ``TaskQueue.cancellations``."""
         ...
 
     async def experiment_page(
@@ -102,6 +127,21 @@ class StoreHotPaths:
             HostRepository(session).record_heartbeat(host_id, heartbeat, at=at)
         return self.queue.heartbeat(host_id, lease_seconds=lease_seconds, at=at)
 
+    async def principal(self, token: str) -> Principal:
+        return await anyio.to_thread.run_sync(self._principal, token)
+
+    def _principal(self, token: str) -> Principal:
+        with self.store.session() as session:
+            return TokenRepository(session).authenticate(token)
+
+    async def poll(self, host_id: uuid.UUID, *, limit: int, lease_seconds: float) -> AgentWork:
+        call = partial(self._poll, host_id, limit, lease_seconds)
+        return await anyio.to_thread.run_sync(call)
+
+    def _poll(self, host_id: uuid.UUID, limit: int, lease_seconds: float) -> AgentWork:
+        claimed = self.queue.claim(host_id, limit=limit, lease_seconds=lease_seconds)
+        return AgentWork(claimed, [task.id for task in self.queue.cancellations(host_id)])
+
     async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
         before: tuple[datetime, uuid.UUID] | None,
@@ -133,7 +173,8 @@ class PostgresHotPaths:
             min_size=connections,
             max_size=connections,
             open=False,
-            kwargs={"autocommit": True, "connect_timeout": 5},
+            kwargs={"autocommit": True, "connect_timeout": 5, "options": SESSION_OPTIONS},
+            configure=_configure,
             name="phoenix-hot-paths",
         )
 
@@ -167,13 +208,39 @@ class PostgresHotPaths:
             "reported": REPORTED_STATUSES,
             "collecting": COLLECTING,
         }
-        row = await self._one("heartbeat", parameters, doing="record a heartbeat")
+        row = await self._one(_hot("heartbeat"), parameters, doing="record a heartbeat")
         if row is None:
-            found = await self._one("host_state", {"host_id": host_id}, doing="find a host")
+            found = await self._one(_hot("host_state"), {"host_id": host_id}, doing="find a host")
             if found is None:
                 raise NotFound("host", host_id)
             raise Conflict(f"Host {host_id} is decommissioned.")
         return int(row[0])
+
+    async def principal(self, token: str) -> Principal:
+        kind = token_kind(token)
+        now = utcnow()
+        parameters = {
+            "hash": hash_token(token),
+            "kind": kind.value,
+            "at": now,
+            "resolution": LAST_USED_RESOLUTION.total_seconds(),
+        }
+        rows = await self._all(
+            _hot("token"), parameters, doing="look a token up", row_factory=namedtuple_row
+        )
+        return token_holder(rows[0] if rows else None, kind, now)
+
+    async def poll(self, host_id: uuid.UUID, *, limit: int, lease_seconds: float) -> AgentWork:
+        claim = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": None}
+        rows = await self._all(queue_query("claim"), claim, doing="claim tasks")
+        claimed = sorted((claimed_from_row(host_id, row) for row in rows), key=claim_order)
+        held = await self._all(
+            queue_query("cancellations"),
+            {"host_id": host_id},
+            doing="list cancellations",
+            row_factory=dict_row,
+        )
+        return AgentWork(claimed, [row["id"] for row in held])
 
     async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
@@ -185,28 +252,33 @@ class PostgresHotPaths:
             "before_id": before[1] if before else None,
             "limit": limit,
         }
-        row = await self._one("experiment_page", parameters, doing="list experiments")
+        row = await self._one(_hot("experiment_page"), parameters, doing="list experiments")
         assert row is not None  # one row, always
         items, more, last_created_at, last_id = row
         cursor = fast_json.dumps(page_cursor(last_created_at, last_id) if more else None)
         return f'{{"items":{items},"next_cursor":{cursor}}}'.encode()
 
     async def _one(
-        self, name: str, parameters: Mapping[str, Any], *, doing: str
+        self, sql: str, parameters: Mapping[str, Any], *, doing: str
     ) -> tuple[Any, ...] | None:
-        rows = await self._all(name, parameters, doing=doing)
+        rows = await self._all(sql, parameters, doing=doing)
         return rows[0] if rows else None
 
     async def _all(
-        self, name: str, parameters: Mapping[str, Any], *, doing: str
-    ) -> list[tuple[Any, ...]]:
+        self,
+        sql: str,
+        parameters: Mapping[str, Any],
+        *,
+        doing: str,
+        row_factory: RowFactory[Any] = tuple_row,
+    ) -> list[Any]:
         """One statement's rows. A connection found broken (the server restarted since it was
         opened) has the pool check all its idle ones, and the statement runs once more."""
-        sql = named_sql("phoenix_core.store", "hot.sql", name)
         for attempt in (1, 2):
             try:
                 async with self.pool.connection(timeout=5) as connection:
-                    cursor = await connection.execute(sql, parameters)
+                    cursor = connection.cursor(row_factory=row_factory)
+                    await cursor.execute(sql, parameters)
                     return await cursor.fetchall()
             except PoolTimeout as exc:
                 raise translate_error(self.engine, exc, doing) from exc
@@ -217,3 +289,11 @@ class PostgresHotPaths:
             except psycopg.Error as exc:
                 raise translate_error(self.engine, exc, doing) from exc
         raise AssertionError("unreachable")
+
+
+def _hot(name: str) -> str:
+    return named_sql("phoenix_core.store", "hot.sql", name)
+
+
+async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
+    set_json_loads(fast_json.loads, connection)  # task payloads, as the queue reads them

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
@@ -25,7 +26,46 @@ from phoenix_core.store.events import EventRepository
 from phoenix_core.store.tables import ApiTokenRow
 from phoenix_core.store.types import utcnow
 
-__all__ = ["TokenRecord", "TokenRepository"]
+__all__ = ["LAST_USED_RESOLUTION", "TokenFacts", "TokenRecord", "TokenRepository", "token_holder"]
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""A token's ``last_used_at`` is written at most this often."""
+
+
+class TokenFacts(Protocol):
+    """What authenticating needs of a token's row (``ApiTokenRow`` has it)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str | None: ...
+    @property
+    def host_id(self) -> uuid.UUID | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+def token_holder(row: TokenFacts | None, kind: TokenKind, now: datetime) -> Principal:
+    """Who holds the token of ``kind`` whose row (found by hash and kind) is ``row``;
+    ``Unauthenticated`` if there is none or it is revoked or expired at ``now``."""
+    if row is None:
+        raise Unauthenticated("The token is not known.")
+    if row.revoked_at is not None:
+        raise Unauthenticated(f"The token {row.name!r} was revoked.")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated(f"The token {row.name!r} expired.")
+    return Principal(
+        token_id=row.id,
+        kind=kind,
+        name=row.name,
+        role=Role(row.role) if row.role else None,
+        host_id=row.host_id,
+        expires_at=row.expires_at,
+    )
 
 
 class TokenRecord(BaseModel):
@@ -93,25 +133,16 @@ class TokenRepository:
         """Who holds ``token``; ``Unauthenticated`` if it is unknown, expired or revoked."""
         kind = token_kind(token)
         row = self._session.scalar(
-            select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))
+            select(ApiTokenRow).where(
+                ApiTokenRow.token_hash == hash_token(token), ApiTokenRow.kind == kind.value
+            )
         )
         now = at or utcnow()
-        if row is None or row.kind != kind.value:
-            raise Unauthenticated("The token is not known.")
-        if row.revoked_at is not None:
-            raise Unauthenticated(f"The token {row.name!r} was revoked.")
-        if row.expires_at is not None and row.expires_at <= now:
-            raise Unauthenticated(f"The token {row.name!r} expired.")
-        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-            row.last_used_at = now  # at most once a minute: no write on every request
-        return Principal(
-            token_id=row.id,
-            kind=kind,
-            name=row.name,
-            role=Role(row.role) if row.role else None,
-            host_id=row.host_id,
-            expires_at=row.expires_at,
-        )
+        principal = token_holder(row, kind, now)
+        assert row is not None
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            row.last_used_at = now  # not on every request
+        return principal
 
     def list(self, kind: TokenKind | None = None) -> Sequence[TokenRecord]:
         query = select(ApiTokenRow).order_by(ApiTokenRow.kind, ApiTokenRow.name)

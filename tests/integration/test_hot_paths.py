@@ -10,13 +10,14 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import select, update
 
+from phoenix_core.auth import Principal, Role, TokenKind, Unauthenticated, hash_token, new_token
 from phoenix_core.errors import Conflict, DatabaseUnavailable, NotFound
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.queue import NewTask, open_queue
@@ -25,10 +26,17 @@ from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, parse_page_cursor
 from phoenix_core.store.hosts import HostRepository
-from phoenix_core.store.hot_paths import HotPaths, PostgresHotPaths, StoreHotPaths
+from phoenix_core.store.hot_paths import AgentWork, HotPaths, PostgresHotPaths, StoreHotPaths
 from phoenix_core.store.migrate import upgrade
 from phoenix_core.store.session import Store
-from phoenix_core.store.tables import ActivePipelineRow, EventRow, ExperimentRow, HostRow
+from phoenix_core.store.tables import (
+    ActivePipelineRow,
+    ApiTokenRow,
+    EventRow,
+    ExperimentRow,
+    HostRow,
+)
+from phoenix_core.store.tokens import TokenRepository
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import (
     ActivePipelineReport,
@@ -231,6 +239,115 @@ def test_unknown_and_decommissioned_hosts_are_refused_alike(sides: tuple[Side, S
             HostRepository(session).decommission(side.host, actor="t")
         with pytest.raises(Conflict, match="decommissioned"):
             asyncio.run(side._beat(heartbeat))
+
+
+def test_a_poll_claims_and_lists_cancellations_as_the_queue_does(
+    sides: tuple[Side, Side],
+) -> None:
+    def story(side: Side) -> tuple[list[str], list[int], list[str], list[int]]:
+        side.queue.enqueue(
+            [
+                NewTask(side.host, TaskType.NOOP, TaskAction.RUN, {"note": n, "big": 2**70},
+                        priority=priority)
+                for n, priority in [("low", 0), ("high", 5), ("mid", 1)]
+            ]
+        )  # fmt: skip
+        side.queue.cancel(side.task.id)  # the held task: the agent is asked to stop it
+
+        async def polls() -> tuple[AgentWork, AgentWork]:
+            paths = side.paths()
+            await paths.open()
+            try:
+                first = await paths.poll(side.host, limit=2, lease_seconds=60)
+                return first, await paths.poll(side.host, limit=2, lease_seconds=60)
+            finally:
+                await paths.close()
+
+        first, second = asyncio.run(polls())
+        for task in first.claimed + second.claimed:
+            assert (task.host_id, task.attempt, task.payload["big"]) == (side.host, 1, 2**70)
+            assert task.lease_expires_at is not None
+            assert task.lease_expires_at - utcnow() > timedelta(seconds=50)
+        held = [side.task.id]
+        return (
+            [t.payload["note"] for t in first.claimed],
+            [i - held[0] for i in first.cancellations],
+            [t.payload["note"] for t in second.claimed],
+            [i - held[0] for i in second.cancellations],
+        )
+
+    reference, statement = (story(side) for side in sides)
+    assert reference == statement == (["high", "mid"], [0], ["low"], [0])
+
+
+def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    store, queue = Store(engine), open_queue(engine)
+    try:
+        with store.session() as session:
+            tokens = TokenRepository(session)
+            user = tokens.create(TokenKind.USER, "u", actor="t", role=Role.OPERATOR)[1]
+            revoked = tokens.create(TokenKind.USER, "r", actor="t", role=Role.VIEWER)[1]
+            expired = tokens.create(
+                TokenKind.ENROLMENT, "e", actor="t", expires_in=timedelta(seconds=-1)
+            )[1]
+            tokens.revoke(TokenKind.USER, "r", actor="t")
+
+        async def look_up(paths: HotPaths, token: str) -> Principal | str:
+            await paths.open()
+            try:
+                return await paths.principal(token)
+            except Unauthenticated as exc:
+                return str(exc)
+            finally:
+                await paths.close()
+
+        def last_used(token: str) -> datetime | None:
+            with store.session() as session:
+                row = session.scalar(
+                    select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))
+                )
+                return row.last_used_at if row else None
+
+        def set_last_used(token: str, when: datetime | None) -> None:
+            with store.session() as session:
+                session.execute(
+                    update(ApiTokenRow)
+                    .where(ApiTokenRow.token_hash == hash_token(token))
+                    .values(last_used_at=when)
+                )
+
+        answers = {}
+        for token in (user, revoked, expired, new_token(TokenKind.HOST)):
+            set_last_used(token, None)
+            reference = asyncio.run(look_up(StoreHotPaths(store, queue), token))
+            written = last_used(token)
+            set_last_used(token, None)
+            statement = asyncio.run(look_up(PostgresHotPaths(engine, connections=1), token))
+            assert reference == statement
+            assert (written is None) == (last_used(token) is None)
+            answers[token] = statement
+        assert answers[user] == Principal(
+            token_id=answers[user].token_id,  # type: ignore[union-attr]
+            kind=TokenKind.USER,
+            name="u",
+            role=Role.OPERATOR,
+        )
+        assert answers[revoked] == "The token 'r' was revoked."
+        assert answers[expired] == "The token 'e' expired."
+        assert last_used(revoked) is None and last_used(expired) is None
+
+        statement_paths = lambda: PostgresHotPaths(engine, connections=1)  # noqa: E731
+        first = last_used(user)
+        asyncio.run(look_up(statement_paths(), user))
+        assert last_used(user) == first  # written at most once a minute
+        set_last_used(user, utcnow() - timedelta(minutes=2))
+        asyncio.run(look_up(statement_paths(), user))
+        used = last_used(user)
+        assert used is not None and utcnow() - used < timedelta(seconds=30)
+    finally:
+        queue.close()
+        store.dispose()
 
 
 def test_the_statements_ride_out_a_database_restart() -> None:

@@ -340,14 +340,31 @@ def test_a_wait_times_out_without_work_and_ignores_other_hosts(backend: Backend)
     assert q.wait_for_tasks(backend.hosts[0], timeout=0.2) is False
 
 
-def test_async_waiters_wake_too(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_async_watch_is_woken_by_an_enqueue_after_it_began(backend: Backend) -> None:
     q = backend.queue
-    looked = _checked_and_found_nothing(q, monkeypatch)
+    host = backend.hosts[0]
+
+    async def scenario() -> tuple[bool, bool]:
+        with q.watch(host) as wakeup:
+            assert q.claim(host) == []  # as a poll does: claim after the watch began
+            await asyncio.to_thread(q.enqueue, [_task(backend)])  # before the wait: not missed
+            first = await wakeup.wait(30)
+        with q.watch(host) as wakeup:
+            waiting = asyncio.create_task(wakeup.wait(60))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            await asyncio.to_thread(q.cancel, q.claim(host)[0].id)  # a cancellation wakes too
+            return first, await asyncio.wait_for(waiting, timeout=30)
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
+def test_an_async_watch_times_out_without_work_for_its_host(backend: Backend) -> None:
+    q = backend.queue
 
     async def scenario() -> bool:
-        waiter = asyncio.create_task(q.wait_for_tasks_async(backend.hosts[0], timeout=60))
-        assert await asyncio.to_thread(looked.wait, 30)
-        await asyncio.to_thread(q.enqueue, [_task(backend)])
-        return await asyncio.wait_for(waiter, timeout=30)
+        with q.watch(backend.hosts[0]) as wakeup:
+            await asyncio.to_thread(q.enqueue, [_task(backend, host=1)])
+            return await wakeup.wait(0.3)
 
-    assert asyncio.run(scenario()) is True
+    assert asyncio.run(scenario()) is False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from phoenix_api.deps import (
@@ -57,24 +57,27 @@ async def poll(  # noqa: PLR0917 (FastAPI parameters)
     request: Request,
     host: HostDep,
     queue: QueueDep,
+    hot_paths: HotPathsDep,
     settings: ControllerSettingsDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for work.")] = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> PollResult:
-    """Claim up to ``limit`` tasks; with none ready, wait for one (woken by the enqueue, not
-    by polling) for up to ``wait`` seconds. Also lists held tasks the agent must stop."""
+    """Claim up to ``limit`` tasks and list the held tasks the agent must stop; with neither,
+    wait for work (woken by the enqueue, not by polling). An empty answer comes after between
+    80 % and 100 % of ``wait`` seconds, at random: agents that started together (a fleet
+    after an API restart) drift apart instead of polling in step."""
     assert host.host_id is not None
     lease = settings.task_lease_seconds
-    claimed = await run_in_threadpool(queue.claim, host.host_id, limit=limit, lease_seconds=lease)
-    cancellations = await run_in_threadpool(queue.cancellations, host.host_id)
-    if not claimed and not cancellations and wait > 0:
-        await queue.wait_for_tasks_async(host.host_id, timeout=wait)
-        if await request.is_disconnected():  # the agent went away: claim nothing for it
-            return PollResult()
-        claimed = await run_in_threadpool(
-            queue.claim, host.host_id, limit=limit, lease_seconds=lease
-        )
-        cancellations = await run_in_threadpool(queue.cancellations, host.host_id)
+    with queue.watch(host.host_id) as wakeup:  # before the claim: no enqueue slips between
+        work = await hot_paths.poll(host.host_id, limit=limit, lease_seconds=lease)
+        if (
+            not work.claimed
+            and not work.cancellations
+            and wait > 0
+            and await wakeup.wait(wait * random.uniform(0.8, 1.0))  # noqa: S311 (not a secret)
+            and not await request.is_disconnected()  # the agent went away: claim nothing for it
+        ):
+            work = await hot_paths.poll(host.host_id, limit=limit, lease_seconds=lease)
     return PollResult(
         tasks=[
             TaskAssignment(
@@ -86,9 +89,9 @@ async def poll(  # noqa: PLR0917 (FastAPI parameters)
                 lease_expires_at=t.lease_expires_at,
                 experiment_id=t.experiment_id,
             )
-            for t in claimed
+            for t in work.claimed
         ],
-        cancellations=[t.id for t in cancellations],
+        cancellations=work.cancellations,
     )
 
 
