@@ -10,8 +10,10 @@ two threads walking its own half of the hosts, so that no host has two heartbeat
 as with real agents) at 16 connections while the long-polls are held, each also without them
 for comparison; enqueue -> the waiting agent has the task, p50/p99 over 200 tasks enqueued one
 at a time to random hosts; the API's RSS before and with the long-polls held. The simulated
-agents are one asyncio process (httpx), each holding ``GET /agent/v1/tasks?wait=30`` with its
-own host token and polling again at once.
+agents are one asyncio process (httpx) that lives through the whole run as a fleet does: each
+agent heartbeats every 10 s with its own host token (the agent's default interval; hosts that
+stop beating go offline, and the controller would mark them so during the measurements) and,
+for the second half, holds ``GET /agent/v1/tasks?wait=30``, polling again at once.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from support.processes import api_server, exit_on_sigterm, run_cli  # noqa: E402
 from support.specs import spec_data  # noqa: E402
 
 BEAT = {"agent_version": phoenix_core.__version__, "status": "healthy"}
+HEARTBEAT_SECONDS = 10.0  # the agent's default (phoenix_agent.settings.AgentSettings)
 
 WRK_SCRIPT = """
 local tokens = {%(tokens)s}
@@ -115,19 +118,40 @@ def agents(
     url: str,
     tokens: list[str],
     stop: multiprocessing.synchronize.Event,
+    polling: multiprocessing.synchronize.Event,
     deliveries: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    async def run() -> None:
-        limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=None)
-        timeout = httpx.Timeout(60, pool=None)
-        seen: set[int] = set()
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+    """Each agent heartbeats every ``HEARTBEAT_SECONDS`` as the real one does (its first at a
+    random point of the first interval), and once ``polling`` is set holds a long-poll."""
 
-            async def agent(token: str) -> None:
+    async def run() -> None:
+        timeout = httpx.Timeout(60, pool=None)
+        polls = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=None)
+        beats = httpx.Limits(max_connections=32)  # a beat takes milliseconds: few at a time
+        seen: set[int] = set()
+        async with (
+            httpx.AsyncClient(base_url=url, limits=polls, timeout=timeout) as poller,
+            httpx.AsyncClient(base_url=url, limits=beats, timeout=timeout) as beater,
+        ):
+
+            async def beat(token: str) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
-                while not stop.is_set():
+                await asyncio.sleep(random.uniform(0, HEARTBEAT_SECONDS))
+                while True:
                     try:
-                        response = await client.get(
+                        answer = await beater.post(
+                            "/agent/v1/heartbeat", json=BEAT, headers=headers
+                        )
+                        answer.raise_for_status()
+                    except httpx.HTTPError as exc:
+                        print(f"simulated agent: heartbeat failed: {exc!r}", file=sys.stderr)
+                    await asyncio.sleep(HEARTBEAT_SECONDS)
+
+            async def poll(token: str) -> None:
+                headers = {"Authorization": f"Bearer {token}"}
+                while True:
+                    try:
+                        response = await poller.get(
                             "/agent/v1/tasks", params={"wait": 30}, headers=headers
                         )
                         response.raise_for_status()
@@ -141,9 +165,10 @@ def agents(
                             seen.add(task["id"])
                             deliveries.put(now - float(task["payload"]["note"]))
 
-            workers = [asyncio.create_task(agent(token)) for token in tokens]
-            while not stop.is_set():  # (the API's gauge says when all are waiting)
-                await asyncio.sleep(0.2)
+            workers = [asyncio.create_task(beat(token)) for token in tokens]
+            await asyncio.to_thread(polling.wait)
+            workers += [asyncio.create_task(poll(token)) for token in tokens]
+            await asyncio.to_thread(stop.wait)  # (the API's gauge says when all are waiting)
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -277,17 +302,21 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with ExitStack() as stack:
         world = World(stack, args.agents)
-        time.sleep(1)
-        rows.append(("API RSS, no long-polls (MB)", f"{rss_mb(world.api):.0f}"))
-        rows += world.endpoints("no long-polls", args.seconds)
         context = multiprocessing.get_context("spawn")
-        stop = context.Event()
+        stop, polling = context.Event(), context.Event()
         deliveries = context.Queue()
         tokens = [token for _, _, token in world.hosts]
-        simulated = context.Process(target=agents, args=(world.url, tokens, stop, deliveries))
+        simulated = context.Process(
+            target=agents, args=(world.url, tokens, stop, polling, deliveries)
+        )
         simulated.start()
         stack.callback(simulated.kill)
         stack.callback(stop.set)
+        time.sleep(HEARTBEAT_SECONDS + 2)  # every agent has beaten since it was registered
+        beating = f"{args.agents:,} agents beating"
+        rows.append(("API RSS, no long-polls (MB)", f"{rss_mb(world.api):.0f}"))
+        rows += world.endpoints(f"{beating}, no long-polls", args.seconds)
+        polling.set()
         deadline = time.monotonic() + 120
         while waiting_polls(world.url) < args.agents:
             if time.monotonic() > deadline:
@@ -295,7 +324,7 @@ def main() -> None:
             time.sleep(0.5)
         rows.append(("long-polls held", f"{waiting_polls(world.url):,}"))
         rows.append((f"API RSS, {args.agents:,} long-polls held (MB)", f"{rss_mb(world.api):.0f}"))
-        rows += world.endpoints(f"{args.agents:,} long-polls held", args.seconds)
+        rows += world.endpoints(f"{beating}, {args.agents:,} long-polls held", args.seconds)
         latencies = world.delivery(deliveries, 200)
         rows.append(
             (

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -172,17 +173,9 @@ class Controller:
 
     # --- one experiment ----------------------------------------------------------------------
 
-    def _experiments(self) -> list[ExperimentRecord]:
+    def _experiments(self) -> Sequence[ExperimentRecord]:
         with self.store.session() as session:
-            repository = ExperimentRepository(session)
-            active = [
-                r for state in ACTIVE_STATES for r in repository.list(state=state, limit=10_000)
-            ]
-            holding = session.scalars(
-                select(ExperimentHostRow.experiment_id).where(ExperimentHostRow.active).distinct()
-            ).all()
-            finished = [repository.get(i) for i in holding if i not in {r.id for r in active}]
-        return sorted(active + finished, key=lambda r: r.created_at)
+            return ExperimentRepository(session).in_hand(ACTIVE_STATES)
 
     def _advance(self, record: ExperimentRecord, now: datetime) -> None:
         if record.state in TERMINAL_STATES:

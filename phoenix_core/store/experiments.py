@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from phoenix_core.errors import Conflict, InvalidTransition, NotFound, StaleVers
 from phoenix_core.lifecycle import TERMINAL_STATES, ExperimentState, Verdict, transition
 from phoenix_core.spec import REVEAL_SECRETS, ExperimentSpec, VariantRole, VariantSpec
 from phoenix_core.store.events import EventRepository
-from phoenix_core.store.tables import ExperimentRow, VariantRow
+from phoenix_core.store.tables import ExperimentHostRow, ExperimentRow, VariantRow
 from phoenix_core.store.types import utcnow
 
 __all__ = [
@@ -204,6 +204,19 @@ class ExperimentRepository:
         """Newest first; ``before`` is the (created_at, id) of the previous page's last item."""
         query = select(ExperimentRow).where(*_page(state, before)).order_by(*_NEWEST_FIRST)
         return [_record(row) for row in self._session.scalars(query.limit(limit))]
+
+    def in_hand(self, states: Collection[ExperimentState]) -> Sequence[ExperimentRecord]:
+        """Oldest first, every experiment in one of ``states`` or still holding hosts (a
+        finished one, until its collectors are released): one query."""
+        holding = select(ExperimentHostRow.experiment_id).where(ExperimentHostRow.active)
+        query = (
+            select(ExperimentRow)
+            .where(
+                ExperimentRow.state.in_([s.value for s in states]) | ExperimentRow.id.in_(holding)
+            )
+            .order_by(ExperimentRow.created_at, ExperimentRow.id)
+        )
+        return [_record(row) for row in self._session.scalars(query)]
 
     def summaries(
         self,
