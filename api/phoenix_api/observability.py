@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from phoenix_core.queue import TaskQueue
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
-from phoenix_core.wire import HostStatus
 
 __all__ = ["Observability", "RequestTimer"]
 
@@ -38,8 +37,7 @@ class _StateCollector(Collector):
             depth.add_metric([status.value], count)
         yield depth
         with self.store.session() as session:
-            hosts = HostRepository(session).list()
-        online = sum(h.status is not HostStatus.OFFLINE for h in hosts)
+            online = HostRepository(session).count_online()
         yield GaugeMetricFamily(
             "phoenix_agents_online", "Hosts whose agent is not offline.", online
         )

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import case, select, tuple_, update
+from sqlalchemy import case, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, NotFound
@@ -119,6 +119,17 @@ class HostRepository:
         if not include_decommissioned:
             query = query.where(HostRow.decommissioned_at.is_(None))
         return [HostRecord.model_validate(row) for row in self._session.scalars(query)]
+
+    def count_online(self) -> int:
+        """Hosts in the fleet (not decommissioned) whose agent is not offline: one count."""
+        return (
+            self._session.scalar(
+                select(func.count()).where(
+                    HostRow.decommissioned_at.is_(None), HostRow.status != HostStatus.OFFLINE.value
+                )
+            )
+            or 0
+        )
 
     def select(self, selector: dict[str, str]) -> Sequence[HostRecord]:
         """Active hosts whose labels match ``selector``."""

@@ -15,6 +15,7 @@ from phoenix_core.store.experiments import ExperimentRepository
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.store.tokens import TokenRepository
+from phoenix_core.wire import Heartbeat, HostStatus
 from support.asgi import app_on_sqlite, request
 from support.specs import spec_data
 
@@ -54,6 +55,11 @@ def test_metrics_in_prometheus_text_format(api: dict[str, Any]) -> None:
         'phoenix_api_request_duration_seconds_count{method="GET",route="/api/v1/hosts",'
         'status="200"} 1.0'
     ) in text
+    with app.state.store.session() as session:
+        hosts = HostRepository(session)
+        beat = Heartbeat(agent_version="0.1.0", status=HostStatus.DEGRADED)
+        hosts.record_heartbeat(hosts.list()[0].id, beat)  # degraded, but online
+    assert "phoenix_agents_online 1.0" in request(app, "GET", "/metrics").text
 
 
 def test_oversized_bodies_are_refused(api: dict[str, Any]) -> None:
