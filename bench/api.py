@@ -10,10 +10,11 @@ two threads walking its own half of the hosts, so that no host has two heartbeat
 as with real agents) at 16 connections while the long-polls are held, each also without them
 for comparison; enqueue -> the waiting agent has the task, p50/p99 over 200 tasks enqueued one
 at a time to random hosts; the API's RSS before and with the long-polls held. The simulated
-agents are one asyncio process (httpx) that lives through the whole run as a fleet does: each
-agent heartbeats every 10 s with its own host token (the agent's default interval; hosts that
-stop beating go offline, and the controller would mark them so during the measurements) and,
-for the second half, holds ``GET /agent/v1/tasks?wait=30``, polling again at once.
+agents live through the whole run as a fleet does: each heartbeats every 10 s with its own host
+token (the agent's default interval; hosts that stop beating go offline, and the controller
+would mark them so during the measurements) and, for the second half, holds ``GET
+/agent/v1/tasks?wait=30``, polling again at once; beats and polls are two asyncio processes
+(httpx).
 """
 
 from __future__ import annotations
@@ -114,32 +115,21 @@ def wrk(
 # --- the simulated agents (a process of their own) -------------------------------------------
 
 
-def agents(
-    url: str,
-    tokens: list[str],
-    stop: multiprocessing.synchronize.Event,
-    polling: multiprocessing.synchronize.Event,
-    deliveries: multiprocessing.Queue,  # type: ignore[type-arg]
-) -> None:
-    """Each agent heartbeats every ``HEARTBEAT_SECONDS`` as the real one does (its first at a
-    random point of the first interval), and once ``polling`` is set holds a long-poll."""
+def heartbeats(url: str, tokens: list[str], stop: multiprocessing.synchronize.Event) -> None:
+    """Each agent's heartbeat every ``HEARTBEAT_SECONDS``, as the real one sends it (its first
+    at a random point of the first interval). A process of its own: an agent's beats do not
+    hold up its polls, and here they would share one event loop."""
 
     async def run() -> None:
-        timeout = httpx.Timeout(60, pool=None)
-        polls = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=None)
-        beats = httpx.Limits(max_connections=32)  # a beat takes milliseconds: few at a time
-        seen: set[int] = set()
-        async with (
-            httpx.AsyncClient(base_url=url, limits=polls, timeout=timeout) as poller,
-            httpx.AsyncClient(base_url=url, limits=beats, timeout=timeout) as beater,
-        ):
+        limits = httpx.Limits(max_connections=32)  # a beat takes milliseconds: few at a time
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
             async def beat(token: str) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 await asyncio.sleep(random.uniform(0, HEARTBEAT_SECONDS))
                 while True:
                     try:
-                        answer = await beater.post(
+                        answer = await client.post(
                             "/agent/v1/heartbeat", json=BEAT, headers=headers
                         )
                         answer.raise_for_status()
@@ -147,11 +137,34 @@ def agents(
                         print(f"simulated agent: heartbeat failed: {exc!r}", file=sys.stderr)
                     await asyncio.sleep(HEARTBEAT_SECONDS)
 
+            workers = [asyncio.create_task(beat(token)) for token in tokens]
+            await asyncio.to_thread(stop.wait)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    asyncio.run(run())
+
+
+def polls(
+    url: str,
+    tokens: list[str],
+    stop: multiprocessing.synchronize.Event,
+    deliveries: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    """Each agent holding ``GET /agent/v1/tasks?wait=30``, polling again at once."""
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=None)
+        timeout = httpx.Timeout(60, pool=None)
+        seen: set[int] = set()
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+
             async def poll(token: str) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 while True:
                     try:
-                        response = await poller.get(
+                        response = await client.get(
                             "/agent/v1/tasks", params={"wait": 30}, headers=headers
                         )
                         response.raise_for_status()
@@ -165,9 +178,7 @@ def agents(
                             seen.add(task["id"])
                             deliveries.put(now - float(task["payload"]["note"]))
 
-            workers = [asyncio.create_task(beat(token)) for token in tokens]
-            await asyncio.to_thread(polling.wait)
-            workers += [asyncio.create_task(poll(token)) for token in tokens]
+            workers = [asyncio.create_task(poll(token)) for token in tokens]
             await asyncio.to_thread(stop.wait)  # (the API's gauge says when all are waiting)
             for worker in workers:
                 worker.cancel()
@@ -303,20 +314,19 @@ def main() -> None:
     with ExitStack() as stack:
         world = World(stack, args.agents)
         context = multiprocessing.get_context("spawn")
-        stop, polling = context.Event(), context.Event()
+        stop = context.Event()
         deliveries = context.Queue()
         tokens = [token for _, _, token in world.hosts]
-        simulated = context.Process(
-            target=agents, args=(world.url, tokens, stop, polling, deliveries)
-        )
-        simulated.start()
-        stack.callback(simulated.kill)
+        fleet = [context.Process(target=heartbeats, args=(world.url, tokens, stop))]
+        fleet[0].start()
+        stack.callback(lambda: [process.kill() for process in fleet])
         stack.callback(stop.set)
         time.sleep(HEARTBEAT_SECONDS + 2)  # every agent has beaten since it was registered
         beating = f"{args.agents:,} agents beating"
         rows.append(("API RSS, no long-polls (MB)", f"{rss_mb(world.api):.0f}"))
         rows += world.endpoints(f"{beating}, no long-polls", args.seconds)
-        polling.set()
+        fleet.append(context.Process(target=polls, args=(world.url, tokens, stop, deliveries)))
+        fleet[1].start()
         deadline = time.monotonic() + 120
         while waiting_polls(world.url) < args.agents:
             if time.monotonic() > deadline:
