@@ -2,10 +2,12 @@
 
 Two implementations of one interface, chosen by the database:
 
-- :class:`PostgresHotPaths`: each operation one statement from ``hot.sql`` on an asyncio pool
-  of autocommit psycopg connections. The request neither waits for a worker thread nor builds
-  ORM objects: a heartbeat costs the API a fifth of the CPU it did through the repositories
-  (``bench/api.py``).
+- :class:`PostgresHotPaths`: statements from ``hot.sql`` (a heartbeat, a token lookup, a page
+  of experiments: one each) and the queue's own (a poll: its claim and its cancellations) on
+  an asyncio pool of autocommit psycopg connections. The request neither waits for a worker
+  thread nor builds ORM objects: a heartbeat costs the API a fifth of the CPU it did through
+  the repositories (``bench/api.py``), and a burst of token lookups or polls (a fleet
+  reconnecting) takes no thread from the event loop.
 - :class:`StoreHotPaths`: the repositories on a worker thread, for SQLite (one process, the
   embedded default) and as the reference the PostgreSQL statements are tested against
   (``tests/integration/test_hot_paths.py``).
