@@ -2,7 +2,7 @@
 16 connections of wrk (another process) on ordinary endpoints; then enqueue -> agent delivery.
 
     apt-get install wrk                       # the load tool (Debian package)
-    .venv/bin/python bench/api.py [--agents 1000] [--seconds 10]
+    .venv/bin/python bench/api.py [--agents 1000] [--seconds 10] [--controller-apart]
 
 Prints one table: p50/p99 of ``GET /healthz`` (no authentication, no database: the floor), of
 ``GET /api/v1/experiments`` (a page of 20) and of ``POST /agent/v1/heartbeat`` (each of wrk's
@@ -14,7 +14,8 @@ agents live through the whole run as a fleet does: each heartbeats every 10 s wi
 token (the agent's default interval; hosts that stop beating go offline, and the controller
 would mark them so during the measurements) and, for the second half, holds ``GET
 /agent/v1/tasks?wait=30``, polling again at once; beats and polls are two asyncio processes
-(httpx).
+(httpx). The experiment controller runs in the API process (the default), or with
+``--controller-apart`` as ``phoenix controller run`` beside it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import phoenix_core  # noqa: E402
 from support.postgres import ThrowawayPostgres  # noqa: E402
-from support.processes import api_server, exit_on_sigterm, run_cli  # noqa: E402
+from support.processes import (  # noqa: E402
+    api_server,
+    controller_process,
+    exit_on_sigterm,
+    run_cli,
+)
 from support.specs import spec_data  # noqa: E402
 
 BEAT = {"agent_version": phoenix_core.__version__, "status": "healthy"}
@@ -229,7 +235,7 @@ def rss_mb(process: psutil.Process) -> float:
 class World:
     """The API process on its database, 1,000 registered hosts, 20 experiments."""
 
-    def __init__(self, stack: ExitStack, agents: int) -> None:
+    def __init__(self, stack: ExitStack, agents: int, *, controller_apart: bool = False) -> None:
         server = ThrowawayPostgres()
         server.start()
         stack.callback(server.stop)
@@ -241,6 +247,9 @@ class World:
         token = run_cli("phoenix", ["token", "create", "bench", "--role", "operator"], env)
         enrol = run_cli("phoenix", ["enrolment-token", "create", "bench"], env)
         self.operator = token.stdout.strip()
+        if controller_apart:  # the API without it, and ``phoenix controller run`` beside
+            stack.enter_context(controller_process(env))
+            env = {**env, "PHOENIX_RUN_CONTROLLER": "false"}
         self.url, process = stack.enter_context(api_server(env))
         self.api = psutil.Process(process.pid)
         self.hosts = register(self.url, enrol.stdout.strip(), agents)
@@ -307,12 +316,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument(
+        "--controller-apart",
+        action="store_true",
+        help="run the controller as its own process (phoenix controller run) instead of in "
+        "the API's (PHOENIX_RUN_CONTROLLER=false)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     rows: list[tuple[str, str]] = []
     with ExitStack() as stack:
-        world = World(stack, args.agents)
+        world = World(stack, args.agents, controller_apart=args.controller_apart)
         context = multiprocessing.get_context("spawn")
         stop = context.Event()
         deliveries = context.Queue()

@@ -108,6 +108,23 @@ def api_server(
 
 
 @contextmanager
+def controller_process(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``phoenix controller run`` with only the given ``PHOENIX_*`` variables; stopped after."""
+    process = subprocess.Popen(
+        [str(BIN / "phoenix"), "controller", "run"],
+        env=_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
+@contextmanager
 def agent_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
     """``phoenix-agent run`` with only the given ``PHOENIX_*`` variables, its output appended
     to ``log``; drained with SIGTERM at the end (its collectors and load keep running), killed
