@@ -83,6 +83,7 @@ def create_app(
     app.state.library = controller.library
     app.state.queue = queue
     app.state.hot_paths = hot_paths
+    app.state.tokens = tokens  # (the WebSocket handshake authenticates itself)
     install_problem_handlers(app)
     observability = Observability(store, queue)
     # the last one added runs first: time everything, refuse oversized bodies, then check tokens

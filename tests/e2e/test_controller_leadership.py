@@ -3,9 +3,7 @@ and the other takes over where it left off."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -18,7 +16,7 @@ from phoenix_core.store.experiments import ExperimentRepository
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.wire import Heartbeat, HostStatus, TaskStatus
-from support.processes import BIN
+from support.processes import controller_process
 
 S = ExperimentState
 
@@ -28,22 +26,6 @@ def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> Non
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
-
-
-def _controller(url: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
-    env.update(
-        PHOENIX_DATABASE_URL=url,
-        PHOENIX_CONTROLLER_INTERVAL_SECONDS="0.2",
-        PHOENIX_CONTROLLER_HEARTBEAT_TIMEOUT_SECONDS="3600",
-    )
-    return subprocess.Popen(
-        [str(BIN / "phoenix"), "controller", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
 
 
 def test_one_controller_acts_and_another_takes_over(postgres_url: str) -> None:
@@ -79,37 +61,36 @@ def test_one_controller_acts_and_another_takes_over(postgres_url: str) -> None:
             events = EventRepository(session).list(experiment_id=experiment)
         return [e.actor for e in events if e.actor.startswith("controller@")]
 
-    first = _controller(postgres_url)
-    second = _controller(postgres_url)
-    processes = [first, second]
+    env = {
+        "PHOENIX_DATABASE_URL": postgres_url,
+        "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
+        "PHOENIX_CONTROLLER_HEARTBEAT_TIMEOUT_SECONDS": "3600",
+    }
     try:
-        _until(lambda: state() is S.DEPLOYING, "deploying")
-        leader = actors()[0]
-        assert leader.endswith(f":{first.pid}") or leader.endswith(f":{second.pid}")
-        standby = second if leader.endswith(f":{first.pid}") else first
-        active = first if standby is second else second
-        # the two collector starts succeed, as the host's agent would report
-        started: list[Task] = []
+        with controller_process(env) as first, controller_process(env) as second:
+            _until(lambda: state() is S.DEPLOYING, "deploying")
+            leader = actors()[0]
+            assert leader.endswith(f":{first.pid}") or leader.endswith(f":{second.pid}")
+            standby = second if leader.endswith(f":{first.pid}") else first
+            active = first if standby is second else second
+            # the two collector starts succeed, as the host's agent would report
+            started: list[Task] = []
 
-        def claimed_both() -> bool:
-            started.extend(queue.claim(host, limit=10))
-            return len(started) == 2
+            def claimed_both() -> bool:
+                started.extend(queue.claim(host, limit=10))
+                return len(started) == 2
 
-        _until(claimed_both, "two start tasks")
-        reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in started]
-        queue.report(host, reports).raise_for_refusal()
-        _until(lambda: state() is S.WARMING_UP, "warming_up")
-        assert set(actors()) == {leader}
-        active.send_signal(signal.SIGKILL)
-        active.wait(timeout=10)
-        _until(lambda: state() is S.RUNNING, "running after the take-over")
-        successor = actors()[-1]
-        assert successor.endswith(f":{standby.pid}")
-        assert set(actors()) == {leader, successor}
+            _until(claimed_both, "two start tasks")
+            reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in started]
+            queue.report(host, reports).raise_for_refusal()
+            _until(lambda: state() is S.WARMING_UP, "warming_up")
+            assert set(actors()) == {leader}
+            active.send_signal(signal.SIGKILL)
+            active.wait(timeout=10)
+            _until(lambda: state() is S.RUNNING, "running after the take-over")
+            successor = actors()[-1]
+            assert successor.endswith(f":{standby.pid}")
+            assert set(actors()) == {leader, successor}
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=20)
         queue.close()
         engine.dispose()

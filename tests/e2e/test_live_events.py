@@ -79,6 +79,12 @@ def test_the_websocket_needs_a_token(apis: tuple[list[str], dict[str, str]]) -> 
     with connect(ws_url) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    with (
+        connect(f"{ws_url}?token={tokens['enrol']}") as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)  # a real token, but not a user's
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
     with connect(f"{ws_url}?token={tokens['viewer']}") as ws:
         ws.send(json.dumps({"type": "subscribe", "topic": "fleet", "after": 10_000}))
         assert _next(ws)["type"] == "subscribed"

@@ -55,6 +55,22 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _spawn(
+    command: Sequence[str], env: dict[str, str], stdout: Any, stderr: Any
+) -> subprocess.Popen[str]:
+    """``command`` (a program of this environment's, then its arguments) in a session of its
+    own, with only the given ``PHOENIX_*`` variables."""
+    program, *args = command
+    return subprocess.Popen(
+        [str(BIN / program), *args],
+        env=_env(env),
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def run_cli(
     program: str, args: Sequence[str], env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
@@ -75,13 +91,8 @@ def api_server(
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``phoenix api serve --port PORT`` (a free one by default); yields its base URL (read
     from its first line)."""
-    process = subprocess.Popen(
-        [str(BIN / "phoenix"), "api", "serve", "--port", str(port)],
-        env=_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    process = _spawn(
+        ["phoenix", "api", "serve", "--port", str(port)], env, subprocess.PIPE, subprocess.PIPE
     )
     try:
         assert process.stdout is not None
@@ -110,14 +121,7 @@ def api_server(
 @contextmanager
 def controller_process(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """``phoenix controller run`` with only the given ``PHOENIX_*`` variables; stopped after."""
-    process = subprocess.Popen(
-        [str(BIN / "phoenix"), "controller", "run"],
-        env=_env(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    process = _spawn(["phoenix", "controller", "run"], env, subprocess.DEVNULL, subprocess.DEVNULL)
     try:
         yield process
     finally:
@@ -130,14 +134,7 @@ def agent_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[s
     to ``log``; drained with SIGTERM at the end (its collectors and load keep running), killed
     if it does not exit."""
     with log.open("a") as out:
-        process = subprocess.Popen(
-            [str(BIN / "phoenix-agent"), "run"],
-            env=_env(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        process = _spawn(["phoenix-agent", "run"], env, out, subprocess.STDOUT)
     try:
         yield process
     finally:

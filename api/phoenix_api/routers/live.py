@@ -19,22 +19,17 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from phoenix_api.authentication import PrincipalCache
 from phoenix_api.event_hub import EventHub, Subscription, envelope
 from phoenix_core.auth import Forbidden, Role
 from phoenix_core.errors import PhoenixError
 from phoenix_core.store.events import EventRecord, EventRepository
 from phoenix_core.store.session import Store
-from phoenix_core.store.tokens import TokenRepository
 
 router = APIRouter()
 
 _USAGE = "send {type: subscribe|unsubscribe, topic: fleet|experiment:<id>|host:<id>, after?: N}"
 _TOPIC = re.compile(r"^(fleet|experiment:[0-9a-f-]{36}|host:[0-9a-f-]{36})$")
-
-
-def _authenticate(store: Store, token: str) -> None:
-    with store.session() as session:
-        TokenRepository(session).authenticate(token).require(Role.VIEWER)
 
 
 def _history(store: Store, topic: str, after: int) -> list[EventRecord]:
@@ -56,7 +51,8 @@ async def live(websocket: WebSocket) -> None:
     token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else ""
     token = token or websocket.query_params.get("token", "")
     try:
-        await run_in_threadpool(_authenticate, store, token)
+        tokens: PrincipalCache = websocket.app.state.tokens
+        (await tokens(token)).require(Role.VIEWER)
     except PhoenixError as exc:  # accepted first, so that the client sees why it is closed
         await websocket.accept()
         code = 4403 if isinstance(exc, Forbidden) else 4401
