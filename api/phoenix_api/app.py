@@ -53,6 +53,7 @@ def create_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await event_hub.start()
         await hot_paths.open()
+        await anyio.to_thread.run_sync(queue.listen)  # long-polls never wait for it
         stop = threading.Event()
         loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
         if settings.run_controller:

@@ -130,9 +130,9 @@ class TaskQueue(ABC):
         True also when woken for the host by a cancellation (or, rarely, by a task another
         consumer took first): callers claim and read cancellations afterwards either way.
         """
+        self.listen()
         event = threading.Event()
         with self.waiters.registered(host_id, event):
-            self._listening()
             if self.has_claimable(host_id):
                 return True
             return event.wait(timeout)
@@ -144,8 +144,15 @@ class TaskQueue(ABC):
         thread and no connection held while waiting."""
         event = asyncio.Event()
         with self.waiters.registered(host_id, (asyncio.get_running_loop(), event)):
-            self._listening()
+            self._start_listening()  # never waits on the event loop: see ``listen``
             yield Wakeup(event)
 
-    def _listening(self) -> None:  # noqa: B027 - a hook; only PostgreSQL has a listener
-        """Make sure notifications reach ``self.waiters`` (backends with a listener start it)."""
+    def listen(self) -> None:
+        """Start hearing the queue's notifications, and block (up to 10 s) until they are
+        heard: a process that will wait for work calls this as it starts (the API, off its
+        event loop). A listener that connects later, or again, wakes every waiter to look
+        again, so a watch begun before then misses nothing."""
+        self._start_listening()
+
+    def _start_listening(self) -> None:  # noqa: B027 - a hook; only PostgreSQL has a listener
+        """Make sure notifications will reach ``self.waiters``, without waiting."""

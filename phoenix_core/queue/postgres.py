@@ -291,12 +291,18 @@ class PostgresTaskQueue(TaskQueue):
             row = cursor.execute(query("has_claimable"), {"host_id": host_id, "at": at}).fetchone()
         return bool(row and row["found"])
 
-    def _listening(self) -> None:
+    def listen(self) -> None:
+        self._started_listener().ready.wait(timeout=10)
+
+    def _start_listening(self) -> None:
+        self._started_listener()
+
+    def _started_listener(self) -> _Listener:
         with self._listener_lock:
             if self._listener is None:
                 self._listener = _Listener(self._conninfo, self)
                 self._listener.start()
-        self._listener.ready.wait(timeout=10)
+            return self._listener
 
     def close(self) -> None:
         with self._listener_lock:
@@ -329,8 +335,9 @@ class _Listener(threading.Thread):
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
-                    if self.ready.is_set():  # a reconnect: wake everyone to look again
-                        self.queue.waiters.notify_all()
+                    # whoever began waiting before now may have missed a notification (a
+                    # reconnect, or a watch begun before the first connect): look again
+                    self.queue.waiters.notify_all()
                     self.ready.set()
                     delay = 0.1
                     while not self._stopping.is_set():

@@ -223,8 +223,8 @@ def test_metrics_batches_are_bounded(api: Api) -> None:
 
 
 def _until_listening(database_url: str) -> None:
-    """Until the API process's notification listener is connected (it starts with the first
-    long-poll that finds nothing to do)."""
+    """Until the API process's notification listener is connected (it starts with the API,
+    which does not wait for it longer than 10 s)."""
     import time
 
     import psycopg

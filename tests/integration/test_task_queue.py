@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta, timezone
@@ -23,6 +24,7 @@ from phoenix_core.queue import (
     TaskQueue,
     open_queue,
 )
+from phoenix_core.queue.postgres import PostgresTaskQueue
 from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.experiments import ExperimentRepository
@@ -361,6 +363,7 @@ def test_an_async_watch_is_woken_by_an_enqueue_after_it_began(backend: Backend) 
 
 def test_an_async_watch_times_out_without_work_for_its_host(backend: Backend) -> None:
     q = backend.queue
+    q.listen()  # as the API does as it starts (a listener connecting later wakes every watch)
 
     async def scenario() -> bool:
         with q.watch(backend.hosts[0]) as wakeup:
@@ -368,3 +371,27 @@ def test_an_async_watch_times_out_without_work_for_its_host(backend: Backend) ->
             return await wakeup.wait(0.3)
 
     assert asyncio.run(scenario()) is False
+
+
+def test_an_async_watch_does_not_wait_for_the_listener(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-poll that finds the listener not connected (the database unreachable for it)
+    must not hold up the API's event loop while the listener tries: it starts it and waits."""
+    engine = make_engine(postgres_url)
+    q = PostgresTaskQueue(engine)
+    monkeypatch.setattr(q, "_conninfo", "host=127.0.0.1 port=1 connect_timeout=1")  # refused
+
+    async def scenario() -> float:
+        began = time.monotonic()
+        with q.watch(uuid.uuid4()) as wakeup:
+            entered = time.monotonic() - began
+            assert await wakeup.wait(0.1) is False
+        return entered
+
+    try:
+        assert asyncio.run(scenario()) < 5  # the old wait for the listener took 10 s
+        assert q._listener is not None and not q._listener.ready.is_set()
+    finally:
+        q.close()
+        engine.dispose()
