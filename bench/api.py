@@ -2,14 +2,16 @@
 16 connections of wrk (another process) on ordinary endpoints; then enqueue -> agent delivery.
 
     apt-get install wrk                       # the load tool (Debian package)
-    .venv/bin/python bench/api.py [--agents 1000] [--seconds 10] [--controller-apart]
+    .venv/bin/python bench/api.py [--agents 1000] [--seconds 10] [--rounds 3] [--controller-apart]
 
 Prints one table: p50/p99 of ``GET /healthz`` (no authentication, no database: the floor), of
 ``GET /api/v1/experiments`` (a page of 20) and of ``POST /agent/v1/heartbeat`` (each of wrk's
 two threads walking its own half of the hosts, so that no host has two heartbeats in flight,
 as with real agents) at 16 connections while the long-polls are held, each also without them
-for comparison; enqueue -> the waiting agent has the task, p50/p99 over 200 tasks enqueued one
-at a time to random hosts; the API's RSS before and with the long-polls held. The simulated
+for comparison, each the median of ``--rounds`` wrk runs taking turns with the other endpoints
+(every run listed after it: on a shared machine one 10 s run can be 30 % off); enqueue -> the
+waiting agent has the task, p50/p99 over 200 tasks enqueued one at a time to random hosts; the
+API's RSS before and with the long-polls held. The simulated
 agents live through the whole run as a fleet does: each heartbeats every 10 s with its own host
 token (the agent's default interval; hosts that stop beating go offline, and the controller
 would mark them so during the measurements) and, for the second half, holds ``GET
@@ -36,6 +38,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import psutil
@@ -93,7 +96,7 @@ def wrk(
     body: str,
     seconds: int,
     connections: int = 16,
-) -> str:
+) -> Run:
     """p50 / p99 in ms at ``connections`` connections (2 threads), and requests per second."""
     script = WRK_SCRIPT % {
         "tokens": ", ".join(f'"{t}"' for t in tokens),
@@ -115,7 +118,27 @@ def wrk(
     p50, p99, count, bad_status, socket_errors = map(int, match.groups())
     if bad_status or socket_errors:
         raise RuntimeError(f"{method} {path}: {bad_status} non-2xx, {socket_errors} socket errors")
-    return f"{p50 / 1000:.2f} / {p99 / 1000:.2f}  ({count / seconds:,.0f} req/s)"
+    return Run(p50 / 1000, p99 / 1000, count / seconds)
+
+
+class Run(NamedTuple):
+    """One wrk run: latency percentiles (ms) and throughput."""
+
+    p50: float
+    p99: float
+    per_second: float
+
+    def __str__(self) -> str:
+        return f"{self.p50:.2f} / {self.p99:.2f} ({self.per_second:,.0f}/s)"
+
+
+def summary(runs: list[Run]) -> str:
+    """The median run's figures (each the median over the runs), then every run."""
+    p50, p99, rate = (statistics.median(values) for values in zip(*runs, strict=True))
+    if len(runs) == 1:
+        return f"{p50:.2f} / {p99:.2f}  ({rate:,.0f} req/s)"
+    each = "; ".join(str(run) for run in runs)
+    return f"{p50:.2f} / {p99:.2f}  ({rate:,.0f} req/s)  [runs: {each}]"
 
 
 # --- the simulated agents (a process of their own) -------------------------------------------
@@ -268,24 +291,24 @@ class World:
                 )  # fmt: skip
                 http.post("/api/v1/experiments", json=spec).raise_for_status()
 
-    def endpoints(self, label: str, seconds: int) -> list[tuple[str, str]]:
+    def endpoints(self, label: str, seconds: int, rounds: int) -> list[tuple[str, str]]:
+        """Each endpoint ``rounds`` times, taking turns (a slow spell of the machine falls on
+        all of them, not on one); each figure the median over the rounds."""
         beat_tokens = [token for _, _, token in self.hosts]
-        return [
-            (
-                f"GET /healthz p50 / p99 ms, 16 conn, {label} (no auth, no database: the floor)",
-                wrk(self.url, "GET", "/healthz", tokens=[""], body="", seconds=seconds),
-            ),
-            (
-                f"GET /api/v1/experiments p50 / p99 ms, 16 conn, {label}",
-                wrk(self.url, "GET", "/api/v1/experiments?limit=20",
-                    tokens=[self.operator], body="", seconds=seconds),
-            ),
-            (
-                f"POST /agent/v1/heartbeat p50 / p99 ms, 16 conn, {label}",
-                wrk(self.url, "POST", "/agent/v1/heartbeat",
-                    tokens=beat_tokens, body=json.dumps(BEAT), seconds=seconds),
-            ),
+        endpoints = [
+            (f"GET /healthz p50 / p99 ms, 16 conn, {label} (no auth, no database: the floor)",
+             "GET", "/healthz", [""], ""),
+            (f"GET /api/v1/experiments p50 / p99 ms, 16 conn, {label}",
+             "GET", "/api/v1/experiments?limit=20", [self.operator], ""),
+            (f"POST /agent/v1/heartbeat p50 / p99 ms, 16 conn, {label}",
+             "POST", "/agent/v1/heartbeat", beat_tokens, json.dumps(BEAT)),
         ]  # fmt: skip
+        runs: dict[str, list[Run]] = {row: [] for row, *_ in endpoints}
+        for _ in range(rounds):
+            for row, method, path, tokens, body in endpoints:
+                runs[row].append(wrk(self.url, method, path, tokens=tokens, body=body,
+                                     seconds=seconds))  # fmt: skip
+        return [(row, summary(found)) for row, found in runs.items()]
 
     def delivery(self, deliveries: multiprocessing.Queue, samples: int) -> list[float]:  # type: ignore[type-arg]
         """Enqueue -> the agent has it (ms), one task at a time to a random waiting agent,
@@ -317,6 +340,9 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="wrk runs per endpoint and phase (median shown)"
+    )
+    parser.add_argument(
         "--controller-apart",
         action="store_true",
         help="run the controller as its own process (phoenix controller run) instead of in "
@@ -339,7 +365,7 @@ def main() -> None:
         time.sleep(HEARTBEAT_SECONDS + 2)  # every agent has beaten since it was registered
         beating = f"{args.agents:,} agents beating"
         rows.append(("API RSS, no long-polls (MB)", f"{rss_mb(world.api):.0f}"))
-        rows += world.endpoints(f"{beating}, no long-polls", args.seconds)
+        rows += world.endpoints(f"{beating}, no long-polls", args.seconds, args.rounds)
         fleet.append(context.Process(target=polls, args=(world.url, tokens, stop, deliveries)))
         fleet[1].start()
         deadline = time.monotonic() + 120
@@ -349,7 +375,9 @@ def main() -> None:
             time.sleep(0.5)
         rows.append(("long-polls held", f"{waiting_polls(world.url):,}"))
         rows.append((f"API RSS, {args.agents:,} long-polls held (MB)", f"{rss_mb(world.api):.0f}"))
-        rows += world.endpoints(f"{beating}, {args.agents:,} long-polls held", args.seconds)
+        rows += world.endpoints(
+            f"{beating}, {args.agents:,} long-polls held", args.seconds, args.rounds
+        )
         latencies = world.delivery(deliveries, 200)
         rows.append(
             (

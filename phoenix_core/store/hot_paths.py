@@ -3,11 +3,11 @@
 Two implementations of one interface, chosen by the database:
 
 - :class:`PostgresHotPaths`: statements from ``hot.sql`` (a heartbeat, a token lookup, a page
-  of experiments: one each) and the queue's own (a poll: its claim and its cancellations) on
-  an asyncio pool of autocommit psycopg connections. The request neither waits for a worker
-  thread nor builds ORM objects: a heartbeat costs the API a fifth of the CPU it did through
-  the repositories (``bench/api.py``), and a burst of token lookups or polls (a fleet
-  reconnecting) takes no thread from the event loop.
+  of experiments: one each) and the queue's own (a poll: its claim and its cancellations, run
+  as one statement) on an asyncio pool of autocommit psycopg connections. The request neither
+  waits for a worker thread nor builds ORM objects: a heartbeat costs the API a fifth of the
+  CPU it did through the repositories (``bench/api.py``), and a burst of token lookups or
+  polls (a fleet reconnecting) takes no thread from the event loop.
 - :class:`StoreHotPaths`: the repositories on a worker thread, for SQLite (one process, the
   embedded default) and as the reference the PostgreSQL statements are tested against
   (``tests/integration/test_hot_paths.py``).
@@ -18,12 +18,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, NamedTuple, Protocol
 
 import anyio.to_thread
 import psycopg
-from psycopg.rows import RowFactory, dict_row, namedtuple_row, tuple_row
+from psycopg.rows import RowFactory, namedtuple_row, tuple_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
@@ -233,16 +233,13 @@ class PostgresHotPaths:
         return token_holder(rows[0] if rows else None, kind, now)
 
     async def poll(self, host_id: uuid.UUID, *, limit: int, lease_seconds: float) -> AgentWork:
-        claim = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": None}
-        rows = await self._all(queue_query("claim"), claim, doing="claim tasks")
-        claimed = sorted((claimed_from_row(host_id, row) for row in rows), key=claim_order)
-        held = await self._all(
-            queue_query("cancellations"),
-            {"host_id": host_id},
-            doing="list cancellations",
-            row_factory=dict_row,
+        parameters = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": None}
+        rows = await self._all(_poll_statement(), parameters, doing="claim tasks")
+        claimed = sorted(
+            (claimed_from_row(host_id, row[:-1]) for row in rows if row[0] is not None),
+            key=claim_order,
         )
-        return AgentWork(claimed, [row["id"] for row in held])
+        return AgentWork(claimed, list(rows[0][-1]))
 
     async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
@@ -295,6 +292,20 @@ class PostgresHotPaths:
 
 def _hot(name: str) -> str:
     return named_sql("phoenix_core.store", "hot.sql", name)
+
+
+@cache
+def _poll_statement() -> str:
+    """The queue's ``claim`` and ``cancellations`` as one statement, one round trip per poll:
+    a row per claimed task (the claim's columns), each ending with the ids of the host's
+    tasks to stop; a single row of NULLs ending with them when nothing was claimed. Both
+    read the same snapshot: a task claimed here was pending, so it is no cancellation."""
+    claim, cancellations = queue_query("claim"), queue_query("cancellations")
+    return (
+        f"WITH claimed AS ({claim}),\nheld AS ({cancellations})\n"  # noqa: S608 (no input)
+        "SELECT claimed.*, ARRAY(SELECT id FROM held ORDER BY id) AS cancellations\n"
+        "FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
+    )
 
 
 async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:

@@ -244,7 +244,7 @@ def test_unknown_and_decommissioned_hosts_are_refused_alike(sides: tuple[Side, S
 def test_a_poll_claims_and_lists_cancellations_as_the_queue_does(
     sides: tuple[Side, Side],
 ) -> None:
-    def story(side: Side) -> tuple[list[str], list[int], list[str], list[int]]:
+    def story(side: Side) -> tuple[list[str], list[int], list[str], list[int], list[int]]:
         side.queue.enqueue(
             [
                 NewTask(side.host, TaskType.NOOP, TaskAction.RUN, {"note": n, "big": 2**70},
@@ -254,16 +254,16 @@ def test_a_poll_claims_and_lists_cancellations_as_the_queue_does(
         )  # fmt: skip
         side.queue.cancel(side.task.id)  # the held task: the agent is asked to stop it
 
-        async def polls() -> tuple[AgentWork, AgentWork]:
+        async def polls() -> list[AgentWork]:
             paths = side.paths()
             await paths.open()
-            try:
-                first = await paths.poll(side.host, limit=2, lease_seconds=60)
-                return first, await paths.poll(side.host, limit=2, lease_seconds=60)
+            try:  # the third finds nothing to claim, and still the cancellation
+                return [await paths.poll(side.host, limit=2, lease_seconds=60) for _ in "123"]
             finally:
                 await paths.close()
 
-        first, second = asyncio.run(polls())
+        first, second, third = asyncio.run(polls())
+        assert third.claimed == []
         for task in first.claimed + second.claimed:
             assert (task.host_id, task.attempt, task.payload["big"]) == (side.host, 1, 2**70)
             assert task.lease_expires_at is not None
@@ -274,10 +274,11 @@ def test_a_poll_claims_and_lists_cancellations_as_the_queue_does(
             [i - held[0] for i in first.cancellations],
             [t.payload["note"] for t in second.claimed],
             [i - held[0] for i in second.cancellations],
+            [i - held[0] for i in third.cancellations],
         )
 
     reference, statement = (story(side) for side in sides)
-    assert reference == statement == (["high", "mid"], [0], ["low"], [0])
+    assert reference == statement == (["high", "mid"], [0], ["low"], [0], [0])
 
 
 def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
