@@ -9,7 +9,9 @@ from __future__ import annotations
 import gc
 import getpass
 import json
+import logging
 import re
+import resource
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from phoenix_core.store.tokens import TokenRecord, TokenRepository
 
 __all__ = ["main"]
+
+log = logging.getLogger(__name__)
 
 
 class _PhoenixGroup(click.Group):
@@ -116,6 +120,7 @@ def api_serve(host: str | None, port: int | None) -> None:
 
     settings = load_settings(ApiSettings, host=host, port=port)
     configure_logging(settings.log_level)
+    _raise_open_file_limit()
     engine, status = prepare_database(settings.effective_database_url)
     engine.dispose()
     sock = _listen(settings.host, settings.port)
@@ -131,6 +136,7 @@ def api_serve(host: str | None, port: int | None) -> None:
         log_level=settings.log_level.lower(),
         log_config=None,  # keep the logging configured above
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     # What start-up built (modules, the app, its models: ~200,000 objects) lives as long as
     # the process. Frozen out of the collector's sight, a full collection scans only what came
@@ -496,6 +502,20 @@ def host_decommission(host_id: str) -> None:
     with _client() as client:
         gone = client.decommission(host_id)
     click.echo(f"Host {gone['hostname']} is decommissioned.")
+
+
+def _raise_open_file_limit() -> None:
+    """Lift the soft limit on open files to the hard one, as Go programs do as they start:
+    each agent holds a connection (its long-poll) and often a second, and the soft limit of
+    a login shell is often 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or (soft >= hard and hard != resource.RLIM_INFINITY):
+        return
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("open files stay limited to %d (raising to %d failed: %s)", soft, wanted, exc)
 
 
 def _listen(host: str, port: int) -> socket.socket:

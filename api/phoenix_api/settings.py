@@ -18,6 +18,13 @@ class ApiSettings(DatabaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port; 0 takes a free one.")
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        description="How long an idle client connection stays open: longer than the agents' "
+        "heartbeat interval (10 s), so that an agent keeps its connections instead of opening "
+        "one per heartbeat.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
     )

@@ -3,8 +3,12 @@ with one clear sentence (no traceback)."""
 
 from __future__ import annotations
 
+import resource
 import signal
+import socket
 import sqlite3
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -51,6 +55,46 @@ def test_unknown_route_is_a_problem_document(tmp_path: Path) -> None:
         "status": 404,
         "detail": "Not Found",
     }
+
+
+def test_lifts_its_soft_limit_on_open_files(tmp_path: Path) -> None:
+    """Started with a login shell's 1,024 soft limit (inherited), the server lifts it to the
+    hard one: a thousand agents' long-polls alone would exhaust it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip(f"the hard limit here is {hard}: nothing to lift")
+    with ExitStack() as stack:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        try:  # the server inherits the lowered limit as it starts
+            _, process = stack.enter_context(api_server({"PHOENIX_DATA_DIR": str(tmp_path)}))
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+    line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    served_soft, served_hard = line.split()[3:5]
+    assert served_soft == served_hard != "1024", line
+
+
+def _idle_connection_open_after(url: str, seconds: float) -> bool:
+    """Whether a kept-alive connection, idle ``seconds`` after its answer, is still open."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: phoenix\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(seconds)
+        connection.settimeout(0.5)
+        try:
+            return connection.recv(1) != b""  # b"": the server closed it
+        except TimeoutError:
+            return True  # nothing to read, not closed
+
+
+def test_keeps_idle_connections_as_long_as_it_is_told(tmp_path: Path) -> None:
+    env = {"PHOENIX_DATA_DIR": str(tmp_path)}
+    with api_server({**env, "PHOENIX_KEEP_ALIVE_SECONDS": "1"}) as (url, _):
+        assert not _idle_connection_open_after(url, 2.5)
+    with api_server(env) as (url, _):  # the default outlasts uvicorn's own 5 s
+        assert _idle_connection_open_after(url, 6)
 
 
 def _ahead_sqlite(tmp_path: Path) -> str:
