@@ -30,13 +30,15 @@ import multiprocessing.synchronize
 import random
 import re
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -144,16 +146,29 @@ def summary(runs: list[Run]) -> str:
 # --- the simulated agents (a process of their own) -------------------------------------------
 
 
+@asynccontextmanager
+async def agent_clients(url: str, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """A client per simulated agent, each with its own connection as a real agent has. (One
+    client for all of them scanned its pool of 1,000 connections on every request: up to a
+    core of this 2-core machine while the polls came back, taken from the API and PostgreSQL.)
+    One TLS context for all: plain HTTP never uses it, and each client would load its own."""
+    tls = ssl.create_default_context()
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60, verify=tls))
+            for _ in range(count)
+        ]
+
+
 def heartbeats(url: str, tokens: list[str], stop: multiprocessing.synchronize.Event) -> None:
     """Each agent's heartbeat every ``HEARTBEAT_SECONDS``, as the real one sends it (its first
     at a random point of the first interval). A process of its own: an agent's beats do not
     hold up its polls, and here they would share one event loop."""
 
     async def run() -> None:
-        limits = httpx.Limits(max_connections=32)  # a beat takes milliseconds: few at a time
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        async with agent_clients(url, len(tokens)) as clients:
 
-            async def beat(token: str) -> None:
+            async def beat(token: str, client: httpx.AsyncClient) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 await asyncio.sleep(random.uniform(0, HEARTBEAT_SECONDS))
                 while True:
@@ -166,7 +181,8 @@ def heartbeats(url: str, tokens: list[str], stop: multiprocessing.synchronize.Ev
                         print(f"simulated agent: heartbeat failed: {exc!r}", file=sys.stderr)
                     await asyncio.sleep(HEARTBEAT_SECONDS)
 
-            workers = [asyncio.create_task(beat(token)) for token in tokens]
+            agents = zip(tokens, clients, strict=True)
+            workers = [asyncio.create_task(beat(*agent)) for agent in agents]
             await asyncio.to_thread(stop.wait)
             for worker in workers:
                 worker.cancel()
@@ -184,12 +200,10 @@ def polls(
     """Each agent holding ``GET /agent/v1/tasks?wait=30``, polling again at once."""
 
     async def run() -> None:
-        limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=None)
-        timeout = httpx.Timeout(60, pool=None)
         seen: set[int] = set()
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+        async with agent_clients(url, len(tokens)) as clients:
 
-            async def poll(token: str) -> None:
+            async def poll(token: str, client: httpx.AsyncClient) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 while True:
                     try:
@@ -207,7 +221,8 @@ def polls(
                             seen.add(task["id"])
                             deliveries.put(now - float(task["payload"]["note"]))
 
-            workers = [asyncio.create_task(poll(token)) for token in tokens]
+            agents = zip(tokens, clients, strict=True)
+            workers = [asyncio.create_task(poll(*agent)) for agent in agents]
             await asyncio.to_thread(stop.wait)  # (the API's gauge says when all are waiting)
             for worker in workers:
                 worker.cancel()

@@ -144,12 +144,14 @@ def api_serve(host: str | None, port: int | None) -> None:
     gc.collect()
     gc.freeze()
     # What comes after is mostly long-polls: each held one is ~170 tracked objects (its
-    # coroutines through every middleware, closures, the request), 1,000 of them ~170,000. At
-    # the default thresholds they reach the oldest generation and grow it by a quarter every
-    # few seconds, and each full collection then stops every request for 90-190 ms. After at
-    # least 100 collections of the middle generation instead of 10 (about every 20 s under
-    # load), cycles among old objects wait that much longer to be freed.
-    gc.set_threshold(700, 10, 100)
+    # coroutines through every middleware, closures, the request), 1,000 of them ~170,000. A
+    # fleet's re-polls renew them all every half minute, each time growing the oldest
+    # generation by more than the quarter that lets a full collection run; each then stops
+    # every request for 150-190 ms and finds next to nothing to free (0-30 objects, measured
+    # under bench/api.py's fleet: a finished poll is freed by its reference count). A full
+    # collection waits for 1,000 collections of the middle generation instead of 10 (a few
+    # minutes under that load): the rare cycles wait that long to be freed.
+    gc.set_threshold(700, 10, 1000)
     uvicorn.Server(config).run(sockets=[sock])
 
 
