@@ -4,8 +4,9 @@
 
 The real app (``create_app``, its middlewares, authentication and hot paths) on a throwaway
 PostgreSQL with 10 registered hosts and 20 experiments, called through httpx's ASGI transport
-one request at a time. Prints, per endpoint, the process CPU time per request (the app and the
-in-process client together) and the wall time; ``GET /healthz`` (no authentication, no
+one request at a time. Prints, per endpoint (a long-poll as ``wait=0``: its claim and its
+cancellations, not its wait), the process CPU time per request (the app and the in-process
+client together) and the wall time; ``GET /healthz`` (no authentication, no
 database) shows what the client and the ASGI plumbing alone cost, to subtract.
 """
 
@@ -88,6 +89,9 @@ async def measure(url: str, requests: int) -> list[tuple[str, float, float]]:
                 ),
                 "GET /api/v1/experiments?limit=20": lambda i: client.get(
                     "/api/v1/experiments?limit=20", headers=user
+                ),
+                "GET /agent/v1/tasks?wait=0": lambda i: client.get(  # a poll, without its wait
+                    "/agent/v1/tasks?wait=0", headers=hosts[i % 10]
                 ),
             }
             for name, call in calls.items():
