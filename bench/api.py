@@ -11,12 +11,12 @@ as with real agents) at 16 connections while the long-polls are held, each also 
 for comparison, each the median of ``--rounds`` wrk runs taking turns with the other endpoints
 (every run listed after it: on a shared machine one 10 s run can be 30 % off); enqueue -> the
 waiting agent has the task, p50/p99 over 200 tasks enqueued one at a time to random hosts; the
-API's RSS before and with the long-polls held. The simulated
-agents live through the whole run as a fleet does: each heartbeats every 10 s with its own host
-token (the agent's default interval; hosts that stop beating go offline, and the controller
-would mark them so during the measurements) and, for the second half, holds ``GET
-/agent/v1/tasks?wait=30``, polling again at once; beats and polls are two asyncio processes
-(httpx). The experiment controller runs in the API process (the default), or with
+API's RSS before and with the long-polls held. The simulated agents live through the whole run
+as a fleet does: each heartbeats every 10 s with its own host token (the agent's default
+interval; hosts that stop beating go offline, and the controller would mark them so during the
+measurements) and, for the second half, holds ``GET /agent/v1/tasks?wait=30``, polling again
+at once; beats and polls are two asyncio processes, each agent with its own httpx client. The
+experiment controller runs in the API process (the default), or with
 ``--controller-apart`` as ``phoenix controller run`` beside it.
 """
 
@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import phoenix_core  # noqa: E402
+from phoenix_agent.settings import AgentSettings  # noqa: E402
 from support.postgres import ThrowawayPostgres  # noqa: E402
 from support.processes import (  # noqa: E402
     api_server,
@@ -60,7 +61,7 @@ from support.processes import (  # noqa: E402
 from support.specs import spec_data  # noqa: E402
 
 BEAT = {"agent_version": phoenix_core.__version__, "status": "healthy"}
-HEARTBEAT_SECONDS = 10.0  # the agent's default (phoenix_agent.settings.AgentSettings)
+HEARTBEAT_SECONDS: float = AgentSettings.model_fields["heartbeat_seconds"].default
 
 WRK_SCRIPT = """
 local tokens = {%(tokens)s}
@@ -137,10 +138,8 @@ class Run(NamedTuple):
 def summary(runs: list[Run]) -> str:
     """The median run's figures (each the median over the runs), then every run."""
     p50, p99, rate = (statistics.median(values) for values in zip(*runs, strict=True))
-    if len(runs) == 1:
-        return f"{p50:.2f} / {p99:.2f}  ({rate:,.0f} req/s)"
-    each = "; ".join(str(run) for run in runs)
-    return f"{p50:.2f} / {p99:.2f}  ({rate:,.0f} req/s)  [runs: {each}]"
+    median = f"{p50:.2f} / {p99:.2f}  ({rate:,.0f} req/s)"
+    return median if len(runs) == 1 else f"{median}  [runs: {'; '.join(map(str, runs))}]"
 
 
 # --- the simulated agents (a process of their own) -------------------------------------------

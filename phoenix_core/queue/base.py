@@ -148,10 +148,10 @@ class TaskQueue(ABC):
             yield Wakeup(event)
 
     def listen(self) -> None:
-        """Start hearing the queue's notifications, and block (up to 10 s) until they are
-        heard: a process that will wait for work calls this as it starts (the API, off its
-        event loop). A listener that connects later, or again, wakes every waiter to look
-        again, so a watch begun before then misses nothing."""
+        """Start hearing the queue's notifications and, on a backend with a listener, block
+        (up to 10 s) until they are heard: a process that will wait for work calls this as it
+        starts (the API, off its event loop). A listener that connects later, or again, wakes
+        every waiter to look again, so a watch begun before then misses nothing."""
         self._start_listening()
 
     def _start_listening(self) -> None:  # noqa: B027 - a hook; only PostgreSQL has a listener
