@@ -1,7 +1,9 @@
 """Dependencies shared by the routers: the caller, the store, the queue, settings.
 
 All ``async def``: they only read request state, and FastAPI would run a plain ``def``
-dependency on a worker thread (a thread hop per dependency per request).
+dependency on a worker thread (a thread hop per dependency per request). And none depends on
+another: each level of nesting is one more round of FastAPI's dependency solving on every
+request (the checks read the principal the authentication middleware left themselves).
 """
 
 from __future__ import annotations
@@ -33,12 +35,17 @@ __all__ = [
 ]
 
 
-async def _principal(request: Request) -> Principal:
-    principal: Principal = request.state.principal
+def _caller(request: Request) -> Principal:
+    principal: Principal = request.scope["state"]["principal"]  # BearerAuthentication's
     return principal
 
 
-async def _host(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _principal(request: Request) -> Principal:
+    return _caller(request)
+
+
+async def _host(request: Request) -> Principal:
+    principal = _caller(request)
     if principal.kind is not TokenKind.HOST or principal.host_id is None:
         raise Forbidden("This is for agents: it needs a host token.")
     return principal
@@ -47,7 +54,8 @@ async def _host(principal: Annotated[Principal, Depends(_principal)]) -> Princip
 def requires(role: Role) -> Any:
     """A dependency that lets through only users whose role allows ``role``."""
 
-    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def check(request: Request) -> Principal:
+        principal = _caller(request)
         principal.require(role)
         return principal
 
@@ -64,7 +72,8 @@ async def _controller(request: Request) -> Controller:
     return controller
 
 
-async def _enrolment(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _enrolment(request: Request) -> Principal:
+    principal = _caller(request)
     if principal.kind is not TokenKind.ENROLMENT:
         raise Forbidden("Enrolling a host needs an enrolment token.")
     return principal

@@ -36,6 +36,7 @@ from phoenix_core.queue.model import claim_order, claimed_from_row
 from phoenix_core.queue.postgres import SESSION_OPTIONS
 from phoenix_core.queue.postgres import query as queue_query
 from phoenix_core.store import fast_json
+from phoenix_core.store.coalesce import CoalescedReads
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
 from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, page_cursor
@@ -179,6 +180,7 @@ class PostgresHotPaths:
             configure=_configure,
             name="phoenix-hot-paths",
         )
+        self._pages = CoalescedReads(self._page)  # dashboards refreshing the same page
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -245,6 +247,12 @@ class PostgresHotPaths:
         self, *, state: ExperimentState | None, limit: int,
         before: tuple[datetime, uuid.UUID] | None,
     ) -> bytes:  # fmt: skip
+        return await self._pages((state, limit, before))
+
+    async def _page(
+        self, key: tuple[ExperimentState | None, int, tuple[datetime, uuid.UUID] | None]
+    ) -> bytes:
+        state, limit, before = key
         parameters = {
             "state": state.value if state else None,
             "before_at": before[0] if before else None,

@@ -436,3 +436,40 @@ def test_the_page_statement_pages_as_the_repository_does(postgres_url: str) -> N
     finally:
         queue.close()
         store.dispose()
+
+
+def test_pages_asked_for_together_share_a_statement(postgres_url: str) -> None:
+    """Thirty dashboards asking for the same page at once: the first read, and one more begun
+    after all the others arrived, answer them all (the others never get the first's answer,
+    which began before they asked)."""
+    engine = make_engine(postgres_url)
+    store = Store(engine)
+    try:
+        with store.session() as session:
+            for index in range(3):
+                ExperimentRepository(session).create(
+                    ExperimentSpec.parse(spec_data(name=f"shared {index}")), actor="t"
+                )
+
+        async def together() -> tuple[list[bytes], int, bytes]:
+            paths = PostgresHotPaths(engine, connections=4)
+            await paths.open()
+            try:
+                asked = paths.pool.get_stats().get("requests_num", 0)
+                pages = await asyncio.gather(
+                    *(paths.experiment_page(state=None, limit=20, before=None) for _ in range(30))
+                )
+                statements = paths.pool.get_stats().get("requests_num", 0) - asked
+                alone = await paths.experiment_page(state=None, limit=20, before=None)
+                return pages, statements, alone
+            finally:
+                await paths.close()
+
+        pages, statements, alone = asyncio.run(together())
+        assert statements == 2
+        assert set(pages) == {alone}
+        assert [item["name"] for item in json.loads(alone)["items"]] == [
+            "shared 2", "shared 1", "shared 0"
+        ]  # fmt: skip
+    finally:
+        store.dispose()
