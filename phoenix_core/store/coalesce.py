@@ -1,34 +1,38 @@
-"""Identical reads that arrive together share one statement, and none is answered from before
-it arrived.
+"""Requests that arrive together share a statement: the API's hot paths under load.
 
-A read for a key runs at once when no read for that key is in flight. While one is, callers
-for the same key wait together for the *next* read, which starts when the one in flight ends
-and answers all of them: a reply never comes from a statement that began before its request
-did, so a caller that has just written sees its write (as without sharing), and a burst of N
-identical requests costs about two statements instead of N. (Go's ``singleflight`` shares the
-read in flight instead, which can answer from before a write the caller has seen finish.)
+- :class:`CoalescedReads`: identical reads. One runs at once when none for its key is in
+  flight; while one is, callers for the same key wait together for the *next* read, which
+  starts when the one in flight ends and answers all of them. A reply never comes from a
+  statement that began before its request did, so a caller that has just written sees its
+  write (as without sharing), and a burst of N identical requests costs about two statements
+  instead of N. (Go's ``singleflight`` shares the read in flight instead, which can answer from
+  before a write the caller has seen finish.) For reads many clients repeat at once, dashboards
+  refreshing the same page; the result is shared, so it must be immutable (bytes, a tuple).
+- :class:`BatchedWrites`: writes of different things (group commit). A write goes at once when
+  no batch is being written; those that arrive meanwhile go together in the next batch, one
+  statement for all. Alone when they come alone (no added wait), in batches under load.
 
-For the API's hot reads that many clients repeat at once, dashboards refreshing the same page
-of experiments; the result is shared, so it must be immutable (bytes, a tuple).
+Each statement runs in a task of its own, so a caller that gives up (a client gone, a timeout)
+does not cancel it for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["CoalescedReads"]
+__all__ = ["BatchedWrites", "CoalescedReads"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class CoalescedReads(Generic[K, V]):
-    """``await reads(key)``: ``read(key)``'s result, shared as the module says.
-
-    A read runs in a task of its own, so a caller that gives up (a client gone, a timeout)
-    does not cancel it for the others; its error, if any, is raised to every caller."""
+    """``await reads(key)``: ``read(key)``'s result, shared as the module says; its error, if
+    any, is raised to every caller of that read."""
 
     def __init__(self, read: Callable[[K], Awaitable[V]]) -> None:
         self._read = read
@@ -62,3 +66,77 @@ class CoalescedReads(Generic[K, V]):
     def in_flight(self) -> int:
         """Reads running or waiting to run (for tests and gauges)."""
         return len(self._running) + len(self._next)
+
+
+class BatchedWrites(Generic[K, T, V]):
+    """``await writes(key, item)``: ``item``'s entry in what ``write(items)`` returns for the
+    batch it went in (one entry per item, in order).
+
+    Never two items of one key in a batch (the later waits for the batch after: a host's two
+    heartbeats stay in order), at most ``max_size`` in one. When a batch fails and
+    ``split(error)`` says so (the error may be one item's fault, not the database's), its
+    items are written again one by one, so a bad item fails only its own caller. An item
+    whose caller gave up before its batch was written is left out."""
+
+    def __init__(
+        self,
+        write: Callable[[list[T]], Awaitable[list[V]]],
+        *,
+        split: Callable[[Exception], bool],
+        max_size: int = 64,
+    ) -> None:
+        self._write = write
+        self._split = split
+        self._max_size = max_size
+        self._pending: deque[dict[K, tuple[T, asyncio.Future[V]]]] = deque()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def __call__(self, key: K, item: T) -> V:
+        loop = asyncio.get_running_loop()
+        batch = next((b for b in self._pending if key not in b and len(b) < self._max_size), None)
+        if batch is None:
+            batch = {}
+            self._pending.append(batch)
+        future: asyncio.Future[V] = loop.create_future()
+        batch[key] = (item, future)
+        if self._writer is None:
+            self._writer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                entries = [e for e in self._pending.popleft().values() if not e[1].done()]
+                if entries:
+                    await self._write_batch(entries)
+        except BaseException:  # cancelled (the loop is closing): no caller waits forever
+            for batch in self._pending:
+                for _, future in batch.values():
+                    future.cancel()
+            raise
+        finally:
+            self._writer = None
+
+    async def _write_batch(self, entries: list[tuple[T, asyncio.Future[V]]]) -> None:
+        try:
+            results = await self._write([item for item, _ in entries])
+        except Exception as exc:
+            if len(entries) > 1 and self._split(exc):
+                for entry in entries:
+                    await self._write_batch([entry])
+                return
+            for _, future in entries:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            for _, future in entries:
+                future.cancel()
+            raise
+        for (_, future), result in zip(entries, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def waiting(self) -> int:
+        """Items waiting for their batch to be written (for tests and gauges)."""
+        return sum(len(batch) for batch in self._pending)

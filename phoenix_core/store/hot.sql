@@ -4,66 +4,81 @@
 -- for on SQLite; tests/integration/test_hot_paths.py runs both on PostgreSQL and compares.
 -- Parameters are psycopg's %(name)s.
 
--- name: heartbeat
--- HostRepository.record_heartbeat + TaskQueue.heartbeat: store what the host reports, mark
--- the collectors it stopped listing (`gone` while their experiment collects, else `stopped`),
--- append a `host_status_changed` event when its status changed, extend the leases of the
--- tasks it holds, and publish the event (phoenix_events) and the live notice (phoenix_live,
--- with the host's name filled in). No row back: the host is unknown or decommissioned.
+-- name: heartbeats
+-- HostRepository.record_heartbeat + TaskQueue.heartbeat, for a batch of heartbeats of
+-- different hosts (those that arrived while the previous batch was being written): store what
+-- each host reports, mark the collectors it stopped listing (`gone` while their experiment
+-- collects, else `stopped`), append a `host_status_changed` event when its status changed,
+-- extend the leases of the tasks it holds, and publish the events (phoenix_events) and a live
+-- notice per host (phoenix_live, with the host's name filled in). %(beats)s is a JSON array,
+-- one object per heartbeat; a row back per host recorded, none for a host unknown or
+-- decommissioned. Hosts are locked in the order of their ids, as every batch locks them.
 -- %(reported)s and %(collecting)s are hosts.REPORTED_STATUSES and hosts.COLLECTING.
-WITH old AS (
-    SELECT id, status FROM hosts
-    WHERE id = %(host_id)s AND decommissioned_at IS NULL
+WITH beat AS (
+    SELECT * FROM jsonb_to_recordset(%(beats)s::jsonb)
+        AS b(host_id uuid, status text, agent_version text, resource_usage jsonb,
+             pipelines jsonb, at timestamptz, lease float8, notice jsonb)
+), old AS (
+    SELECT h.id, h.status FROM hosts AS h
+    WHERE h.id IN (SELECT host_id FROM beat) AND h.decommissioned_at IS NULL
+    ORDER BY h.id
     FOR UPDATE
 ), host AS (
     UPDATE hosts AS h
-    SET status = %(status)s, agent_version = %(agent_version)s,
-        resource_usage = %(resource_usage)s::jsonb, last_heartbeat = %(at)s
-    FROM old
+    SET status = b.status, agent_version = b.agent_version,
+        resource_usage = b.resource_usage, last_heartbeat = b.at
+    FROM old JOIN beat AS b ON b.host_id = old.id
     WHERE h.id = old.id
-    RETURNING h.id, h.hostname, old.status AS previous, h.status
+    RETURNING h.id, h.hostname, old.status AS previous, h.status, b.at, b.lease, b.notice
 ), reported AS (
-    SELECT * FROM jsonb_to_recordset(%(pipelines)s::jsonb)
-        AS r(experiment_id uuid, variant text, config_sha256 text, status text, pid int,
-             restarts int)
+    SELECT b.host_id, r.*
+    FROM beat AS b,
+         jsonb_to_recordset(b.pipelines)
+             AS r(experiment_id uuid, variant text, config_sha256 text, status text, pid int,
+                  restarts int)
 ), listed AS (
     UPDATE active_pipelines AS p
-    SET status = r.status, pid = r.pid, restarts = r.restarts, updated_at = %(at)s
-    FROM reported AS r, host
+    SET status = r.status, pid = r.pid, restarts = r.restarts, updated_at = host.at
+    FROM reported AS r JOIN host ON host.id = r.host_id
     WHERE p.host_id = host.id AND p.experiment_id = r.experiment_id
       AND p.variant = r.variant AND p.config_sha256 = r.config_sha256
     RETURNING p.id
 ), unlisted AS (
     UPDATE active_pipelines AS p
     SET status = CASE WHEN e.state = ANY(%(collecting)s) THEN 'gone' ELSE 'stopped' END,
-        pid = NULL, updated_at = %(at)s
+        pid = NULL, updated_at = host.at
     FROM host, experiments AS e
     WHERE p.host_id = host.id AND e.id = p.experiment_id
       AND p.status = ANY(%(reported)s)
       AND NOT EXISTS (SELECT 1 FROM reported AS r
-                      WHERE r.experiment_id = p.experiment_id AND r.variant = p.variant)
+                      WHERE r.host_id = p.host_id AND r.experiment_id = p.experiment_id
+                        AND r.variant = p.variant)
     RETURNING p.id
 ), event AS (
     INSERT INTO events (type, actor, experiment_id, host_id, data, created_at)
     SELECT 'host_status_changed', 'agent:' || host.hostname, NULL, host.id,
-           jsonb_build_object('from', host.previous, 'to', host.status), %(at)s
+           jsonb_build_object('from', host.previous, 'to', host.status), host.at
     FROM host
     WHERE host.previous <> host.status
+    ORDER BY host.id
     RETURNING id
+), events_published AS (
+    SELECT count(pg_notify('phoenix_events', id::text)) AS n FROM event
 ), leases AS (
     UPDATE agent_tasks AS t
-    SET lease_expires_at = %(at)s + make_interval(secs => %(lease)s), updated_at = now()
+    SET lease_expires_at = host.at + make_interval(secs => host.lease), updated_at = now()
     FROM host
     WHERE t.host_id = host.id AND t.status IN ('claimed', 'running')
-    RETURNING t.id
+    RETURNING t.host_id
 )
-SELECT (SELECT count(*) FROM leases) AS leases_extended,
-       (SELECT pg_notify('phoenix_events', id::text) FROM event) AS event_published,
+SELECT host.id AS host_id,
+       (SELECT count(*) FROM leases WHERE leases.host_id = host.id) AS leases_extended,
        pg_notify('phoenix_live',
-                 jsonb_set(%(notice)s::jsonb, '{data,hostname}', to_jsonb(host.hostname))::text)
+                 jsonb_set(host.notice, '{data,hostname}', to_jsonb(host.hostname))::text)
            AS notice_published,
+       events_published.n AS events_published,
        (SELECT count(*) FROM listed) + (SELECT count(*) FROM unlisted) AS pipelines_changed
-FROM host;
+FROM host CROSS JOIN events_published;
 
 -- name: host_state
 -- Why a heartbeat found no host to update: unknown (no row) or decommissioned.

@@ -2,12 +2,14 @@
 
 Two implementations of one interface, chosen by the database:
 
-- :class:`PostgresHotPaths`: statements from ``hot.sql`` (a heartbeat, a token lookup, a page
+- :class:`PostgresHotPaths`: statements from ``hot.sql`` (heartbeats, a token lookup, a page
   of experiments: one each) and the queue's own (a poll: its claim and its cancellations, run
   as one statement) on an asyncio pool of autocommit psycopg connections. The request neither
   waits for a worker thread nor builds ORM objects: a heartbeat costs the API a fifth of the
   CPU it did through the repositories (``bench/api.py``), and a burst of token lookups or
-  polls (a fleet reconnecting) takes no thread from the event loop.
+  polls (a fleet reconnecting) takes no thread from the event loop. Under load, requests
+  that arrive together share a statement (``coalesce``): heartbeats of different hosts go in
+  one batch, and identical pages of experiments are read once for all who asked meanwhile.
 - :class:`StoreHotPaths`: the repositories on a worker thread, for SQLite (one process, the
   embedded default) and as the reference the PostgreSQL statements are tested against
   (``tests/integration/test_hot_paths.py``).
@@ -29,14 +31,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
 
 from phoenix_core.auth import Principal, hash_token, token_kind
-from phoenix_core.errors import Conflict, NotFound
+from phoenix_core.errors import Conflict, DatabaseUnavailable, NotFound
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.queue import ClaimedTask, TaskQueue
 from phoenix_core.queue.model import claim_order, claimed_from_row
 from phoenix_core.queue.postgres import SESSION_OPTIONS
 from phoenix_core.queue.postgres import query as queue_query
 from phoenix_core.store import fast_json
-from phoenix_core.store.coalesce import CoalescedReads
+from phoenix_core.store.coalesce import BatchedWrites, CoalescedReads
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
 from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, page_cursor
@@ -181,6 +183,11 @@ class PostgresHotPaths:
             name="phoenix-hot-paths",
         )
         self._pages = CoalescedReads(self._page)  # dashboards refreshing the same page
+        self._beats: BatchedWrites[uuid.UUID, tuple[uuid.UUID, str], int | None] = (
+            BatchedWrites(  # a fleet's heartbeats: one statement per batch under load
+                self._write_heartbeats, split=lambda exc: not isinstance(exc, DatabaseUnavailable)
+            )
+        )
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -196,29 +203,40 @@ class PostgresHotPaths:
         notice = LiveNotice(
             type=HEARTBEAT, host_id=host_id, data=heartbeat_data("", heartbeat), created_at=at
         )  # the statement fills in the host's name: room left for the longest
-        parameters = {
-            "host_id": host_id,
-            "status": heartbeat.status.value,
-            "agent_version": heartbeat.agent_version,
-            "resource_usage": (
-                heartbeat.resource_usage.model_dump_json() if heartbeat.resource_usage else None
-            ),
-            "pipelines": fast_json.dumps(
-                [p.model_dump(mode="json") for p in heartbeat.active_pipelines]
-            ),
-            "at": at,
-            "lease": lease_seconds,
-            "notice": notify_payload(notice, reserve=255),
-            "reported": REPORTED_STATUSES,
-            "collecting": COLLECTING,
-        }
-        row = await self._one(_hot("heartbeat"), parameters, doing="record a heartbeat")
-        if row is None:
+        usage = heartbeat.resource_usage
+        pipelines = [p.model_dump(mode="json") for p in heartbeat.active_pipelines]
+        beat = fast_json.dumps(
+            {
+                "host_id": str(host_id),
+                "status": heartbeat.status.value,
+                "agent_version": heartbeat.agent_version,
+                "at": at.isoformat(),
+                "lease": lease_seconds,
+                "pipelines": pipelines,
+            }
+        )  # and two parts that are JSON already, spliced in:
+        beat = (
+            f'{beat[:-1]},"resource_usage":{usage.model_dump_json() if usage else "null"},'
+            f'"notice":{notify_payload(notice, reserve=255)}}}'
+        )
+        extended = await self._beats(host_id, (host_id, beat))
+        if extended is None:
             found = await self._one(_hot("host_state"), {"host_id": host_id}, doing="find a host")
             if found is None:
                 raise NotFound("host", host_id)
             raise Conflict(f"Host {host_id} is decommissioned.")
-        return int(row[0])
+        return extended
+
+    async def _write_heartbeats(self, beats: list[tuple[uuid.UUID, str]]) -> list[int | None]:
+        """One statement for the batch: leases extended per host, None for a host not found."""
+        parameters = {
+            "beats": f"[{','.join(beat for _, beat in beats)}]",
+            "reported": REPORTED_STATUSES,
+            "collecting": COLLECTING,
+        }
+        rows = await self._all(_hot("heartbeats"), parameters, doing="record heartbeats")
+        extended = {row[0]: int(row[1]) for row in rows}
+        return [extended.get(host_id) for host_id, _ in beats]
 
     async def principal(self, token: str) -> Principal:
         kind = token_kind(token)

@@ -85,7 +85,10 @@ class Side:
         (self.task,) = queue.claim(self.host, limit=1, lease_seconds=5)
 
     def beat(self, status: HostStatus, *pipelines: tuple[str, P, int]) -> int:
-        heartbeat = Heartbeat(
+        return asyncio.run(self._beat(self.heartbeat(status, *pipelines)))
+
+    def heartbeat(self, status: HostStatus, *pipelines: tuple[str, P, int]) -> Heartbeat:
+        return Heartbeat(
             agent_version="0.1.0",
             status=status,
             resource_usage=ResourceUsage(
@@ -103,7 +106,6 @@ class Side:
                 for variant, state, restarts in pipelines
             ],
         )
-        return asyncio.run(self._beat(heartbeat))
 
     async def _beat(self, heartbeat: Heartbeat, host: uuid.UUID | None = None) -> int:
         paths = self.paths()  # (an asyncio pool lives in one event loop)
@@ -228,6 +230,87 @@ def test_the_heartbeat_statement_does_what_the_repositories_do(
             ("candidate", "gone", None, 0),
         ]
         assert [e[0] for e in reference["events"]] == ["host_status_changed"] * 3
+
+
+def test_heartbeats_written_together_do_what_the_repositories_do_one_by_one(
+    postgres_url: str,
+) -> None:
+    """Heartbeats of several hosts that arrive together go in one statement, an unknown and a
+    decommissioned host among them refused as when alone."""
+    engine = make_engine(postgres_url)
+    store, queue = Store(engine), open_queue(engine)
+    both = (("baseline", P.RUNNING, 0), ("candidate", P.RUNNING, 0))
+    rounds = [
+        [(HostStatus.HEALTHY, *both)] * 3,
+        [
+            (HostStatus.HEALTHY, *both),
+            (HostStatus.DEGRADED, ("baseline", P.CRASH_LOOPING, 6)),  # the candidate: gone
+            (HostStatus.HEALTHY,),  # both gone
+        ],
+    ]
+    try:
+        references = [
+            Side(store, queue, lambda: StoreHotPaths(store, queue), f"ref-{index}")
+            for index in range(3)
+        ]
+        statements = [
+            Side(store, queue, lambda: StoreHotPaths(store, queue), f"sql-{index}")
+            for index in range(4)
+        ]
+        retired = statements.pop()
+        with store.session() as session:
+            HostRepository(session).decommission(retired.host, actor="t")
+            for group in (references, statements):  # one experiment on all three hosts
+                for side in group[1:]:
+                    side.experiment = group[0].experiment
+                    session.execute(
+                        update(ActivePipelineRow)
+                        .where(ActivePipelineRow.host_id == side.host)
+                        .values(experiment_id=side.experiment)
+                    )
+
+        async def together(story: list[Any]) -> tuple[list[Any], int]:
+            paths = PostgresHotPaths(engine, connections=2)
+            await paths.open()
+            try:
+                asked = paths.pool.get_stats().get("requests_num", 0)
+                beats = [
+                    (side.host, side.heartbeat(status, *pipelines))
+                    for side, (status, *pipelines) in zip(statements, story, strict=True)
+                ]
+                beats.append((uuid.uuid4(), retired.heartbeat(HostStatus.HEALTHY)))
+                beats.append((retired.host, retired.heartbeat(HostStatus.HEALTHY)))
+                outcomes = await asyncio.gather(
+                    *(paths.heartbeat(*beat, lease_seconds=600) for beat in beats),
+                    return_exceptions=True,
+                )
+                return outcomes, paths.pool.get_stats()["requests_num"] - asked
+            finally:
+                await paths.close()
+
+        for story in rounds:
+            for side, (status, *pipelines) in zip(references, story, strict=True):
+                assert side.beat(status, *pipelines) == 1
+            outcomes, statements_run = asyncio.run(together(story))
+            assert outcomes[:3] == [1, 1, 1]
+            assert isinstance(outcomes[3], NotFound)
+            assert isinstance(outcomes[4], Conflict) and "decommissioned" in str(outcomes[4])
+            assert statements_run == 1 + 2  # the batch; then why each of the two was refused
+            for reference, statement in zip(references, statements, strict=True):
+                assert reference.state() == statement.state()
+        assert [side.state()["pipelines"] for side in statements] == [
+            [("baseline", "running", 100, 0), ("candidate", "running", 100, 0)],
+            [("baseline", "crash_looping", 106, 6), ("candidate", "gone", None, 0)],
+            [("baseline", "gone", None, 0), ("candidate", "gone", None, 0)],
+        ]
+        assert [len(side.state()["events"]) for side in statements] == [
+            1,
+            2,
+            1,
+        ]  # to healthy; degraded
+    finally:
+        queue.close()
+        store.dispose()
 
 
 def test_unknown_and_decommissioned_hosts_are_refused_alike(sides: tuple[Side, Side]) -> None:

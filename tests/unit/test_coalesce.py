@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from phoenix_core.store.coalesce import CoalescedReads
+from phoenix_core.store.coalesce import BatchedWrites, CoalescedReads
 
 pytestmark = pytest.mark.anyio
 
@@ -114,3 +114,105 @@ async def test_an_error_reaches_every_caller_of_that_read_and_not_the_next() -> 
     assert calls == 2
     assert await reads("page") == 3
     assert reads.in_flight() == 0
+
+
+class Log:
+    """A batch write that records each batch and can be held; fails on items it is told to."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate: asyncio.Event | None = None
+        self.bad: set[str] = set()
+        self.down = False
+
+    async def write(self, items: list[str]) -> list[str]:
+        self.batches.append(items)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.down:
+            raise ConnectionError("the database went away")
+        if self.bad & set(items):
+            raise ValueError(f"bad item in {items}")
+        return [f"wrote {item}" for item in items]
+
+
+def _writes(log: Log) -> BatchedWrites[str, str, str]:
+    return BatchedWrites(log.write, split=lambda exc: isinstance(exc, ValueError), max_size=4)
+
+
+async def test_a_write_alone_goes_at_once_and_those_that_arrive_meanwhile_go_together() -> None:
+    log = Log()
+    writes = _writes(log)
+    assert await writes("a", "a1") == "wrote a1"  # alone: its own batch, no waiting
+    log.gate = asyncio.Event()
+    first = asyncio.create_task(writes("a", "a2"))
+    await asyncio.sleep(0.01)
+    later = [asyncio.create_task(writes(key, f"{key}1")) for key in "bcdefg"]
+    await asyncio.sleep(0.01)
+    assert log.batches == [["a1"], ["a2"]]  # the six wait for the batch being written
+    log.gate.set()
+    assert await first == "wrote a2"
+    assert await asyncio.gather(*later) == [f"wrote {key}1" for key in "bcdefg"]
+    assert log.batches[2:] == [["b1", "c1", "d1", "e1"], ["f1", "g1"]]  # at most max_size
+    assert writes.waiting() == 0
+
+
+async def test_two_writes_of_one_key_never_share_a_batch_and_stay_in_order() -> None:
+    log = Log()
+    log.gate = asyncio.Event()
+    writes = _writes(log)
+    held = asyncio.create_task(writes("x", "x0"))
+    await asyncio.sleep(0.01)
+    tasks = [asyncio.create_task(writes(key, item)) for key, item in
+             [("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3")]]  # fmt: skip
+    await asyncio.sleep(0.01)
+    log.gate.set()
+    await asyncio.gather(held, *tasks)
+    assert log.batches == [["x0"], ["a1", "b1"], ["a2"], ["a3"]]
+
+
+async def test_an_item_that_fails_its_batch_fails_only_its_own_caller() -> None:
+    log = Log()
+    log.gate = asyncio.Event()
+    log.bad = {"c1"}
+    writes = _writes(log)
+    held = asyncio.create_task(writes("x", "x0"))
+    await asyncio.sleep(0.01)
+    tasks = [asyncio.create_task(writes(key, f"{key}1")) for key in "bcd"]
+    await asyncio.sleep(0.01)
+    log.gate.set()
+    outcomes = await asyncio.gather(held, *tasks, return_exceptions=True)
+    assert outcomes[:2] == ["wrote x0", "wrote b1"] and outcomes[3] == "wrote d1"
+    assert isinstance(outcomes[2], ValueError)
+    assert log.batches == [["x0"], ["b1", "c1", "d1"], ["b1"], ["c1"], ["d1"]]
+
+
+async def test_when_the_database_is_down_a_batch_fails_whole_and_is_not_retried() -> None:
+    log = Log()
+    log.gate = asyncio.Event()
+    writes = _writes(log)
+    held = asyncio.create_task(writes("x", "x0"))
+    await asyncio.sleep(0.01)
+    tasks = [asyncio.create_task(writes(key, f"{key}1")) for key in "bcd"]
+    await asyncio.sleep(0.01)
+    log.down = True
+    log.gate.set()
+    outcomes = await asyncio.gather(held, *tasks, return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    assert log.batches == [["x0"], ["b1", "c1", "d1"]]
+
+
+async def test_an_item_whose_caller_gave_up_before_its_batch_is_not_written() -> None:
+    log = Log()
+    log.gate = asyncio.Event()
+    writes = _writes(log)
+    held = asyncio.create_task(writes("x", "x0"))
+    await asyncio.sleep(0.01)
+    quitter = asyncio.create_task(writes("q", "q1"))
+    stayer = asyncio.create_task(writes("s", "s1"))
+    await asyncio.sleep(0.01)
+    quitter.cancel()
+    log.gate.set()
+    assert await stayer == "wrote s1"
+    await held
+    assert log.batches == [["x0"], ["s1"]]
