@@ -20,7 +20,8 @@ WITH beat AS (
              pipelines jsonb, at timestamptz, lease float8, notice jsonb)
 ), old AS (
     SELECT h.id, h.status FROM hosts AS h
-    WHERE h.id IN (SELECT host_id FROM beat) AND h.decommissioned_at IS NULL
+    WHERE h.id = ANY(ARRAY(SELECT host_id FROM beat))  -- by primary key, whatever the stats
+      AND h.decommissioned_at IS NULL
     ORDER BY h.id
     FOR UPDATE
 ), host AS (
