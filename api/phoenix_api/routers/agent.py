@@ -9,12 +9,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from phoenix_api.deps import (
-    ControllerSettingsDep,
     EnrolmentDep,
     HostDep,
-    HotPathsDep,
     QueueDep,
     StoreDep,
+    hot_services,
 )
 from phoenix_core.enrolment import enrol
 from phoenix_core.queue import Report
@@ -53,12 +52,9 @@ def register(body: Registration, principal: EnrolmentDep, store: StoreDep) -> Re
 
 
 @router.get("/tasks", response_model=PollResult)
-async def poll(  # noqa: PLR0917 (FastAPI parameters)
+async def poll(
     request: Request,
     host: HostDep,
-    queue: QueueDep,
-    hot_paths: HotPathsDep,
-    settings: ControllerSettingsDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for work.")] = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> PollResult:
@@ -67,6 +63,7 @@ async def poll(  # noqa: PLR0917 (FastAPI parameters)
     80 % and 100 % of ``wait`` seconds, at random: agents that started together (a fleet
     after an API restart) drift apart instead of polling in step."""
     assert host.host_id is not None
+    queue, hot_paths, settings = hot_services(request)
     lease = settings.task_lease_seconds
     with queue.watch(host.host_id) as wakeup:  # before the claim: no enqueue slips between
         work = await hot_paths.poll(host.host_id, limit=limit, lease_seconds=lease)
@@ -111,14 +108,10 @@ def report_status(
 
 
 @router.post("/heartbeat", response_model=LeasesExtended)
-async def heartbeat(
-    body: Heartbeat,
-    host: HostDep,
-    hot_paths: HotPathsDep,
-    settings: ControllerSettingsDep,
-) -> LeasesExtended:
+async def heartbeat(body: Heartbeat, host: HostDep, request: Request) -> LeasesExtended:
     """The host is alive: store what it reports and extend the leases of the tasks it holds."""
     assert host.host_id is not None
+    _, hot_paths, settings = hot_services(request)
     extended = await hot_paths.heartbeat(
         host.host_id, body, lease_seconds=settings.task_lease_seconds
     )

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from phoenix_api.deps import ControllerDep, HotPathsDep, Operator, StoreDep, Viewer
+from phoenix_api.deps import ControllerDep, Operator, StoreDep, Viewer, hot_services
 from phoenix_core.controller.deployment import PlannedCollector
 from phoenix_core.errors import Conflict, FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
@@ -64,7 +64,7 @@ def create(
 @router.get("", response_model=ExperimentPage)
 async def list_experiments(
     _: Viewer,
-    hot_paths: HotPathsDep,
+    request: Request,
     state: ExperimentState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
@@ -72,7 +72,9 @@ async def list_experiments(
     """Summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
     ``GET /api/v1/experiments/{id}`` has an experiment's whole record."""
     before = _parse_cursor(cursor) if cursor else None
-    page = await hot_paths.experiment_page(state=state, limit=limit, before=before)
+    page = await hot_services(request).hot_paths.experiment_page(
+        state=state, limit=limit, before=before
+    )
     return Response(page, media_type="application/json")  # the page as the hot path wrote it
 
 
