@@ -13,6 +13,8 @@ import logging
 import re
 import resource
 import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -147,12 +149,29 @@ def api_serve(host: str | None, port: int | None) -> None:
     # coroutines through every middleware, closures, the request), 1,000 of them ~170,000. A
     # fleet's re-polls renew them all every half minute, each time growing the oldest
     # generation by more than the quarter that lets a full collection run; each then stops
-    # every request for 150-190 ms and finds next to nothing to free (0-30 objects, measured
-    # under bench/api.py's fleet: a finished poll is freed by its reference count). A full
-    # collection waits for 1,000 collections of the middle generation instead of 10 (a few
-    # minutes under that load): the rare cycles wait that long to be freed.
-    gc.set_threshold(700, 10, 1000)
+    # every request for 50-190 ms and finds next to nothing to free (0-3,500 objects, measured
+    # under bench/api.py's fleet: a finished poll is freed by its reference count). So full
+    # collections run on a clock instead (the rare cycles wait that long to be freed), and
+    # the younger generations as Python runs them.
+    gc.set_threshold(700, 10, _NEVER)
+    _collect_fully_every(settings.full_collection_seconds)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+_NEVER = 2**31 - 1
+"""A threshold the count of middle-generation collections never reaches."""
+
+
+def _collect_fully_every(seconds: float) -> None:
+    """A full garbage collection every ``seconds``, on a thread of its own (it holds the GIL
+    while it runs, as one the collector started would)."""
+
+    def collect() -> None:
+        while True:
+            time.sleep(seconds)
+            gc.collect()
+
+    threading.Thread(target=collect, name="phoenix-full-collection", daemon=True).start()
 
 
 @main.command("demo")

@@ -1,7 +1,8 @@
 """``/metrics``: the API's own measurements in the Prometheus text format.
 
 Request latency per route (a histogram), and, read at scrape time, the task queue's depth per
-status, hosts online, and long-polls waiting in this process.
+status, hosts online, long-polls waiting in this process, and Python's garbage collections by
+generation (a full one pauses every request).
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +68,7 @@ class Observability:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
         )
         self.registry.register(_StateCollector(store, queue))
+        GCCollector(registry=self.registry)  # python_gc_collections_total by generation
 
     async def endpoint(self, _request: Request) -> Response:
         body = await run_in_threadpool(generate_latest, self.registry)

@@ -49,6 +49,14 @@ class ApiSettings(DatabaseSettings):
         "busy: under 16 clients 4 served heartbeats faster than 8 (fewer backends competing for "
         "the cores) and the list as fast (bench/README.md).",
     )
+    full_collection_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Python's full garbage collection runs on this clock instead of when the "
+        "collector counts enough survivors: with a fleet's long-polls held each one pauses "
+        "every request 50-150 ms and frees next to nothing (bench/README.md), and the "
+        "survivors' count let one run every 30-40 s under load.",
+    )
     token_cache_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -3,6 +3,7 @@ with one clear sentence (no traceback)."""
 
 from __future__ import annotations
 
+import re
 import resource
 import signal
 import socket
@@ -95,6 +96,23 @@ def test_keeps_idle_connections_as_long_as_it_is_told(tmp_path: Path) -> None:
         assert not _idle_connection_open_after(url, 2.5)
     with api_server(env) as (url, _):  # the default outlasts uvicorn's own 5 s
         assert _idle_connection_open_after(url, 6)
+
+
+def _full_collections(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    found = re.search(r'^python_gc_collections_total\{generation="2"\} (\S+)$', metrics, re.M)
+    assert found, "no full-collection count in /metrics"
+    return float(found.group(1))
+
+
+def test_runs_full_collections_on_its_clock(tmp_path: Path) -> None:
+    """Python's full garbage collections (each a pause of every request in flight, with a
+    fleet's long-polls held) run every PHOENIX_FULL_COLLECTION_SECONDS, counted in /metrics."""
+    env = {"PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_FULL_COLLECTION_SECONDS": "0.5"}
+    with api_server(env) as (url, _):
+        before = _full_collections(url)
+        time.sleep(2.6)
+        assert _full_collections(url) - before >= 4
 
 
 def _ahead_sqlite(tmp_path: Path) -> str:
