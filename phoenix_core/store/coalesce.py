@@ -9,8 +9,9 @@
   before a write the caller has seen finish.) For reads many clients repeat at once, dashboards
   refreshing the same page; the result is shared, so it must be immutable (bytes, a tuple).
 - :class:`BatchedWrites`: writes of different things (group commit). A write goes at once when
-  no batch is being written; those that arrive meanwhile go together in the next batch, one
-  statement for all. Alone when they come alone (no added wait), in batches under load.
+  fewer than ``in_flight`` batches are being written; those that arrive meanwhile go together
+  in the next batch, one statement for all. Alone when they come alone (no added wait), in
+  batches under load.
 
 Each statement runs in a task of its own, so a caller that gives up (a client gone, a timeout)
 does not cancel it for the others.
@@ -72,8 +73,10 @@ class BatchedWrites(Generic[K, T, V]):
     """``await writes(key, item)``: ``item``'s entry in what ``write(items)`` returns for the
     batch it went in (one entry per item, in order).
 
-    Never two items of one key in a batch (the later waits for the batch after: a host's two
-    heartbeats stay in order), at most ``max_size`` in one. When a batch fails and
+    Up to ``in_flight`` batches are written at once (while one waits for the database,
+    another can be sent). Never two items of one key in a batch, nor in two batches being
+    written at once: a key's items are written in the order they came (a host's heartbeats
+    stay in order). At most ``max_size`` items in a batch. When a batch fails and
     ``split(error)`` says so (the error may be one item's fault, not the database's), its
     items are written again one by one, so a bad item fails only its own caller. An item
     whose caller gave up before its batch was written is left out."""
@@ -83,13 +86,17 @@ class BatchedWrites(Generic[K, T, V]):
         write: Callable[[list[T]], Awaitable[list[V]]],
         *,
         split: Callable[[Exception], bool],
+        in_flight: int = 1,
         max_size: int = 64,
     ) -> None:
         self._write = write
         self._split = split
+        self._in_flight = in_flight
         self._max_size = max_size
         self._pending: deque[dict[K, tuple[T, asyncio.Future[V]]]] = deque()
-        self._writer: asyncio.Task[None] | None = None
+        self._writing: set[K] = set()
+        self._writers: set[asyncio.Task[None]] = set()
+        self._writing_batches = 0
 
     async def __call__(self, key: K, item: T) -> V:
         loop = asyncio.get_running_loop()
@@ -99,23 +106,45 @@ class BatchedWrites(Generic[K, T, V]):
             self._pending.append(batch)
         future: asyncio.Future[V] = loop.create_future()
         batch[key] = (item, future)
-        if self._writer is None:
-            self._writer = loop.create_task(self._drain())
+        if self._writing_batches < self._in_flight:
+            self._writing_batches += 1  # (counted here and at the writer's end, not by its task)
+            writer = loop.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await future
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
-                entries = [e for e in self._pending.popleft().values() if not e[1].done()]
-                if entries:
-                    await self._write_batch(entries)
+            while entries := self._next_batch():
+                keys = [key for key, _ in entries]
+                self._writing.update(keys)
+                try:
+                    await self._write_batch([entry for _, entry in entries])
+                finally:
+                    self._writing.difference_update(keys)
         except BaseException:  # cancelled (the loop is closing): no caller waits forever
             for batch in self._pending:
                 for _, future in batch.values():
                     future.cancel()
             raise
         finally:
-            self._writer = None
+            self._writing_batches -= 1
+
+    def _next_batch(self) -> list[tuple[K, tuple[T, asyncio.Future[V]]]]:
+        """The first waiting batch's items whose key is not being written (the others wait
+        for the batch after); empty when there is nothing this writer may write now."""
+        while self._pending:
+            batch = self._pending.popleft()
+            ready = [(k, e) for k, e in batch.items() if k not in self._writing]
+            blocked = {k: e for k, e in batch.items() if k in self._writing}
+            if blocked:
+                self._pending.appendleft(blocked)
+            ready = [(k, e) for k, e in ready if not e[1].done()]  # given up: left out
+            if ready:
+                return ready
+            if blocked:
+                return []  # the writer of those keys takes them after its batch
+        return []
 
     async def _write_batch(self, entries: list[tuple[T, asyncio.Future[V]]]) -> None:
         try:

@@ -184,8 +184,10 @@ class PostgresHotPaths:
         )
         self._pages = CoalescedReads(self._page)  # dashboards refreshing the same page
         self._beats: BatchedWrites[uuid.UUID, tuple[uuid.UUID, str], int | None] = (
-            BatchedWrites(  # a fleet's heartbeats: one statement per batch under load
-                self._write_heartbeats, split=lambda exc: not isinstance(exc, DatabaseUnavailable)
+            BatchedWrites(  # a fleet's heartbeats: a statement per batch, two at a time
+                self._write_heartbeats,
+                split=lambda exc: not isinstance(exc, DatabaseUnavailable),
+                in_flight=2,
             )
         )
 

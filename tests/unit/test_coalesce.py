@@ -216,3 +216,43 @@ async def test_an_item_whose_caller_gave_up_before_its_batch_is_not_written() ->
     assert await stayer == "wrote s1"
     await held
     assert log.batches == [["x0"], ["s1"]]
+
+
+async def test_two_batches_may_be_written_at_once_and_a_key_s_items_stay_in_order() -> None:
+    log = Log()
+    log.gate = asyncio.Event()
+    writes: BatchedWrites[str, str, str] = BatchedWrites(
+        log.write, split=lambda exc: False, in_flight=2, max_size=4
+    )
+    first = asyncio.create_task(writes("a", "a1"))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(writes("b", "b1"))  # a second writer: not waiting for a1
+    await asyncio.sleep(0.01)
+    assert log.batches == [["a1"], ["b1"]]
+    later = [asyncio.create_task(writes(key, item)) for key, item in
+             [("a", "a2"), ("c", "c1"), ("b", "b2")]]  # fmt: skip
+    await asyncio.sleep(0.01)
+    assert log.batches == [["a1"], ["b1"]]  # both writers busy: the three wait
+    log.gate.set()
+    await asyncio.gather(first, second, *later)
+    assert sorted(item for batch in log.batches[2:] for item in batch) == ["a2", "b2", "c1"]
+    assert writes.waiting() == 0
+    log.gate = asyncio.Event()  # and with both writers gone, a write still starts one
+    log.gate.set()
+    assert await writes("d", "d1") == "wrote d1"
+
+
+async def test_a_key_being_written_holds_its_next_item_back_but_not_the_others() -> None:
+    log = Log()
+    log.gate = asyncio.Event()
+    writes: BatchedWrites[str, str, str] = BatchedWrites(
+        log.write, split=lambda exc: False, in_flight=2
+    )
+    first = asyncio.create_task(writes("a", "a1"))
+    await asyncio.sleep(0.01)
+    again, other = asyncio.create_task(writes("a", "a2")), asyncio.create_task(writes("b", "b1"))
+    await asyncio.sleep(0.01)
+    assert log.batches == [["a1"], ["b1"]]  # a2 waits for a1, b1 does not
+    log.gate.set()
+    await asyncio.gather(first, again, other)
+    assert log.batches == [["a1"], ["b1"], ["a2"]]
