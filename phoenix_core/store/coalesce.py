@@ -13,8 +13,9 @@
   in the next batch, one statement for all. Alone when they come alone (no added wait), in
   batches under load.
 
-Each statement runs in a task of its own, so a caller that gives up (a client gone, a timeout)
-does not cancel it for the others.
+A statement that may answer several callers runs in a task of its own, so a caller that gives
+up (a client gone, a timeout) does not cancel it for the others; a write alone runs in its
+caller's task, as it would without batching.
 """
 
 from __future__ import annotations
