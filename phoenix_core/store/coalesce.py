@@ -13,9 +13,8 @@
   in the next batch, one statement for all. Alone when they come alone (no added wait), in
   batches under load.
 
-A statement that may answer several callers runs in a task of its own, so a caller that gives
-up (a client gone, a timeout) does not cancel it for the others; a write alone runs in its
-caller's task, as it would without batching.
+Each statement runs in a task of its own, so a caller that gives up (a client gone, a timeout)
+does not cancel it for the others.
 """
 
 from __future__ import annotations
@@ -101,39 +100,18 @@ class BatchedWrites(Generic[K, T, V]):
 
     async def __call__(self, key: K, item: T) -> V:
         loop = asyncio.get_running_loop()
-        if (
-            not self._pending
-            and self._writing_batches < self._in_flight
-            and key not in self._writing
-        ):  # alone: written in the caller's own task, no hand-over to a writer
-            return await self._write_alone(key, item)
         batch = next((b for b in self._pending if key not in b and len(b) < self._max_size), None)
         if batch is None:
             batch = {}
             self._pending.append(batch)
         future: asyncio.Future[V] = loop.create_future()
         batch[key] = (item, future)
-        self._start_writers(loop)
-        return await future
-
-    async def _write_alone(self, key: K, item: T) -> V:
-        self._writing_batches += 1
-        self._writing.add(key)
-        try:
-            (result,) = await self._write([item])
-            return result
-        finally:
-            self._writing.discard(key)
-            self._writing_batches -= 1
-            self._start_writers(asyncio.get_running_loop())  # for those that came meanwhile
-
-    def _start_writers(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A writer per waiting batch, as many as may write at once."""
-        for _ in range(min(len(self._pending), self._in_flight - self._writing_batches)):
+        if self._writing_batches < self._in_flight:
             self._writing_batches += 1  # (counted here and at the writer's end, not by its task)
             writer = loop.create_task(self._drain())
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
+        return await future
 
     async def _drain(self) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -257,24 +256,3 @@ async def test_a_key_being_written_holds_its_next_item_back_but_not_the_others()
     log.gate.set()
     await asyncio.gather(first, again, other)
     assert log.batches == [["a1"], ["b1"], ["a2"]]
-
-
-async def test_a_write_alone_runs_in_its_caller_s_task_and_hands_over_what_came_meanwhile() -> None:
-    tasks: list[asyncio.Task[Any] | None] = []
-    gate = asyncio.Event()
-
-    async def write(items: list[str]) -> list[str]:
-        tasks.append(asyncio.current_task())
-        await gate.wait()
-        return items
-
-    writes: BatchedWrites[str, str, str] = BatchedWrites(write, split=lambda exc: False)
-    alone = asyncio.create_task(writes("a", "a1"))
-    await asyncio.sleep(0.01)
-    later = [asyncio.create_task(writes(key, f"{key}1")) for key in "bc"]
-    await asyncio.sleep(0.01)
-    assert tasks == [alone]  # no hand-over to a writer task when it comes alone
-    gate.set()
-    assert await alone == "a1"
-    assert await asyncio.gather(*later) == ["b1", "c1"]  # written by a writer started after
-    assert len(tasks) == 2 and tasks[1] not in (alone, *later)
