@@ -151,8 +151,8 @@ def api_serve(host: str | None, port: int | None) -> None:
     # generation by more than the quarter that lets a full collection run; each then stops
     # every request for 50-190 ms and finds next to nothing to free (0-3,500 objects, measured
     # under bench/api.py's fleet: a finished poll is freed by its reference count). So full
-    # collections run on a clock instead (the rare cycles wait that long to be freed), and
-    # the younger generations as Python runs them.
+    # collections run on a clock instead (PHOENIX_FULL_COLLECTION_SECONDS: the rare garbage
+    # cycles wait up to that long to be freed), the younger generations as Python runs them.
     gc.set_threshold(700, 10, _NEVER)
     _collect_fully_every(settings.full_collection_seconds)
     uvicorn.Server(config).run(sockets=[sock])
