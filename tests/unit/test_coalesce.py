@@ -32,7 +32,9 @@ class Table:
         return key, seen
 
 
-async def _started(reads: CoalescedReads[str, tuple[str, int]], key: str) -> asyncio.Task:
+async def _started(
+    reads: CoalescedReads[str, tuple[str, int]], key: str
+) -> asyncio.Task[tuple[str, int]]:
     task = asyncio.create_task(reads(key))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
@@ -117,18 +119,19 @@ async def test_an_error_reaches_every_caller_of_that_read_and_not_the_next() -> 
 
 
 class Log:
-    """A batch write that records each batch and can be held; fails on items it is told to."""
+    """A batch write that records each batch and can be held (a gate not set); fails on items
+    it is told to."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
-        self.gate: asyncio.Event | None = None
+        self.gate = asyncio.Event()
+        self.gate.set()
         self.bad: set[str] = set()
         self.down = False
 
     async def write(self, items: list[str]) -> list[str]:
         self.batches.append(items)
-        if self.gate is not None:
-            await self.gate.wait()
+        await self.gate.wait()
         if self.down:
             raise ConnectionError("the database went away")
         if self.bad & set(items):
@@ -138,6 +141,18 @@ class Log:
 
 def _writes(log: Log) -> BatchedWrites[str, str, str]:
     return BatchedWrites(log.write, split=lambda exc: isinstance(exc, ValueError), max_size=4)
+
+
+async def _behind_a_held_batch(
+    log: Log, writes: BatchedWrites[str, str, str], items: list[tuple[str, str]]
+) -> tuple[asyncio.Task[str], list[asyncio.Task[str]]]:
+    """A batch ("x0") held in flight by ``log``'s gate, then ``items`` (key, item) sent."""
+    log.gate = asyncio.Event()
+    held = asyncio.create_task(writes("x", "x0"))
+    await asyncio.sleep(0.01)
+    tasks = [asyncio.create_task(writes(key, item)) for key, item in items]
+    await asyncio.sleep(0.01)
+    return held, tasks
 
 
 async def test_a_write_alone_goes_at_once_and_those_that_arrive_meanwhile_go_together() -> None:
@@ -159,13 +174,10 @@ async def test_a_write_alone_goes_at_once_and_those_that_arrive_meanwhile_go_tog
 
 async def test_two_writes_of_one_key_never_share_a_batch_and_stay_in_order() -> None:
     log = Log()
-    log.gate = asyncio.Event()
     writes = _writes(log)
-    held = asyncio.create_task(writes("x", "x0"))
-    await asyncio.sleep(0.01)
-    tasks = [asyncio.create_task(writes(key, item)) for key, item in
-             [("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3")]]  # fmt: skip
-    await asyncio.sleep(0.01)
+    held, tasks = await _behind_a_held_batch(
+        log, writes, [("a", "a1"), ("a", "a2"), ("b", "b1"), ("a", "a3")]
+    )
     log.gate.set()
     await asyncio.gather(held, *tasks)
     assert log.batches == [["x0"], ["a1", "b1"], ["a2"], ["a3"]]
@@ -173,13 +185,9 @@ async def test_two_writes_of_one_key_never_share_a_batch_and_stay_in_order() -> 
 
 async def test_an_item_that_fails_its_batch_fails_only_its_own_caller() -> None:
     log = Log()
-    log.gate = asyncio.Event()
     log.bad = {"c1"}
     writes = _writes(log)
-    held = asyncio.create_task(writes("x", "x0"))
-    await asyncio.sleep(0.01)
-    tasks = [asyncio.create_task(writes(key, f"{key}1")) for key in "bcd"]
-    await asyncio.sleep(0.01)
+    held, tasks = await _behind_a_held_batch(log, writes, [(k, f"{k}1") for k in "bcd"])
     log.gate.set()
     outcomes = await asyncio.gather(held, *tasks, return_exceptions=True)
     assert outcomes[:2] == ["wrote x0", "wrote b1"] and outcomes[3] == "wrote d1"
@@ -189,12 +197,8 @@ async def test_an_item_that_fails_its_batch_fails_only_its_own_caller() -> None:
 
 async def test_when_the_database_is_down_a_batch_fails_whole_and_is_not_retried() -> None:
     log = Log()
-    log.gate = asyncio.Event()
     writes = _writes(log)
-    held = asyncio.create_task(writes("x", "x0"))
-    await asyncio.sleep(0.01)
-    tasks = [asyncio.create_task(writes(key, f"{key}1")) for key in "bcd"]
-    await asyncio.sleep(0.01)
+    held, tasks = await _behind_a_held_batch(log, writes, [(k, f"{k}1") for k in "bcd"])
     log.down = True
     log.gate.set()
     outcomes = await asyncio.gather(held, *tasks, return_exceptions=True)
@@ -204,13 +208,8 @@ async def test_when_the_database_is_down_a_batch_fails_whole_and_is_not_retried(
 
 async def test_an_item_whose_caller_gave_up_before_its_batch_is_not_written() -> None:
     log = Log()
-    log.gate = asyncio.Event()
     writes = _writes(log)
-    held = asyncio.create_task(writes("x", "x0"))
-    await asyncio.sleep(0.01)
-    quitter = asyncio.create_task(writes("q", "q1"))
-    stayer = asyncio.create_task(writes("s", "s1"))
-    await asyncio.sleep(0.01)
+    held, (quitter, stayer) = await _behind_a_held_batch(log, writes, [("q", "q1"), ("s", "s1")])
     quitter.cancel()
     log.gate.set()
     assert await stayer == "wrote s1"
@@ -237,9 +236,7 @@ async def test_two_batches_may_be_written_at_once_and_a_key_s_items_stay_in_orde
     await asyncio.gather(first, second, *later)
     assert sorted(item for batch in log.batches[2:] for item in batch) == ["a2", "b2", "c1"]
     assert writes.waiting() == 0
-    log.gate = asyncio.Event()  # and with both writers gone, a write still starts one
-    log.gate.set()
-    assert await writes("d", "d1") == "wrote d1"
+    assert await writes("d", "d1") == "wrote d1"  # both writers gone: a write starts one
 
 
 async def test_a_key_being_written_holds_its_next_item_back_but_not_the_others() -> None:
