@@ -15,7 +15,8 @@ API's RSS before and with the long-polls held. The simulated agents live through
 as a fleet does: each heartbeats every 10 s with its own host token (the agent's default
 interval; hosts that stop beating go offline, and the controller would mark them so during the
 measurements) and, for the second half, holds ``GET /agent/v1/tasks?wait=30``, polling again
-at once; beats and polls are two asyncio processes, each agent with its own httpx client. The
+at once; beats and polls are two asyncio processes, each agent with its own connections (its
+beats through an httpx client as the agent's, its polls through a minimal HTTP/1.1 client). The
 experiment controller runs in the API process (the default), or with
 ``--controller-apart`` as ``phoenix controller run`` beside it.
 """
