@@ -65,7 +65,7 @@ class CoalescedReads(Generic[K, V]):
             del self._running[key]
 
     def in_flight(self) -> int:
-        """Reads running or waiting to run (for tests and gauges)."""
+        """Reads running or waiting to run (tests check that none is left behind)."""
         return len(self._running) + len(self._next)
 
 
@@ -134,16 +134,16 @@ class BatchedWrites(Generic[K, T, V]):
         """The first waiting batch's items whose key is not being written (the others wait
         for the batch after); empty when there is nothing this writer may write now."""
         while self._pending:
-            batch = self._pending.popleft()
-            ready = [(k, e) for k, e in batch.items() if k not in self._writing]
-            blocked = {k: e for k, e in batch.items() if k in self._writing}
+            ready, blocked = [], {}
+            for key, entry in self._pending.popleft().items():
+                if key in self._writing:
+                    blocked[key] = entry
+                elif not entry[1].done():  # (given up: left out)
+                    ready.append((key, entry))
             if blocked:
                 self._pending.appendleft(blocked)
-            ready = [(k, e) for k, e in ready if not e[1].done()]  # given up: left out
-            if ready:
-                return ready
-            if blocked:
-                return []  # the writer of those keys takes them after its batch
+            if ready or blocked:
+                return ready  # empty: the writer of those keys takes them after its batch
         return []
 
     async def _write_batch(self, entries: list[tuple[T, asyncio.Future[V]]]) -> None:
@@ -167,5 +167,5 @@ class BatchedWrites(Generic[K, T, V]):
                 future.set_result(result)
 
     def waiting(self) -> int:
-        """Items waiting for their batch to be written (for tests and gauges)."""
+        """Items waiting for their batch to be written (tests check that none is left behind)."""
         return sum(len(batch) for batch in self._pending)
