@@ -126,30 +126,38 @@ ORDER BY id;
 
 -- name: reap
 -- Expired leases: a cancelled task ends; one out of attempts is dead; others go back to pending
--- after an exponential backoff. SKIP LOCKED: concurrent reapers never wait on each other.
+-- after an exponential backoff, and their hosts are notified as by an enqueue (an API process
+-- answers a poll of a host it knows to have nothing without looking, until it hears of it).
+-- SKIP LOCKED: concurrent reapers never wait on each other.
 WITH expired AS (
     SELECT id FROM agent_tasks
     WHERE status IN ('claimed', 'running')
       AND lease_expires_at < coalesce(%(at)s::timestamptz, now())
     FOR UPDATE SKIP LOCKED
+), reaped AS (
+    UPDATE agent_tasks AS t
+    SET status = CASE WHEN t.cancel_requested THEN 'cancelled'
+                      WHEN t.attempt >= t.max_attempts THEN 'dead'
+                      ELSE 'pending' END,
+        not_before = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts THEN t.not_before
+                          ELSE coalesce(%(at)s::timestamptz, now()) + make_interval(
+                               secs => least(%(cap)s, %(base)s * power(2, greatest(t.attempt - 1, 0))))
+                     END,
+        completed_at = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts
+                            THEN coalesce(%(at)s::timestamptz, now()) END,
+        error_message = CASE WHEN t.cancel_requested THEN t.error_message
+                             ELSE 'lease expired on attempt ' || t.attempt END,
+        lease_expires_at = NULL,
+        updated_at = now()
+    FROM expired
+    WHERE t.id = expired.id
+    RETURNING t.*
+), notified AS (
+    SELECT pg_notify('phoenix_tasks', h::text)
+    FROM (SELECT DISTINCT host_id AS h FROM reaped WHERE status = 'pending') AS hosts
 )
-UPDATE agent_tasks AS t
-SET status = CASE WHEN t.cancel_requested THEN 'cancelled'
-                  WHEN t.attempt >= t.max_attempts THEN 'dead'
-                  ELSE 'pending' END,
-    not_before = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts THEN t.not_before
-                      ELSE coalesce(%(at)s::timestamptz, now()) + make_interval(
-                           secs => least(%(cap)s, %(base)s * power(2, greatest(t.attempt - 1, 0))))
-                 END,
-    completed_at = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts
-                        THEN coalesce(%(at)s::timestamptz, now()) END,
-    error_message = CASE WHEN t.cancel_requested THEN t.error_message
-                         ELSE 'lease expired on attempt ' || t.attempt END,
-    lease_expires_at = NULL,
-    updated_at = now()
-FROM expired
-WHERE t.id = expired.id
-RETURNING t.*;
+SELECT reaped.*, n.notifications FROM reaped
+CROSS JOIN (SELECT count(*) AS notifications FROM notified) AS n;
 
 -- name: purge_finished
 DELETE FROM agent_tasks

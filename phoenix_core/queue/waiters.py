@@ -2,7 +2,8 @@
 
 Works for threads (``threading.Event``) and for asyncio tasks (an event set on its own loop),
 so one API process can hold thousands of long-polls without a thread or a database connection
-for each.
+for each. Every notification is stamped (a counter), so that a caller can also ask whether
+anything was heard for a host since a moment it noted (``stamp``, ``heard_since``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class Waiters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_host: dict[uuid.UUID, set[_Waiter]] = defaultdict(set)
+        self._stamp = 0  # one more per notification
+        self._heard: dict[uuid.UUID, int] = {}  # each host's last notification's stamp
+        self._heard_by_all = 0  # the last ``notify_all``'s
 
     @contextmanager
     def registered(self, host_id: uuid.UUID, waiter: _Waiter) -> Iterator[None]:
@@ -42,16 +46,32 @@ class Waiters:
 
     def notify(self, host_id: uuid.UUID) -> None:
         with self._lock:
+            self._stamp += 1
+            self._heard[host_id] = self._stamp
             waiting = list(self._by_host.get(host_id, ()))
         for waiter in waiting:
             _wake(waiter)
 
     def notify_all(self) -> None:
-        """Wake everyone (e.g. after a lost notification connection, to re-check)."""
+        """Wake everyone (e.g. after a lost notification connection, to re-check); counts
+        as a notification for every host."""
         with self._lock:
+            self._stamp += 1
+            self._heard_by_all = self._stamp
+            self._heard.clear()
             waiting = [w for ws in self._by_host.values() for w in ws]
         for waiter in waiting:
             _wake(waiter)
+
+    def stamp(self) -> int:
+        """Now, as ``heard_since`` counts: every notification after this is heard since it."""
+        with self._lock:
+            return self._stamp
+
+    def heard_since(self, host_id: uuid.UUID, stamp: int) -> bool:
+        """Whether a notification for the host (or for everyone) came after ``stamp``."""
+        with self._lock:
+            return max(self._heard_by_all, self._heard.get(host_id, 0)) > stamp
 
     def count(self) -> int:
         with self._lock:

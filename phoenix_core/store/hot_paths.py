@@ -17,6 +17,7 @@ Two implementations of one interface, chosen by the database:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -37,6 +38,7 @@ from phoenix_core.queue import ClaimedTask, TaskQueue
 from phoenix_core.queue.model import claim_order, claimed_from_row
 from phoenix_core.queue.postgres import SESSION_OPTIONS
 from phoenix_core.queue.postgres import query as queue_query
+from phoenix_core.queue.waiters import Waiters
 from phoenix_core.store import fast_json
 from phoenix_core.store.coalesce import BatchedWrites, CoalescedReads
 from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
@@ -55,7 +57,18 @@ from phoenix_core.store.tokens import LAST_USED_RESOLUTION, TokenRepository, tok
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat
 
-__all__ = ["AgentWork", "HotPaths", "PostgresHotPaths", "StoreHotPaths", "hot_paths_for"]
+__all__ = [
+    "IDLE_RECHECK_SECONDS",
+    "AgentWork",
+    "HotPaths",
+    "PostgresHotPaths",
+    "StoreHotPaths",
+    "hot_paths_for",
+]
+
+IDLE_RECHECK_SECONDS = 120.0
+"""How long a host found idle is believed idle without a look, notifications or not: the bound
+on a task's delay should a notification be lost where the listener cannot tell."""
 
 
 class AgentWork(NamedTuple):
@@ -83,10 +96,12 @@ class HotPaths(Protocol):
         ...
 
     async def poll(
-        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float
+        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float, waiting: bool = False
     ) -> AgentWork:  # fmt: skip
         """``TaskQueue.claim`` up to ``limit`` of the host's tasks, and the ids of its
-        ``TaskQueue.cancellations``."""
+        ``TaskQueue.cancellations``. ``waiting``: the caller watches the host
+        (``TaskQueue.watch``) and, given nothing, waits to be woken; a host known to have
+        nothing may then be answered without a look (anything for it since wakes the watch)."""
         ...
 
     async def experiment_page(
@@ -101,7 +116,7 @@ class HotPaths(Protocol):
 def hot_paths_for(store: Store, queue: TaskQueue, *, connections: int) -> HotPaths:
     """PostgreSQL's statements on a pool of ``connections``, or the repositories."""
     if is_postgresql(store.engine):
-        return PostgresHotPaths(store.engine, connections=connections)
+        return PostgresHotPaths(store.engine, queue.waiters, connections=connections)
     return StoreHotPaths(store, queue)
 
 
@@ -139,7 +154,9 @@ class StoreHotPaths:
         with self.store.session() as session:
             return TokenRepository(session).authenticate(token)
 
-    async def poll(self, host_id: uuid.UUID, *, limit: int, lease_seconds: float) -> AgentWork:
+    async def poll(
+        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float, waiting: bool = False
+    ) -> AgentWork:  # fmt: skip
         call = partial(self._poll, host_id, limit, lease_seconds)
         return await anyio.to_thread.run_sync(call)
 
@@ -168,10 +185,19 @@ class StoreHotPaths:
 
 
 class PostgresHotPaths:
-    """``hot.sql`` on an asyncio pool of autocommit connections (opened with the app)."""
+    """``hot.sql`` on an asyncio pool of autocommit connections (opened with the app).
 
-    def __init__(self, engine: Engine, *, connections: int) -> None:
+    A waiting poll of a host whose last poll here found nothing at all (no task pending, even
+    for later, none to cancel) is answered without a statement while no notification for the
+    host has been heard since (``waiters``: an enqueue, a cancellation, a task back from an
+    expired lease, or the listener reconnecting), and for at most ``IDLE_RECHECK_SECONDS``.
+    An idle fleet's re-polls, every agent's every half minute, then cost the database nothing.
+    """
+
+    def __init__(self, engine: Engine, waiters: Waiters, *, connections: int) -> None:
         self.engine = engine
+        self.waiters = waiters
+        self._idle: dict[uuid.UUID, tuple[int, float]] = {}  # host: (stamp, monotonic time)
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(
             conninfo,
@@ -254,14 +280,33 @@ class PostgresHotPaths:
         )
         return token_holder(rows[0] if rows else None, kind, now)
 
-    async def poll(self, host_id: uuid.UUID, *, limit: int, lease_seconds: float) -> AgentWork:
+    async def poll(
+        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float, waiting: bool = False
+    ) -> AgentWork:  # fmt: skip
+        if waiting and self._known_idle(host_id):
+            return AgentWork([], [])
+        stamp = self.waiters.stamp()  # before the statement: what it misses is heard after
         parameters = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": None}
         rows = await self._all(_poll_statement(), parameters, doing="claim tasks")
         claimed = sorted(
-            (claimed_from_row(host_id, row[:-1]) for row in rows if row[0] is not None),
+            (claimed_from_row(host_id, row[:-2]) for row in rows if row[0] is not None),
             key=claim_order,
         )
-        return AgentWork(claimed, list(rows[0][-1]))
+        pending, cancellations = rows[0][-2:]
+        if pending or cancellations:
+            self._idle.pop(host_id, None)
+        else:
+            self._idle[host_id] = (stamp, time.monotonic())
+        return AgentWork(claimed, list(cancellations))
+
+    def _known_idle(self, host_id: uuid.UUID) -> bool:
+        found = self._idle.get(host_id)
+        if found is None:
+            return False
+        stamp, at = found
+        return time.monotonic() - at < IDLE_RECHECK_SECONDS and not self.waiters.heard_since(
+            host_id, stamp
+        )
 
     async def experiment_page(
         self, *, state: ExperimentState | None, limit: int,
@@ -325,13 +370,17 @@ def _hot(name: str) -> str:
 @cache
 def _poll_statement() -> str:
     """The queue's ``claim`` and ``cancellations`` as one statement, one round trip per poll:
-    a row per claimed task (the claim's columns), each ending with the ids of the host's
-    tasks to stop; a single row of NULLs ending with them when nothing was claimed. Both
-    read the same snapshot: a task claimed here was pending, so it is no cancellation."""
+    a row per claimed task (the claim's columns), each ending with whether the host had any
+    pending task (due or not, claimed here or not) and the ids of its tasks to stop; a single
+    row of NULLs ending with them when nothing was claimed. All read the same snapshot: a
+    task claimed here was pending, so it is no cancellation."""
     claim, cancellations = queue_query("claim"), queue_query("cancellations")
     return (
         f"WITH claimed AS ({claim}),\nheld AS ({cancellations})\n"  # noqa: S608 (no input)
-        "SELECT claimed.*, ARRAY(SELECT id FROM held ORDER BY id) AS cancellations\n"
+        "SELECT claimed.*,\n"
+        "       EXISTS (SELECT 1 FROM agent_tasks WHERE host_id = %(host_id)s\n"
+        "               AND status = 'pending') AS pending,\n"
+        "       ARRAY(SELECT id FROM held ORDER BY id) AS cancellations\n"
         "FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
     )
 

@@ -20,9 +20,11 @@ from sqlalchemy import select, update
 from phoenix_core.auth import Principal, Role, TokenKind, Unauthenticated, hash_token, new_token
 from phoenix_core.errors import Conflict, DatabaseUnavailable, NotFound
 from phoenix_core.lifecycle import ExperimentState
-from phoenix_core.queue import NewTask, open_queue
+from phoenix_core.queue import NewTask, Report, open_queue
 from phoenix_core.queue.base import TaskQueue
+from phoenix_core.queue.waiters import Waiters
 from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store import hot_paths
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, parse_page_cursor
 from phoenix_core.store.hosts import HostRepository
@@ -45,6 +47,7 @@ from phoenix_core.wire import (
     HostStatus,
     ResourceUsage,
     TaskAction,
+    TaskStatus,
     TaskType,
 )
 from support.postgres import ThrowawayPostgres
@@ -158,7 +161,9 @@ def sides(postgres_url: str) -> Iterator[tuple[Side, Side]]:
     store, queue = Store(engine), open_queue(engine)
     try:
         reference = Side(store, queue, lambda: StoreHotPaths(store, queue), "ref-host")
-        statement = Side(store, queue, lambda: PostgresHotPaths(engine, connections=2), "sql-host")
+        statement = Side(
+            store, queue, lambda: PostgresHotPaths(engine, queue.waiters, connections=2), "sql-host"
+        )
         yield reference, statement
     finally:
         queue.close()
@@ -270,7 +275,7 @@ def test_heartbeats_written_together_do_what_the_repositories_do_one_by_one(
                     )
 
         async def together(story: list[Any]) -> tuple[list[Any], int]:
-            paths = PostgresHotPaths(engine, connections=2)
+            paths = PostgresHotPaths(engine, Waiters(), connections=2)
             await paths.open()
             try:
                 asked = paths.pool.get_stats().get("requests_num", 0)
@@ -407,7 +412,9 @@ def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
             reference = asyncio.run(look_up(StoreHotPaths(store, queue), token))
             written = last_used(token)
             set_last_used(token, None)
-            statement = asyncio.run(look_up(PostgresHotPaths(engine, connections=1), token))
+            statement = asyncio.run(
+                look_up(PostgresHotPaths(engine, Waiters(), connections=1), token)
+            )
             assert reference == statement
             assert (written is None) == (last_used(token) is None)
             answers[token] = statement
@@ -421,7 +428,7 @@ def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
         assert answers[expired] == "The token 'e' expired."
         assert last_used(revoked) is None and last_used(expired) is None
 
-        statement_paths = lambda: PostgresHotPaths(engine, connections=1)  # noqa: E731
+        statement_paths = lambda: PostgresHotPaths(engine, Waiters(), connections=1)  # noqa: E731
         first = last_used(user)
         asyncio.run(look_up(statement_paths(), user))
         assert last_used(user) == first  # written at most once a minute
@@ -450,7 +457,7 @@ def test_the_statements_ride_out_a_database_restart() -> None:
         heartbeat = Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY)
 
         async def story() -> None:
-            paths = PostgresHotPaths(engine, connections=3)
+            paths = PostgresHotPaths(engine, Waiters(), connections=3)
             await paths.open()
             try:
                 await paths.pool.wait()  # all three connections open
@@ -510,7 +517,9 @@ def test_the_page_statement_pages_as_the_repository_does(postgres_url: str) -> N
         counts = {None: 7, ExperimentState.RUNNING: 3, ExperimentState.COMPLETED: 0}
         for state, count in counts.items():
             reference = asyncio.run(pages(StoreHotPaths(store, queue), state))
-            statement = asyncio.run(pages(PostgresHotPaths(engine, connections=1), state))
+            statement = asyncio.run(
+                pages(PostgresHotPaths(engine, Waiters(), connections=1), state)
+            )
             assert reference == statement  # every field, timestamps written alike, cursors
             assert sum(len(page["items"]) for page in reference) == count
             if count:
@@ -535,7 +544,7 @@ def test_pages_asked_for_together_share_a_statement(postgres_url: str) -> None:
                 )
 
         async def together() -> tuple[list[bytes], int, bytes]:
-            paths = PostgresHotPaths(engine, connections=4)
+            paths = PostgresHotPaths(engine, Waiters(), connections=4)
             await paths.open()
             try:
                 asked = paths.pool.get_stats().get("requests_num", 0)
@@ -556,3 +565,138 @@ def test_pages_asked_for_together_share_a_statement(postgres_url: str) -> None:
         ]  # fmt: skip
     finally:
         store.dispose()
+
+
+class _IdleHost:
+    """One host, the queue (listening, as the API's) and the hot paths: how many statements
+    each waiting poll of the host costs."""
+
+    def __init__(self, postgres_url: str) -> None:
+        self.engine = make_engine(postgres_url)
+        self.queue = open_queue(self.engine)
+        self.queue.listen()  # notifications reach queue.waiters, as in the API
+        with Store(self.engine).session() as session:
+            self.host = HostRepository(session).register(f"idle-{uuid.uuid4()}", actor="t").id
+
+    def close(self) -> None:
+        self.queue.close()
+        self.engine.dispose()
+
+    async def statements_per_poll(
+        self, paths: PostgresHotPaths, polls: int = 3, *, waiting: bool = True
+    ) -> tuple[list[int], list[AgentWork]]:
+        counts, answers = [], []
+        for _ in range(polls):
+            before = paths.pool.get_stats().get("requests_num", 0)
+            answers.append(await paths.poll(self.host, limit=5, lease_seconds=60, waiting=waiting))
+            counts.append(paths.pool.get_stats().get("requests_num", 0) - before)
+        return counts, answers
+
+    async def heard(self, change: Callable[[], object]) -> None:
+        """Make the change and wait until this process has heard of it."""
+        with self.queue.watch(self.host) as wakeup:
+            await asyncio.to_thread(change)
+            assert await wakeup.wait(10), "the change was not notified"
+
+    def task(self, note: str, *, not_before: datetime | None = None) -> NewTask:
+        return NewTask(self.host, TaskType.NOOP, TaskAction.RUN, {"note": note},
+                       not_before=not_before)  # fmt: skip
+
+
+def test_a_waiting_poll_of_a_host_known_idle_runs_no_statement_until_work_is_heard_of(
+    postgres_url: str,
+) -> None:
+    """An idle fleet's re-polls cost the database nothing: once a poll found nothing at all
+    for a host, its waiting polls are answered without a statement, until a notification for
+    it is heard (here an enqueue; then the task it holds is nothing to claim: idle again)."""
+    idle = _IdleHost(postgres_url)
+
+    async def story() -> None:
+        paths = PostgresHotPaths(idle.engine, idle.queue.waiters, connections=1)
+        await paths.open()
+        try:
+            counts, answers = await idle.statements_per_poll(paths)
+            assert counts == [1, 0, 0]
+            assert answers == [AgentWork([], [])] * 3
+            counts, _ = await idle.statements_per_poll(paths, 2, waiting=False)
+            assert counts == [1, 1]  # a poll that will not wait always looks
+            await idle.heard(lambda: idle.queue.enqueue([idle.task("now")]))
+            counts, answers = await idle.statements_per_poll(paths)
+            assert counts == [1, 1, 0]  # the claim; the task is held, nothing else: idle
+            assert [t.payload["note"] for t in answers[0].claimed] == ["now"]
+            await idle.heard(idle.queue.waiters.notify_all)  # as the listener reconnecting
+            counts, _ = await idle.statements_per_poll(paths)
+            assert counts == [1, 0, 0]
+        finally:
+            await paths.close()
+
+    try:
+        asyncio.run(story())
+    finally:
+        idle.close()
+
+
+def test_a_host_with_tasks_due_later_or_to_stop_is_looked_at_on_every_poll(
+    postgres_url: str,
+) -> None:
+    """Nothing to claim is not idle while a task waits to be due (no notification comes when
+    it is), a held task is to be stopped, or a task is back from an expired lease (its
+    requeue is notified); and an idle host is looked at again after IDLE_RECHECK_SECONDS."""
+    idle = _IdleHost(postgres_url)
+
+    async def story() -> None:
+        paths = PostgresHotPaths(idle.engine, idle.queue.waiters, connections=1)
+        await paths.open()
+        try:
+            later = utcnow() + timedelta(hours=1)
+            await idle.heard(lambda: idle.queue.enqueue([idle.task("later", not_before=later)]))
+            counts, answers = await idle.statements_per_poll(paths)
+            assert counts == [1, 1, 1]
+            assert answers == [AgentWork([], [])] * 3
+            held = idle.queue.claim(idle.host, limit=1, at=later)[0]
+            await idle.heard(lambda: idle.queue.cancel(held.id))
+            counts, answers = await idle.statements_per_poll(paths)
+            assert counts == [1, 1, 1]
+            assert answers == [AgentWork([], [held.id])] * 3
+            idle.queue.report(idle.host, [Report(held.id, 1, TaskStatus.CANCELLED)])
+            counts, _ = await idle.statements_per_poll(paths, 2)
+            assert counts == [1, 0]  # reported: nothing pending, nothing to stop
+            await idle.heard(lambda: idle.queue.enqueue([idle.task("retried")]))
+            (claimed,) = (await paths.poll(idle.host, limit=5, lease_seconds=1)).claimed
+            expired = utcnow() + timedelta(seconds=30)
+            await idle.heard(lambda: idle.queue.reap(at=expired))  # back to pending, later
+            counts, _ = await idle.statements_per_poll(paths)
+            assert counts == [1, 1, 1]
+            assert idle.queue.get(claimed.id).status is TaskStatus.PENDING
+        finally:
+            await paths.close()
+
+    try:
+        asyncio.run(story())
+    finally:
+        idle.close()
+
+
+def test_an_idle_host_is_looked_at_again_after_a_while(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound on believing a host idle should a notification be lost unseen."""
+    idle = _IdleHost(postgres_url)
+    monkeypatch.setattr(hot_paths, "IDLE_RECHECK_SECONDS", 0.2)
+
+    async def story() -> None:
+        paths = PostgresHotPaths(idle.engine, idle.queue.waiters, connections=1)
+        await paths.open()
+        try:
+            counts, _ = await idle.statements_per_poll(paths)
+            assert counts == [1, 0, 0]
+            await asyncio.sleep(0.3)
+            counts, _ = await idle.statements_per_poll(paths)
+            assert counts == [1, 0, 0]
+        finally:
+            await paths.close()
+
+    try:
+        asyncio.run(story())
+    finally:
+        idle.close()

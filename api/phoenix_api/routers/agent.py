@@ -66,7 +66,9 @@ async def poll(
     queue, hot_paths, settings = hot_services(request)
     lease = settings.task_lease_seconds
     with queue.watch(host.host_id) as wakeup:  # before the claim: no enqueue slips between
-        work = await hot_paths.poll(host.host_id, limit=limit, lease_seconds=lease)
+        work = await hot_paths.poll(
+            host.host_id, limit=limit, lease_seconds=lease, waiting=wait > 0
+        )
         if (
             not work.claimed
             and not work.cancellations
