@@ -75,6 +75,9 @@ def create_app(
         description="Run collector-pipeline experiments and prove which pipeline to keep.",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        # Phoenix's telemetry is its Prometheus /metrics. FastAPI's own OpenTelemetry, left
+        # on, looks for configured providers (tracing, metrics, logs) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.controller_settings = controller.settings
@@ -91,13 +94,15 @@ def create_app(
     app.add_middleware(BearerAuthentication, tokens=tokens)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimer, latency=observability.latency)
-    app.add_route("/metrics", observability.endpoint, include_in_schema=False)
-    app.include_router(health.router)
+    # Routes are matched in order, each tried costs every request behind it: what a fleet's
+    # agents call all the time first (the agent router's own begin with heartbeat and poll).
     app.include_router(agent.router)
     app.include_router(experiments.router)
+    app.include_router(health.router)
     app.include_router(fleet.router)
     app.include_router(pipelines.router)
     app.include_router(live.router)
+    app.add_route("/metrics", observability.endpoint, include_in_schema=False)
     return app
 
 

@@ -3,7 +3,9 @@
 An ASGI middleware (FastAPI reads the body before it resolves dependencies, so a dependency
 would answer malformed bodies before missing tokens): every request under ``/api/`` or
 ``/agent/`` must carry ``Authorization: Bearer phx_…``; the principal goes into the request
-state, where routes' dependencies check its kind and role.
+state, where routes' dependencies check its kind and role. The agents' routes (all under
+``/agent/`` but enrolment) need a host token, checked here too: their handlers only read the
+host (``deps.calling_host``), without a dependency of their own.
 """
 
 from __future__ import annotations
@@ -11,21 +13,40 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phoenix_api.problems import problem
-from phoenix_core.auth import Principal, Unauthenticated, hash_token
+from phoenix_core.auth import Forbidden, Principal, TokenKind, Unauthenticated, hash_token
 from phoenix_core.clock import utcnow
 
-__all__ = ["INVALIDATING_EVENTS", "PROTECTED_PREFIXES", "BearerAuthentication", "PrincipalCache"]
+__all__ = [
+    "AGENT_PREFIX",
+    "ENROLMENT_PATH",
+    "INVALIDATING_EVENTS",
+    "PROTECTED_PREFIXES",
+    "BearerAuthentication",
+    "PrincipalCache",
+    "require_host",
+]
 
 INVALIDATING_EVENTS = frozenset({"token_revoked", "host_decommissioned"})
 """Audit events after which a cached principal may no longer hold."""
 
 PROTECTED_PREFIXES = ("/api/", "/agent/")
+AGENT_PREFIX = "/agent/"
+ENROLMENT_PATH = "/agent/v1/register"
+"""The one agent route that takes an enrolment token instead of a host's."""
+
+
+def require_host(principal: Principal) -> uuid.UUID:
+    """The principal's host; ``Forbidden`` for any token but a host's."""
+    if principal.kind is not TokenKind.HOST or principal.host_id is None:
+        raise Forbidden("This is for agents: it needs a host token.")
+    return principal.host_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,5 +119,12 @@ class BearerAuthentication:
             response.headers["WWW-Authenticate"] = 'Bearer realm="phoenix"'
             await response(scope, receive, send)
             return
+        path = scope["path"]
+        if path.startswith(AGENT_PREFIX) and path != ENROLMENT_PATH:
+            try:
+                require_host(principal)
+            except Forbidden as exc:
+                await problem(403, str(exc))(scope, receive, send)
+                return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

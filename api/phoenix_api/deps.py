@@ -5,18 +5,22 @@ dependency on a worker thread (a thread hop per dependency per request). And non
 another: each level of nesting is one more round of FastAPI's dependency solving on every
 request (the checks read the principal the authentication middleware left themselves).
 
-The routes agents and dashboards call all the time (a heartbeat, a poll, the list of
-experiments) take their services from ``hot_services(request)`` instead of a dependency
-each: FastAPI's solving costs ~25-30 µs per dependency per request, a tenth of such a request
-under load (measured in-process at 16 concurrent requests, ``bench/README.md``).
+Agents' routes take their host from ``calling_host(request)`` (the authentication middleware
+checked the token's kind). The routes agents and dashboards call all the time (a heartbeat, a
+poll, the list of experiments) take their services from ``hot_services(request)``, instead of
+a dependency each: FastAPI's solving costs
+~25-30 µs per dependency per request, a tenth of such a request under load (measured
+in-process at 16 concurrent requests, ``bench/README.md``).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Request
 
+from phoenix_api.authentication import require_host
 from phoenix_core.auth import Forbidden, Principal, Role, TokenKind
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
@@ -28,13 +32,13 @@ __all__ = [
     "Admin",
     "ControllerDep",
     "EnrolmentDep",
-    "HostDep",
     "HotServices",
     "Operator",
     "PrincipalDep",
     "QueueDep",
     "StoreDep",
     "Viewer",
+    "calling_host",
     "hot_services",
     "requires",
 ]
@@ -49,11 +53,10 @@ async def _principal(request: Request) -> Principal:
     return _caller(request)
 
 
-async def _host(request: Request) -> Principal:
-    principal = _caller(request)
-    if principal.kind is not TokenKind.HOST or principal.host_id is None:
-        raise Forbidden("This is for agents: it needs a host token.")
-    return principal
+def calling_host(request: Request) -> uuid.UUID:
+    """The calling agent's host, for the routes under ``/agent/`` (but enrolment): the
+    authentication middleware let only host tokens through to them, before the body was read."""
+    return require_host(_caller(request))
 
 
 def requires(role: Role) -> Any:
@@ -110,7 +113,6 @@ def hot_services(request: Request) -> HotServices:
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
-HostDep = Annotated[Principal, Depends(_host)]
 StoreDep = Annotated[Store, Depends(_store)]
 QueueDep = Annotated[TaskQueue, Depends(_queue)]
 ControllerDep = Annotated[Controller, Depends(_controller)]

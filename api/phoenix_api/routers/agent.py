@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from phoenix_api.deps import (
     EnrolmentDep,
-    HostDep,
     QueueDep,
     StoreDep,
+    calling_host,
     hot_services,
 )
 from phoenix_core.enrolment import enrol
@@ -44,17 +44,18 @@ class Stored(BaseModel):
     stored: int
 
 
-@router.post("/register", response_model=RegistrationResult, status_code=201)
-def register(body: Registration, principal: EnrolmentDep, store: StoreDep) -> RegistrationResult:
-    """Exchange an enrolment token for this host's own token (shown once)."""
-    with store.session() as session:
-        return enrol(session, principal, body)
+@router.post("/heartbeat", response_model=LeasesExtended)
+async def heartbeat(body: Heartbeat, request: Request) -> LeasesExtended:
+    """The host is alive: store what it reports and extend the leases of the tasks it holds."""
+    host_id = calling_host(request)
+    _, hot_paths, settings = hot_services(request)
+    extended = await hot_paths.heartbeat(host_id, body, lease_seconds=settings.task_lease_seconds)
+    return LeasesExtended(leases_extended=extended)
 
 
 @router.get("/tasks", response_model=PollResult)
 async def poll(
     request: Request,
-    host: HostDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for work.")] = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> PollResult:
@@ -62,13 +63,11 @@ async def poll(
     wait for work (woken by the enqueue, not by polling). An empty answer comes after between
     80 % and 100 % of ``wait`` seconds, at random: agents that started together (a fleet
     after an API restart) drift apart instead of polling in step."""
-    assert host.host_id is not None
+    host_id = calling_host(request)
     queue, hot_paths, settings = hot_services(request)
     lease = settings.task_lease_seconds
-    with queue.watch(host.host_id) as wakeup:  # before the claim: no enqueue slips between
-        work = await hot_paths.poll(
-            host.host_id, limit=limit, lease_seconds=lease, waiting=wait > 0
-        )
+    with queue.watch(host_id) as wakeup:  # before the claim: no enqueue slips between
+        work = await hot_paths.poll(host_id, limit=limit, lease_seconds=lease, waiting=wait > 0)
         if (
             not work.claimed
             and not work.cancellations
@@ -76,7 +75,7 @@ async def poll(
             and await wakeup.wait(wait * random.uniform(0.8, 1.0))  # noqa: S311 (not a secret)
             and not await request.is_disconnected()  # the agent went away: claim nothing for it
         ):
-            work = await hot_paths.poll(host.host_id, limit=limit, lease_seconds=lease)
+            work = await hot_paths.poll(host_id, limit=limit, lease_seconds=lease)
     return PollResult(
         tasks=[
             TaskAssignment(
@@ -94,30 +93,26 @@ async def poll(
     )
 
 
+@router.post("/register", response_model=RegistrationResult, status_code=201)
+def register(body: Registration, principal: EnrolmentDep, store: StoreDep) -> RegistrationResult:
+    """Exchange an enrolment token for this host's own token (shown once)."""
+    with store.session() as session:
+        return enrol(session, principal, body)
+
+
 @router.post("/tasks/{task_id}/status", response_model=Applied)
 def report_status(
     task_id: Annotated[int, Path(ge=1, le=2**53)],
     body: StatusReport,
-    host: HostDep,
+    request: Request,
     queue: QueueDep,
     store: StoreDep,
 ) -> Applied:
     """Report a held task's status, fenced by its attempt; a repeat is accepted and changes
     nothing. An applied report is published live (``task_updated``)."""
-    assert host.host_id is not None
+    host_id = calling_host(request)
     report = Report(task_id, body.attempt, body.status, body.result, body.error_message)
-    return Applied(applied=apply_report(store, queue, host.host_id, report))
-
-
-@router.post("/heartbeat", response_model=LeasesExtended)
-async def heartbeat(body: Heartbeat, host: HostDep, request: Request) -> LeasesExtended:
-    """The host is alive: store what it reports and extend the leases of the tasks it holds."""
-    assert host.host_id is not None
-    _, hot_paths, settings = hot_services(request)
-    extended = await hot_paths.heartbeat(
-        host.host_id, body, lease_seconds=settings.task_lease_seconds
-    )
-    return LeasesExtended(leases_extended=extended)
+    return Applied(applied=apply_report(store, queue, host_id, report))
 
 
 @router.get(
@@ -125,19 +120,19 @@ async def heartbeat(body: Heartbeat, host: HostDep, request: Request) -> LeasesE
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "The rendered config."}},
 )
-def config(sha256: str, host: HostDep, store: StoreDep) -> Response:
+def config(sha256: str, request: Request, store: StoreDep) -> Response:
     """A rendered collector config of this host's, as stored (verify its SHA-256)."""
-    assert host.host_id is not None
+    host_id = calling_host(request)
     with store.session() as session:
-        content = config_for_host(session, host.host_id, sha256)
+        content = config_for_host(session, host_id, sha256)
     return Response(
         content, media_type="text/plain; charset=utf-8", headers={"ETag": f'"{sha256}"'}
     )
 
 
 @router.post("/metrics", response_model=Stored)
-def metrics(body: MetricsBatch, host: HostDep, store: StoreDep) -> Stored:
+def metrics(body: MetricsBatch, request: Request, store: StoreDep) -> Stored:
     """A bounded batch of the agent's own measurements, into the metrics cache."""
-    assert host.host_id is not None
+    host_id = calling_host(request)
     with store.session() as session:
-        return Stored(stored=store_metrics(session, host.host_id, body))
+        return Stored(stored=store_metrics(session, host_id, body))
