@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -577,19 +577,36 @@ class _IdleHost:
         self.queue.listen()  # notifications reach queue.waiters, as in the API
         with Store(self.engine).session() as session:
             self.host = HostRepository(session).register(f"idle-{uuid.uuid4()}", actor="t").id
+        self.paths = PostgresHotPaths(self.engine, self.queue.waiters, connections=1)
 
-    def close(self) -> None:
-        self.queue.close()
-        self.engine.dispose()
+    @classmethod
+    def live(cls, postgres_url: str, story: Callable[[_IdleHost], Awaitable[None]]) -> None:
+        """Run ``story`` with the hot paths open, then close everything."""
+        idle = cls(postgres_url)
+
+        async def run() -> None:
+            await idle.paths.open()
+            try:
+                await story(idle)
+            finally:
+                await idle.paths.close()
+
+        try:
+            asyncio.run(run())
+        finally:
+            idle.queue.close()
+            idle.engine.dispose()
 
     async def statements_per_poll(
-        self, paths: PostgresHotPaths, polls: int = 3, *, waiting: bool = True
+        self, polls: int = 3, *, waiting: bool = True
     ) -> tuple[list[int], list[AgentWork]]:
         counts, answers = [], []
         for _ in range(polls):
-            before = paths.pool.get_stats().get("requests_num", 0)
-            answers.append(await paths.poll(self.host, limit=5, lease_seconds=60, waiting=waiting))
-            counts.append(paths.pool.get_stats().get("requests_num", 0) - before)
+            before = self.paths.pool.get_stats().get("requests_num", 0)
+            answers.append(
+                await self.paths.poll(self.host, limit=5, lease_seconds=60, waiting=waiting)
+            )
+            counts.append(self.paths.pool.get_stats().get("requests_num", 0) - before)
         return counts, answers
 
     async def heard(self, change: Callable[[], object]) -> None:
@@ -609,31 +626,22 @@ def test_a_waiting_poll_of_a_host_known_idle_runs_no_statement_until_work_is_hea
     """An idle fleet's re-polls cost the database nothing: once a poll found nothing at all
     for a host, its waiting polls are answered without a statement, until a notification for
     it is heard (here an enqueue; then the task it holds is nothing to claim: idle again)."""
-    idle = _IdleHost(postgres_url)
 
-    async def story() -> None:
-        paths = PostgresHotPaths(idle.engine, idle.queue.waiters, connections=1)
-        await paths.open()
-        try:
-            counts, answers = await idle.statements_per_poll(paths)
-            assert counts == [1, 0, 0]
-            assert answers == [AgentWork([], [])] * 3
-            counts, _ = await idle.statements_per_poll(paths, 2, waiting=False)
-            assert counts == [1, 1]  # a poll that will not wait always looks
-            await idle.heard(lambda: idle.queue.enqueue([idle.task("now")]))
-            counts, answers = await idle.statements_per_poll(paths)
-            assert counts == [1, 1, 0]  # the claim; the task is held, nothing else: idle
-            assert [t.payload["note"] for t in answers[0].claimed] == ["now"]
-            await idle.heard(idle.queue.waiters.notify_all)  # as the listener reconnecting
-            counts, _ = await idle.statements_per_poll(paths)
-            assert counts == [1, 0, 0]
-        finally:
-            await paths.close()
+    async def story(idle: _IdleHost) -> None:
+        counts, answers = await idle.statements_per_poll()
+        assert counts == [1, 0, 0]
+        assert answers == [AgentWork([], [])] * 3
+        counts, _ = await idle.statements_per_poll(2, waiting=False)
+        assert counts == [1, 1]  # a poll that will not wait always looks
+        await idle.heard(lambda: idle.queue.enqueue([idle.task("now")]))
+        counts, answers = await idle.statements_per_poll()
+        assert counts == [1, 1, 0]  # the claim; the task is held, nothing else: idle
+        assert [t.payload["note"] for t in answers[0].claimed] == ["now"]
+        await idle.heard(idle.queue.waiters.notify_all)  # as the listener reconnecting
+        counts, _ = await idle.statements_per_poll()
+        assert counts == [1, 0, 0]
 
-    try:
-        asyncio.run(story())
-    finally:
-        idle.close()
+    _IdleHost.live(postgres_url, story)
 
 
 def test_a_host_with_tasks_due_later_or_to_stop_is_looked_at_on_every_poll(
@@ -641,62 +649,45 @@ def test_a_host_with_tasks_due_later_or_to_stop_is_looked_at_on_every_poll(
 ) -> None:
     """Nothing to claim is not idle while a task waits to be due (no notification comes when
     it is), a held task is to be stopped, or a task is back from an expired lease (its
-    requeue is notified); and an idle host is looked at again after IDLE_RECHECK_SECONDS."""
-    idle = _IdleHost(postgres_url)
+    requeue is notified)."""
 
-    async def story() -> None:
-        paths = PostgresHotPaths(idle.engine, idle.queue.waiters, connections=1)
-        await paths.open()
-        try:
-            later = utcnow() + timedelta(hours=1)
-            await idle.heard(lambda: idle.queue.enqueue([idle.task("later", not_before=later)]))
-            counts, answers = await idle.statements_per_poll(paths)
-            assert counts == [1, 1, 1]
-            assert answers == [AgentWork([], [])] * 3
-            held = idle.queue.claim(idle.host, limit=1, at=later)[0]
-            await idle.heard(lambda: idle.queue.cancel(held.id))
-            counts, answers = await idle.statements_per_poll(paths)
-            assert counts == [1, 1, 1]
-            assert answers == [AgentWork([], [held.id])] * 3
-            idle.queue.report(idle.host, [Report(held.id, 1, TaskStatus.CANCELLED)])
-            counts, _ = await idle.statements_per_poll(paths, 2)
-            assert counts == [1, 0]  # reported: nothing pending, nothing to stop
-            await idle.heard(lambda: idle.queue.enqueue([idle.task("retried")]))
-            (claimed,) = (await paths.poll(idle.host, limit=5, lease_seconds=1)).claimed
-            expired = utcnow() + timedelta(seconds=30)
-            await idle.heard(lambda: idle.queue.reap(at=expired))  # back to pending, later
-            counts, _ = await idle.statements_per_poll(paths)
-            assert counts == [1, 1, 1]
-            assert idle.queue.get(claimed.id).status is TaskStatus.PENDING
-        finally:
-            await paths.close()
+    async def story(idle: _IdleHost) -> None:
+        later = utcnow() + timedelta(hours=1)
+        await idle.heard(lambda: idle.queue.enqueue([idle.task("later", not_before=later)]))
+        counts, answers = await idle.statements_per_poll()
+        assert counts == [1, 1, 1]
+        assert answers == [AgentWork([], [])] * 3
+        held = idle.queue.claim(idle.host, limit=1, at=later)[0]
+        await idle.heard(lambda: idle.queue.cancel(held.id))
+        counts, answers = await idle.statements_per_poll()
+        assert counts == [1, 1, 1]
+        assert answers == [AgentWork([], [held.id])] * 3
+        idle.queue.report(idle.host, [Report(held.id, 1, TaskStatus.CANCELLED)])
+        counts, _ = await idle.statements_per_poll(2)
+        assert counts == [1, 0]  # reported: nothing pending, nothing to stop
+        await idle.heard(lambda: idle.queue.enqueue([idle.task("retried")]))
+        (claimed,) = (await idle.paths.poll(idle.host, limit=5, lease_seconds=1)).claimed
+        expired = utcnow() + timedelta(seconds=30)
+        await idle.heard(lambda: idle.queue.reap(at=expired))  # back to pending, later
+        counts, _ = await idle.statements_per_poll()
+        assert counts == [1, 1, 1]
+        assert idle.queue.get(claimed.id).status is TaskStatus.PENDING
 
-    try:
-        asyncio.run(story())
-    finally:
-        idle.close()
+    _IdleHost.live(postgres_url, story)
 
 
 def test_an_idle_host_is_looked_at_again_after_a_while(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bound on believing a host idle should a notification be lost unseen."""
-    idle = _IdleHost(postgres_url)
+    """IDLE_RECHECK_SECONDS bounds believing a host idle, should a notification be lost
+    unseen."""
     monkeypatch.setattr(hot_paths, "IDLE_RECHECK_SECONDS", 0.2)
 
-    async def story() -> None:
-        paths = PostgresHotPaths(idle.engine, idle.queue.waiters, connections=1)
-        await paths.open()
-        try:
-            counts, _ = await idle.statements_per_poll(paths)
-            assert counts == [1, 0, 0]
-            await asyncio.sleep(0.3)
-            counts, _ = await idle.statements_per_poll(paths)
-            assert counts == [1, 0, 0]
-        finally:
-            await paths.close()
+    async def story(idle: _IdleHost) -> None:
+        counts, _ = await idle.statements_per_poll()
+        assert counts == [1, 0, 0]
+        await asyncio.sleep(0.3)
+        counts, _ = await idle.statements_per_poll()
+        assert counts == [1, 0, 0]
 
-    try:
-        asyncio.run(story())
-    finally:
-        idle.close()
+    _IdleHost.live(postgres_url, story)
