@@ -8,9 +8,8 @@ request (the checks read the principal the authentication middleware left themse
 Agents' routes take their host from ``calling_host(request)`` (the authentication middleware
 checked the token's kind). The routes agents and dashboards call all the time (a heartbeat, a
 poll, the list of experiments) take their services from ``hot_services(request)``, instead of
-a dependency each: FastAPI's solving costs
-~25-30 µs per dependency per request, a tenth of such a request under load (measured
-in-process at 16 concurrent requests, ``bench/README.md``).
+a dependency each: FastAPI's solving costs ~25-30 µs per dependency per request, a tenth of
+such a request under load (measured in-process at 16 concurrent requests, ``bench/README.md``).
 """
 
 from __future__ import annotations

@@ -79,6 +79,7 @@ class PostgresTaskQueue(TaskQueue):
         self._opened_lock = threading.Lock()
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
+        self.waiters.listening = False  # until the listener has connected
 
     def _connection(self) -> psycopg.Connection[Any]:
         connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
@@ -337,6 +338,7 @@ class _Listener(threading.Thread):
                     connection.execute(f"LISTEN {CHANNEL}")
                     # whoever began waiting before now may have missed a notification (a
                     # reconnect, or a watch begun before the first connect): look again
+                    self.queue.waiters.listening = True
                     self.queue.waiters.notify_all()
                     self.ready.set()
                     delay = 0.1
@@ -344,9 +346,11 @@ class _Listener(threading.Thread):
                         for note in connection.notifies(timeout=0.5):
                             self.queue.waiters.notify(uuid.UUID(note.payload))
             except psycopg.Error as exc:
+                self.queue.waiters.listening = False
                 log.warning("task notifications lost (%s); reconnecting in %.1f s", exc, delay)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 5.0)
+        self.queue.waiters.listening = False
 
 
 def _missing_reference(exc: psycopg.errors.ForeignKeyViolation) -> NotFound:

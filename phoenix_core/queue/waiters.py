@@ -28,6 +28,9 @@ class Waiters:
         self._stamp = 0  # one more per notification
         self._heard: dict[uuid.UUID, int] = {}  # each host's last notification's stamp
         self._heard_by_all = 0  # the last ``notify_all``'s
+        self.listening = True
+        """Whether notifications can reach these waiters now (False while a backend's
+        listening connection is down: anything may go unheard, ``heard_since`` says so)."""
 
     @contextmanager
     def registered(self, host_id: uuid.UUID, waiter: _Waiter) -> Iterator[None]:
@@ -69,9 +72,12 @@ class Waiters:
             return self._stamp
 
     def heard_since(self, host_id: uuid.UUID, stamp: int) -> bool:
-        """Whether a notification for the host (or for everyone) came after ``stamp``."""
+        """Whether a notification for the host (or for everyone) came after ``stamp``, or
+        may have (not ``listening``)."""
         with self._lock:
-            return max(self._heard_by_all, self._heard.get(host_id, 0)) > stamp
+            return (
+                not self.listening or max(self._heard_by_all, self._heard.get(host_id, 0)) > stamp
+            )
 
     def count(self) -> int:
         with self._lock:

@@ -190,7 +190,8 @@ class PostgresHotPaths:
     A waiting poll of a host whose last poll here found nothing at all (no task pending, even
     for later, none to cancel) is answered without a statement while no notification for the
     host has been heard since (``waiters``: an enqueue, a cancellation, a task back from an
-    expired lease, or the listener reconnecting), and for at most ``IDLE_RECHECK_SECONDS``.
+    expired lease, or the listener reconnecting; nothing is believed while it is down), and for
+    at most ``IDLE_RECHECK_SECONDS``.
     An idle fleet's re-polls, every agent's every half minute, then cost the database nothing.
     """
 

@@ -676,17 +676,24 @@ def test_a_host_with_tasks_due_later_or_to_stop_is_looked_at_on_every_poll(
     _IdleHost.live(postgres_url, story)
 
 
-def test_an_idle_host_is_looked_at_again_after_a_while(
+def test_an_idle_host_is_looked_at_while_notifications_go_unheard_and_after_a_while(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """IDLE_RECHECK_SECONDS bounds believing a host idle, should a notification be lost
-    unseen."""
-    monkeypatch.setattr(hot_paths, "IDLE_RECHECK_SECONDS", 0.2)
+    """While the queue's listening connection is down every poll looks; and
+    IDLE_RECHECK_SECONDS bounds believing a host idle, should a notification be lost unseen."""
+    monkeypatch.setattr(hot_paths, "IDLE_RECHECK_SECONDS", 0.5)
 
     async def story(idle: _IdleHost) -> None:
         counts, _ = await idle.statements_per_poll()
         assert counts == [1, 0, 0]
-        await asyncio.sleep(0.3)
+        idle.queue.waiters.listening = False  # as the listener does when its connection fails
+        counts, _ = await idle.statements_per_poll()
+        assert counts == [1, 1, 1]
+        idle.queue.waiters.listening = True  # and when it has connected again
+        await idle.heard(idle.queue.waiters.notify_all)
+        counts, _ = await idle.statements_per_poll()
+        assert counts == [1, 0, 0]
+        await asyncio.sleep(0.6)
         counts, _ = await idle.statements_per_poll()
         assert counts == [1, 0, 0]
 
