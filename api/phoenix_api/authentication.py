@@ -3,9 +3,10 @@
 An ASGI middleware (FastAPI reads the body before it resolves dependencies, so a dependency
 would answer malformed bodies before missing tokens): every request under ``/api/`` or
 ``/agent/`` must carry ``Authorization: Bearer phx_…``; the principal goes into the request
-state, where routes' dependencies check its kind and role. The agents' routes (all under
-``/agent/`` but enrolment) need a host token, checked here too: their handlers only read the
-host (``deps.calling_host``), without a dependency of their own.
+state. The token's kind is checked here too, by path (``caller_allowed``): ``/api/`` is for
+users (any role: a viewer's is the lowest), ``/agent/v1/register`` for enrolment tokens, the
+rest of ``/agent/`` for hosts. Routes check only roles above viewer (``deps.Operator``,
+``deps.Admin``), and agents' routes read their host (``deps.calling_host``).
 """
 
 from __future__ import annotations
@@ -20,24 +21,24 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from phoenix_api.problems import problem
-from phoenix_core.auth import Forbidden, Principal, TokenKind, Unauthenticated, hash_token
+from phoenix_core.auth import Forbidden, Principal, Role, TokenKind, Unauthenticated, hash_token
 from phoenix_core.clock import utcnow
 
 __all__ = [
-    "AGENT_PREFIX",
     "ENROLMENT_PATH",
     "INVALIDATING_EVENTS",
     "PROTECTED_PREFIXES",
     "BearerAuthentication",
     "PrincipalCache",
+    "caller_allowed",
     "require_host",
 ]
 
 INVALIDATING_EVENTS = frozenset({"token_revoked", "host_decommissioned"})
 """Audit events after which a cached principal may no longer hold."""
 
-PROTECTED_PREFIXES = ("/api/", "/agent/")
-AGENT_PREFIX = "/agent/"
+USERS_PREFIX, AGENTS_PREFIX = "/api/", "/agent/"
+PROTECTED_PREFIXES = (USERS_PREFIX, AGENTS_PREFIX)
 ENROLMENT_PATH = "/agent/v1/register"
 """The one agent route that takes an enrolment token instead of a host's."""
 
@@ -47,6 +48,17 @@ def require_host(principal: Principal) -> uuid.UUID:
     if principal.kind is not TokenKind.HOST or principal.host_id is None:
         raise Forbidden("This is for agents: it needs a host token.")
     return principal.host_id
+
+
+def caller_allowed(path: str, principal: Principal) -> None:
+    """``Forbidden`` unless the token's kind is the one for ``path`` (a protected one)."""
+    if path.startswith(USERS_PREFIX):
+        principal.require(Role.VIEWER)
+    elif path == ENROLMENT_PATH:
+        if principal.kind is not TokenKind.ENROLMENT:
+            raise Forbidden("Enrolling a host needs an enrolment token.")
+    else:
+        require_host(principal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +131,10 @@ class BearerAuthentication:
             response.headers["WWW-Authenticate"] = 'Bearer realm="phoenix"'
             await response(scope, receive, send)
             return
-        path = scope["path"]
-        if path.startswith(AGENT_PREFIX) and path != ENROLMENT_PATH:
-            try:
-                require_host(principal)
-            except Forbidden as exc:
-                await problem(403, str(exc))(scope, receive, send)
-                return
+        try:
+            caller_allowed(scope["path"], principal)
+        except Forbidden as exc:
+            await problem(403, str(exc))(scope, receive, send)
+            return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, NamedTuple
 from fastapi import Depends, Request
 
 from phoenix_api.authentication import require_host
-from phoenix_core.auth import Forbidden, Principal, Role, TokenKind
+from phoenix_core.auth import Principal, Role
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.queue import TaskQueue
@@ -30,13 +30,11 @@ from phoenix_core.store.session import Store
 __all__ = [
     "Admin",
     "ControllerDep",
-    "EnrolmentDep",
     "HotServices",
     "Operator",
     "PrincipalDep",
     "QueueDep",
     "StoreDep",
-    "Viewer",
     "calling_host",
     "hot_services",
     "requires",
@@ -59,7 +57,8 @@ def calling_host(request: Request) -> uuid.UUID:
 
 
 def requires(role: Role) -> Any:
-    """A dependency that lets through only users whose role allows ``role``."""
+    """A dependency that lets through only users whose role allows ``role`` (any user may
+    call ``/api/``, the authentication middleware checked that: this is for roles above)."""
 
     async def check(request: Request) -> Principal:
         principal = _caller(request)
@@ -69,7 +68,6 @@ def requires(role: Role) -> Any:
     return Depends(check)
 
 
-Viewer = Annotated[Principal, requires(Role.VIEWER)]
 Operator = Annotated[Principal, requires(Role.OPERATOR)]
 Admin = Annotated[Principal, requires(Role.ADMIN)]
 
@@ -77,16 +75,6 @@ Admin = Annotated[Principal, requires(Role.ADMIN)]
 async def _controller(request: Request) -> Controller:
     controller: Controller = request.app.state.controller
     return controller
-
-
-async def _enrolment(request: Request) -> Principal:
-    principal = _caller(request)
-    if principal.kind is not TokenKind.ENROLMENT:
-        raise Forbidden("Enrolling a host needs an enrolment token.")
-    return principal
-
-
-EnrolmentDep = Annotated[Principal, Depends(_enrolment)]
 
 
 async def _store(request: Request) -> Store:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from phoenix_api.deps import (
-    EnrolmentDep,
+    PrincipalDep,
     QueueDep,
     StoreDep,
     calling_host,
@@ -94,7 +94,7 @@ async def poll(
 
 
 @router.post("/register", response_model=RegistrationResult, status_code=201)
-def register(body: Registration, principal: EnrolmentDep, store: StoreDep) -> RegistrationResult:
+def register(body: Registration, principal: PrincipalDep, store: StoreDep) -> RegistrationResult:
     """Exchange an enrolment token for this host's own token (shown once)."""
     with store.session() as session:
         return enrol(session, principal, body)

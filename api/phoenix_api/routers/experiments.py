@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from phoenix_api.deps import ControllerDep, Operator, StoreDep, Viewer, hot_services
+from phoenix_api.deps import ControllerDep, Operator, StoreDep, hot_services
 from phoenix_core.controller.deployment import PlannedCollector
 from phoenix_core.errors import Conflict, FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
@@ -63,7 +63,6 @@ def create(
 
 @router.get("", response_model=ExperimentPage)
 async def list_experiments(
-    _: Viewer,
     request: Request,
     state: ExperimentState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -79,9 +78,7 @@ async def list_experiments(
 
 
 @router.get("/{experiment_id}", response_model=ExperimentRecord)
-def get(
-    experiment_id: uuid.UUID, _: Viewer, store: StoreDep, response: Response
-) -> ExperimentRecord:
+def get(experiment_id: uuid.UUID, store: StoreDep, response: Response) -> ExperimentRecord:
     with store.session() as session:
         record = ExperimentRepository(session).get(experiment_id)
     response.headers["ETag"] = _etag(record)
@@ -140,9 +137,7 @@ def stop(
 
 
 @router.post("/{experiment_id}/dry-run", response_model=list[PlannedCollector])
-def dry_run(
-    experiment_id: uuid.UUID, _: Viewer, controller: ControllerDep
-) -> list[PlannedCollector]:
+def dry_run(experiment_id: uuid.UUID, controller: ControllerDep) -> list[PlannedCollector]:
     """Validate and render every variant for every host; nothing is deployed."""
     return controller.dry_run(experiment_id)
 
@@ -150,7 +145,6 @@ def dry_run(
 @router.get("/{experiment_id}/events", response_model=EventPage)
 def events(
     experiment_id: uuid.UUID,
-    _: Viewer,
     store: StoreDep,
     after: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -166,7 +160,7 @@ def events(
 
 
 @router.get("/{experiment_id}/kpis", responses={409: {"description": "Not analysed yet."}})
-def kpis(experiment_id: uuid.UUID, _: Viewer, store: StoreDep) -> None:
+def kpis(experiment_id: uuid.UUID, store: StoreDep) -> None:
     """KPIs per variant, once analysed (analysis comes with its own issue)."""
     with store.session() as session:
         record = ExperimentRepository(session).get(experiment_id)

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from phoenix_api.deps import Admin, QueueDep, StoreDep, Viewer
+from phoenix_api.deps import Admin, QueueDep, StoreDep
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.wire import TaskStatus
 
@@ -21,7 +21,7 @@ class QueueStatsPublic(BaseModel):
 
 
 @router.get("/hosts", response_model=list[HostRecord])
-def hosts(_: Viewer, store: StoreDep, include_decommissioned: bool = False) -> list[HostRecord]:
+def hosts(store: StoreDep, include_decommissioned: bool = False) -> list[HostRecord]:
     """Hosts with their status, labels and last heartbeat."""
     with store.session() as session:
         return list(HostRepository(session).list(include_decommissioned=include_decommissioned))
@@ -35,7 +35,7 @@ def decommission(host_id: uuid.UUID, principal: Admin, store: StoreDep) -> HostR
 
 
 @router.get("/tasks/stats", response_model=QueueStatsPublic)
-def task_stats(_: Viewer, queue: QueueDep) -> QueueStatsPublic:
+def task_stats(queue: QueueDep) -> QueueStatsPublic:
     """Queue depth per status, oldest pending task's age (seconds), pending tasks per host."""
     stats = queue.stats()
     return QueueStatsPublic(

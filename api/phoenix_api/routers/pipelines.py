@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from phoenix_api.deps import Viewer
 from phoenix_core.pipelines.preview import (
     ForecastResult,
     PipelineChoice,
@@ -72,7 +71,7 @@ def _library(request: Request) -> TemplateLibrary:
 
 
 @router.get("/templates", response_model=list[TemplateSummary])
-def templates(_: Viewer, request: Request) -> list[TemplateSummary]:
+def templates(request: Request) -> list[TemplateSummary]:
     """The newest version of every template."""
     library = _library(request)
     return [
@@ -85,14 +84,14 @@ def templates(_: Viewer, request: Request) -> list[TemplateSummary]:
 
 @router.get("/templates/{name}", response_model=Template)
 def template(
-    name: str, _: Viewer, request: Request, version: Annotated[int | None, Query(ge=1)] = None
+    name: str, request: Request, version: Annotated[int | None, Query(ge=1)] = None
 ) -> Template:
     """One template: its variables (types, defaults, bounds) and steps."""
     return _library(request).get(name, version)
 
 
 @router.get("/templates/{name}/versions", response_model=list[TemplateVersion])
-def template_versions(name: str, _: Viewer, request: Request) -> list[TemplateVersion]:
+def template_versions(name: str, request: Request) -> list[TemplateVersion]:
     """Every version of a template, oldest first (variants may pin one)."""
     return [
         TemplateVersion(
@@ -106,7 +105,7 @@ def template_versions(name: str, _: Viewer, request: Request) -> list[TemplateVe
 
 
 @router.post("/validate", response_model=ValidationReport)
-async def validate(body: ValidateRequest, _: Viewer, request: Request) -> ValidationReport:
+async def validate(body: ValidateRequest, request: Request) -> ValidationReport:
     """Does this choice render, and on which collectors? Problems name the field or step; a
     choice that is invalid still answers 200 (the report is the answer)."""
     choice = PipelineChoice(
@@ -118,7 +117,7 @@ async def validate(body: ValidateRequest, _: Viewer, request: Request) -> Valida
 
 
 @router.post("/render", response_model=RenderResult)
-async def render(body: RenderRequest, _: Viewer, request: Request) -> RenderResult:
+async def render(body: RenderRequest, request: Request) -> RenderResult:
     """The complete collector config a variant with this choice would run (example ports)."""
     choice = PipelineChoice(
         template=body.template, template_version=body.template_version, variables=body.variables
@@ -129,7 +128,7 @@ async def render(body: RenderRequest, _: Viewer, request: Request) -> RenderResu
 
 
 @router.post("/forecast", response_model=ForecastResult)
-async def forecast(body: ForecastRequest, _: Viewer, request: Request) -> ForecastResult:
+async def forecast(body: ForecastRequest, request: Request) -> ForecastResult:
     """Series before and after, per metric and per step, for a given inventory."""
     choice = PipelineChoice(
         template=body.template, template_version=body.template_version, variables=body.variables
