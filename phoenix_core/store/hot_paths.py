@@ -191,8 +191,8 @@ class PostgresHotPaths:
     for later, none to cancel) is answered without a statement while no notification for the
     host has been heard since (``waiters``: an enqueue, a cancellation, a task back from an
     expired lease, or the listener reconnecting; nothing is believed while it is down), and for
-    at most ``IDLE_RECHECK_SECONDS``.
-    An idle fleet's re-polls, every agent's every half minute, then cost the database nothing.
+    at most ``IDLE_RECHECK_SECONDS``: an idle fleet's re-polls, every agent's every half
+    minute, cost the database nothing.
     """
 
     def __init__(self, engine: Engine, waiters: Waiters, *, connections: int) -> None:
