@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from phoenix_core.pipelines.ir import parse_pipeline
 from phoenix_core.pipelines.simulator import forecast
-from phoenix_core.wire.pipeline import parse_pipeline
 
 PIPELINE = {
     "steps": [

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from phoenix_core.errors import ValidationFailed
-from phoenix_core.wire.selectors import SelectorError, parse_selector
+from phoenix_core.pipelines.selectors import SelectorError, parse_selector
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [

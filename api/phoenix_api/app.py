@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 import phoenix_core
 from phoenix_api.authentication import INVALIDATING_EVENTS, BearerAuthentication, PrincipalCache
+from phoenix_api.deps import Services
 from phoenix_api.event_hub import EventHub
 from phoenix_api.limits import BodySizeLimit
 from phoenix_api.observability import Observability, RequestTimer
@@ -19,11 +20,11 @@ from phoenix_api.routers import agent, experiments, fleet, health, live, pipelin
 from phoenix_api.settings import ApiSettings
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
+from phoenix_core.fast_path import FastPath, fast_path_for
 from phoenix_core.queue import open_queue
 from phoenix_core.settings import load_settings
 from phoenix_core.store.database import is_postgresql, make_engine
 from phoenix_core.store.events import EventRecord, LiveNotice
-from phoenix_core.store.hot_paths import HotPaths, hot_paths_for
 from phoenix_core.store.session import Store
 
 __all__ = ["create_app"]
@@ -42,8 +43,8 @@ def create_app(
     queue = open_queue(store.engine)
 
     event_hub = EventHub(store)
-    hot_paths = hot_paths_for(store, queue, connections=settings.hot_path_connections)
-    tokens = _tokens(settings, store, event_hub, hot_paths)
+    fast_path = fast_path_for(store, queue, connections=settings.hot_path_connections)
+    tokens = _tokens(settings, store, event_hub, fast_path)
     controller = Controller.build(
         store, queue, controller_settings or load_settings(ControllerSettings)
     )
@@ -52,7 +53,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await event_hub.start()
-        await hot_paths.open()
+        await fast_path.open()
         await anyio.to_thread.run_sync(queue.listen)  # long-polls never wait for it
         stop = threading.Event()
         loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
@@ -65,7 +66,7 @@ def create_app(
             if loop.is_alive():
                 loop.join(timeout=30)
             await event_hub.stop()
-            await hot_paths.close()
+            await fast_path.close()
             queue.close()
             store.dispose()
 
@@ -79,15 +80,16 @@ def create_app(
         # on, looks for configured providers (tracing, metrics, logs) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.controller_settings = controller.settings
-    app.state.controller = controller
-    app.state.store = store
-    app.state.event_hub = event_hub
-    app.state.library = controller.library
-    app.state.queue = queue
-    app.state.hot_paths = hot_paths
-    app.state.tokens = tokens  # (the WebSocket handshake authenticates itself)
+    app.state.services = Services(
+        settings=settings,
+        store=store,
+        queue=queue,
+        fast_path=fast_path,
+        controller=controller,
+        library=controller.library,
+        event_hub=event_hub,
+        tokens=tokens,  # (the WebSocket handshake authenticates itself)
+    )
     install_problem_handlers(app)
     observability = Observability(store, queue)
     # the last one added runs first: time everything, refuse oversized bodies, then check tokens
@@ -107,12 +109,12 @@ def create_app(
 
 
 def _tokens(
-    settings: ApiSettings, store: Store, event_hub: EventHub, hot_paths: HotPaths
+    settings: ApiSettings, store: Store, event_hub: EventHub, fast_path: FastPath
 ) -> PrincipalCache:
     """Token lookups, remembered on PostgreSQL only (where every revocation is heard)."""
     if not is_postgresql(store.engine):
-        return PrincipalCache(hot_paths.principal, ttl_seconds=0)
-    cache = PrincipalCache(hot_paths.principal, settings.token_cache_seconds)
+        return PrincipalCache(fast_path.principal, ttl_seconds=0)
+    cache = PrincipalCache(fast_path.principal, settings.token_cache_seconds)
 
     def forget_on_revocation(events: Sequence[EventRecord | LiveNotice]) -> None:
         if any(event.type in INVALIDATING_EVENTS for event in events):

@@ -1,59 +1,66 @@
-"""Dependencies shared by the routers: the caller, the store, the queue, settings.
+"""How a route reaches what it needs: its caller and the app's services.
 
-All ``async def``: they only read request state, and FastAPI would run a plain ``def``
-dependency on a worker thread (a thread hop per dependency per request). And none depends on
-another: each level of nesting is one more round of FastAPI's dependency solving on every
-request (the checks read the principal the authentication middleware left themselves).
-
-Agents' routes take their host from ``calling_host(request)`` (the authentication middleware
-checked the token's kind). The routes agents and dashboards call all the time (a heartbeat, a
-poll, the list of experiments) take their services from ``hot_services(request)``, instead of
-a dependency each: FastAPI's solving costs ~25-30 µs per dependency per request, a tenth of
-such a request under load (measured in-process at 16 concurrent requests, ``bench/README.md``).
+- **Services**, one way for every route: ``services(request)`` (or the WebSocket) gives the
+  :class:`Services` that ``create_app`` built once. A plain call rather than a FastAPI
+  dependency, so that the hottest routes pay no dependency solving (``bench/README.md``).
+- **The caller**: ``caller(request)`` is the principal the authentication middleware checked;
+  agents' routes (all of ``/agent/`` but enrolment) take their host from
+  ``calling_host(request)``. Roles above viewer are gates in the signature: ``Operator``,
+  ``Admin``.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, NamedTuple
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
-from phoenix_api.authentication import require_host
+from phoenix_api.authentication import PrincipalCache, require_host
+from phoenix_api.event_hub import EventHub
+from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Principal, Role
 from phoenix_core.controller import Controller
-from phoenix_core.controller.settings import ControllerSettings
+from phoenix_core.fast_path import FastPath
+from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import TaskQueue
-from phoenix_core.store.hot_paths import HotPaths
 from phoenix_core.store.session import Store
 
-__all__ = [
-    "Admin",
-    "ControllerDep",
-    "HotServices",
-    "Operator",
-    "PrincipalDep",
-    "QueueDep",
-    "StoreDep",
-    "calling_host",
-    "hot_services",
-    "requires",
-]
+__all__ = ["Admin", "Operator", "Services", "caller", "calling_host", "requires", "services"]
 
 
-def _caller(request: Request) -> Principal:
-    principal: Principal = request.scope["state"]["principal"]  # BearerAuthentication's
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the routes use, built once per app by ``create_app``."""
+
+    settings: ApiSettings
+    store: Store
+    queue: TaskQueue
+    fast_path: FastPath
+    controller: Controller
+    library: TemplateLibrary
+    event_hub: EventHub
+    tokens: PrincipalCache
+
+
+def services(connection: HTTPConnection) -> Services:
+    """The app's services, for a request or a WebSocket."""
+    found: Services = connection.app.state.services
+    return found
+
+
+def caller(connection: HTTPConnection) -> Principal:
+    """Who is calling, as the authentication middleware found."""
+    principal: Principal = connection.scope["state"]["principal"]
     return principal
 
 
-async def _principal(request: Request) -> Principal:
-    return _caller(request)
-
-
-def calling_host(request: Request) -> uuid.UUID:
+def calling_host(connection: HTTPConnection) -> uuid.UUID:
     """The calling agent's host, for the routes under ``/agent/`` (but enrolment): the
     authentication middleware let only host tokens through to them, before the body was read."""
-    return require_host(_caller(request))
+    return require_host(caller(connection))
 
 
 def requires(role: Role) -> Any:
@@ -61,7 +68,7 @@ def requires(role: Role) -> Any:
     call ``/api/``, the authentication middleware checked that: this is for roles above)."""
 
     async def check(request: Request) -> Principal:
-        principal = _caller(request)
+        principal = caller(request)
         principal.require(role)
         return principal
 
@@ -70,36 +77,3 @@ def requires(role: Role) -> Any:
 
 Operator = Annotated[Principal, requires(Role.OPERATOR)]
 Admin = Annotated[Principal, requires(Role.ADMIN)]
-
-
-async def _controller(request: Request) -> Controller:
-    controller: Controller = request.app.state.controller
-    return controller
-
-
-async def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-async def _queue(request: Request) -> TaskQueue:
-    queue: TaskQueue = request.app.state.queue
-    return queue
-
-
-class HotServices(NamedTuple):
-    queue: TaskQueue
-    hot_paths: HotPaths
-    settings: ControllerSettings
-
-
-def hot_services(request: Request) -> HotServices:
-    """The task queue, the hot paths and the controller's settings, for the hot routes."""
-    state = request.app.state
-    return HotServices(state.queue, state.hot_paths, state.controller_settings)
-
-
-PrincipalDep = Annotated[Principal, Depends(_principal)]
-StoreDep = Annotated[Store, Depends(_store)]
-QueueDep = Annotated[TaskQueue, Depends(_queue)]
-ControllerDep = Annotated[Controller, Depends(_controller)]

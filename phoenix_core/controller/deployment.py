@@ -24,6 +24,7 @@ from phoenix_core.lifecycle import ACTIVE_STATES
 from phoenix_core.pipelines.collectors import compile_pipeline
 from phoenix_core.pipelines.compiler import CompileContext, RenderedConfig, ScrapeTarget
 from phoenix_core.pipelines.inventory import NAME, VALUE
+from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask
 from phoenix_core.spec import ExperimentSpec, VariantSpec
@@ -44,7 +45,6 @@ from phoenix_core.wire import (
     TaskAction,
     TaskType,
 )
-from phoenix_core.wire.pipeline import Pipeline
 
 __all__ = [
     "PORT_NAMES",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from phoenix_core.pipelines import otelcol, prometheus_agent
 from phoenix_core.pipelines.compiler import CompileContext, RenderedConfig, Support
-from phoenix_core.wire.pipeline import STEP_KINDS, Pipeline
+from phoenix_core.pipelines.ir import STEP_KINDS, Pipeline
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = ["COMPILERS", "SUPPORT", "compile_pipeline", "support_matrix_markdown"]

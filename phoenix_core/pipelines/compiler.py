@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from phoenix_core.errors import FieldError, ValidationFailed
-from phoenix_core.wire.pipeline import Pipeline
+from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:

@@ -32,8 +32,7 @@ from phoenix_core.pipelines.compiler import (
     reference_forecast,
     refuse,
 )
-from phoenix_core.pipelines.prometheus_agent import duration, re2_escape
-from phoenix_core.wire.pipeline import (
+from phoenix_core.pipelines.ir import (
     Aggregate,
     DropLabels,
     DropMetrics,
@@ -47,7 +46,8 @@ from phoenix_core.wire.pipeline import (
     Step,
     TopK,
 )
-from phoenix_core.wire.selectors import Selector, parse_selector
+from phoenix_core.pipelines.prometheus_agent import duration, re2_escape
+from phoenix_core.pipelines.selectors import Selector, parse_selector
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.pipelines.collectors import compile_pipeline
 from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.inventory import NAME, VALUE, inventory_from_series
+from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.simulator import forecast
 from phoenix_core.pipelines.templates import TemplateLibrary
-from phoenix_core.wire.pipeline import Pipeline
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [

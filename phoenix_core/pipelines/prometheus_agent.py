@@ -27,7 +27,7 @@ from phoenix_core.pipelines.compiler import (
     reference_forecast,
     refuse,
 )
-from phoenix_core.wire.pipeline import (
+from phoenix_core.pipelines.ir import (
     HASHMOD_MODULUS,
     Aggregate,
     DropLabels,
@@ -42,8 +42,8 @@ from phoenix_core.wire.pipeline import (
     Step,
     TopK,
 )
-from phoenix_core.wire.regex import range_regex
-from phoenix_core.wire.selectors import parse_selector
+from phoenix_core.pipelines.regex import range_regex
+from phoenix_core.pipelines.selectors import parse_selector
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:

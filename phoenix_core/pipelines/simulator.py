@@ -1,6 +1,6 @@
 """The forecast simulator: apply a pipeline to a series inventory, vectorised in pandas.
 
-It implements the step meanings documented in ``phoenix_core.wire.pipeline``; the collector
+It implements the step meanings documented in ``phoenix_core.pipelines.ir``; the collector
 compilers implement the same meanings, and the end-to-end tests hold both against series
 measured from real collectors. Label matching works on each column's categories (the distinct
 values), never per series in Python, so a million series take well under the time budget.
@@ -19,7 +19,7 @@ import pandas as pd
 
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.pipelines.inventory import NAME, VALUE, label_columns, normalize_inventory
-from phoenix_core.wire.pipeline import (
+from phoenix_core.pipelines.ir import (
     HASHMOD_MODULUS,
     Aggregate,
     DropLabels,
@@ -34,7 +34,7 @@ from phoenix_core.wire.pipeline import (
     Step,
     TopK,
 )
-from phoenix_core.wire.selectors import Matcher, parse_selector
+from phoenix_core.pipelines.selectors import Matcher, parse_selector
 
 __all__ = ["Forecast", "StepEffect", "forecast", "hashmod"]
 

@@ -17,9 +17,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
-from phoenix_core.wire.pipeline import LabelName, MetricName, Pipeline, parse_pipeline
-from phoenix_core.wire.regex import RegexError, check_re2
-from phoenix_core.wire.selectors import SelectorError, parse_selector
+from phoenix_core.pipelines.ir import LabelName, MetricName, Pipeline, parse_pipeline
+from phoenix_core.pipelines.regex import RegexError, check_re2
+from phoenix_core.pipelines.selectors import SelectorError, parse_selector
 
 __all__ = ["Template", "TemplateLibrary", "Variable", "VariableType"]
 

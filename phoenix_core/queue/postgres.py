@@ -1,9 +1,10 @@
 """The PostgreSQL task queue: production, any number of API processes on one database.
 
-Hot-path SQL lives in ``queries.sql`` (one named, commented query per operation) and runs on the
-engine's pooled psycopg connections without an ORM in between. Enqueues ``NOTIFY`` the hosts'
-channel in the same transaction; one ``LISTEN`` connection per process (a daemon thread) wakes
-the local waiters, so a held long-poll holds neither a thread of its own nor a connection.
+Its SQL lives in ``phoenix_core/sql/queue.sql`` (one named, commented query per operation) and
+runs on the engine's pooled psycopg connections without an ORM in between. Enqueues ``NOTIFY``
+the hosts' channel in the same transaction; one ``LISTEN`` connection per process (a daemon
+thread) wakes the local waiters, so a held long-poll holds neither a thread of its own nor a
+connection.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ from phoenix_core.queue.model import (
     judge_report,
     task_from_row,
 )
-from phoenix_core.store import fast_json
+from phoenix_core.sql import fast_json, statement
 from phoenix_core.store.database import translate_error
-from phoenix_core.store.named_sql import named_sql
 from phoenix_core.wire.tasks import TaskStatus
 
 __all__ = ["CHANNEL", "PostgresTaskQueue", "query"]
@@ -59,8 +59,8 @@ _REPORTABLE = frozenset().union(*REPORTABLE.values())
 
 
 def query(name: str) -> str:
-    """The named query from ``queries.sql``."""
-    return named_sql("phoenix_core.queue", "queries.sql", name)
+    """The named query from ``queue.sql``."""
+    return statement("queue.sql", name)
 
 
 class PostgresTaskQueue(TaskQueue):

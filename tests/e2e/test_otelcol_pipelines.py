@@ -17,9 +17,9 @@ import httpx
 import pandas as pd
 
 from phoenix_agent.loads import FAMILIES
+from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.otelcol import compile_otelcol
 from phoenix_core.pipelines.templates import TemplateLibrary
-from phoenix_core.wire.pipeline import Pipeline
 from support.exporter import static_exporter
 from support.forecast_check import (
     expected_series,

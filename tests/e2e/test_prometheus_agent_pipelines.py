@@ -10,9 +10,9 @@ import pytest
 
 from phoenix_core.errors import ValidationFailed
 from phoenix_core.pipelines.compiler import CompileContext
+from phoenix_core.pipelines.ir import Pipeline, parse_pipeline
 from phoenix_core.pipelines.prometheus_agent import compile_prometheus_agent
 from phoenix_core.pipelines.templates import TemplateLibrary
-from phoenix_core.wire.pipeline import Pipeline, parse_pipeline
 from support.exporter import static_exporter
 from support.forecast_check import (
     expected_series,

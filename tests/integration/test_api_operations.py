@@ -55,7 +55,7 @@ def test_metrics_in_prometheus_text_format(api: dict[str, Any]) -> None:
         'phoenix_api_request_duration_seconds_count{method="GET",route="/api/v1/hosts",'
         'status="200"} 1.0'
     ) in text
-    with app.state.store.session() as session:
+    with app.state.services.store.session() as session:
         hosts = HostRepository(session)
         beat = Heartbeat(agent_version="0.1.0", status=HostStatus.DEGRADED)
         hosts.record_heartbeat(hosts.list()[0].id, beat)  # degraded, but online

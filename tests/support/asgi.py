@@ -38,5 +38,5 @@ def app_on_sqlite(folder: Path) -> Iterator[tuple[FastAPI, str]]:
     try:
         yield app, url
     finally:
-        app.state.queue.close()
-        app.state.store.dispose()
+        app.state.services.queue.close()
+        app.state.services.store.dispose()

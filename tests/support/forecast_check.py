@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
+from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
 from phoenix_core.pipelines.simulator import forecast
 from phoenix_core.pipelines.templates import TemplateLibrary
-from phoenix_core.wire.pipeline import Pipeline
 
 __all__ = [
     "CRITICAL",

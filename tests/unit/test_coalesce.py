@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from phoenix_core.store.coalesce import BatchedWrites, CoalescedReads
+from phoenix_core.fast_path.coalesce import BatchedWrites, CoalescedReads
 
 pytestmark = pytest.mark.anyio
 

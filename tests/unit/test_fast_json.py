@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from phoenix_core.store import fast_json
+from phoenix_core.sql import fast_json
 
 DOCUMENTS = [
     {"a": [1, 2.5, None, True, False], "b": {"c": "été ✓", "d": 'q"\\'}},

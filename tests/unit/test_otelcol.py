@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from phoenix_core.errors import ValidationFailed
+from phoenix_core.pipelines.ir import STEP_KINDS, Pipeline, parse_pipeline
 from phoenix_core.pipelines.otelcol import SUPPORT, compile_otelcol, ottl_string
 from phoenix_core.pipelines.otelcol_validate import (
     OttlError,
@@ -19,7 +20,6 @@ from phoenix_core.pipelines.otelcol_validate import (
     pinned_components,
     validate_otelcol_config,
 )
-from phoenix_core.wire.pipeline import STEP_KINDS, Pipeline, parse_pipeline
 from support.otelcol import CRITICAL, LIBRARY, context, inventory, template_cases
 
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phoenix_core.errors import ValidationFailed
-from phoenix_core.wire.pipeline import STEP_KINDS, Pipeline, parse_pipeline
-from phoenix_core.wire.selectors import SelectorError, parse_selector
+from phoenix_core.pipelines.ir import STEP_KINDS, Pipeline, parse_pipeline
+from phoenix_core.pipelines.selectors import SelectorError, parse_selector
 
 
 def _error_paths(data: Any) -> list[str]:

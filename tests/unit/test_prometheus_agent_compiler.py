@@ -14,9 +14,9 @@ import yaml
 
 from phoenix_core.errors import ValidationFailed
 from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
+from phoenix_core.pipelines.ir import parse_pipeline
 from phoenix_core.pipelines.prometheus_agent import compile_prometheus_agent, duration, re2_escape
 from phoenix_core.pipelines.templates import TemplateLibrary
-from phoenix_core.wire.pipeline import parse_pipeline
 
 LIBRARY = TemplateLibrary.builtin()
 PROMTOOL = shutil.which("promtool")

@@ -10,8 +10,8 @@ import pytest
 
 from phoenix_core.errors import ValidationFailed
 from phoenix_core.pipelines.inventory import inventory_from_series
+from phoenix_core.pipelines.ir import parse_pipeline
 from phoenix_core.pipelines.simulator import forecast, hashmod
-from phoenix_core.wire.pipeline import parse_pipeline
 
 
 def _run(steps: list[dict[str, Any]], rows: list[dict[str, Any]]) -> pd.DataFrame:

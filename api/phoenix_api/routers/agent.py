@@ -8,13 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
-from phoenix_api.deps import (
-    PrincipalDep,
-    QueueDep,
-    StoreDep,
-    calling_host,
-    hot_services,
-)
+from phoenix_api.deps import caller, calling_host, services
 from phoenix_core.enrolment import enrol
 from phoenix_core.queue import Report
 from phoenix_core.store.agent_data import config_for_host, store_metrics
@@ -48,8 +42,9 @@ class Stored(BaseModel):
 async def heartbeat(body: Heartbeat, request: Request) -> LeasesExtended:
     """The host is alive: store what it reports and extend the leases of the tasks it holds."""
     host_id = calling_host(request)
-    _, hot_paths, settings = hot_services(request)
-    extended = await hot_paths.heartbeat(host_id, body, lease_seconds=settings.task_lease_seconds)
+    found = services(request)
+    lease = found.controller.settings.task_lease_seconds
+    extended = await found.fast_path.heartbeat(host_id, body, lease_seconds=lease)
     return LeasesExtended(leases_extended=extended)
 
 
@@ -64,10 +59,10 @@ async def poll(
     80 % and 100 % of ``wait`` seconds, at random: agents that started together (a fleet
     after an API restart) drift apart instead of polling in step."""
     host_id = calling_host(request)
-    queue, hot_paths, settings = hot_services(request)
-    lease = settings.task_lease_seconds
-    with queue.watch(host_id) as wakeup:  # before the claim: no enqueue slips between
-        work = await hot_paths.poll(host_id, limit=limit, lease_seconds=lease, waiting=wait > 0)
+    found = services(request)
+    fast_path, lease = found.fast_path, found.controller.settings.task_lease_seconds
+    with found.queue.watch(host_id) as wakeup:  # before the claim: no enqueue slips between
+        work = await fast_path.poll(host_id, limit=limit, lease_seconds=lease, waiting=wait > 0)
         if (
             not work.claimed
             and not work.cancellations
@@ -75,7 +70,7 @@ async def poll(
             and await wakeup.wait(wait * random.uniform(0.8, 1.0))  # noqa: S311 (not a secret)
             and not await request.is_disconnected()  # the agent went away: claim nothing for it
         ):
-            work = await hot_paths.poll(host_id, limit=limit, lease_seconds=lease)
+            work = await fast_path.poll(host_id, limit=limit, lease_seconds=lease)
     return PollResult(
         tasks=[
             TaskAssignment(
@@ -94,10 +89,10 @@ async def poll(
 
 
 @router.post("/register", response_model=RegistrationResult, status_code=201)
-def register(body: Registration, principal: PrincipalDep, store: StoreDep) -> RegistrationResult:
+def register(body: Registration, request: Request) -> RegistrationResult:
     """Exchange an enrolment token for this host's own token (shown once)."""
-    with store.session() as session:
-        return enrol(session, principal, body)
+    with services(request).store.session() as session:
+        return enrol(session, caller(request), body)
 
 
 @router.post("/tasks/{task_id}/status", response_model=Applied)
@@ -105,14 +100,13 @@ def report_status(
     task_id: Annotated[int, Path(ge=1, le=2**53)],
     body: StatusReport,
     request: Request,
-    queue: QueueDep,
-    store: StoreDep,
 ) -> Applied:
     """Report a held task's status, fenced by its attempt; a repeat is accepted and changes
     nothing. An applied report is published live (``task_updated``)."""
     host_id = calling_host(request)
     report = Report(task_id, body.attempt, body.status, body.result, body.error_message)
-    return Applied(applied=apply_report(store, queue, host_id, report))
+    found = services(request)
+    return Applied(applied=apply_report(found.store, found.queue, host_id, report))
 
 
 @router.get(
@@ -120,10 +114,10 @@ def report_status(
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "The rendered config."}},
 )
-def config(sha256: str, request: Request, store: StoreDep) -> Response:
+def config(sha256: str, request: Request) -> Response:
     """A rendered collector config of this host's, as stored (verify its SHA-256)."""
     host_id = calling_host(request)
-    with store.session() as session:
+    with services(request).store.session() as session:
         content = config_for_host(session, host_id, sha256)
     return Response(
         content, media_type="text/plain; charset=utf-8", headers={"ETag": f'"{sha256}"'}
@@ -131,8 +125,8 @@ def config(sha256: str, request: Request, store: StoreDep) -> Response:
 
 
 @router.post("/metrics", response_model=Stored)
-def metrics(body: MetricsBatch, request: Request, store: StoreDep) -> Stored:
+def metrics(body: MetricsBatch, request: Request) -> Stored:
     """A bounded batch of the agent's own measurements, into the metrics cache."""
     host_id = calling_host(request)
-    with store.session() as session:
+    with services(request).store.session() as session:
         return Stored(stored=store_metrics(session, host_id, body))

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from phoenix_api.deps import ControllerDep, Operator, StoreDep, hot_services
+from phoenix_api.deps import Operator, services
 from phoenix_core.controller.deployment import PlannedCollector
 from phoenix_core.errors import Conflict, FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
@@ -47,14 +47,14 @@ def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 def create(
     spec: ExperimentSpec,
     principal: Operator,
-    store: StoreDep,
-    controller: ControllerDep,
+    request: Request,
     response: Response,
 ) -> ExperimentRecord:
     """Create a draft from a full spec (one baseline, one or more candidates); its hosts must
     resolve and every variant must render for them."""
-    controller.check(spec)
-    with store.session() as session:
+    found = services(request)
+    found.controller.check(spec)
+    with found.store.session() as session:
         record = ExperimentRepository(session).create(spec, actor=principal.actor)
     response.headers["Location"] = f"/api/v1/experiments/{record.id}"
     response.headers["ETag"] = _etag(record)
@@ -71,15 +71,15 @@ async def list_experiments(
     """Summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
     ``GET /api/v1/experiments/{id}`` has an experiment's whole record."""
     before = _parse_cursor(cursor) if cursor else None
-    page = await hot_services(request).hot_paths.experiment_page(
+    page = await services(request).fast_path.experiment_page(
         state=state, limit=limit, before=before
     )
     return Response(page, media_type="application/json")  # the page as the hot path wrote it
 
 
 @router.get("/{experiment_id}", response_model=ExperimentRecord)
-def get(experiment_id: uuid.UUID, store: StoreDep, response: Response) -> ExperimentRecord:
-    with store.session() as session:
+def get(experiment_id: uuid.UUID, request: Request, response: Response) -> ExperimentRecord:
+    with services(request).store.session() as session:
         record = ExperimentRepository(session).get(experiment_id)
     response.headers["ETag"] = _etag(record)
     return record
@@ -91,20 +91,20 @@ def update(
     *,
     spec: ExperimentSpec,
     principal: Operator,
-    store: StoreDep,
-    controller: ControllerDep,
+    request: Request,
     response: Response,
     if_match: Annotated[str, Header(description="The ETag of the version being edited.")],
 ) -> ExperimentRecord:
     """Replace a draft's spec; ``If-Match`` must carry the ETag of the version edited."""
-    controller.check(spec)
+    found = services(request)
+    found.controller.check(spec)
     try:
         expected = int(if_match.strip().removeprefix("W/").strip('"'))
     except ValueError:
         raise ValidationFailed(
             [FieldError(("header", "if-match"), "not an ETag of this API")]
         ) from None
-    with store.session() as session:
+    with found.store.session() as session:
         record = ExperimentRepository(session).update_spec(
             experiment_id, spec, expected_version=expected, actor=principal.actor
         )
@@ -113,44 +113,40 @@ def update(
 
 
 @router.delete("/{experiment_id}", status_code=204)
-def delete(experiment_id: uuid.UUID, principal: Operator, store: StoreDep) -> Response:
+def delete(experiment_id: uuid.UUID, principal: Operator, request: Request) -> Response:
     """Delete a draft (its audit trail stays)."""
-    with store.session() as session:
+    with services(request).store.session() as session:
         ExperimentRepository(session).delete(experiment_id, actor=principal.actor)
     return Response(status_code=204)
 
 
 @router.post("/{experiment_id}/start", response_model=ExperimentRecord, status_code=202)
-def start(
-    experiment_id: uuid.UUID, principal: Operator, controller: ControllerDep
-) -> ExperimentRecord:
+def start(experiment_id: uuid.UUID, principal: Operator, request: Request) -> ExperimentRecord:
     """Validate the draft (hosts resolve, every variant renders for every host) and schedule it."""
-    return controller.start(experiment_id, actor=principal.actor)
+    return services(request).controller.start(experiment_id, actor=principal.actor)
 
 
 @router.post("/{experiment_id}/stop", response_model=ExperimentRecord, status_code=202)
-def stop(
-    experiment_id: uuid.UUID, principal: Operator, controller: ControllerDep
-) -> ExperimentRecord:
+def stop(experiment_id: uuid.UUID, principal: Operator, request: Request) -> ExperimentRecord:
     """Stop a running experiment: its collectors and load are stopped, then it is 'stopped'."""
-    return controller.stop(experiment_id, actor=principal.actor)
+    return services(request).controller.stop(experiment_id, actor=principal.actor)
 
 
 @router.post("/{experiment_id}/dry-run", response_model=list[PlannedCollector])
-def dry_run(experiment_id: uuid.UUID, controller: ControllerDep) -> list[PlannedCollector]:
+def dry_run(experiment_id: uuid.UUID, request: Request) -> list[PlannedCollector]:
     """Validate and render every variant for every host; nothing is deployed."""
-    return controller.dry_run(experiment_id)
+    return services(request).controller.dry_run(experiment_id)
 
 
 @router.get("/{experiment_id}/events", response_model=EventPage)
 def events(
     experiment_id: uuid.UUID,
-    store: StoreDep,
+    request: Request,
     after: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The audit trail: every change, with its actor, oldest first, after event ``after``."""
-    with store.session() as session:
+    with services(request).store.session() as session:
         items = list(
             EventRepository(session).list(experiment_id=experiment_id, after_id=after, limit=limit)
         )
@@ -160,8 +156,8 @@ def events(
 
 
 @router.get("/{experiment_id}/kpis", responses={409: {"description": "Not analysed yet."}})
-def kpis(experiment_id: uuid.UUID, store: StoreDep) -> None:
+def kpis(experiment_id: uuid.UUID, request: Request) -> None:
     """KPIs per variant, once analysed (analysis comes with its own issue)."""
-    with store.session() as session:
+    with services(request).store.session() as session:
         record = ExperimentRepository(session).get(experiment_id)
     raise Conflict(f"Experiment {record.id} is not analysed yet ({record.state.value}): no KPIs.")

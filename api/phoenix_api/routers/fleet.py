@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from phoenix_api.deps import Admin, QueueDep, StoreDep
+from phoenix_api.deps import Admin, services
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.wire import TaskStatus
 
@@ -21,23 +21,23 @@ class QueueStatsPublic(BaseModel):
 
 
 @router.get("/hosts", response_model=list[HostRecord])
-def hosts(store: StoreDep, include_decommissioned: bool = False) -> list[HostRecord]:
+def hosts(request: Request, include_decommissioned: bool = False) -> list[HostRecord]:
     """Hosts with their status, labels and last heartbeat."""
-    with store.session() as session:
+    with services(request).store.session() as session:
         return list(HostRepository(session).list(include_decommissioned=include_decommissioned))
 
 
 @router.post("/hosts/{host_id}/decommission", response_model=HostRecord)
-def decommission(host_id: uuid.UUID, principal: Admin, store: StoreDep) -> HostRecord:
+def decommission(host_id: uuid.UUID, principal: Admin, request: Request) -> HostRecord:
     """Take a host out of the fleet: no experiment selects it any more."""
-    with store.session() as session:
+    with services(request).store.session() as session:
         return HostRepository(session).decommission(host_id, actor=principal.actor)
 
 
 @router.get("/tasks/stats", response_model=QueueStatsPublic)
-def task_stats(queue: QueueDep) -> QueueStatsPublic:
+def task_stats(request: Request) -> QueueStatsPublic:
     """Queue depth per status, oldest pending task's age (seconds), pending tasks per host."""
-    stats = queue.stats()
+    stats = services(request).queue.stats()
     return QueueStatsPublic(
         depth=stats.depth,
         oldest_pending_seconds=stats.oldest_pending_seconds,

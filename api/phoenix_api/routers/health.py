@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from phoenix_api.deps import services
 from phoenix_core.store.migrate import require_head
 
 router = APIRouter(tags=["operations"])
@@ -30,6 +31,6 @@ async def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses={503: {"description": "Not ready"}})
 async def readyz(request: Request) -> Readiness:
     """Ready to serve: the database answers and its schema is at this code's head."""
-    engine = request.app.state.store.engine
+    engine = services(request).store.engine
     status = await run_in_threadpool(require_head, engine)
     return Readiness(status="ready", database=engine.dialect.name, schema_revision=status.head)

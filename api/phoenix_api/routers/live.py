@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from phoenix_api.authentication import PrincipalCache
-from phoenix_api.event_hub import EventHub, Subscription, envelope
+from phoenix_api.deps import services
+from phoenix_api.event_hub import Subscription, envelope
 from phoenix_core.auth import Forbidden, Role
 from phoenix_core.errors import PhoenixError
 from phoenix_core.store.events import EventRecord, EventRepository
@@ -45,14 +45,13 @@ def _history(store: Store, topic: str, after: int) -> list[EventRecord]:
 
 @router.websocket("/api/v1/ws")
 async def live(websocket: WebSocket) -> None:
-    store: Store = websocket.app.state.store
-    hub: EventHub = websocket.app.state.event_hub
+    found = services(websocket)
+    store, hub = found.store, found.event_hub
     header = websocket.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else ""
     token = token or websocket.query_params.get("token", "")
     try:
-        tokens: PrincipalCache = websocket.app.state.tokens
-        (await tokens(token)).require(Role.VIEWER)
+        (await found.tokens(token)).require(Role.VIEWER)
     except PhoenixError as exc:  # accepted first, so that the client sees why it is closed
         await websocket.accept()
         code = 4403 if isinstance(exc, Forbidden) else 4401

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from phoenix_api.deps import services
 from phoenix_core.pipelines.preview import (
     ForecastResult,
     PipelineChoice,
@@ -66,8 +67,7 @@ class ForecastRequest(PipelineChoice):
 
 
 def _library(request: Request) -> TemplateLibrary:
-    library: TemplateLibrary = request.app.state.library
-    return library
+    return services(request).library
 
 
 @router.get("/templates", response_model=list[TemplateSummary])

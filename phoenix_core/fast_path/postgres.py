@@ -1,18 +1,7 @@
-"""The API's hot paths, for an asyncio caller: what every agent and dashboard calls all the time.
-
-Two implementations of one interface, chosen by the database:
-
-- :class:`PostgresHotPaths`: statements from ``hot.sql`` (heartbeats, a token lookup, a page
-  of experiments: one each) and the queue's own (a poll: its claim and its cancellations, run
-  as one statement) on an asyncio pool of autocommit psycopg connections. The request neither
-  waits for a worker thread nor builds ORM objects: a heartbeat costs the API a fifth of the
-  CPU it did through the repositories (``bench/api.py``), and a burst of token lookups or
-  polls (a fleet reconnecting) takes no thread from the event loop. Under load, requests
-  that arrive together share a statement (``coalesce``): heartbeats of different hosts go in
-  one batch, and identical pages of experiments are read once for all who asked meanwhile.
-- :class:`StoreHotPaths`: the repositories on a worker thread, for SQLite (one process, the
-  embedded default) and as the reference the PostgreSQL statements are tested against
-  (``tests/integration/test_hot_paths.py``).
+"""The fast path on PostgreSQL: one statement each from ``phoenix_core/sql/fast_path.sql`` (a
+heartbeat, a token lookup, a poll, a page of experiments) on an asyncio pool of autocommit
+psycopg connections, no worker thread and no ORM; requests that arrive together share a
+statement (``coalesce``). Why and how much: ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -21,10 +10,8 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache, partial
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
-import anyio.to_thread
 import psycopg
 from psycopg.rows import RowFactory, namedtuple_row, tuple_row
 from psycopg.types.json import set_json_loads
@@ -33,159 +20,30 @@ from sqlalchemy import Engine
 
 from phoenix_core.auth import Principal, hash_token, token_kind
 from phoenix_core.errors import Conflict, DatabaseUnavailable, NotFound
+from phoenix_core.fast_path.base import AgentWork
+from phoenix_core.fast_path.coalesce import BatchedWrites, CoalescedReads
 from phoenix_core.lifecycle import ExperimentState
-from phoenix_core.queue import ClaimedTask, TaskQueue
 from phoenix_core.queue.model import claim_order, claimed_from_row
 from phoenix_core.queue.postgres import SESSION_OPTIONS
-from phoenix_core.queue.postgres import query as queue_query
 from phoenix_core.queue.waiters import Waiters
-from phoenix_core.store import fast_json
-from phoenix_core.store.coalesce import BatchedWrites, CoalescedReads
-from phoenix_core.store.database import connection_lost, is_postgresql, translate_error
+from phoenix_core.sql import fast_json, statement
+from phoenix_core.store.database import connection_lost, translate_error
 from phoenix_core.store.events import LiveNotice, notify_payload
-from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, page_cursor
-from phoenix_core.store.hosts import (
-    COLLECTING,
-    HEARTBEAT,
-    REPORTED_STATUSES,
-    HostRepository,
-    heartbeat_data,
-)
-from phoenix_core.store.named_sql import named_sql
-from phoenix_core.store.session import Store
-from phoenix_core.store.tokens import LAST_USED_RESOLUTION, TokenRepository, token_holder
+from phoenix_core.store.experiments import page_cursor
+from phoenix_core.store.hosts import COLLECTING, HEARTBEAT, REPORTED_STATUSES, heartbeat_data
+from phoenix_core.store.tokens import LAST_USED_RESOLUTION, token_holder
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat
 
-__all__ = [
-    "IDLE_RECHECK_SECONDS",
-    "AgentWork",
-    "HotPaths",
-    "PostgresHotPaths",
-    "StoreHotPaths",
-    "hot_paths_for",
-]
+__all__ = ["IDLE_RECHECK_SECONDS", "PostgresFastPath"]
 
 IDLE_RECHECK_SECONDS = 120.0
 """How long a host found idle is believed idle without a look, notifications or not: the bound
 on a task's delay should a notification be lost where the listener cannot tell."""
 
 
-class AgentWork(NamedTuple):
-    """What a poll hands an agent: the tasks it just claimed, the held ones it must stop."""
-
-    claimed: list[ClaimedTask]
-    cancellations: list[int]
-
-
-class HotPaths(Protocol):
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def heartbeat(
-        self, host_id: uuid.UUID, heartbeat: Heartbeat, *, lease_seconds: float,
-        at: datetime | None = None,
-    ) -> int:  # fmt: skip
-        """Record the heartbeat and extend the host's leases; how many were extended.
-        ``NotFound`` for an unknown host, ``Conflict`` for a decommissioned one."""
-        ...
-
-    async def principal(self, token: str) -> Principal:
-        """``TokenRepository.authenticate``: who holds ``token``, or ``Unauthenticated``."""
-        ...
-
-    async def poll(
-        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float, waiting: bool = False
-    ) -> AgentWork:  # fmt: skip
-        """``TaskQueue.claim`` up to ``limit`` of the host's tasks, and the ids of its
-        ``TaskQueue.cancellations``. ``waiting``: the caller watches the host
-        (``TaskQueue.watch``) and, given nothing, waits to be woken; a host known to have
-        nothing may then be answered without a look (anything for it since wakes the watch)."""
-        ...
-
-    async def experiment_page(
-        self, *, state: ExperimentState | None, limit: int,
-        before: tuple[datetime, uuid.UUID] | None,
-    ) -> bytes:  # fmt: skip
-        """Up to ``limit`` summaries as ``ExperimentRepository.summaries`` gives them, after
-        ``before``: the ``ExperimentPage`` JSON document, as the API sends it."""
-        ...
-
-
-def hot_paths_for(store: Store, queue: TaskQueue, *, connections: int) -> HotPaths:
-    """PostgreSQL's statements on a pool of ``connections``, or the repositories."""
-    if is_postgresql(store.engine):
-        return PostgresHotPaths(store.engine, queue.waiters, connections=connections)
-    return StoreHotPaths(store, queue)
-
-
-class StoreHotPaths:
-    """The repositories (any database), each call on a worker thread."""
-
-    def __init__(self, store: Store, queue: TaskQueue) -> None:
-        self.store = store
-        self.queue = queue
-
-    async def open(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def heartbeat(
-        self, host_id: uuid.UUID, heartbeat: Heartbeat, *, lease_seconds: float,
-        at: datetime | None = None,
-    ) -> int:  # fmt: skip
-        call = partial(self._heartbeat, host_id, heartbeat, lease_seconds, at)
-        return await anyio.to_thread.run_sync(call)
-
-    def _heartbeat(
-        self, host_id: uuid.UUID, heartbeat: Heartbeat, lease_seconds: float, at: datetime | None
-    ) -> int:
-        with self.store.session() as session:
-            HostRepository(session).record_heartbeat(host_id, heartbeat, at=at)
-        return self.queue.heartbeat(host_id, lease_seconds=lease_seconds, at=at)
-
-    async def principal(self, token: str) -> Principal:
-        return await anyio.to_thread.run_sync(self._principal, token)
-
-    def _principal(self, token: str) -> Principal:
-        with self.store.session() as session:
-            return TokenRepository(session).authenticate(token)
-
-    async def poll(
-        self, host_id: uuid.UUID, *, limit: int, lease_seconds: float, waiting: bool = False
-    ) -> AgentWork:  # fmt: skip
-        call = partial(self._poll, host_id, limit, lease_seconds)
-        return await anyio.to_thread.run_sync(call)
-
-    def _poll(self, host_id: uuid.UUID, limit: int, lease_seconds: float) -> AgentWork:
-        claimed = self.queue.claim(host_id, limit=limit, lease_seconds=lease_seconds)
-        return AgentWork(claimed, [task.id for task in self.queue.cancellations(host_id)])
-
-    async def experiment_page(
-        self, *, state: ExperimentState | None, limit: int,
-        before: tuple[datetime, uuid.UUID] | None,
-    ) -> bytes:  # fmt: skip
-        call = partial(self._page, state, limit, before)
-        return await anyio.to_thread.run_sync(call)
-
-    def _page(
-        self, state: ExperimentState | None, limit: int, before: tuple[datetime, uuid.UUID] | None
-    ) -> bytes:
-        with self.store.session() as session:
-            found = ExperimentRepository(session).summaries(
-                state=state, limit=limit + 1, before=before
-            )
-        items = list(found[:limit])
-        more = len(found) > limit
-        cursor = page_cursor(items[-1].created_at, items[-1].id) if more else None
-        return ExperimentPage(items=items, next_cursor=cursor).model_dump_json().encode()
-
-
-class PostgresHotPaths:
-    """``hot.sql`` on an asyncio pool of autocommit connections (opened with the app).
+class PostgresFastPath:
+    """``fast_path.sql`` on an asyncio pool of autocommit connections (opened with the app).
 
     A waiting poll of a host whose last poll here found nothing at all (no task pending, even
     for later, none to cancel) is answered without a statement while no notification for the
@@ -207,7 +65,7 @@ class PostgresHotPaths:
             open=False,
             kwargs={"autocommit": True, "connect_timeout": 5, "options": SESSION_OPTIONS},
             configure=_configure,
-            name="phoenix-hot-paths",
+            name="phoenix-fast-path",
         )
         self._pages = CoalescedReads(self._page)  # dashboards refreshing the same page
         self._beats: BatchedWrites[uuid.UUID, tuple[uuid.UUID, str], int | None] = (
@@ -288,7 +146,7 @@ class PostgresHotPaths:
             return AgentWork([], [])
         stamp = self.waiters.stamp()  # before the statement: what it misses is heard after
         parameters = {"host_id": host_id, "limit": limit, "lease": lease_seconds, "at": None}
-        rows = await self._all(_poll_statement(), parameters, doing="claim tasks")
+        rows = await self._all(_hot("poll"), parameters, doing="claim tasks")
         claimed = sorted(
             (claimed_from_row(host_id, row[:-2]) for row in rows if row[0] is not None),
             key=claim_order,
@@ -365,25 +223,7 @@ class PostgresHotPaths:
 
 
 def _hot(name: str) -> str:
-    return named_sql("phoenix_core.store", "hot.sql", name)
-
-
-@cache
-def _poll_statement() -> str:
-    """The queue's ``claim`` and ``cancellations`` as one statement, one round trip per poll:
-    a row per claimed task (the claim's columns), each ending with whether the host had any
-    pending task (due or not, claimed here or not) and the ids of its tasks to stop; a single
-    row of NULLs ending with them when nothing was claimed. All read the same snapshot: a
-    task claimed here was pending, so it is no cancellation."""
-    claim, cancellations = queue_query("claim"), queue_query("cancellations")
-    return (
-        f"WITH claimed AS ({claim}),\nheld AS ({cancellations})\n"  # noqa: S608 (no input)
-        "SELECT claimed.*,\n"
-        "       EXISTS (SELECT 1 FROM agent_tasks WHERE host_id = %(host_id)s\n"
-        "               AND status = 'pending') AS pending,\n"
-        "       ARRAY(SELECT id FROM held ORDER BY id) AS cancellations\n"
-        "FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
-    )
+    return statement("fast_path.sql", name)
 
 
 async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:

@@ -1,4 +1,4 @@
-"""The API's hot paths: on PostgreSQL one statement each (``phoenix_core/store/hot.sql``), which
+"""The API's fast path: on PostgreSQL one statement each (``phoenix_core/sql/fast_path.sql``), which
 must do exactly what the repositories do (the SQLite path, and the reference). Two hosts on one
 database live the same story, one through each implementation, and every row, event and
 notification they leave is compared."""
@@ -19,16 +19,18 @@ from sqlalchemy import select, update
 
 from phoenix_core.auth import Principal, Role, TokenKind, Unauthenticated, hash_token, new_token
 from phoenix_core.errors import Conflict, DatabaseUnavailable, NotFound
+from phoenix_core.fast_path import AgentWork, FastPath
+from phoenix_core.fast_path import postgres as postgres_fast_path
+from phoenix_core.fast_path.postgres import PostgresFastPath
+from phoenix_core.fast_path.reference import RepositoryFastPath
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.queue import NewTask, Report, open_queue
 from phoenix_core.queue.base import TaskQueue
 from phoenix_core.queue.waiters import Waiters
 from phoenix_core.spec import ExperimentSpec
-from phoenix_core.store import hot_paths
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.experiments import ExperimentPage, ExperimentRepository, parse_page_cursor
 from phoenix_core.store.hosts import HostRepository
-from phoenix_core.store.hot_paths import AgentWork, HotPaths, PostgresHotPaths, StoreHotPaths
 from phoenix_core.store.migrate import upgrade
 from phoenix_core.store.session import Store
 from phoenix_core.store.tables import (
@@ -62,7 +64,7 @@ class Side:
     implementation."""
 
     def __init__(
-        self, store: Store, queue: TaskQueue, paths: Callable[[], HotPaths], name: str
+        self, store: Store, queue: TaskQueue, paths: Callable[[], FastPath], name: str
     ) -> None:
         self.store, self.queue, self.paths = store, queue, paths
         with store.session() as session:
@@ -160,9 +162,9 @@ def sides(postgres_url: str) -> Iterator[tuple[Side, Side]]:
     engine = make_engine(postgres_url)
     store, queue = Store(engine), open_queue(engine)
     try:
-        reference = Side(store, queue, lambda: StoreHotPaths(store, queue), "ref-host")
+        reference = Side(store, queue, lambda: RepositoryFastPath(store, queue), "ref-host")
         statement = Side(
-            store, queue, lambda: PostgresHotPaths(engine, queue.waiters, connections=2), "sql-host"
+            store, queue, lambda: PostgresFastPath(engine, queue.waiters, connections=2), "sql-host"
         )
         yield reference, statement
     finally:
@@ -255,11 +257,11 @@ def test_heartbeats_written_together_do_what_the_repositories_do_one_by_one(
     ]
     try:
         references = [
-            Side(store, queue, lambda: StoreHotPaths(store, queue), f"ref-{index}")
+            Side(store, queue, lambda: RepositoryFastPath(store, queue), f"ref-{index}")
             for index in range(3)
         ]
         statements = [
-            Side(store, queue, lambda: StoreHotPaths(store, queue), f"sql-{index}")
+            Side(store, queue, lambda: RepositoryFastPath(store, queue), f"sql-{index}")
             for index in range(4)
         ]
         retired = statements.pop()
@@ -275,7 +277,7 @@ def test_heartbeats_written_together_do_what_the_repositories_do_one_by_one(
                     )
 
         async def together(story: list[Any]) -> tuple[list[Any], int]:
-            paths = PostgresHotPaths(engine, Waiters(), connections=2)
+            paths = PostgresFastPath(engine, Waiters(), connections=2)
             await paths.open()
             try:
                 asked = paths.pool.get_stats().get("requests_num", 0)
@@ -382,7 +384,7 @@ def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
             )[1]
             tokens.revoke(TokenKind.USER, "r", actor="t")
 
-        async def look_up(paths: HotPaths, token: str) -> Principal | str:
+        async def look_up(paths: FastPath, token: str) -> Principal | str:
             await paths.open()
             try:
                 return await paths.principal(token)
@@ -409,11 +411,11 @@ def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
         answers = {}
         for token in (user, revoked, expired, new_token(TokenKind.HOST)):
             set_last_used(token, None)
-            reference = asyncio.run(look_up(StoreHotPaths(store, queue), token))
+            reference = asyncio.run(look_up(RepositoryFastPath(store, queue), token))
             written = last_used(token)
             set_last_used(token, None)
             statement = asyncio.run(
-                look_up(PostgresHotPaths(engine, Waiters(), connections=1), token)
+                look_up(PostgresFastPath(engine, Waiters(), connections=1), token)
             )
             assert reference == statement
             assert (written is None) == (last_used(token) is None)
@@ -428,7 +430,7 @@ def test_a_token_lookup_is_the_repository_s(postgres_url: str) -> None:
         assert answers[expired] == "The token 'e' expired."
         assert last_used(revoked) is None and last_used(expired) is None
 
-        statement_paths = lambda: PostgresHotPaths(engine, Waiters(), connections=1)  # noqa: E731
+        statement_paths = lambda: PostgresFastPath(engine, Waiters(), connections=1)  # noqa: E731
         first = last_used(user)
         asyncio.run(look_up(statement_paths(), user))
         assert last_used(user) == first  # written at most once a minute
@@ -457,7 +459,7 @@ def test_the_statements_ride_out_a_database_restart() -> None:
         heartbeat = Heartbeat(agent_version="0.1.0", status=HostStatus.HEALTHY)
 
         async def story() -> None:
-            paths = PostgresHotPaths(engine, Waiters(), connections=3)
+            paths = PostgresFastPath(engine, Waiters(), connections=3)
             await paths.open()
             try:
                 await paths.pool.wait()  # all three connections open
@@ -498,7 +500,7 @@ def test_the_page_statement_pages_as_the_repository_does(postgres_url: str) -> N
                     )
                 )
 
-        async def pages(paths: HotPaths, state: ExperimentState | None) -> list[dict]:
+        async def pages(paths: FastPath, state: ExperimentState | None) -> list[dict]:
             await paths.open()
             try:
                 found, before = [], None
@@ -516,9 +518,9 @@ def test_the_page_statement_pages_as_the_repository_does(postgres_url: str) -> N
 
         counts = {None: 7, ExperimentState.RUNNING: 3, ExperimentState.COMPLETED: 0}
         for state, count in counts.items():
-            reference = asyncio.run(pages(StoreHotPaths(store, queue), state))
+            reference = asyncio.run(pages(RepositoryFastPath(store, queue), state))
             statement = asyncio.run(
-                pages(PostgresHotPaths(engine, Waiters(), connections=1), state)
+                pages(PostgresFastPath(engine, Waiters(), connections=1), state)
             )
             assert reference == statement  # every field, timestamps written alike, cursors
             assert sum(len(page["items"]) for page in reference) == count
@@ -544,7 +546,7 @@ def test_pages_asked_for_together_share_a_statement(postgres_url: str) -> None:
                 )
 
         async def together() -> tuple[list[bytes], int, bytes]:
-            paths = PostgresHotPaths(engine, Waiters(), connections=4)
+            paths = PostgresFastPath(engine, Waiters(), connections=4)
             await paths.open()
             try:
                 asked = paths.pool.get_stats().get("requests_num", 0)
@@ -568,7 +570,7 @@ def test_pages_asked_for_together_share_a_statement(postgres_url: str) -> None:
 
 
 class _IdleHost:
-    """One host, the queue (listening, as the API's) and the hot paths: how many statements
+    """One host, the queue (listening, as the API's) and the fast path: how many statements
     each waiting poll of the host costs."""
 
     def __init__(self, postgres_url: str) -> None:
@@ -577,11 +579,11 @@ class _IdleHost:
         self.queue.listen()  # notifications reach queue.waiters, as in the API
         with Store(self.engine).session() as session:
             self.host = HostRepository(session).register(f"idle-{uuid.uuid4()}", actor="t").id
-        self.paths = PostgresHotPaths(self.engine, self.queue.waiters, connections=1)
+        self.paths = PostgresFastPath(self.engine, self.queue.waiters, connections=1)
 
     @classmethod
     def live(cls, postgres_url: str, story: Callable[[_IdleHost], Awaitable[None]]) -> None:
-        """Run ``story`` with the hot paths open, then close everything."""
+        """Run ``story`` with the fast path open, then close everything."""
         idle = cls(postgres_url)
 
         async def run() -> None:
@@ -681,7 +683,7 @@ def test_an_idle_host_is_looked_at_while_notifications_go_unheard_and_after_a_wh
 ) -> None:
     """While the queue's listening connection is down every poll looks; and
     IDLE_RECHECK_SECONDS bounds believing a host idle, should a notification be lost unseen."""
-    monkeypatch.setattr(hot_paths, "IDLE_RECHECK_SECONDS", 0.5)
+    monkeypatch.setattr(postgres_fast_path, "IDLE_RECHECK_SECONDS", 0.5)
 
     async def story(idle: _IdleHost) -> None:
         counts, _ = await idle.statements_per_poll()

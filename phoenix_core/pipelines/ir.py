@@ -49,8 +49,8 @@ from pydantic import (
 )
 
 from phoenix_core.errors import FieldError, ValidationFailed
-from phoenix_core.wire.regex import RegexError, check_re2
-from phoenix_core.wire.selectors import SelectorError, parse_selector
+from phoenix_core.pipelines.regex import RegexError, check_re2
+from phoenix_core.pipelines.selectors import SelectorError, parse_selector
 
 __all__ = [
     "HASHMOD_MODULUS",

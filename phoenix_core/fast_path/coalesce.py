@@ -1,4 +1,4 @@
-"""Requests that arrive together share a statement: the API's hot paths under load.
+"""Requests that arrive together share a statement: the fast path under load.
 
 - :class:`CoalescedReads`: identical reads. One runs at once when none for its key is in
   flight; while one is, callers for the same key wait together for the *next* read, which

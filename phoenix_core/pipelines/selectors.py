@@ -127,7 +127,7 @@ def _string(text: str, pos: int) -> tuple[str, int]:
 
 
 def _check_regex(pattern: str, text: str) -> None:
-    from phoenix_core.wire.regex import RegexError, check_re2
+    from phoenix_core.pipelines.regex import RegexError, check_re2
 
     try:
         check_re2(pattern)

@@ -1,7 +1,7 @@
--- The API's hot paths on PostgreSQL: what every agent and dashboard calls all the time, each
+-- The API's fast path on PostgreSQL: what every agent and dashboard calls all the time, each
 -- one statement (one round trip, no ORM), run on an asyncio connection pool by
--- phoenix_core/store/hot_paths.py. Each has the same effect as the repository method it stands
--- for on SQLite; tests/integration/test_hot_paths.py runs both on PostgreSQL and compares.
+-- phoenix_core/fast_path/postgres.py. Each has the same effect as the repository method it stands
+-- for on SQLite; tests/integration/test_fast_path.py runs both on PostgreSQL and compares.
 -- Parameters are psycopg's %(name)s.
 
 -- name: heartbeats
@@ -92,7 +92,7 @@ SELECT decommissioned_at FROM hosts WHERE id = %(host_id)s;
 -- state and after the (created_at, id) of the last one seen, each object with the fields of
 -- ExperimentSummary in order and its timestamps written as pydantic writes them (UTC, "Z",
 -- microseconds only when there are some); whether there are more; and the last item's
--- (created_at, id), for the cursor. tests/integration/test_hot_paths.py compares every page
+-- (created_at, id), for the cursor. tests/integration/test_fast_path.py compares every page
 -- with the repository's.
 WITH page AS (
     SELECT e.id, e.name, e.state, e.collector,
@@ -150,3 +150,17 @@ WITH found AS (
            OR found.last_used_at < %(at)s - make_interval(secs => %(resolution)s))
 )
 SELECT id, name, role, host_id, expires_at, revoked_at FROM found;
+
+-- name: poll
+-- TaskQueue.claim + TaskQueue.cancellations (queue.sql) in one round trip per poll: a row per
+-- claimed task (the claim's columns), each ending with whether the host had any pending task
+-- (due or not, claimed here or not) and the ids of its tasks to stop; a single row of NULLs
+-- ending with them when nothing was claimed. All read the same snapshot: a task claimed here
+-- was pending, so it is no cancellation.
+WITH claimed AS ({{queue.sql:claim}}),
+held AS ({{queue.sql:cancellations}})
+SELECT claimed.*,
+       EXISTS (SELECT 1 FROM agent_tasks WHERE host_id = %(host_id)s
+               AND status = 'pending') AS pending,
+       ARRAY(SELECT id FROM held ORDER BY id) AS cancellations
+FROM (SELECT 1) AS one LEFT JOIN claimed ON true;

@@ -1,5 +1,5 @@
 -- The PostgreSQL task queue's hot-path SQL, one named query per operation.
--- Loaded by name by phoenix_core/queue/postgres.py; parameters are psycopg's %(name)s. A batch
+-- Loaded by name by phoenix_core/queue/postgres.py (the fast path's poll embeds two); parameters are psycopg's %(name)s. A batch
 -- (of new tasks, of reports) is one JSON document, a list of objects, unpacked here by
 -- jsonb_to_recordset: one C-speed serialisation on the client instead of a Python-level array
 -- dump per column (which cost more CPU than the statement), and jsonb rather than json so a
