@@ -39,26 +39,34 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-_S = ExperimentState
-
 TRANSITIONS: dict[ExperimentState, frozenset[ExperimentState]] = {
-    _S.DRAFT: frozenset({_S.SCHEDULED}),
-    _S.SCHEDULED: frozenset({_S.DEPLOYING, _S.STOPPING, _S.FAILED}),
-    _S.DEPLOYING: frozenset({_S.WARMING_UP, _S.STOPPING, _S.FAILED}),
-    _S.WARMING_UP: frozenset({_S.RUNNING, _S.STOPPING, _S.FAILED}),
-    _S.RUNNING: frozenset({_S.ANALYZING, _S.STOPPING, _S.FAILED}),
-    _S.ANALYZING: frozenset({_S.COMPLETED, _S.FAILED}),
-    _S.STOPPING: frozenset({_S.STOPPED, _S.FAILED}),
-    _S.COMPLETED: frozenset(),
-    _S.STOPPED: frozenset(),
-    _S.FAILED: frozenset(),
+    ExperimentState.DRAFT: frozenset({ExperimentState.SCHEDULED}),
+    ExperimentState.SCHEDULED: frozenset(
+        {ExperimentState.DEPLOYING, ExperimentState.STOPPING, ExperimentState.FAILED}
+    ),
+    ExperimentState.DEPLOYING: frozenset(
+        {ExperimentState.WARMING_UP, ExperimentState.STOPPING, ExperimentState.FAILED}
+    ),
+    ExperimentState.WARMING_UP: frozenset(
+        {ExperimentState.RUNNING, ExperimentState.STOPPING, ExperimentState.FAILED}
+    ),
+    ExperimentState.RUNNING: frozenset(
+        {ExperimentState.ANALYZING, ExperimentState.STOPPING, ExperimentState.FAILED}
+    ),
+    ExperimentState.ANALYZING: frozenset({ExperimentState.COMPLETED, ExperimentState.FAILED}),
+    ExperimentState.STOPPING: frozenset({ExperimentState.STOPPED, ExperimentState.FAILED}),
+    ExperimentState.COMPLETED: frozenset(),
+    ExperimentState.STOPPED: frozenset(),
+    ExperimentState.FAILED: frozenset(),
 }
 """For each state, the states it may move to next."""
 
 TERMINAL_STATES = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
-ACTIVE_STATES = frozenset(TRANSITIONS) - TERMINAL_STATES - {_S.DRAFT}
+ACTIVE_STATES = frozenset(TRANSITIONS) - TERMINAL_STATES - {ExperimentState.DRAFT}
 """States in which an experiment holds its hosts."""
-COLLECTING_STATES = frozenset({_S.DEPLOYING, _S.WARMING_UP, _S.RUNNING})
+COLLECTING_STATES = frozenset(
+    {ExperimentState.DEPLOYING, ExperimentState.WARMING_UP, ExperimentState.RUNNING}
+)
 """States in which an experiment's collectors are meant to run (once started)."""
 
 

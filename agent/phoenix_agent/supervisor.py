@@ -47,7 +47,6 @@ from phoenix_core.wire.tasks import (
 __all__ = ["Supervisor", "SupervisorSettings", "substitute"]
 
 log = logging.getLogger(__name__)
-S = ActivePipelineStatus
 
 PLACEHOLDER = re.compile(r"%%phoenix:([A-Za-z0-9_]*)%%")
 """Host-local values in a config: never collides with Prometheus' ``${1}`` or ``${env:…}``."""
@@ -131,7 +130,7 @@ class Collector:
         self.folder = folder
         self.settings = settings
         self.on_change = on_change
-        self.status = S.STARTING
+        self.status = ActivePipelineStatus.STARTING
         self.restarts = 0
         self.child: Child | None = None
         self._started_at = 0.0
@@ -183,7 +182,7 @@ class Collector:
         """Take over a collector found running after an agent restart."""
         self.child = child
         self.restarts = restarts
-        self.status = S.RUNNING
+        self.status = ActivePipelineStatus.RUNNING
         self._started_at = time.monotonic()
         log.info("%s/%s: adopted %s (pid %s)", self.experiment_id, self.variant,
                  self.kind.value, child.pid)  # fmt: skip
@@ -201,7 +200,7 @@ class Collector:
                 )
             try:
                 if httpx.get(url, timeout=1).status_code == 200:
-                    self.status = S.RUNNING
+                    self.status = ActivePipelineStatus.RUNNING
                     return
             except httpx.TransportError:
                 pass
@@ -233,7 +232,7 @@ class Collector:
             log.warning("%s/%s: %s exited with status %s after %.1f s", self.experiment_id,
                         self.variant, self.kind.value, child.returncode, up)  # fmt: skip
             if quick_failures >= self.settings.crash_loop_after:
-                self.status = S.CRASH_LOOPING
+                self.status = ActivePipelineStatus.CRASH_LOOPING
                 log.error("%s/%s: crash-looping (%d quick failures); not restarting it",
                           self.experiment_id, self.variant, quick_failures)  # fmt: skip
                 return
@@ -241,12 +240,12 @@ class Collector:
                 self.settings.restart_backoff_cap_seconds,
                 self.settings.restart_backoff_seconds * 2 ** max(quick_failures - 1, 0),
             )
-            self.status = S.STARTING
+            self.status = ActivePipelineStatus.STARTING
             if self._stopping.wait(delay):
                 return
             self.restarts += 1
             self.spawn()
-            self.status = S.RUNNING
+            self.status = ActivePipelineStatus.RUNNING
 
     def stop(self, grace_seconds: float) -> None:
         """SIGTERM to its process group, then SIGKILL after the grace period; no orphans."""
@@ -254,9 +253,9 @@ class Collector:
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(timeout=5)
         if self.child is not None:
-            self.status = S.STOPPING
+            self.status = ActivePipelineStatus.STOPPING
             self.child.terminate(grace_seconds)
-        self.status = S.STOPPED
+        self.status = ActivePipelineStatus.STOPPED
 
     def report(self) -> ActivePipelineReport:
         alive = self.child is not None and self.child.alive()
@@ -342,7 +341,7 @@ class Supervisor:
                          payload.experiment_id, payload.variant, identity.pid)  # fmt: skip
                 collector.restarts = int(entry.get("restarts", 0)) + 1
                 collector.spawn()
-                collector.status = S.RUNNING
+                collector.status = ActivePipelineStatus.RUNNING
                 restarted += 1
             collector.watch()
             with self._lock:

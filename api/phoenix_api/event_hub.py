@@ -2,10 +2,8 @@
 
 On PostgreSQL every committed event (its id) and live notice (the whole notice) is NOTIFYed,
 and one LISTEN connection per API process hears them all, whichever process (API replica or
-controller) wrote them. That connection lives on the server's event loop, not in a thread: a
-heartbeat is a live notice, so at a thousand heartbeats a second a listening thread took the
-GIL from the loop a thousand times a second (a quarter of the API's throughput, measured).
-A live notice nobody subscribes to is dropped without being parsed. On SQLite (one process)
+controller) wrote them. That connection lives on the server's event loop, not in a thread
+(why: ``bench/README.md``). A live notice nobody subscribes to is dropped without being parsed. On SQLite (one process)
 the store hands each transaction's events and notices over once it commits.
 """
 

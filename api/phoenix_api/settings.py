@@ -17,51 +17,52 @@ class ApiSettings(DatabaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port; 0 takes a free one.")
-    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"(?i)^(debug|info|warning|error)$",
+        description="debug, info, warning or error.",
+    )
     keep_alive_seconds: int = Field(
         default=75,
         ge=1,
-        description="How long an idle client connection stays open: longer than the agents' "
-        "heartbeat interval (10 s), so that an agent keeps its connections instead of opening "
-        "one per heartbeat.",
+        description="How long an idle client connection stays open. Keep it above the agents' "
+        "heartbeat interval (10 s), so that each agent keeps its connections.",
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
     )
     run_controller: bool = Field(
         default=True,
-        description="Run the experiment controller in this process (one acts per database).",
+        description="Run the experiment controller in this process (one acts per database). "
+        "Set false on replicas that should only serve requests.",
     )
     worker_threads: int = Field(
         default=4,
         ge=1,
         le=200,
-        description="Threads that run the blocking work of requests (database calls, "
-        "rendering). Few contend less for Python's GIL: at 16 concurrent requests 4 served "
-        "about 40 % more than 40 did (bench/api.py); long-polls hold none while they wait.",
+        description="Threads that run requests' blocking work (database calls, rendering); "
+        "long-polls hold none while they wait. Raise it only if requests queue for a thread "
+        "while the CPU is idle (see bench/README.md).",
     )
     hot_path_connections: int = Field(
         default=4,
         ge=1,
         le=200,
-        description="PostgreSQL connections of the asyncio pool that serves the hot paths "
-        "(heartbeats, the experiment list) without a worker thread. One event loop keeps few "
-        "busy: under 16 clients 4 served heartbeats faster than 8 (fewer backends competing for "
-        "the cores) and the list as fast (bench/README.md).",
+        description="PostgreSQL connections of the fast path's pool (heartbeats, polls, token "
+        "lookups, the experiment list). Raise it if those requests wait for a connection "
+        "while PostgreSQL has idle cores (see bench/README.md).",
     )
     full_collection_seconds: float = Field(
         default=300.0,
         gt=0,
-        description="Python's full garbage collection runs on this clock instead of when the "
-        "collector counts enough survivors: with a fleet's long-polls held each one pauses "
-        "every request 50-150 ms and frees next to nothing (bench/README.md), and the "
-        "survivors' count let one run every 30-40 s under load.",
+        description="Python's full garbage collection runs on this clock rather than on the "
+        "survivors' count. Lower it if the process's memory keeps growing (see "
+        "bench/README.md).",
     )
     token_cache_seconds: float = Field(
         default=30.0,
         ge=0,
-        description="On PostgreSQL, remember who holds a token at most this long (each for "
-        "between half of it and all of it, at random, so that tokens first seen together are "
-        "not looked up again together; a revocation, heard from any process, forgets at once); "
-        "0 looks every token up. SQLite always looks up.",
+        description="On PostgreSQL, how long who holds a token is remembered (a revocation "
+        "forgets at once, in every process); 0 looks every token up. Lower it if expiries must "
+        "take effect sooner. SQLite always looks up.",
     )

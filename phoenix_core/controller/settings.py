@@ -14,10 +14,27 @@ class ControllerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHOENIX_CONTROLLER_", extra="ignore")
 
     interval_seconds: float = Field(default=1.0, gt=0, description="Pause between passes.")
-    port_range_start: int = Field(default=20_000, ge=1024, le=65535)
-    port_range_end: int = Field(default=29_999, ge=1024, le=65535)
-    deploy_timeout_seconds: float = Field(default=120.0, gt=0)
-    stop_timeout_seconds: float = Field(default=120.0, gt=0)
+    port_range_start: int = Field(
+        default=20_000,
+        ge=1024,
+        le=65535,
+        description="First port collectors are given on a host; keep the range clear of "
+        "other services there.",
+    )
+    port_range_end: int = Field(
+        default=29_999, ge=1024, le=65535, description="Last port collectors are given."
+    )
+    deploy_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="An experiment whose collectors are not all started by then fails. Raise "
+        "it for slow hosts or large first scrapes.",
+    )
+    stop_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a finished experiment's hosts stay taken while its stops run.",
+    )
     heartbeat_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A host without a heartbeat for this long is offline."
     )
@@ -30,8 +47,15 @@ class ControllerSettings(BaseSettings):
         le=1,
         description="Below this share of hosts online, an experiment fails.",
     )
-    task_lease_seconds: float = Field(default=60.0, gt=0)
-    task_max_attempts: int = Field(default=5, ge=1)
+    task_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed task is held without a heartbeat before it returns to "
+        "the queue. Keep it well above the agents' heartbeat interval.",
+    )
+    task_max_attempts: int = Field(
+        default=5, ge=1, description="Claims a task gets before it is dead."
+    )
     task_retention_days: float = Field(
         default=14.0, gt=0, description="Finished tasks older than this are deleted."
     )
@@ -45,9 +69,18 @@ class ControllerSettings(BaseSettings):
     prometheus_url: str = Field(
         default="http://127.0.0.1:9090", description="Where the baseline's measurements are read."
     )
-    node_exporter_address: str = Field(default="127.0.0.1:9100")
-    scrape_interval_seconds: float = Field(default=15.0, gt=0)
-    config_url_prefix: str = Field(default="/agent/v1/configs/")
+    node_exporter_address: str = Field(
+        default="127.0.0.1:9100",
+        description="Where collectors scrape a 'node-exporter' source on each host.",
+    )
+    scrape_interval_seconds: float = Field(
+        default=15.0, gt=0, description="How often collectors scrape their sources."
+    )
+    config_url_prefix: str = Field(
+        default="/agent/v1/configs/",
+        description="Path under which agents download rendered configs; change it only "
+        "behind a proxy that moves the agent API.",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ControllerSettings:

@@ -1,4 +1,6 @@
-"""Pipelines: templates, the forecast simulator and the collector compilers.
+"""Pipelines: their language (``ir``: the steps; ``selectors``: PromQL series selectors;
+``regex``: RE2 checks), templates, the forecast simulator and the collector compilers.
 
-Control-plane code (imports pandas where needed); agents use only ``phoenix_core.pipelines.ir``.
+The language modules are light (import-linter checks it); the rest is control-plane code that
+imports pandas where needed.
 """

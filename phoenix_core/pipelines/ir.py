@@ -31,7 +31,7 @@ collector compiler implement alike:
 ``protect(selectors)``
     series matching any of the PromQL selectors are exempt from every later step.
 
-Light (pydantic and the standard library only): agents may import it.
+Light (pydantic and the standard library only; import-linter checks it).
 """
 
 from __future__ import annotations

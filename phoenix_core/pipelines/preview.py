@@ -88,12 +88,36 @@ def _inventory(series: list[dict[str, Any]]) -> pd.DataFrame:
             [FieldError(("inventory",), f"at most {MAX_INVENTORY:,} series per request")]
         )
     labels = [{k: v for k, v in s.items() if k != VALUE} for s in series]
+    problems = [
+        FieldError(("inventory", index, key), "a label value is a string, number or null")
+        for index, found in enumerate(labels)
+        for key, value in found.items()
+        if isinstance(value, list | dict)
+    ]
     raw = [s.get(VALUE) for s in series]
-    values = [float(v) if v is not None else float("nan") for v in raw]
-    frame = inventory_from_series(labels, values if any(v is not None for v in raw) else None)
+    values = [_number(v) for v in raw]
+    problems += [
+        FieldError(("inventory", index, VALUE), "not a number")
+        for index, (given, value) in enumerate(zip(raw, values, strict=True))
+        if given is not None and value is None
+    ]
+    if problems:
+        raise ValidationFailed(problems[:20])
+    numbers = [float("nan") if v is None else v for v in values]
+    frame = inventory_from_series(labels, numbers if any(v is not None for v in raw) else None)
     if NAME not in frame.columns:
         raise ValidationFailed([FieldError(("inventory",), "each series needs a __name__")])
     return frame
+
+
+def _number(value: Any) -> float | None:
+    """A series' ``__value__`` as a float (numbers and numeric text); None when it is none."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        return None
 
 
 def render_choice(

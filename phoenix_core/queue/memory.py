@@ -28,8 +28,7 @@ from phoenix_core.wire.tasks import TERMINAL_TASK_STATUSES, TaskStatus
 
 __all__ = ["MemoryTaskQueue"]
 
-S = TaskStatus
-HELD = (S.CLAIMED, S.RUNNING)
+HELD = (TaskStatus.CLAIMED, TaskStatus.RUNNING)
 
 
 class MemoryTaskQueue(TaskQueue):
@@ -62,7 +61,7 @@ class MemoryTaskQueue(TaskQueue):
                     action=new.action,
                     payload=dict(new.payload),
                     priority=new.priority,
-                    status=S.PENDING,
+                    status=TaskStatus.PENDING,
                     attempt=0,
                     max_attempts=new.max_attempts,
                     idempotency_key=new.idempotency_key,
@@ -90,7 +89,7 @@ class MemoryTaskQueue(TaskQueue):
         ready = [
             t
             for t in self._tasks.values()
-            if t.host_id == host_id and t.status is S.PENDING and t.not_before <= now
+            if t.host_id == host_id and t.status is TaskStatus.PENDING and t.not_before <= now
         ]
         return sorted(ready, key=claim_order)
 
@@ -108,7 +107,7 @@ class MemoryTaskQueue(TaskQueue):
             for task in self._claimable(host_id, now)[:limit]:
                 updated = dataclasses.replace(
                     task,
-                    status=S.CLAIMED,
+                    status=TaskStatus.CLAIMED,
                     attempt=task.attempt + 1,
                     claimed_at=now,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -154,8 +153,10 @@ class MemoryTaskQueue(TaskQueue):
         return task
 
     def _cancelled(self, task: Task, now: datetime) -> Task:
-        if task.status is S.PENDING:
-            task = dataclasses.replace(task, status=S.CANCELLED, completed_at=now, updated_at=now)
+        if task.status is TaskStatus.PENDING:
+            task = dataclasses.replace(
+                task, status=TaskStatus.CANCELLED, completed_at=now, updated_at=now
+            )
         elif task.status in HELD:
             task = dataclasses.replace(task, cancel_requested=True, updated_at=now)
         self._tasks[task.id] = task
@@ -194,9 +195,11 @@ class MemoryTaskQueue(TaskQueue):
                 if task.lease_expires_at >= now:
                     continue
                 reaped = self._expired(task, now)
-                {S.CANCELLED: result.cancelled, S.DEAD: result.dead, S.PENDING: result.requeued}[
-                    reaped.status
-                ].append(reaped)
+                {
+                    TaskStatus.CANCELLED: result.cancelled,
+                    TaskStatus.DEAD: result.dead,
+                    TaskStatus.PENDING: result.requeued,
+                }[reaped.status].append(reaped)
                 self._tasks[task.id] = reaped
         return result
 
@@ -205,12 +208,16 @@ class MemoryTaskQueue(TaskQueue):
         error = f"lease expired on attempt {task.attempt}"
         if task.cancel_requested:
             return dataclasses.replace(
-                task, status=S.CANCELLED, lease_expires_at=None, completed_at=now, updated_at=now
+                task,
+                status=TaskStatus.CANCELLED,
+                lease_expires_at=None,
+                completed_at=now,
+                updated_at=now,
             )
         if task.attempt >= task.max_attempts:
             return dataclasses.replace(
                 task,
-                status=S.DEAD,
+                status=TaskStatus.DEAD,
                 lease_expires_at=None,
                 completed_at=now,
                 updated_at=now,
@@ -221,7 +228,7 @@ class MemoryTaskQueue(TaskQueue):
         )
         return dataclasses.replace(
             task,
-            status=S.PENDING,
+            status=TaskStatus.PENDING,
             lease_expires_at=None,
             not_before=now + timedelta(seconds=delay),
             updated_at=now,
@@ -245,12 +252,12 @@ class MemoryTaskQueue(TaskQueue):
     def stats(self, *, at: datetime | None = None) -> QueueStats:
         now = at or utcnow()
         with self._lock:
-            depth = {status: 0 for status in S}
+            depth = {status: 0 for status in TaskStatus}
             per_host: dict[uuid.UUID, int] = {}
             oldest: datetime | None = None
             for task in self._tasks.values():
                 depth[task.status] += 1
-                if task.status is S.PENDING:
+                if task.status is TaskStatus.PENDING:
                     per_host[task.host_id] = per_host.get(task.host_id, 0) + 1
                     oldest = task.created_at if oldest is None else min(oldest, task.created_at)
         age = (now - oldest).total_seconds() if oldest else None
@@ -280,7 +287,7 @@ def _reported(task: Task, report: Report, now: datetime) -> Task:
     return dataclasses.replace(
         task,
         status=report.status,
-        started_at=task.started_at or (now if report.status is S.RUNNING else None),
+        started_at=task.started_at or (now if report.status is TaskStatus.RUNNING else None),
         completed_at=now if finished else None,
         lease_expires_at=None if finished else task.lease_expires_at,
         result=report.result if report.result is not None else task.result,

@@ -40,11 +40,12 @@ __all__ = [
     "task_from_row",
 ]
 
-S = TaskStatus
 
 REPORTABLE: dict[TaskStatus, frozenset[TaskStatus]] = {
-    S.CLAIMED: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
-    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+    TaskStatus.CLAIMED: frozenset(
+        {TaskStatus.RUNNING, TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.RUNNING: frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
 }
 """For a held task's status, the statuses its holder may report next."""
 
@@ -248,7 +249,7 @@ def judge_report(
         return False  # reports are idempotent
     if report.status not in REPORTABLE.get(status, frozenset()):
         raise InvalidTransition("task", status.value, report.status.value)
-    if report.status is S.CANCELLED and not cancel_requested:
+    if report.status is TaskStatus.CANCELLED and not cancel_requested:
         raise InvalidTransition("task that nobody cancelled", status.value, "cancelled")
     return True
 

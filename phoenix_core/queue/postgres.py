@@ -48,13 +48,9 @@ __all__ = ["CHANNEL", "PostgresTaskQueue", "query"]
 log = logging.getLogger(__name__)
 
 CHANNEL = "phoenix_tasks"
-# The hot statements are prepared (psycopg prepares a query from its 5th run) and their generic
-# plans are the plans wanted (index scans by host or id). Left to choose, PostgreSQL re-plans the
-# report statement on every call: its generic plan looks dearer, because it cannot know how many
-# reports the JSON batch holds. Planning cost more server CPU than executing it.
+# Prepared statements keep their generic plans (index scans by host or id): bench/README.md.
 SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan"
 
-S = TaskStatus
 _REPORTABLE = frozenset().union(*REPORTABLE.values())
 
 
@@ -253,7 +249,11 @@ class PostgresTaskQueue(TaskQueue):
         with self._cursor() as cursor:
             tasks = [task_from_row(r) for r in cursor.execute(query("reap"), params)]
         result = ReapResult()
-        buckets = {S.PENDING: result.requeued, S.DEAD: result.dead, S.CANCELLED: result.cancelled}
+        buckets = {
+            TaskStatus.PENDING: result.requeued,
+            TaskStatus.DEAD: result.dead,
+            TaskStatus.CANCELLED: result.cancelled,
+        }
         for task in sorted(tasks, key=lambda t: t.id):
             buckets[task.status].append(task)
         return result
@@ -270,7 +270,7 @@ class PostgresTaskQueue(TaskQueue):
             now = at or cursor.execute("SELECT now() AS now").fetchone()["now"]  # type: ignore[index]
         oldest = min((row["oldest"] for row in hosts), default=None)
         return QueueStats(
-            depth={status: int(depth.get(status.value, 0)) for status in S},
+            depth={status: int(depth.get(status.value, 0)) for status in TaskStatus},
             oldest_pending_seconds=(now - oldest).total_seconds() if oldest else None,
             pending_per_host={row["host_id"]: int(row["n"]) for row in hosts},
         )

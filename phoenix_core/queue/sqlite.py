@@ -37,8 +37,7 @@ __all__ = ["SqliteTaskQueue"]
 
 TABLE = cast(Table, AgentTaskRow.__table__)
 T = TABLE.c
-S = TaskStatus
-HELD = [S.CLAIMED.value, S.RUNNING.value]
+HELD = [TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value]
 FINISHED = [s.value for s in TERMINAL_TASK_STATUSES]
 
 
@@ -75,7 +74,7 @@ class SqliteTaskQueue(TaskQueue):
                             action=new.action.value,
                             payload=new.payload,
                             priority=new.priority,
-                            status=S.PENDING.value,
+                            status=TaskStatus.PENDING.value,
                             attempt=0,
                             max_attempts=new.max_attempts,
                             idempotency_key=new.idempotency_key,
@@ -104,7 +103,7 @@ class SqliteTaskQueue(TaskQueue):
         now = at or utcnow()
         picked = (
             select(T.id)
-            .where(T.host_id == host_id, T.status == S.PENDING.value, T.not_before <= now)
+            .where(T.host_id == host_id, T.status == TaskStatus.PENDING.value, T.not_before <= now)
             .order_by(T.priority.desc(), T.id)
             .limit(limit)
         )
@@ -112,7 +111,7 @@ class SqliteTaskQueue(TaskQueue):
             update(TABLE)
             .where(T.id.in_(picked.scalar_subquery()))
             .values(
-                status=S.CLAIMED.value,
+                status=TaskStatus.CLAIMED.value,
                 attempt=T.attempt + 1,
                 claimed_at=now,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -145,7 +144,7 @@ class SqliteTaskQueue(TaskQueue):
                     refused.append((report.task_id, exc))
                     continue
                 values: dict[str, Any] = {"status": report.status.value, "updated_at": now}
-                if report.status is S.RUNNING and task.started_at is None:
+                if report.status is TaskStatus.RUNNING and task.started_at is None:
                     values["started_at"] = now
                 if report.status in TERMINAL_TASK_STATUSES:
                     values.update(completed_at=now, lease_expires_at=None)
@@ -184,10 +183,15 @@ class SqliteTaskQueue(TaskQueue):
                     .where(condition, T.status.not_in(FINISHED))
                     .values(
                         status=case(
-                            (T.status == S.PENDING.value, S.CANCELLED.value), else_=T.status
+                            (T.status == TaskStatus.PENDING.value, TaskStatus.CANCELLED.value),
+                            else_=T.status,
                         ),
-                        completed_at=case((T.status == S.PENDING.value, now), else_=T.completed_at),
-                        cancel_requested=case((T.status == S.PENDING.value, False), else_=True),
+                        completed_at=case(
+                            (T.status == TaskStatus.PENDING.value, now), else_=T.completed_at
+                        ),
+                        cancel_requested=case(
+                            (T.status == TaskStatus.PENDING.value, False), else_=True
+                        ),
                         updated_at=now,
                     )
                     .returning(TABLE)
@@ -236,10 +240,12 @@ class SqliteTaskQueue(TaskQueue):
                 error = f"lease expired on attempt {task.attempt}"
                 values: dict[str, Any] = {"lease_expires_at": None, "updated_at": now}
                 if task.cancel_requested:
-                    values.update(status=S.CANCELLED.value, completed_at=now)
+                    values.update(status=TaskStatus.CANCELLED.value, completed_at=now)
                     bucket = result.cancelled
                 elif task.attempt >= task.max_attempts:
-                    values.update(status=S.DEAD.value, completed_at=now, error_message=error)
+                    values.update(
+                        status=TaskStatus.DEAD.value, completed_at=now, error_message=error
+                    )
                     bucket = result.dead
                 else:
                     delay = backoff_seconds(
@@ -248,7 +254,7 @@ class SqliteTaskQueue(TaskQueue):
                         self.settings.backoff_cap_seconds,
                     )
                     values.update(
-                        status=S.PENDING.value,
+                        status=TaskStatus.PENDING.value,
                         error_message=error,
                         not_before=now + timedelta(seconds=delay),
                     )
@@ -288,18 +294,18 @@ class SqliteTaskQueue(TaskQueue):
             per_host: dict[Any, int] = dict(
                 connection.execute(
                     select(T.host_id, func.count())
-                    .where(T.status == S.PENDING.value)
+                    .where(T.status == TaskStatus.PENDING.value)
                     .group_by(T.host_id)
                 ).all()
             )
             oldest = connection.execute(
                 select(TABLE.c.created_at)
-                .where(T.status == S.PENDING.value)
+                .where(T.status == TaskStatus.PENDING.value)
                 .order_by(T.created_at)
                 .limit(1)
             ).scalar()
         return QueueStats(
-            depth={status: int(counts.get(status.value, 0)) for status in S},
+            depth={status: int(counts.get(status.value, 0)) for status in TaskStatus},
             oldest_pending_seconds=(now - oldest).total_seconds() if oldest else None,
             pending_per_host={uuid.UUID(str(h)): int(n) for h, n in per_host.items()},
         )
@@ -327,7 +333,9 @@ class SqliteTaskQueue(TaskQueue):
         with self.engine.connect() as connection:
             found = connection.execute(
                 select(T.id)
-                .where(T.host_id == host_id, T.status == S.PENDING.value, T.not_before <= now)
+                .where(
+                    T.host_id == host_id, T.status == TaskStatus.PENDING.value, T.not_before <= now
+                )
                 .limit(1)
             ).first()
         return found is not None

@@ -1,8 +1,8 @@
-"""JSON for the database hot paths: orjson's speed with the standard library's exactness.
+"""JSON for the SQL statements' documents: orjson's speed (``bench/README.md``) with the
+standard library's exactness.
 
-orjson encodes and decodes several times faster than ``json``, which shows on the task queue's
-claim and report paths (a batch of tasks is one JSON document each way). It differs from
-``json`` in one way that matters here: integers beyond 64 bits. Encoding them raises (so they go
+A batch of tasks or heartbeats is one JSON document each way. orjson differs from ``json`` in
+one way that matters here: integers beyond 64 bits. Encoding them raises (so they go
 through ``json``), and decoding turns them into floats *silently*, so any document with a run of
 19 or more digits (int64's widest values have 19) is decoded by ``json`` instead. Digits inside
 strings or long decimals take that slower path too, harmlessly.

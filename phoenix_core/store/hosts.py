@@ -28,11 +28,18 @@ __all__ = [
 ]
 
 HEARTBEAT = "heartbeat"
-_P = ActivePipelineStatus
-REPORTED_STATUSES = [s.value for s in (_P.RUNNING, _P.STOPPING, _P.FAILED, _P.CRASH_LOOPING)]
+REPORTED_STATUSES = [
+    s.value
+    for s in (
+        ActivePipelineStatus.RUNNING,
+        ActivePipelineStatus.STOPPING,
+        ActivePipelineStatus.FAILED,
+        ActivePipelineStatus.CRASH_LOOPING,
+    )
+]
 """Collector statuses only a heartbeat sets: the agent knew the collector."""
 COLLECTING = [state.value for state in COLLECTING_STATES]
-_GONE, _STOPPED = _P.GONE.value, _P.STOPPED.value
+_GONE, _STOPPED = ActivePipelineStatus.GONE.value, ActivePipelineStatus.STOPPED.value
 """The live notice of each heartbeat (not an audit event: only a status change is one)."""
 
 

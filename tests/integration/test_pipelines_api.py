@@ -100,6 +100,24 @@ def test_forecast(api: tuple[FastAPI, dict[str, str]]) -> None:
     assert result["per_metric"][0]["metric"] == "process_cpu_seconds_total"
 
 
+@pytest.mark.parametrize(
+    ("series", "path"),
+    [
+        ({"__name__": "m", "__value__": []}, "inventory.0.__value__"),  # found by schemathesis
+        ({"__name__": "m", "__value__": "fast"}, "inventory.0.__value__"),
+        ({"__name__": "m", "job": {"a": 1}}, "inventory.0.job"),
+    ],
+)
+def test_forecast_refuses_series_it_cannot_read(
+    api: tuple[FastAPI, dict[str, str]], series: dict[str, Any], path: str
+) -> None:
+    app, auth = api
+    body = {"template": "baseline", "inventory": [series]}
+    response = request(app, "POST", "/api/v1/pipelines/forecast", headers=auth, json=body)
+    assert response.status_code == 422, response.text
+    assert path in {".".join(map(str, e["loc"])) for e in response.json()["errors"]}
+
+
 def test_validate_says_which_collectors_can_run_a_choice(
     api: tuple[FastAPI, dict[str, str]],
 ) -> None:
