@@ -3,8 +3,9 @@
 On PostgreSQL every committed event (its id) and live notice (the whole notice) is NOTIFYed,
 and one LISTEN connection per API process hears them all, whichever process (API replica or
 controller) wrote them. That connection lives on the server's event loop, not in a thread
-(why: ``bench/README.md``). A live notice nobody subscribes to is dropped without being parsed. On SQLite (one process)
-the store hands each transaction's events and notices over once it commits.
+(why: ``bench/README.md``). A live notice nobody subscribes to is dropped without being
+parsed. On SQLite (one process) the store hands each transaction's events and notices over
+once it commits.
 """
 
 from __future__ import annotations
