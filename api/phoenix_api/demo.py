@@ -17,7 +17,6 @@ import contextlib
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from phoenix_core.auth import Role, TokenKind
 from phoenix_core.client import PhoenixClient
 from phoenix_core.errors import ConfigurationError
 from phoenix_core.metrics.prometheus import PrometheusClient
+from phoenix_core.processes import stop_process_group
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.migrate import upgrade
 from phoenix_core.store.session import Store
@@ -93,13 +93,7 @@ def _process(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process, grace_seconds=30)
 
 
 def _stop_leftovers(folder: Path) -> None:
