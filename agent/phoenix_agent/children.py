@@ -8,14 +8,13 @@ process group; ``terminate`` ends the whole group and any descendant that left i
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
+
+from phoenix_core.processes import signal_group, stop_process_group
 
 __all__ = ["Child", "Identity", "signal_group"]
 
@@ -105,24 +104,4 @@ class Child:
     def terminate(self, grace_seconds: float) -> None:
         """SIGTERM to its group, the grace period, then SIGKILL to the group and to any
         descendant that left it."""
-        stragglers = self._descendants()
-        if self.alive():
-            signal_group(self.pid, signal.SIGTERM)
-            self.wait(grace_seconds)
-        signal_group(self.pid, signal.SIGKILL)
-        self.wait(10)
-        for process in stragglers:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-
-    def _descendants(self) -> list[psutil.Process]:
-        try:
-            return list(psutil.Process(self.pid).children(recursive=True))
-        except psutil.Error:
-            return []
-
-
-def signal_group(pgid: int, sig: signal.Signals) -> None:
-    """Signal a process group; one that is gone already is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        stop_process_group(self, grace_seconds, sweep=True)

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 import phoenix_core
-from phoenix_api.demo import free_port_range
+from phoenix_api.cli.demo import free_port_range
 from phoenix_core.store.database import make_engine
 from support.exporter import static_exporter
 from support.postgres import free_port

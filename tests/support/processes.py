@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 
+from phoenix_core.processes import stop_process_group
+
 __all__ = [
     "BIN",
     "agent_process",
@@ -30,13 +32,7 @@ BIN = Path(sys.executable).parent
 
 def stop_process(process: subprocess.Popen[Any], grace_seconds: float = 30) -> None:
     """SIGTERM, then SIGKILL if it is still there after ``grace_seconds``; reaped either way."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    stop_process_group(process, grace_seconds, term="process", kill="process")
 
 
 def exit_on_sigterm() -> None:
@@ -106,13 +102,7 @@ def api_server(
         assert time.monotonic() < deadline
         yield url, process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process, grace_seconds=20)
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
@@ -138,13 +128,7 @@ def agent_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[s
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process, grace_seconds=30, term="process")
 
 
 def kill_processes_in(folder: Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""``phoenix demo``: one experiment end to end on this machine, on the embedded SQLite default.
+"""``phoenix demo`` and its run: one experiment end to end on this machine, on the embedded SQLite
+default.
 
 It starts, as plain child processes in a folder of its own: a Prometheus that receives the
 collectors' remote writes (and answers the controller's queries for the baseline's values),
@@ -9,6 +10,8 @@ under the ``high-cardinality`` load, with real Prometheus agents on the host; it
 experiment's events live until it ends, and prints, per variant, the series the receiving
 Prometheus got over the run's last minute next to what the forecast simulator predicted from
 the baseline's measured series. Everything it started is stopped at the end (also on Ctrl-C).
+The run imports its heavier modules (the store, the clients) only when it runs, so that every
+other ``phoenix`` command starts as fast as before.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import contextlib
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,25 +28,40 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import httpx
-import psutil
+import click
 
 from phoenix_core.auth import Role, TokenKind
-from phoenix_core.client import PhoenixClient
 from phoenix_core.errors import ConfigurationError
-from phoenix_core.metrics.prometheus import PrometheusClient
-from phoenix_core.store.database import make_engine
-from phoenix_core.store.migrate import upgrade
-from phoenix_core.store.session import Store
-from phoenix_core.store.tokens import TokenRepository
 
-__all__ = ["run_demo"]
+if TYPE_CHECKING:
+    from phoenix_core.client import PhoenixClient
+    from phoenix_core.metrics.prometheus import PrometheusClient
+
+__all__ = ["demo", "run_demo"]
 
 BIN = Path(sys.executable).parent
 HOST = "demo-host"
 ENDING = {"completed", "stopped", "failed"}
+
+
+@click.command("demo")
+@click.option("--series", default=200, show_default=True, help="Simulated processes per metric.")
+@click.option("--warmup", default=10.0, show_default=True, help="Warm-up, seconds.")
+@click.option("--duration", default=40.0, show_default=True, help="Measured run, seconds.")
+@click.option("--keep", is_flag=True, help="Keep the demo folder (database, logs) afterwards.")
+def demo(series: int, warmup: float, duration: float, keep: bool) -> None:
+    """Run one experiment end to end on this machine (SQLite, real collectors).
+
+    Starts a receiving Prometheus, the API with its controller and an agent (as child
+    processes, in a temporary folder), runs a baseline against two candidate pipelines under
+    a high-cardinality load, follows it live, and prints each variant's measured series next
+    to the forecast. Stops everything it started at the end. Exit status 0 when the experiment
+    completed.
+    """
+    code = run_demo(series=series, warmup=warmup, duration=duration, keep=keep, echo=click.echo)
+    raise SystemExit(code)
 
 
 def _free_port() -> int:
@@ -81,6 +98,8 @@ def _process(
     command: list[str], env: dict[str, str], log: Path, *, stdout: int | IO[Any] | None = None
 ) -> Iterator[subprocess.Popen[str]]:
     """A child in its own process group; SIGTERM (then SIGKILL) to the group at the end."""
+    from phoenix_core.processes import stop_process_group
+
     with log.open("a") as out:
         process = subprocess.Popen(
             command,
@@ -93,17 +112,13 @@ def _process(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process, grace_seconds=30)
 
 
 def _stop_leftovers(folder: Path) -> None:
     """Stop what the agent started in ``folder`` (collectors, load): SIGTERM, then SIGKILL."""
+    import psutil
+
     found = [
         p
         for p in psutil.process_iter(["cmdline", "cwd"])
@@ -120,6 +135,8 @@ def _stop_leftovers(folder: Path) -> None:
 
 
 def _ready(url: str) -> bool:
+    import httpx
+
     try:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
@@ -153,6 +170,13 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
     *, series: int, warmup: float, duration: float, keep: bool, echo: Callable[[str], None]
 ) -> int:
     """Run the demo; the exit status (0 when the experiment completed)."""
+    from phoenix_core.client import PhoenixClient
+    from phoenix_core.metrics.prometheus import PrometheusClient
+    from phoenix_core.store.database import make_engine
+    from phoenix_core.store.migrate import upgrade
+    from phoenix_core.store.session import Store
+    from phoenix_core.store.tokens import TokenRepository
+
     prometheus_binary = shutil.which("prometheus")
     if prometheus_binary is None:
         raise ConfigurationError("The demo needs Prometheus: ./dev.sh setup installs it.")
