@@ -64,19 +64,10 @@ def api_serve(host: str | None, port: int | None) -> None:
         access_log=False,
         timeout_keep_alive=settings.keep_alive_seconds,
     )
-    # What start-up built (modules, the app, its models: ~200,000 objects) lives as long as
-    # the process. Frozen out of the collector's sight, a full collection scans only what came
-    # after: ~3 ms instead of ~100 ms, a pause every request in flight would wait out.
+    # Start-up's objects frozen out of the collector's sight; full collections on a clock, not
+    # on the survivors' count (why: bench/README.md, "Choices in the code").
     gc.collect()
     gc.freeze()
-    # What comes after is mostly long-polls: each held one is ~170 tracked objects (its
-    # coroutines through every middleware, closures, the request), 1,000 of them ~170,000. A
-    # fleet's re-polls renew them all every half minute, each time growing the oldest
-    # generation by more than the quarter that lets a full collection run; each then stops
-    # every request for 50-190 ms and finds next to nothing to free (0-3,500 objects, measured
-    # under bench/api.py's fleet: a finished poll is freed by its reference count). So full
-    # collections run on a clock instead (PHOENIX_FULL_COLLECTION_SECONDS: the rare garbage
-    # cycles wait up to that long to be freed), the younger generations as Python runs them.
     gc.set_threshold(700, 10, _NEVER)
     _collect_fully_every(settings.full_collection_seconds)
     uvicorn.Server(config).run(sockets=[sock])
