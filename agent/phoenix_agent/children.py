@@ -14,9 +14,9 @@ from typing import Any
 
 import psutil
 
-from phoenix_core.processes import signal_group, stop_process_group
+from phoenix_core.processes import stop_process_group
 
-__all__ = ["Child", "Identity", "signal_group"]
+__all__ = ["Child", "Identity"]
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,11 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from phoenix_agent.children import Child, signal_group
+from phoenix_agent.children import Child
 from phoenix_agent.children import Identity as ProcessIdentity
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import write_atomically
+from phoenix_core.processes import signal_group
 from phoenix_core.wire.tasks import LoadsimStartPayload, LoadsimStopPayload
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,11 @@ from typing import Any
 
 import httpx
 
-from phoenix_agent.children import Child, signal_group
+from phoenix_agent.children import Child
 from phoenix_agent.children import Identity as ProcessIdentity
 from phoenix_agent.failures import TaskFailed
 from phoenix_agent.identity import write_atomically
+from phoenix_core.processes import signal_group
 from phoenix_core.wire import ActivePipelineReport, ActivePipelineStatus
 from phoenix_core.wire.tasks import (
     CollectorKind,
