@@ -22,13 +22,7 @@ from sqlalchemy.orm import Session
 
 from phoenix_core.clock import utcnow
 from phoenix_core.controller.analysis import Analyzer, NoAnalyzer
-from phoenix_core.controller.deployment import (
-    Deployer,
-    HostsBusy,
-    PlannedCollector,
-    needs_reference,
-    store_config,
-)
+from phoenix_core.controller.deployment import Deployer, HostsBusy, needs_reference, store_config
 from phoenix_core.controller.leadership import Leadership
 from phoenix_core.controller.reference import ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
@@ -42,7 +36,6 @@ from phoenix_core.lifecycle import (
 )
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask, Task, TaskQueue
-from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.agent_data import purge_metrics
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.hosts import HostRecord, HostRepository
@@ -102,36 +95,6 @@ class Controller:
         return f"controller@{self.instance}"
 
     # --- entry points ------------------------------------------------------------------------
-
-    def start(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
-        """Validate a draft (hosts resolve, every variant renders) and schedule it."""
-        with self.store.session() as session:
-            record = ExperimentRepository(session).get(experiment_id)
-            if record.state is not S.DRAFT:
-                raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
-            hosts = self.deployer.resolve_hosts(session, record.spec)
-            self.deployer.validate(record.spec, hosts)
-            return ExperimentRepository(session).transition(
-                experiment_id, S.SCHEDULED, actor=actor, expected=S.DRAFT
-            )
-
-    def check(self, spec: ExperimentSpec) -> None:
-        """Refuse a spec whose hosts do not resolve or whose variants do not render."""
-        with self.store.session() as session:
-            hosts = self.deployer.resolve_hosts(session, spec)
-        self.deployer.validate(spec, hosts)
-
-    def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
-        """Everything a start would deploy, rendered; nothing is deployed."""
-        with self.store.session() as session:
-            record = ExperimentRepository(session).get(experiment_id)
-            hosts = self.deployer.resolve_hosts(session, record.spec)
-        return self.deployer.preview(record.spec, hosts)
-
-    def stop(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
-        """A user's stop: the controller then stops the collectors and ends in ``stopped``."""
-        with self.store.session() as session:
-            return ExperimentRepository(session).transition(experiment_id, S.STOPPING, actor=actor)
 
     def run(self, stop: threading.Event) -> None:
         """Pass after pass while this process leads, until ``stop`` is set."""
