@@ -10,6 +10,7 @@ from phoenix_core.controller.deployment import Deployer, PlannedCollector
 from phoenix_core.errors import Conflict
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.deployments import DeploymentRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.session import Store
 
@@ -57,7 +58,7 @@ class Experiments:
             record = ExperimentRepository(session).get(experiment_id)
             if record.state is not S.DRAFT:
                 raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
-            hosts = self.deployer.resolve_hosts(session, record.spec)
+            hosts = DeploymentRepository(session).resolve_hosts(record.spec)
             self.deployer.validate(record.spec, hosts)
             return ExperimentRepository(session).transition(
                 experiment_id, S.SCHEDULED, actor=actor, expected=S.DRAFT
@@ -72,11 +73,11 @@ class Experiments:
         """Everything a start would deploy, rendered; nothing is deployed."""
         with self.store.session() as session:
             record = ExperimentRepository(session).get(experiment_id)
-            hosts = self.deployer.resolve_hosts(session, record.spec)
+            hosts = DeploymentRepository(session).resolve_hosts(record.spec)
         return self.deployer.preview(record.spec, hosts)
 
     def _check(self, spec: ExperimentSpec) -> None:
         """Refuse a spec whose hosts do not resolve or whose variants do not render."""
         with self.store.session() as session:
-            hosts = self.deployer.resolve_hosts(session, spec)
+            hosts = DeploymentRepository(session).resolve_hosts(spec)
         self.deployer.validate(spec, hosts)
