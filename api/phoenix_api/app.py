@@ -26,6 +26,7 @@ from phoenix_core.settings import load_settings
 from phoenix_core.store.database import is_postgresql, make_engine
 from phoenix_core.store.events import EventRecord, LiveNotice
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.experiments import Experiments
 
 __all__ = ["create_app"]
 
@@ -86,6 +87,7 @@ def create_app(
         queue=queue,
         fast_path=fast_path,
         controller=controller,
+        experiments=Experiments(store, controller.deployer),
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (the WebSocket handshake authenticates itself)

@@ -27,6 +27,7 @@ from phoenix_core.fast_path import FastPath
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import TaskQueue
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.experiments import Experiments
 
 __all__ = ["Admin", "Operator", "Services", "caller", "calling_host", "requires", "services"]
 
@@ -40,6 +41,7 @@ class Services:
     queue: TaskQueue
     fast_path: FastPath
     controller: Controller
+    experiments: Experiments
     library: TemplateLibrary
     event_hub: EventHub
     tokens: PrincipalCache

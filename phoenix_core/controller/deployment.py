@@ -1,8 +1,8 @@
-"""Turning an experiment into collectors on hosts: hosts, ports, rendered configs, tasks.
+"""Turning an experiment into collectors on hosts: pipelines, ports, rendered configs, tasks.
 
-Everything here is derived from the stored experiment and is idempotent: each pass of the
-controller may call it again (after a crash, say) and ends in the same rows and tasks, because
-tasks carry idempotency keys and rows are looked up before they are created.
+Pure: the spec, its hosts, the ports in use and reference values in; configs and tasks out (the
+controller reads and writes the store). Tasks carry idempotency keys, so a pass that builds them
+again (after a crash, say) enqueues nothing twice.
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from phoenix_core.clock import utcnow
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
-from phoenix_core.lifecycle import ACTIVE_STATES
 from phoenix_core.pipelines.collectors import compile_pipeline
 from phoenix_core.pipelines.compiler import CompileContext, RenderedConfig, ScrapeTarget
 from phoenix_core.pipelines.inventory import NAME, VALUE
@@ -28,13 +23,8 @@ from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask
 from phoenix_core.spec import ExperimentSpec, VariantSpec
-from phoenix_core.store.hosts import HostRecord, HostRepository
-from phoenix_core.store.tables import (
-    ActivePipelineRow,
-    CollectorConfigRow,
-    ExperimentHostRow,
-    ExperimentRow,
-)
+from phoenix_core.store.deployments import ActivePipelineRecord
+from phoenix_core.store.hosts import HostRecord
 from phoenix_core.wire import (
     CollectorKind,
     CollectorReloadPayload,
@@ -49,10 +39,8 @@ from phoenix_core.wire import (
 __all__ = [
     "PORT_NAMES",
     "Deployer",
-    "HostsBusy",
     "PlannedCollector",
     "needs_reference",
-    "store_config",
 ]
 
 PORT_NAMES: dict[CollectorKind, tuple[str, ...]] = {
@@ -75,10 +63,6 @@ class PlannedCollector(BaseModel):
     refresh_seconds: int | None
     needs_reference: bool
     pipeline: dict[str, Any]
-
-
-class HostsBusy(Exception):
-    """Some target host is taken by another experiment (the experiment keeps waiting)."""
 
 
 @dataclass(frozen=True)
@@ -192,207 +176,65 @@ class Deployer:
         a refusal names the variant and the step."""
         self.preview(spec, hosts)
 
-    # --- hosts and ports ---------------------------------------------------------------------
+    # --- ports -------------------------------------------------------------------------------
 
-    def resolve_hosts(self, session: Session, spec: ExperimentSpec) -> list[HostRecord]:
-        """The experiment's hosts: by id or hostname, or every active host matching the selector."""
-        hosts = HostRepository(session)
-        if spec.host_selector is not None:
-            chosen = hosts.select(spec.host_selector)
-            if not chosen:
-                raise ValidationFailed(
-                    [FieldError(("host_selector",), "no active host has these labels")]
-                )
-            return list(chosen)
-        assert spec.hosts is not None
-        known = hosts.list()
-        by_name = {h.hostname: h for h in known}
-        by_id = {str(h.id): h for h in known}
-        chosen, errors = [], []
-        for index, name in enumerate(spec.hosts):
-            host = by_id.get(name) or by_name.get(name)
-            if host is None:
-                errors.append(FieldError(("hosts", index), f"no active host {name!r}"))
-            else:
-                chosen.append(host)
-        if errors:
-            raise ValidationFailed(errors)
-        return chosen
+    def collector_ports(
+        self, collector: CollectorKind, host_id: uuid.UUID, in_use: set[int]
+    ) -> dict[str, int]:
+        """A collector's ports on the host, by role (``PORT_NAMES``)."""
+        names = PORT_NAMES[collector]
+        return dict(zip(names, self.free_ports(host_id, in_use, len(names)), strict=True))
 
-    def take_hosts(
-        self,
-        session: Session,
-        experiment_id: uuid.UUID,
-        spec: ExperimentSpec,
-        hosts: list[HostRecord],
-    ) -> None:
-        """Mark the hosts as this experiment's; ``HostsBusy`` if another one has any of them."""
-        taken = set(
-            session.scalars(
-                select(ExperimentHostRow.host_id).where(
-                    ExperimentHostRow.experiment_id == experiment_id
-                )
-            )
-        )
-        for host in hosts:
-            if host.id in taken:
-                continue
-            port = self._free_ports(session, host.id, 1)[0] if spec.load_profile else None
-            try:
-                with session.begin_nested():
-                    session.add(
-                        ExperimentHostRow(
-                            experiment_id=experiment_id,
-                            host_id=host.id,
-                            active=True,
-                            loadsim_port=port,
-                            assigned_at=utcnow(),
-                        )
-                    )
-            except IntegrityError as exc:
-                raise HostsBusy(host.hostname) from exc
-
-    def release_hosts(self, session: Session, experiment_id: uuid.UUID) -> None:
-        for row in session.scalars(
-            select(ExperimentHostRow).where(
-                ExperimentHostRow.experiment_id == experiment_id, ExperimentHostRow.active
-            )
-        ):
-            row.active = False
-            row.released_at = utcnow()
-
-    def loadsim_ports(
-        self, session: Session, experiment_id: uuid.UUID
-    ) -> dict[uuid.UUID, int | None]:
-        rows = session.execute(
-            select(ExperimentHostRow.host_id, ExperimentHostRow.loadsim_port).where(
-                ExperimentHostRow.experiment_id == experiment_id
-            )
-        ).all()
-        return {host_id: port for host_id, port in rows}
-
-    def _free_ports(self, session: Session, host_id: uuid.UUID, count: int) -> list[int]:
-        """The lowest ``count`` ports of the range that no active experiment uses on the host."""
-        active = [state.value for state in ACTIVE_STATES]
-        used: set[int] = set()
-        pipelines = session.scalars(
-            select(ActivePipelineRow.ports)
-            .join(ExperimentRow, ExperimentRow.id == ActivePipelineRow.experiment_id)
-            .where(ActivePipelineRow.host_id == host_id, ExperimentRow.state.in_(active))
-        )
-        for ports in pipelines:
-            used.update(int(p) for p in ports.values())
-        used.update(
-            port
-            for port in session.scalars(
-                select(ExperimentHostRow.loadsim_port).where(
-                    ExperimentHostRow.host_id == host_id, ExperimentHostRow.active
-                )
-            )
-            if port is not None
-        )
+    def free_ports(self, host_id: uuid.UUID, in_use: set[int], count: int) -> list[int]:
+        """The lowest ``count`` ports of the configured range not ``in_use`` on the host."""
         free = []
         for port in range(self.settings.port_range_start, self.settings.port_range_end + 1):
-            if port not in used:
+            if port not in in_use:
                 free.append(port)
                 if len(free) == count:
                     return free
         raise NotFound("free port", f"on host {host_id} in the configured range")
 
-    # --- collectors --------------------------------------------------------------------------
+    # --- tasks -------------------------------------------------------------------------------
 
-    def pipeline_row(
-        self, session: Session, experiment_id: uuid.UUID, host_id: uuid.UUID, variant: str
-    ) -> ActivePipelineRow | None:
-        return session.scalar(
-            select(ActivePipelineRow).where(
-                ActivePipelineRow.experiment_id == experiment_id,
-                ActivePipelineRow.host_id == host_id,
-                ActivePipelineRow.variant == variant,
-            )
-        )
-
-    def place(
-        self,
-        *,
-        session: Session,
-        experiment_id: uuid.UUID,
-        spec: ExperimentSpec,
-        variant: VariantSpec,
-        host: HostRecord,
-        reference: pd.DataFrame | None,
-    ) -> ActivePipelineRow:
-        """Allocate the variant's ports on the host, render its config and record it."""
-        ports = dict(
-            zip(
-                PORT_NAMES[spec.collector],
-                self._free_ports(session, host.id, len(PORT_NAMES[spec.collector])),
-                strict=True,
-            )
-        )
-        loadsim_port = self.loadsim_ports(session, experiment_id).get(host.id)
-        config = self.render(
-            experiment_id=experiment_id,
-            spec=spec,
-            variant=variant,
-            host=host,
-            ports=ports,
-            loadsim_port=loadsim_port,
-            reference=reference,
-        )
-        store_config(session, config)
-        now = utcnow()
-        row = ActivePipelineRow(
-            host_id=host.id,
-            experiment_id=experiment_id,
-            variant=variant.name,
-            collector=spec.collector.value,
-            config_sha256=config.sha256,
-            ports=ports,
-            status="starting",
-            restarts=0,
-            rendered_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        return row
-
-    def start_task(self, row: ActivePipelineRow, experiment_id: uuid.UUID) -> NewTask:
+    def start_task(self, placed: ActivePipelineRecord, experiment_id: uuid.UUID) -> NewTask:
         return self._config_task(
-            row, experiment_id, CollectorStartPayload, TaskAction.START, key=f"{row.variant}:start"
+            placed,
+            experiment_id,
+            CollectorStartPayload,
+            TaskAction.START,
+            key=f"{placed.variant}:start",
         )
 
-    def reload_task(self, row: ActivePipelineRow, experiment_id: uuid.UUID) -> NewTask:
+    def reload_task(self, placed: ActivePipelineRecord, experiment_id: uuid.UUID) -> NewTask:
         return self._config_task(
-            row,
+            placed,
             experiment_id,
             CollectorReloadPayload,
             TaskAction.RELOAD,
-            key=f"{row.variant}:reload:{row.config_sha256}",
+            key=f"{placed.variant}:reload:{placed.config_sha256}",
         )
 
     def _config_task(
         self,
-        row: ActivePipelineRow,
+        placed: ActivePipelineRecord,
         experiment_id: uuid.UUID,
         payload_type: type[CollectorStartPayload],
         action: TaskAction,
         *,
         key: str,
     ) -> NewTask:
-        """A task that hands the row's rendered config to the collector (start or reload)."""
+        """A task that hands its rendered config to the collector (start or reload)."""
         payload = payload_type(
             experiment_id=experiment_id,
-            variant=row.variant,
-            collector=CollectorKind(row.collector),
-            config_sha256=row.config_sha256,
-            config_url=self.settings.config_url_prefix + row.config_sha256,
-            ports=row.ports,
+            variant=placed.variant,
+            collector=placed.collector,
+            config_sha256=placed.config_sha256,
+            config_url=self.settings.config_url_prefix + placed.config_sha256,
+            ports=placed.ports,
         )
         return self._task(
-            row.host_id,
+            placed.host_id,
             experiment_id,
             type=TaskType.COLLECTOR,
             action=action,
@@ -400,15 +242,15 @@ class Deployer:
             key=key,
         )
 
-    def stop_task(self, row: ActivePipelineRow, experiment_id: uuid.UUID) -> NewTask:
-        payload = CollectorStopPayload(experiment_id=experiment_id, variant=row.variant)
+    def stop_task(self, placed: ActivePipelineRecord, experiment_id: uuid.UUID) -> NewTask:
+        payload = CollectorStopPayload(experiment_id=experiment_id, variant=placed.variant)
         return self._task(
-            row.host_id,
+            placed.host_id,
             experiment_id,
             type=TaskType.COLLECTOR,
             action=TaskAction.STOP,
             payload=payload.model_dump(mode="json"),
-            key=f"{row.variant}:stop",
+            key=f"{placed.variant}:stop",
             priority=10,
         )
 
@@ -472,20 +314,6 @@ class Deployer:
             max_attempts=self.settings.task_max_attempts,
             idempotency_key=f"{experiment_id}:{host_id}:{key}",
         )
-
-
-def store_config(session: Session, config: RenderedConfig) -> None:
-    """Keep a rendered config by its SHA-256 (the same content is stored once)."""
-    if session.get(CollectorConfigRow, config.sha256) is None:
-        session.add(
-            CollectorConfigRow(
-                sha256=config.sha256,
-                collector=config.collector.value,
-                content=config.text,
-                created_at=utcnow(),
-            )
-        )
-        session.flush()
 
 
 def needs_reference(pipeline: Pipeline, collector: CollectorKind) -> bool:

@@ -17,18 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from phoenix_core.clock import utcnow
 from phoenix_core.controller.analysis import Analyzer, NoAnalyzer
-from phoenix_core.controller.deployment import (
-    Deployer,
-    HostsBusy,
-    PlannedCollector,
-    needs_reference,
-    store_config,
-)
+from phoenix_core.controller.deployment import Deployer, needs_reference
 from phoenix_core.controller.leadership import Leadership
 from phoenix_core.controller.reference import ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
@@ -42,12 +34,12 @@ from phoenix_core.lifecycle import (
 )
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask, Task, TaskQueue
-from phoenix_core.spec import ExperimentSpec
+from phoenix_core.spec import VariantSpec
 from phoenix_core.store.agent_data import purge_metrics
+from phoenix_core.store.deployments import ActivePipelineRecord, DeploymentRepository, HostsBusy
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.store.session import Store
-from phoenix_core.store.tables import ActivePipelineRow, ExperimentHostRow
 from phoenix_core.wire import ActivePipelineStatus, HostStatus, TaskAction, TaskStatus
 
 __all__ = ["Controller"]
@@ -102,36 +94,6 @@ class Controller:
         return f"controller@{self.instance}"
 
     # --- entry points ------------------------------------------------------------------------
-
-    def start(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
-        """Validate a draft (hosts resolve, every variant renders) and schedule it."""
-        with self.store.session() as session:
-            record = ExperimentRepository(session).get(experiment_id)
-            if record.state is not S.DRAFT:
-                raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
-            hosts = self.deployer.resolve_hosts(session, record.spec)
-            self.deployer.validate(record.spec, hosts)
-            return ExperimentRepository(session).transition(
-                experiment_id, S.SCHEDULED, actor=actor, expected=S.DRAFT
-            )
-
-    def check(self, spec: ExperimentSpec) -> None:
-        """Refuse a spec whose hosts do not resolve or whose variants do not render."""
-        with self.store.session() as session:
-            hosts = self.deployer.resolve_hosts(session, spec)
-        self.deployer.validate(spec, hosts)
-
-    def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
-        """Everything a start would deploy, rendered; nothing is deployed."""
-        with self.store.session() as session:
-            record = ExperimentRepository(session).get(experiment_id)
-            hosts = self.deployer.resolve_hosts(session, record.spec)
-        return self.deployer.preview(record.spec, hosts)
-
-    def stop(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
-        """A user's stop: the controller then stops the collectors and ends in ``stopped``."""
-        with self.store.session() as session:
-            return ExperimentRepository(session).transition(experiment_id, S.STOPPING, actor=actor)
 
     def run(self, stop: threading.Event) -> None:
         """Pass after pass while this process leads, until ``stop`` is set."""
@@ -213,8 +175,17 @@ class Controller:
     def _schedule(self, record: ExperimentRecord) -> None:
         try:
             with self.store.session() as session:
-                hosts = self.deployer.resolve_hosts(session, record.spec)
-                self.deployer.take_hosts(session, record.id, record.spec, hosts)
+                deployments = DeploymentRepository(session)
+                hosts = deployments.resolve_hosts(record.spec)
+                taken = deployments.host_ids(record.id)
+                for host in hosts:
+                    if host.id in taken:
+                        continue
+                    port = None
+                    if record.spec.load_profile:
+                        in_use = deployments.ports_in_use(host.id)
+                        port = self.deployer.free_ports(host.id, in_use, 1)[0]
+                    deployments.take_host(record.id, host, loadsim_port=port)
         except HostsBusy as busy:
             log.debug("experiment %s waits for host %s", record.id, busy)
             return
@@ -229,29 +200,19 @@ class Controller:
         new: list[NewTask] = []
         waiting: list[str] = []
         with self.store.session() as session:
-            hosts = self._hosts(session, record.id)
-            ports = self.deployer.loadsim_ports(session, record.id)
-            new += self.deployer.loadsim_tasks(record.id, record.spec, ports, start=True)
+            deployments = DeploymentRepository(session)
+            hosts = deployments.hosts(record.id)
+            loadsim = deployments.loadsim_ports(record.id)
+            new += self.deployer.loadsim_tasks(record.id, record.spec, loadsim, start=True)
             for host in hosts:
                 for variant in record.spec.variants:
-                    row = self.deployer.pipeline_row(session, record.id, host.id, variant.name)
-                    if row is None:
-                        reference = None
-                        pipeline = self.deployer.pipeline(record.spec, variant)
-                        if needs_reference(pipeline, record.spec.collector):
-                            reference = self._reference(record, host)
-                            if reference is None:
-                                waiting.append(f"{variant.name} on {host.hostname}")
-                                continue
-                        row = self.deployer.place(
-                            session=session,
-                            experiment_id=record.id,
-                            spec=record.spec,
-                            variant=variant,
-                            host=host,
-                            reference=reference,
-                        )
-                    new.append(self.deployer.start_task(row, record.id))
+                    placed = deployments.pipeline(record.id, host.id, variant.name)
+                    if placed is None:
+                        placed = self._place(deployments, record, variant, host, loadsim)
+                    if placed is None:
+                        waiting.append(f"{variant.name} on {host.hostname}")
+                    else:
+                        new.append(self.deployer.start_task(placed, record.id))
         self._enqueue_missing(tasks, new)
         starts = [t for t in self.queue.tasks_of(record.id) if t.action is TaskAction.START]
         if not waiting and len(starts) == len(new) and all(t.status is T.SUCCEEDED for t in starts):
@@ -264,24 +225,52 @@ class Controller:
                 f"for: {', '.join(pending)}",
             )
 
+    def _place(
+        self,
+        deployments: DeploymentRepository,
+        record: ExperimentRecord,
+        variant: VariantSpec,
+        host: HostRecord,
+        loadsim: dict[uuid.UUID, int | None],
+    ) -> ActivePipelineRecord | None:
+        """Allocate the variant's ports on the host, render its config and record it; None
+        while the variant waits for the baseline's reference values."""
+        reference = None
+        if needs_reference(self.deployer.pipeline(record.spec, variant), record.spec.collector):
+            reference = self._reference(record, host)
+            if reference is None:
+                return None
+        in_use = deployments.ports_in_use(host.id)
+        config = self.deployer.render(
+            experiment_id=record.id,
+            spec=record.spec,
+            variant=variant,
+            host=host,
+            ports=self.deployer.collector_ports(record.spec.collector, host.id, in_use),
+            loadsim_port=loadsim.get(host.id),
+            reference=reference,
+        )
+        return deployments.add_pipeline(record.id, host.id, variant.name, config)
+
     def _refresh_keep_lists(self, record: ExperimentRecord, now: datetime) -> None:
         """Recompute value-dependent lists from the baseline every refresh interval; reload
         a collector whose config changed."""
         reloads: list[NewTask] = []
         with self.store.session() as session:
-            hosts = {h.id: h for h in self._hosts(session, record.id)}
-            ports = self.deployer.loadsim_ports(session, record.id)
+            deployments = DeploymentRepository(session)
+            hosts = deployments.hosts(record.id)
+            loadsim = deployments.loadsim_ports(record.id)
             for variant in record.spec.candidates:
                 pipeline = self.deployer.pipeline(record.spec, variant)
                 if not needs_reference(pipeline, record.spec.collector):
                     continue
-                for host in hosts.values():
-                    row = self.deployer.pipeline_row(session, record.id, host.id, variant.name)
-                    due = row is not None and (
-                        row.rendered_at is None
-                        or (now - row.rendered_at).total_seconds() >= pipeline.refresh_seconds
+                for host in hosts:
+                    placed = deployments.pipeline(record.id, host.id, variant.name)
+                    due = placed is not None and (
+                        placed.rendered_at is None
+                        or (now - placed.rendered_at).total_seconds() >= pipeline.refresh_seconds
                     )
-                    if not due or row is None:
+                    if not due or placed is None:
                         continue
                     reference = self._reference(record, host)
                     if reference is None:
@@ -291,15 +280,13 @@ class Controller:
                         spec=record.spec,
                         variant=variant,
                         host=host,
-                        ports=row.ports,
-                        loadsim_port=ports.get(host.id),
+                        ports=placed.ports,
+                        loadsim_port=loadsim.get(host.id),
                         reference=reference,
                     )
-                    row.rendered_at = now
-                    if config.sha256 != row.config_sha256:
-                        store_config(session, config)
-                        row.config_sha256 = config.sha256
-                        reloads.append(self.deployer.reload_task(row, record.id))
+                    changed = deployments.record_render(placed, config, at=now)
+                    if changed is not None:
+                        reloads.append(self.deployer.reload_task(changed, record.id))
         if reloads:
             self.queue.enqueue(reloads)
 
@@ -312,12 +299,11 @@ class Controller:
         ):
             self.queue.cancel_experiment(record.id)
         with self.store.session() as session:
-            rows = session.scalars(
-                select(ActivePipelineRow).where(ActivePipelineRow.experiment_id == record.id)
-            ).all()
-            stops = [self.deployer.stop_task(row, record.id) for row in rows]
-            ports = self.deployer.loadsim_ports(session, record.id)
-        stops += self.deployer.loadsim_tasks(record.id, record.spec, ports, start=False)
+            deployments = DeploymentRepository(session)
+            placed = deployments.pipelines(record.id)
+            loadsim = deployments.loadsim_ports(record.id)
+        stops = [self.deployer.stop_task(p, record.id) for p in placed]
+        stops += self.deployer.loadsim_tasks(record.id, record.spec, loadsim, start=False)
         self._enqueue_missing(self.queue.tasks_of(record.id), stops)
 
     def _stops_done(self, record: ExperimentRecord) -> bool:
@@ -334,7 +320,7 @@ class Controller:
         )
         if self._stops_done(record) or overdue:
             with self.store.session() as session:
-                self.deployer.release_hosts(session, record.id)
+                DeploymentRepository(session).release_hosts(record.id)
 
     # --- failures ----------------------------------------------------------------------------
 
@@ -350,23 +336,19 @@ class Controller:
                 )
             return f"task {_describe(task)} failed: {task.error_message or 'no error reported'}"
         with self.store.session() as session:
-            broken = session.scalars(
-                select(ActivePipelineRow).where(
-                    ActivePipelineRow.experiment_id == record.id,
-                    ActivePipelineRow.status.in_([_P.CRASH_LOOPING.value, _P.GONE.value]),
+            deployments = DeploymentRepository(session)
+            broken = deployments.broken_pipelines(record.id)
+            hosts = deployments.hosts(record.id)
+        names = {h.id: h.hostname for h in hosts}
+        if broken:
+            placed = broken[0]
+            where = f"variant {placed.variant} on host {names.get(placed.host_id, placed.host_id)}"
+            if placed.status is _P.GONE:
+                return (
+                    f"the collector of {where} no longer runs (its agent's heartbeats "
+                    "stopped listing it)"
                 )
-            ).all()
-            hosts = self._hosts(session, record.id)
-            names = {h.id: h.hostname for h in hosts}
-            if broken:
-                row = broken[0]
-                where = f"variant {row.variant} on host {names.get(row.host_id, row.host_id)}"
-                if row.status == _P.GONE.value:
-                    return (
-                        f"the collector of {where} no longer runs (its agent's heartbeats "
-                        "stopped listing it)"
-                    )
-                return f"the collector of {where} is crash-looping ({row.restarts} restarts)"
+            return f"the collector of {where} is crash-looping ({placed.restarts} restarts)"
         if record.state in COLLECTING_STATES and hosts:
             # offline once a heartbeat is overdue; tolerated for the grace period after that
             grace = timedelta(
@@ -407,15 +389,6 @@ class Controller:
                 verdict=verdict,
                 verdict_reasons=reasons,
             )
-
-    def _hosts(self, session: Session, experiment_id: uuid.UUID) -> list[HostRecord]:
-        ids = session.scalars(
-            select(ExperimentHostRow.host_id).where(
-                ExperimentHostRow.experiment_id == experiment_id
-            )
-        ).all()
-        hosts = HostRepository(session)
-        return sorted((hosts.get(i) for i in ids), key=lambda h: h.hostname)
 
     def _reference(self, record: ExperimentRecord, host: HostRecord) -> pd.DataFrame | None:
         jobs = [source.name for source in record.spec.sources]

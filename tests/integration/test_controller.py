@@ -27,6 +27,7 @@ from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepositor
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.store.tables import ActivePipelineRow, CollectorConfigRow, ExperimentHostRow
+from phoenix_core.use_cases.experiments import Experiments
 from phoenix_core.wire import (
     ActivePipelineReport,
     ActivePipelineStatus,
@@ -52,6 +53,7 @@ SETTINGS = ControllerSettings(
 class World:
     store: Store
     controller: Controller
+    experiments: Experiments
     reference: StaticReference
     hosts: dict[str, uuid.UUID]
     alive: set[str]
@@ -146,7 +148,8 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     controller = Controller(
         store, queue, SETTINGS, reference, TemplateLibrary.builtin(), instance="t"
     )
-    w = World(store, controller, reference, hosts, alive=set(hosts))
+    experiments = Experiments(store, controller.deployer)
+    w = World(store, controller, experiments, reference, hosts, alive=set(hosts))
     for host in hosts:
         w.heartbeat(host)
     yield w
@@ -172,7 +175,7 @@ def _states(w: World, experiment_id: uuid.UUID) -> list[tuple[str, str]]:
 
 def test_an_experiment_runs_itself_to_completed(w: World) -> None:
     experiment = w.create()
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     assert w.get(experiment).state is S.DEPLOYING
     w.tick()
@@ -235,7 +238,7 @@ def test_each_variant_gets_its_own_ports_labels_and_stored_config(w: World) -> N
     )
     for host in ("web-1", "web-2"):
         w.reference.inventories[("baseline", host)] = _reference(host)
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     with w.store.session() as session:
@@ -277,13 +280,13 @@ def test_two_experiments_never_share_a_host(w: World) -> None:
         ],
         load_profile=None,
     )
-    w.controller.start(first, actor="user:t")
-    w.controller.start(second, actor="user:t")
+    w.experiments.start(first, actor="user:t")
+    w.experiments.start(second, actor="user:t")
     w.tick()
     w.tick()  # the first one's collectors are placed and their starts enqueued
     assert (w.get(first).state, w.get(second).state) == (S.DEPLOYING, S.SCHEDULED)
     w.agent("web-1")
-    w.controller.stop(first, actor="user:t")
+    w.experiments.stop(first, actor="user:t")
     w.tick()
     w.tick()
     assert w.get(second).state is S.SCHEDULED  # stop tasks still outstanding: host still taken
@@ -297,7 +300,7 @@ def test_two_experiments_never_share_a_host(w: World) -> None:
 
 def test_deploy_timeout_fails_with_the_reason(w: World) -> None:
     experiment = w.create()
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick(seconds=61)
     record = w.get(experiment)
@@ -310,7 +313,7 @@ def test_deploy_timeout_fails_with_the_reason(w: World) -> None:
 
 def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> None:
     experiment = w.create(load_profile=None)
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     w.agent("web-1", TaskStatus.FAILED, error="config rejected: unknown field 'scrape_intervall'")
@@ -327,12 +330,12 @@ def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> Non
 
 def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> None:
     experiment = w.create(load_profile=None, hosts=["web-1"])
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     queue = w.controller.queue
     claimed = queue.claim(w.hosts["web-1"], limit=10)
-    w.controller.stop(experiment, actor="user:t")
+    w.experiments.stop(experiment, actor="user:t")
     queue.report(
         w.hosts["web-1"],
         [Report(t.id, t.attempt, TaskStatus.FAILED, error_message="boom") for t in claimed],
@@ -347,7 +350,7 @@ def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> N
 
 def test_a_dead_task_fails_the_experiment(w: World) -> None:
     experiment = w.create(load_profile=None, hosts=["web-3"])
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     queue = w.controller.queue
@@ -372,7 +375,7 @@ def _deployed_on_web_1(w: World) -> tuple[uuid.UUID, list[Task]]:
             {"name": "b", "role": "candidate", "template": "baseline"},
         ],
     )
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     return experiment, w.agent("web-1")
@@ -453,7 +456,7 @@ def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> No
         ],
         hosts=["web-1", "web-2", "web-3"],
     )
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     for host in ("web-1", "web-2", "web-3"):
@@ -479,7 +482,7 @@ def test_keep_lists_refresh_with_a_reload(w: World) -> None:
         ],
     )
     w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
-    w.controller.start(experiment, actor="user:t")
+    w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
     w.agent("web-1")
@@ -500,7 +503,7 @@ def test_keep_lists_refresh_with_a_reload(w: World) -> None:
 def test_unknown_hosts_are_refused_at_start(w: World) -> None:
     experiment = w.create(hosts=["web-1", "nope"])
     with pytest.raises(ValidationFailed) as caught:
-        w.controller.start(experiment, actor="user:t")
+        w.experiments.start(experiment, actor="user:t")
     assert [e.path for e in caught.value.errors] == ["hosts.1"]
     assert w.get(experiment).state is S.DRAFT
 
@@ -515,7 +518,7 @@ def test_a_variant_the_collector_refuses_is_refused_at_start(w: World) -> None:
     with pytest.raises(
         ValidationFailed, match=r"variants\.1\.steps\.1: aggregate cannot run on prometheus-agent"
     ):
-        w.controller.start(experiment, actor="user:t")
+        w.experiments.start(experiment, actor="user:t")
 
 
 @pytest.fixture

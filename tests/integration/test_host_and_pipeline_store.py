@@ -1,4 +1,4 @@
-"""Hosts (registration, heartbeats, offline, decommission) and pipeline versions in the store."""
+"""Hosts in the store: registration, heartbeats, offline, decommission."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from phoenix_core.errors import Conflict, NotFound
+from phoenix_core.errors import Conflict
 from phoenix_core.store.events import EventRepository
 from phoenix_core.store.hosts import HostRepository
-from phoenix_core.store.pipelines import PipelineRepository
 from phoenix_core.store.session import Store
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import Heartbeat, HostStatus, ResourceUsage
@@ -81,22 +80,3 @@ def test_selector_and_decommission(store: Store) -> None:
         assert len(hosts.list(include_decommissioned=True)) == 2
         with pytest.raises(Conflict, match="decommissioned"):
             hosts.record_heartbeat(web.id, _heartbeat())
-
-
-def test_pipeline_versions_count_up(store: Store) -> None:
-    with store.session() as session:
-        pipelines = PipelineRepository(session)
-        one = pipelines.add_version("top-k", {"steps": [{"top_k": {"k": 10}}]}, actor="user:a")
-        two = pipelines.add_version("top-k", {"steps": [{"top_k": {"k": 20}}]}, actor="user:a")
-        pipelines.add_version("baseline", {"steps": []}, actor="user:a")
-    assert (one.version, two.version) == (1, 2)
-    with store.session() as session:
-        pipelines = PipelineRepository(session)
-        assert pipelines.get("top-k").version == 2
-        assert pipelines.get("top-k", 1).definition == {"steps": [{"top_k": {"k": 10}}]}
-        assert [(p.name, p.version) for p in pipelines.latest()] == [("baseline", 1), ("top-k", 2)]
-        assert [p.version for p in pipelines.versions("top-k")] == [1, 2]
-        with pytest.raises(NotFound):
-            pipelines.get("top-k", 3)
-        with pytest.raises(NotFound):
-            pipelines.versions("nope")

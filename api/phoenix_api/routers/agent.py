@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from phoenix_api.deps import caller, calling_host, services
-from phoenix_core.enrolment import enrol
 from phoenix_core.queue import Report
 from phoenix_core.store.agent_data import config_for_host, store_metrics
-from phoenix_core.task_reports import apply_report
+from phoenix_core.use_cases.enrolment import enrol
+from phoenix_core.use_cases.task_reports import apply_report
 from phoenix_core.wire import Heartbeat
 from phoenix_core.wire.agent_api import (
     MetricsBatch,
@@ -91,8 +91,7 @@ async def poll(
 @router.post("/register", response_model=RegistrationResult, status_code=201)
 def register(body: Registration, request: Request) -> RegistrationResult:
     """Exchange an enrolment token for this host's own token (shown once)."""
-    with services(request).store.session() as session:
-        return enrol(session, caller(request), body)
+    return enrol(services(request).store, caller(request), body)
 
 
 @router.post("/tasks/{task_id}/status", response_model=Applied)

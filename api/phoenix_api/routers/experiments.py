@@ -34,6 +34,15 @@ def _etag(record: ExperimentRecord) -> str:
     return f'"{record.version}"'
 
 
+def _parse_etag(if_match: str) -> int:
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ValidationFailed(
+            [FieldError(("header", "if-match"), "not an ETag of this API")]
+        ) from None
+
+
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         return parse_page_cursor(cursor)
@@ -52,10 +61,7 @@ def create(
 ) -> ExperimentRecord:
     """Create a draft from a full spec (one baseline, one or more candidates); its hosts must
     resolve and every variant must render for them."""
-    found = services(request)
-    found.controller.check(spec)
-    with found.store.session() as session:
-        record = ExperimentRepository(session).create(spec, actor=principal.actor)
+    record = services(request).experiments.create(spec, actor=principal.actor)
     response.headers["Location"] = f"/api/v1/experiments/{record.id}"
     response.headers["ETag"] = _etag(record)
     return record
@@ -96,18 +102,9 @@ def update(
     if_match: Annotated[str, Header(description="The ETag of the version being edited.")],
 ) -> ExperimentRecord:
     """Replace a draft's spec; ``If-Match`` must carry the ETag of the version edited."""
-    found = services(request)
-    found.controller.check(spec)
-    try:
-        expected = int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise ValidationFailed(
-            [FieldError(("header", "if-match"), "not an ETag of this API")]
-        ) from None
-    with found.store.session() as session:
-        record = ExperimentRepository(session).update_spec(
-            experiment_id, spec, expected_version=expected, actor=principal.actor
-        )
+    record = services(request).experiments.update(
+        experiment_id, spec, expected_version=_parse_etag(if_match), actor=principal.actor
+    )
     response.headers["ETag"] = _etag(record)
     return record
 
@@ -115,27 +112,26 @@ def update(
 @router.delete("/{experiment_id}", status_code=204)
 def delete(experiment_id: uuid.UUID, principal: Operator, request: Request) -> Response:
     """Delete a draft (its audit trail stays)."""
-    with services(request).store.session() as session:
-        ExperimentRepository(session).delete(experiment_id, actor=principal.actor)
+    services(request).experiments.delete(experiment_id, actor=principal.actor)
     return Response(status_code=204)
 
 
 @router.post("/{experiment_id}/start", response_model=ExperimentRecord, status_code=202)
 def start(experiment_id: uuid.UUID, principal: Operator, request: Request) -> ExperimentRecord:
     """Validate the draft (hosts resolve, every variant renders for every host) and schedule it."""
-    return services(request).controller.start(experiment_id, actor=principal.actor)
+    return services(request).experiments.start(experiment_id, actor=principal.actor)
 
 
 @router.post("/{experiment_id}/stop", response_model=ExperimentRecord, status_code=202)
 def stop(experiment_id: uuid.UUID, principal: Operator, request: Request) -> ExperimentRecord:
     """Stop a running experiment: its collectors and load are stopped, then it is 'stopped'."""
-    return services(request).controller.stop(experiment_id, actor=principal.actor)
+    return services(request).experiments.stop(experiment_id, actor=principal.actor)
 
 
 @router.post("/{experiment_id}/dry-run", response_model=list[PlannedCollector])
 def dry_run(experiment_id: uuid.UUID, request: Request) -> list[PlannedCollector]:
     """Validate and render every variant for every host; nothing is deployed."""
-    return services(request).controller.dry_run(experiment_id)
+    return services(request).experiments.dry_run(experiment_id)
 
 
 @router.get("/{experiment_id}/events", response_model=EventPage)

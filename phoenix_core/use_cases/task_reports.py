@@ -1,9 +1,5 @@
 """An agent's status report on a task: applied through the queue (attempt-fenced), then
-announced live to WebSocket clients of the task's experiment, host and the fleet.
-
-A report writes no ``events`` row (the task row is its own history); the live notice is how
-dashboards and ``phoenix experiment watch`` see tasks progress.
-"""
+announced live to WebSocket clients of the task's experiment, host and the fleet."""
 
 from __future__ import annotations
 
@@ -20,7 +16,10 @@ TASK_UPDATED = "task_updated"
 
 def apply_report(store: Store, queue: TaskQueue, host_id: uuid.UUID, report: Report) -> bool:
     """Apply one report; ``True`` when it changed the task, ``False`` for a repeat. A refusal
-    (stale attempt, a task the host does not hold, a transition not allowed) raises."""
+    (stale attempt, a task the host does not hold, a transition not allowed) raises.
+
+    A report writes no ``events`` row (the task row is its own history); the live notice is
+    how dashboards and ``phoenix experiment watch`` see tasks progress."""
     result = queue.report(host_id, [report])
     result.raise_for_refusal()
     if not result.applied:

@@ -1,0 +1,83 @@
+"""Experiments as users change them: drafts created, edited and deleted, started, stopped and
+dry-run. Each checks what it must (hosts resolve, every variant renders), then stores."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from phoenix_core.controller.deployment import Deployer, PlannedCollector
+from phoenix_core.errors import Conflict
+from phoenix_core.lifecycle import ExperimentState
+from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.deployments import DeploymentRepository
+from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
+from phoenix_core.store.session import Store
+
+__all__ = ["Experiments"]
+
+S = ExperimentState
+
+
+@dataclass(frozen=True)
+class Experiments:
+    """The experiment use cases, one method each; the controller then runs what they start."""
+
+    store: Store
+    deployer: Deployer
+
+    def create(self, spec: ExperimentSpec, *, actor: str) -> ExperimentRecord:
+        """A new draft; its hosts must resolve and every variant must render for them."""
+        self._check(spec)
+        with self.store.session() as session:
+            return ExperimentRepository(session).create(spec, actor=actor)
+
+    def update(
+        self,
+        experiment_id: uuid.UUID,
+        spec: ExperimentSpec,
+        *,
+        expected_version: int,
+        actor: str,
+    ) -> ExperimentRecord:
+        """Replace a draft's spec, if it is still at ``expected_version``; checked as at create."""
+        self._check(spec)
+        with self.store.session() as session:
+            return ExperimentRepository(session).update_spec(
+                experiment_id, spec, expected_version=expected_version, actor=actor
+            )
+
+    def delete(self, experiment_id: uuid.UUID, *, actor: str) -> None:
+        """Delete a draft (its audit trail stays)."""
+        with self.store.session() as session:
+            ExperimentRepository(session).delete(experiment_id, actor=actor)
+
+    def start(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
+        """Validate a draft (hosts resolve, every variant renders) and schedule it."""
+        with self.store.session() as session:
+            record = ExperimentRepository(session).get(experiment_id)
+            if record.state is not S.DRAFT:
+                raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
+            hosts = DeploymentRepository(session).resolve_hosts(record.spec)
+            self.deployer.validate(record.spec, hosts)
+            return ExperimentRepository(session).transition(
+                experiment_id, S.SCHEDULED, actor=actor, expected=S.DRAFT
+            )
+
+    def stop(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
+        """A user's stop: the controller then stops the collectors and ends in ``stopped``."""
+        with self.store.session() as session:
+            return ExperimentRepository(session).transition(experiment_id, S.STOPPING, actor=actor)
+
+    def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
+        """Everything a start would deploy, rendered; nothing is deployed."""
+        with self.store.session() as session:
+            record = ExperimentRepository(session).get(experiment_id)
+            hosts = DeploymentRepository(session).resolve_hosts(record.spec)
+        return self.deployer.preview(record.spec, hosts)
+
+    def _check(self, spec: ExperimentSpec) -> None:
+        """Refuse a spec whose hosts do not resolve or whose variants do not render."""
+        with self.store.session() as session:
+            hosts = DeploymentRepository(session).resolve_hosts(spec)
+        self.deployer.validate(spec, hosts)
