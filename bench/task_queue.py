@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.postgres import ThrowawayPostgres  # noqa: E402
 from support.processes import exit_on_sigterm  # noqa: E402
+from support.waiting import wait_for_tasks  # noqa: E402
 
 # --- systems --------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class Phoenix(System):
 
         def waiter(woke: list[float]) -> None:
             while len(woke) < samples:
-                if queue.wait_for_tasks(host, timeout=5):
+                if wait_for_tasks(queue, host, timeout=5):
                     woke.append(time.perf_counter())  # woken; then take the task
                     queue.claim(host, limit=10)
 

@@ -46,10 +46,7 @@ __all__ = ["Controller"]
 
 log = logging.getLogger(__name__)
 
-S = ExperimentState
-T = TaskStatus
-_P = ActivePipelineStatus
-FAILED_TASK = (T.FAILED, T.DEAD)
+FAILED_TASK = (TaskStatus.FAILED, TaskStatus.DEAD)
 
 
 @dataclass
@@ -143,34 +140,38 @@ class Controller:
         if record.state in TERMINAL_STATES:
             self._release_when_stopped(record)
             return
-        if record.state is S.SCHEDULED:
+        if record.state is ExperimentState.SCHEDULED:
             self._schedule(record)
             return
         tasks = self.queue.tasks_of(record.id)
-        if record.state is not S.STOPPING:  # a user's stop ends in 'stopped' whatever failed
+        if (
+            record.state is not ExperimentState.STOPPING
+        ):  # a user's stop ends in 'stopped' whatever failed
             reason = self._failure(record, tasks, now)
             if reason is not None:
                 self._fail(record, reason)
                 return
         elapsed = (now - record.state_changed_at).total_seconds()
-        if record.state is S.DEPLOYING:
+        if record.state is ExperimentState.DEPLOYING:
             self._deploy(record, tasks, elapsed)
-        elif record.state is S.WARMING_UP:
+        elif record.state is ExperimentState.WARMING_UP:
             self._refresh_keep_lists(record, now)
             if elapsed >= record.spec.warmup_seconds:
-                self._move(record, S.RUNNING)
-        elif record.state is S.RUNNING:
+                self._move(record, ExperimentState.RUNNING)
+        elif record.state is ExperimentState.RUNNING:
             self._refresh_keep_lists(record, now)
             if elapsed >= record.spec.duration_seconds:
                 self._issue_stops(record)
-                self._move(record, S.ANALYZING)
-        elif record.state is S.ANALYZING:
+                self._move(record, ExperimentState.ANALYZING)
+        elif record.state is ExperimentState.ANALYZING:
             result = self.analyzer.analyze(record)
-            self._move(record, S.COMPLETED, verdict=result.verdict, reasons=result.reasons)
-        elif record.state is S.STOPPING:
+            self._move(
+                record, ExperimentState.COMPLETED, verdict=result.verdict, reasons=result.reasons
+            )
+        elif record.state is ExperimentState.STOPPING:
             self._issue_stops(record)
             if self._stops_done(record):
-                self._move(record, S.STOPPED)
+                self._move(record, ExperimentState.STOPPED)
 
     def _schedule(self, record: ExperimentRecord) -> None:
         try:
@@ -192,7 +193,7 @@ class Controller:
         except ValidationFailed as exc:  # hosts vanished since it was started
             self._fail(record, str(exc))
             return
-        self._move(record, S.DEPLOYING)
+        self._move(record, ExperimentState.DEPLOYING)
 
     def _deploy(self, record: ExperimentRecord, tasks: list[Task], elapsed: float) -> None:
         """Place every variant on every host (candidates that need reference values once the
@@ -215,10 +216,16 @@ class Controller:
                         new.append(self.deployer.start_task(placed, record.id))
         self._enqueue_missing(tasks, new)
         starts = [t for t in self.queue.tasks_of(record.id) if t.action is TaskAction.START]
-        if not waiting and len(starts) == len(new) and all(t.status is T.SUCCEEDED for t in starts):
-            self._move(record, S.WARMING_UP)
+        if (
+            not waiting
+            and len(starts) == len(new)
+            and all(t.status is TaskStatus.SUCCEEDED for t in starts)
+        ):
+            self._move(record, ExperimentState.WARMING_UP)
         elif elapsed >= self.settings.deploy_timeout_seconds:
-            pending = waiting + [_describe(t) for t in starts if t.status is not T.SUCCEEDED]
+            pending = waiting + [
+                _describe(t) for t in starts if t.status is not TaskStatus.SUCCEEDED
+            ]
             self._fail(
                 record,
                 f"deploy timed out after {self.settings.deploy_timeout_seconds:.0f} s waiting "
@@ -294,7 +301,8 @@ class Controller:
         """Cancel what has not run yet, then stop every collector and the load (idempotent)."""
         tasks = self.queue.tasks_of(record.id)
         if any(
-            t.action is not TaskAction.STOP and t.status in (T.PENDING, T.CLAIMED, T.RUNNING)
+            t.action is not TaskAction.STOP
+            and t.status in (TaskStatus.PENDING, TaskStatus.CLAIMED, TaskStatus.RUNNING)
             for t in tasks
         ):
             self.queue.cancel_experiment(record.id)
@@ -308,7 +316,11 @@ class Controller:
 
     def _stops_done(self, record: ExperimentRecord) -> bool:
         stops = [t for t in self.queue.tasks_of(record.id) if t.action is TaskAction.STOP]
-        return all(t.status in (T.SUCCEEDED, T.FAILED, T.DEAD, T.CANCELLED) for t in stops)
+        return all(
+            t.status
+            in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED)
+            for t in stops
+        )
 
     def _release_when_stopped(self, record: ExperimentRecord) -> None:
         """Free a finished experiment's hosts once its stop tasks are through (or timed out)."""
@@ -329,7 +341,7 @@ class Controller:
         for task in tasks:
             if task.action is TaskAction.STOP or task.status not in FAILED_TASK:
                 continue
-            if task.status is T.DEAD:
+            if task.status is TaskStatus.DEAD:
                 return (
                     f"task {_describe(task)} is dead after {task.attempt} attempts: "
                     f"{task.error_message or 'no error reported'}"
@@ -343,7 +355,7 @@ class Controller:
         if broken:
             placed = broken[0]
             where = f"variant {placed.variant} on host {names.get(placed.host_id, placed.host_id)}"
-            if placed.status is _P.GONE:
+            if placed.status is ActivePipelineStatus.GONE:
                 return (
                     f"the collector of {where} no longer runs (its agent's heartbeats "
                     "stopped listing it)"
@@ -365,7 +377,7 @@ class Controller:
 
     def _fail(self, record: ExperimentRecord, reason: str) -> None:
         log.warning("experiment %s failed: %s", record.id, reason)
-        self._move(record, S.FAILED, reason=reason)
+        self._move(record, ExperimentState.FAILED, reason=reason)
         self._issue_stops(record)
 
     # --- helpers -----------------------------------------------------------------------------

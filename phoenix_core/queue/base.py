@@ -6,7 +6,6 @@ Every backend passes the same contract tests. Waiting is by notification, never 
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -123,19 +122,6 @@ class TaskQueue(ABC):
 
     def close(self) -> None:  # noqa: B027 - a hook; most backends hold nothing to release
         """Release background resources (the notification listener, where there is one)."""
-
-    def wait_for_tasks(self, host_id: uuid.UUID, timeout: float) -> bool:
-        """Block until the host has claimable work (True) or ``timeout`` passes (False).
-
-        True also when woken for the host by a cancellation (or, rarely, by a task another
-        consumer took first): callers claim and read cancellations afterwards either way.
-        """
-        self.listen()
-        event = threading.Event()
-        with self.waiters.registered(host_id, event):
-            if self.has_claimable(host_id):
-                return True
-            return event.wait(timeout)
 
     @contextmanager
     def watch(self, host_id: uuid.UUID) -> Iterator[Wakeup]:

@@ -27,8 +27,6 @@ from phoenix_core.wire import ActivePipelineStatus, CollectorKind
 
 __all__ = ["ActivePipelineRecord", "DeploymentRepository", "HostsBusy"]
 
-_P = ActivePipelineStatus
-
 
 class HostsBusy(Exception):
     """Some target host is taken by another experiment (the experiment keeps waiting)."""
@@ -185,7 +183,9 @@ class DeploymentRepository:
         rows = self._session.scalars(
             select(ActivePipelineRow).where(
                 ActivePipelineRow.experiment_id == experiment_id,
-                ActivePipelineRow.status.in_([_P.CRASH_LOOPING.value, _P.GONE.value]),
+                ActivePipelineRow.status.in_(
+                    [ActivePipelineStatus.CRASH_LOOPING.value, ActivePipelineStatus.GONE.value]
+                ),
             )
         ).all()
         return [ActivePipelineRecord.model_validate(row) for row in rows]
@@ -203,7 +203,7 @@ class DeploymentRepository:
             collector=config.collector.value,
             config_sha256=config.sha256,
             ports=config.ports,
-            status=_P.STARTING.value,
+            status=ActivePipelineStatus.STARTING.value,
             restarts=0,
             rendered_at=now,
             created_at=now,

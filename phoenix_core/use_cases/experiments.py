@@ -16,8 +16,6 @@ from phoenix_core.store.session import Store
 
 __all__ = ["Experiments"]
 
-S = ExperimentState
-
 
 @dataclass(frozen=True)
 class Experiments:
@@ -56,18 +54,23 @@ class Experiments:
         """Validate a draft (hosts resolve, every variant renders) and schedule it."""
         with self.store.session() as session:
             record = ExperimentRepository(session).get(experiment_id)
-            if record.state is not S.DRAFT:
+            if record.state is not ExperimentState.DRAFT:
                 raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
             hosts = DeploymentRepository(session).resolve_hosts(record.spec)
             self.deployer.validate(record.spec, hosts)
             return ExperimentRepository(session).transition(
-                experiment_id, S.SCHEDULED, actor=actor, expected=S.DRAFT
+                experiment_id,
+                ExperimentState.SCHEDULED,
+                actor=actor,
+                expected=ExperimentState.DRAFT,
             )
 
     def stop(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
         """A user's stop: the controller then stops the collectors and ends in ``stopped``."""
         with self.store.session() as session:
-            return ExperimentRepository(session).transition(experiment_id, S.STOPPING, actor=actor)
+            return ExperimentRepository(session).transition(
+                experiment_id, ExperimentState.STOPPING, actor=actor
+            )
 
     def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
         """Everything a start would deploy, rendered; nothing is deployed."""

@@ -32,6 +32,7 @@ from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.wire import TaskAction, TaskStatus, TaskType
 from support.specs import spec_data
+from support.waiting import wait_for_tasks
 
 S = TaskStatus
 SETTINGS = QueueSettings(backoff_base_seconds=2, backoff_cap_seconds=30)
@@ -312,7 +313,7 @@ def test_a_waiting_consumer_wakes_by_notification(
     q = backend.queue
     looked = _checked_and_found_nothing(q, monkeypatch)
     woke: list[bool] = []
-    thread = threading.Thread(target=lambda: woke.append(q.wait_for_tasks(backend.hosts[0], 60)))
+    thread = threading.Thread(target=lambda: woke.append(wait_for_tasks(q, backend.hosts[0], 60)))
     thread.start()
     assert looked.wait(30)
     q.enqueue([_task(backend)])
@@ -328,7 +329,7 @@ def test_cancellation_wakes_the_holders_poll(
     q.claim(backend.hosts[0])
     looked = _checked_and_found_nothing(q, monkeypatch)
     woke: list[bool] = []
-    thread = threading.Thread(target=lambda: woke.append(q.wait_for_tasks(backend.hosts[0], 60)))
+    thread = threading.Thread(target=lambda: woke.append(wait_for_tasks(q, backend.hosts[0], 60)))
     thread.start()
     assert looked.wait(30)
     q.cancel(task)
@@ -339,7 +340,7 @@ def test_cancellation_wakes_the_holders_poll(
 def test_a_wait_times_out_without_work_and_ignores_other_hosts(backend: Backend) -> None:
     q = backend.queue
     q.enqueue([_task(backend, host=1)])
-    assert q.wait_for_tasks(backend.hosts[0], timeout=0.2) is False
+    assert wait_for_tasks(q, backend.hosts[0], timeout=0.2) is False
 
 
 def test_an_async_watch_is_woken_by_an_enqueue_after_it_began(backend: Backend) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from phoenix_core.queue import Report, open_queue
 from phoenix_core.store.database import make_engine
 from phoenix_core.wire import TaskStatus
+from support.waiting import wait_for_tasks
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
                 depth = queue.stats().depth
                 if not (depth[TaskStatus.PENDING] or depth[TaskStatus.CLAIMED]):
                     return
-                queue.wait_for_tasks(host, timeout=0.5)
+                wait_for_tasks(queue, host, timeout=0.5)
                 continue
             time.sleep(0.005)
             reports = [Report(t.id, t.attempt, TaskStatus.SUCCEEDED) for t in tasks]
