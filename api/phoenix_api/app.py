@@ -86,7 +86,7 @@ def create_app(
         store=store,
         queue=queue,
         fast_path=fast_path,
-        controller=controller,
+        controller_settings=controller.settings,
         experiments=Experiments(store, controller.deployer),
         library=controller.library,
         event_hub=event_hub,

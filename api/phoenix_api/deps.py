@@ -22,7 +22,7 @@ from phoenix_api.authentication import PrincipalCache, require_host
 from phoenix_api.event_hub import EventHub
 from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Principal, Role
-from phoenix_core.controller import Controller
+from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.fast_path import FastPath
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import TaskQueue
@@ -40,7 +40,7 @@ class Services:
     store: Store
     queue: TaskQueue
     fast_path: FastPath
-    controller: Controller
+    controller_settings: ControllerSettings
     experiments: Experiments
     library: TemplateLibrary
     event_hub: EventHub

@@ -43,7 +43,7 @@ async def heartbeat(body: Heartbeat, request: Request) -> LeasesExtended:
     """The host is alive: store what it reports and extend the leases of the tasks it holds."""
     host_id = calling_host(request)
     found = services(request)
-    lease = found.controller.settings.task_lease_seconds
+    lease = found.controller_settings.task_lease_seconds
     extended = await found.fast_path.heartbeat(host_id, body, lease_seconds=lease)
     return LeasesExtended(leases_extended=extended)
 
@@ -60,7 +60,7 @@ async def poll(
     after an API restart) drift apart instead of polling in step."""
     host_id = calling_host(request)
     found = services(request)
-    fast_path, lease = found.fast_path, found.controller.settings.task_lease_seconds
+    fast_path, lease = found.fast_path, found.controller_settings.task_lease_seconds
     with found.queue.watch(host_id) as wakeup:  # before the claim: no enqueue slips between
         work = await fast_path.poll(host_id, limit=limit, lease_seconds=lease, waiting=wait > 0)
         if (
