@@ -3,13 +3,15 @@
 Every ``PHOENIX_AGENT_METRICS_SECONDS`` they go to ``POST /agent/v1/metrics`` (the control
 plane's metrics cache: the collectors' CPU and memory per experiment and variant) and, when
 ``PHOENIX_AGENT_PUSHGATEWAY_URL`` is set, to that Pushgateway (job ``phoenix-agent``, grouped
-by ``host``). Metric names and units:
+by ``phoenix_host``: Phoenix's identity labels, ``phoenix_core.wire.labels``). Metric names
+and units:
 
 - ``phoenix_agent_active_tasks`` — tasks held now
 - ``phoenix_agent_collectors`` — collectors by ``status``
 - ``phoenix_agent_cpu_seconds_total``, ``phoenix_agent_rss_bytes`` — the agent process
 - ``phoenix_collector_cpu_seconds_total``, ``phoenix_collector_rss_bytes``,
-  ``phoenix_collector_restarts_total`` — per collector (``experiment_id``, ``variant``),
+  ``phoenix_collector_restarts_total`` — per collector (``phoenix_experiment_id``,
+  ``phoenix_variant``),
   its process and descendants
 - ``phoenix_load_cpu_seconds_total``, ``phoenix_load_rss_bytes`` — per experiment's load
 """
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from phoenix_core.wire import ActivePipelineReport
+from phoenix_core.wire import labels as identity
 from phoenix_core.wire.agent_api import MetricSample, MetricsBatch
 
 if TYPE_CHECKING:
@@ -132,9 +135,9 @@ def push(url: str, hostname: str, measurements: Iterable[Measurement]) -> None:
     for m in measurements:
         labels = dict(m.labels)
         if m.experiment_id is not None:
-            labels["experiment_id"] = str(m.experiment_id)
+            labels[identity.EXPERIMENT] = str(m.experiment_id)
         if m.variant is not None:
-            labels["variant"] = m.variant
+            labels[identity.VARIANT] = m.variant
         names = tuple(sorted(labels))
         family = families.get((m.name, names))
         if family is None:
@@ -147,4 +150,6 @@ def push(url: str, hostname: str, measurements: Iterable[Measurement]) -> None:
             return list(families.values())
 
     registry.register(_Families())
-    push_to_gateway(url, job="phoenix-agent", grouping_key={"host": hostname}, registry=registry)
+    push_to_gateway(
+        url, job="phoenix-agent", grouping_key={identity.HOST: hostname}, registry=registry
+    )

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import pandas as pd
+from sqlalchemy.orm import Session
 
 from phoenix_core.clock import utcnow
 from phoenix_core.controller.analysis import Analyzer, NoAnalyzer
 from phoenix_core.controller.deployment import Deployer, needs_reference
 from phoenix_core.controller.leadership import Leadership
-from phoenix_core.controller.reference import ReferenceSource
+from phoenix_core.controller.reference import Reference, ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.errors import Conflict, PhoenixError, ValidationFailed
 from phoenix_core.lifecycle import (
@@ -37,16 +37,23 @@ from phoenix_core.queue import NewTask, Task, TaskQueue
 from phoenix_core.spec import VariantSpec
 from phoenix_core.store.agent_data import purge_metrics
 from phoenix_core.store.deployments import ActivePipelineRecord, DeploymentRepository, HostsBusy
-from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
+from phoenix_core.store.events import EventRepository
+from phoenix_core.store.experiments import (
+    ExperimentRecord,
+    ExperimentRepository,
+    MeasurementWindow,
+)
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.store.session import Store
-from phoenix_core.wire import ActivePipelineStatus, HostStatus, TaskAction, TaskStatus
+from phoenix_core.wire import ActivePipelineStatus, HostStatus, TaskAction, TaskStatus, TaskType
 
 __all__ = ["Controller"]
 
 log = logging.getLogger(__name__)
 
 FAILED_TASK = (TaskStatus.FAILED, TaskStatus.DEAD)
+DEPLOY_WAITING = "deploy_waiting"
+"""The event saying what a variant waits for on a host before it can be deployed."""
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Controller:
         self.deployer = Deployer(self.settings, self.library)
         self.leadership = Leadership(self.store.engine)
         self._last_purge: datetime | None = None
+        self._waiting: dict[tuple[uuid.UUID, str, uuid.UUID], str] = {}
 
     @classmethod
     def build(
@@ -76,7 +84,9 @@ class Controller:
         from phoenix_core.controller.reference import PrometheusReference
         from phoenix_core.metrics.prometheus import PrometheusClient
 
-        reference = PrometheusReference(PrometheusClient(settings.prometheus_url))
+        reference = PrometheusReference(
+            PrometheusClient(settings.prometheus_url), settings.scrape_interval_seconds
+        )
         return cls(
             store,
             queue,
@@ -161,8 +171,9 @@ class Controller:
         elif record.state is ExperimentState.RUNNING:
             self._refresh_keep_lists(record, now)
             if elapsed >= record.spec.duration_seconds:
+                window = self._measurement_window(record, now)
                 self._issue_stops(record)
-                self._move(record, ExperimentState.ANALYZING)
+                self._move(record, ExperimentState.ANALYZING, measurement_window=window)
         elif record.state is ExperimentState.ANALYZING:
             result = self.analyzer.analyze(record)
             self._move(
@@ -200,6 +211,7 @@ class Controller:
         baseline has measurements), start them, and move on when every start succeeded."""
         new: list[NewTask] = []
         waiting: list[str] = []
+        refused = ""
         with self.store.session() as session:
             deployments = DeploymentRepository(session)
             hosts = deployments.hosts(record.id)
@@ -207,13 +219,25 @@ class Controller:
             new += self.deployer.loadsim_tasks(record.id, record.spec, loadsim, start=True)
             for host in hosts:
                 for variant in record.spec.variants:
-                    placed = deployments.pipeline(record.id, host.id, variant.name)
+                    placed: ActivePipelineRecord | str | None = deployments.pipeline(
+                        record.id, host.id, variant.name
+                    )
                     if placed is None:
-                        placed = self._place(deployments, record, variant, host, loadsim)
-                    if placed is None:
-                        waiting.append(f"{variant.name} on {host.hostname}")
+                        try:
+                            placed = self._place(deployments, record, variant, host, loadsim)
+                        except ValidationFailed as exc:  # refused once its inventory is known
+                            refused = f"variant {variant.name} on host {host.hostname}: {exc}"
+                            break
+                    if isinstance(placed, str):
+                        waiting.append(f"{variant.name} on {host.hostname} ({placed})")
+                        self._note_waiting(session, record, variant.name, host, placed)
                     else:
                         new.append(self.deployer.start_task(placed, record.id))
+                if refused:
+                    break
+        if refused:
+            self._fail(record, refused)
+            return
         self._enqueue_missing(tasks, new)
         starts = [t for t in self.queue.tasks_of(record.id) if t.action is TaskAction.START]
         if (
@@ -239,14 +263,16 @@ class Controller:
         variant: VariantSpec,
         host: HostRecord,
         loadsim: dict[uuid.UUID, int | None],
-    ) -> ActivePipelineRecord | None:
-        """Allocate the variant's ports on the host, render its config and record it; None
-        while the variant waits for the baseline's reference values."""
+    ) -> ActivePipelineRecord | str:
+        """Allocate the variant's ports on the host, render its config and record it; or what
+        it waits for (the baseline's complete inventory). ``ValidationFailed`` when the
+        collector refuses a step once the inventory is known."""
         reference = None
         if needs_reference(self.deployer.pipeline(record.spec, variant), record.spec.collector):
-            reference = self._reference(record, host)
-            if reference is None:
-                return None
+            found = self._reference(record, host)
+            if found.inventory is None:
+                return found.waiting_for
+            reference = found.inventory
         in_use = deployments.ports_in_use(host.id)
         config = self.deployer.render(
             experiment_id=record.id,
@@ -279,7 +305,7 @@ class Controller:
                     )
                     if not due or placed is None:
                         continue
-                    reference = self._reference(record, host)
+                    reference = self._reference(record, host).inventory
                     if reference is None:
                         continue
                     config = self.deployer.render(
@@ -390,6 +416,7 @@ class Controller:
         reason: str | None = None,
         verdict: Verdict | None = None,
         reasons: list[str] | None = None,
+        measurement_window: MeasurementWindow | None = None,
     ) -> None:
         with self.store.session() as session:
             ExperimentRepository(session).transition(
@@ -400,15 +427,52 @@ class Controller:
                 reason=reason,
                 verdict=verdict,
                 verdict_reasons=reasons,
+                measurement_window=measurement_window,
             )
 
-    def _reference(self, record: ExperimentRecord, host: HostRecord) -> pd.DataFrame | None:
+    def _measurement_window(self, record: ExperimentRecord, end: datetime) -> MeasurementWindow:
+        """From the start of the run, or later when a variant's final config took effect
+        later (a start or a reload reported succeeded), to ``end``."""
+        applied: dict[str, datetime] = {}
+        reloads: dict[str, int] = {}
+        for task in self.queue.tasks_of(record.id):
+            variant = task.payload.get("variant")
+            if (
+                task.type is not TaskType.COLLECTOR
+                or task.action not in (TaskAction.START, TaskAction.RELOAD)
+                or task.status is not TaskStatus.SUCCEEDED
+                or task.completed_at is None
+                or not isinstance(variant, str)
+            ):
+                continue
+            applied[variant] = max(applied.get(variant, task.completed_at), task.completed_at)
+            reloads[variant] = reloads.get(variant, 0) + (task.action is TaskAction.RELOAD)
+        start = max([record.state_changed_at, *applied.values()])
+        return MeasurementWindow(start=start, end=end, config_applied_at=applied, reloads=reloads)
+
+    def _reference(self, record: ExperimentRecord, host: HostRecord) -> Reference:
         jobs = [source.name for source in record.spec.sources]
         try:
             return self.reference.latest(record.id, record.spec.baseline.name, host.hostname, jobs)
         except PhoenixError as exc:
             log.warning("no reference values for %s on %s: %s", record.id, host.hostname, exc)
-            return None
+            return Reference.waiting(f"the baseline's series cannot be read: {exc}")
+
+    def _note_waiting(
+        self, session: Session, record: ExperimentRecord, variant: str, host: HostRecord, why: str
+    ) -> None:
+        """An event each time what a variant waits for on a host changes."""
+        key = (record.id, variant, host.id)
+        if self._waiting.get(key) == why:
+            return
+        self._waiting[key] = why
+        EventRepository(session).append(
+            DEPLOY_WAITING,
+            actor=self.actor,
+            experiment_id=record.id,
+            host_id=host.id,
+            data={"variant": variant, "host": host.hostname, "waiting_for": why},
+        )
 
     def _enqueue_missing(self, existing: list[Task], wanted: list[NewTask]) -> None:
         keys = {t.idempotency_key for t in existing}

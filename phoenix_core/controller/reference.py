@@ -1,13 +1,22 @@
 """Reference values: the baseline's latest series on a host, the input of keep-lists.
 
-``PrometheusReference`` reads them from the metrics store the collectors write to;
-``StaticReference`` serves given inventories (unit tests, dry runs).
+A keep- or drop-list (and a drop's collision check) is computed only from a **complete**
+inventory: the receiver holds, per source, exactly as many of the baseline's series as its
+collector kept after relabelling in its latest scrape (the scrape's own
+``scrape_samples_post_metric_relabeling``, which both collector kinds write beside their
+output), and that count has held for the last three scrapes (two scrape intervals). Until then
+``latest`` says what it waits for, with what it found so far.
+
+``PrometheusReference`` reads the receiver the collectors write to; ``StaticReference`` serves
+given inventories (unit tests).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import pandas as pd
@@ -15,40 +24,87 @@ import pandas as pd
 from phoenix_core.metrics.prometheus import PrometheusClient
 from phoenix_core.pipelines.inventory import VALUE, inventory_from_series
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
+from phoenix_core.wire.labels import IDENTITY_LABELS, matchers
 
-__all__ = ["PrometheusReference", "ReferenceSource", "StaticReference"]
+__all__ = [
+    "POST_RELABEL",
+    "STEADY_SCRAPES",
+    "PrometheusReference",
+    "Reference",
+    "ReferenceSource",
+    "StaticReference",
+]
 
-_PHOENIX_LABELS = ("experiment_id", "variant", "host")
+POST_RELABEL = "scrape_samples_post_metric_relabeling"
+STEADY_SCRAPES = 3
+"""Scrapes in a row (two scrape intervals) whose post-relabelling count must agree."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The baseline's complete inventory on a host, or why there is none yet."""
+
+    inventory: pd.DataFrame | None
+    waiting_for: str = ""
+
+    @classmethod
+    def waiting(cls, reason: str) -> Reference:
+        return cls(None, reason)
 
 
 class ReferenceSource(Protocol):
     def latest(
         self, experiment_id: uuid.UUID, variant: str, host: str, jobs: Sequence[str]
-    ) -> pd.DataFrame | None:
-        """The variant's current series on the host (labels and values), None if none yet."""
+    ) -> Reference:
+        """The variant's complete current series on the host (labels and values)."""
 
 
 class PrometheusReference:
-    def __init__(self, client: PrometheusClient) -> None:
+    def __init__(self, client: PrometheusClient, scrape_interval_seconds: float) -> None:
         self.client = client
+        self.scrape_interval_seconds = scrape_interval_seconds
 
     def latest(
         self, experiment_id: uuid.UUID, variant: str, host: str, jobs: Sequence[str]
-    ) -> pd.DataFrame | None:
-        job_regex = "|".join(_escape(job) for job in jobs)
-        query = (
-            f'{{experiment_id="{experiment_id}",variant="{_escape(variant)}",'
-            f'host="{_escape(host)}",job=~"{job_regex}"}}'
-        )
+    ) -> Reference:
+        selector = f'{matchers(str(experiment_id), variant, host)},job=~"{_jobs(jobs)}"'
+        query = f"{{{selector}}}"
         samples = [
             s
             for s in self.client.instant(query)
             if s.labels.get("__name__") not in SCRAPE_META_SERIES
         ]
         if not samples:
-            return None
-        labels = [{k: v for k, v in s.labels.items() if k not in _PHOENIX_LABELS} for s in samples]
-        return inventory_from_series(labels, [s.value for s in samples])
+            return Reference.waiting(
+                f"no series for the baseline on host {host} yet (query {query})"
+            )
+        held = Counter(s.labels.get("job", "") for s in samples)
+        window = f"{round(self.scrape_interval_seconds * (STEADY_SCRAPES + 1.5))}s"
+        scrapes = self.client.range_samples(f"{POST_RELABEL}{{{selector}}}[{window}]")
+        reported: dict[str, list[float]] = {}
+        for series, values in scrapes:
+            reported[series.get("job", "")] = [value for _, value in values]
+        incomplete = []
+        for job in sorted(held.keys() | reported.keys()):
+            counts = reported.get(job, [])
+            if not counts:
+                incomplete.append(f"{job}: no {POST_RELABEL} for its scrapes yet")
+                continue
+            latest = counts[-1]
+            if held[job] != latest:
+                incomplete.append(f"{job}: {held[job]:,} of {int(latest):,} series")
+            elif len(counts) < STEADY_SCRAPES or any(c != latest for c in counts[-STEADY_SCRAPES:]):
+                incomplete.append(
+                    f"{job}: {int(latest):,} series, not yet steady for {STEADY_SCRAPES} scrapes"
+                )
+        if incomplete:
+            total = sum(held.values())
+            return Reference.waiting(
+                f"the baseline's inventory on host {host} is incomplete ({total:,} series at "
+                f"the receiver; {'; '.join(incomplete)})"
+            )
+        labels = [{k: v for k, v in s.labels.items() if k not in IDENTITY_LABELS} for s in samples]
+        return Reference(inventory_from_series(labels, [s.value for s in samples]))
 
 
 class StaticReference:
@@ -59,10 +115,15 @@ class StaticReference:
 
     def latest(
         self, experiment_id: uuid.UUID, variant: str, host: str, jobs: Sequence[str]
-    ) -> pd.DataFrame | None:
+    ) -> Reference:
         frame = self.inventories.get((variant, host))
-        return None if frame is None or VALUE not in frame.columns else frame
+        if frame is None or VALUE not in frame.columns:
+            return Reference.waiting(f"no series for the baseline on host {host} yet")
+        return Reference(frame)
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+def _jobs(jobs: Sequence[str]) -> str:
+    """A regex alternation that matches exactly these job names."""
+    special = set(r"\.+*?()|[]{}^$")
+    escaped = ("".join("\\" + c if c in special else c for c in job) for job in jobs)
+    return "|".join(escaped).replace("\\", "\\\\").replace('"', '\\"')

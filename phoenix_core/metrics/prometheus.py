@@ -35,6 +35,17 @@ class PrometheusClient:
             raise MetricsUnavailable(f"Query {query!r} gave a {data['resultType']}, not a vector.")
         return [Sample(dict(item["metric"]), float(item["value"][1])) for item in data["result"]]
 
+    def range_samples(self, query: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Every sample in a range-vector ``query`` (``selector[window]``): per series its
+        labels and its (timestamp, value) pairs, oldest first."""
+        data = self._get("/api/v1/query", {"query": query})
+        if data["resultType"] != "matrix":
+            raise MetricsUnavailable(f"Query {query!r} gave a {data['resultType']}, not a matrix.")
+        return [
+            (dict(item["metric"]), [(float(t), float(v)) for t, v in item["values"]])
+            for item in data["result"]
+        ]
+
     def _get(self, path: str, params: dict[str, str]) -> dict:  # type: ignore[type-arg]
         try:
             response = self._client.get(path, params=params)

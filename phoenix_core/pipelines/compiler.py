@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.pipelines.ir import Pipeline
+from phoenix_core.wire.labels import identity
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ class CompileContext:
 
     @property
     def external_labels(self) -> dict[str, str]:
-        """The labels on everything the variant exports."""
-        return {"experiment_id": self.experiment_id, "variant": self.variant, "host": self.host}
+        """The labels on everything the variant exports (``phoenix_core.wire.labels``)."""
+        return identity(self.experiment_id, self.variant, self.host)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from pydantic import (
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.pipelines.regex import RegexError, check_re2
 from phoenix_core.pipelines.selectors import SelectorError, parse_selector
+from phoenix_core.wire.labels import IDENTITY_LABELS
 
 __all__ = [
     "HASHMOD_MODULUS",
@@ -75,7 +76,7 @@ HASHMOD_MODULUS = 1000
 
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-RESERVED_LABELS = frozenset({"experiment_id", "variant", "host"})
+RESERVED_LABELS = frozenset(IDENTITY_LABELS)
 
 
 def _regex(value: str) -> str:

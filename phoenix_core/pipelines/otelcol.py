@@ -48,6 +48,7 @@ from phoenix_core.pipelines.ir import (
 )
 from phoenix_core.pipelines.prometheus_agent import duration, re2_escape
 from phoenix_core.pipelines.selectors import Selector, parse_selector
+from phoenix_core.wire.labels import IDENTITY_LABELS, exported
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:
@@ -331,6 +332,7 @@ def _config(
     ]
     chain: list[tuple[str, dict[str, Any]]] = [
         ("memory_limiter", {"check_interval": "1s", "limit_mib": 512, "spike_limit_mib": 128}),
+        ("transform/phoenix_identity", _identity_renames()),
         *processors,
         ("batch", {"timeout": duration(context.remote_write_deadline_seconds)}),
     ]
@@ -362,6 +364,23 @@ def _config(
                 }
             },
         },
+    }
+
+
+def _identity_renames() -> dict[str, Any]:
+    """A source's own attribute named like one of Phoenix's labels keeps its value as
+    ``exported_<name>`` (before any step), so that the exporter's external labels, which
+    yield to datapoint attributes, always apply."""
+    statements = []
+    for label in IDENTITY_LABELS:
+        path = f"attributes[{ottl_string(label)}]"
+        statements.append(
+            f"set(attributes[{ottl_string(exported(label))}], {path}) where {path} != nil"
+        )
+        statements.append(f"delete_key(attributes, {ottl_string(label)})")
+    return {
+        "error_mode": "ignore",
+        "metric_statements": [{"context": "datapoint", "statements": statements}],
     }
 
 

@@ -44,6 +44,7 @@ from phoenix_core.pipelines.ir import (
 )
 from phoenix_core.pipelines.regex import range_regex
 from phoenix_core.pipelines.selectors import parse_selector
+from phoenix_core.wire.labels import IDENTITY_LABELS, exported
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def compile_prometheus_agent(pipeline: Pipeline, context: CompileContext) -> Ren
             _label_step(rules, step)
     if rules.rules:
         rules.labeldrop("__tmp_phoenix_.*")
-    config = _config(context, rules.rules)
+    config = _config(context, [*_identity_renames(), *rules.rules])
     value_steps = any(isinstance(s, TopK | FilterBelow) for s in pipeline.steps)
     return RenderedConfig(
         collector=COLLECTOR,
@@ -190,6 +191,23 @@ def compile_prometheus_agent(pipeline: Pipeline, context: CompileContext) -> Ren
         ports=dict(context.ports),
         refresh_seconds=pipeline.refresh_seconds if value_steps else None,
     )
+
+
+def _identity_renames() -> list[dict[str, Any]]:
+    """A source's own label named like one of Phoenix's keeps its value as ``exported_<name>``
+    (before any step), so that the external labels, which yield, always apply."""
+    renames: list[dict[str, Any]] = [
+        {
+            "action": "replace",
+            "source_labels": [label],
+            "regex": "(.+)",
+            "target_label": exported(label),
+            "replacement": "$1",
+        }
+        for label in IDENTITY_LABELS
+    ]
+    renames.append({"action": "labeldrop", "regex": "|".join(IDENTITY_LABELS)})
+    return renames
 
 
 def _label_step(rules: _Rules, step: Step) -> None:
@@ -290,8 +308,7 @@ def _config(context: CompileContext, relabel: list[dict[str, Any]]) -> dict[str,
             "metrics_path": target.metrics_path,
             "static_configs": [{"targets": [target.address]}],
         }
-        if relabel:
-            job["metric_relabel_configs"] = relabel
+        job["metric_relabel_configs"] = relabel
         jobs.append(job)
     http_port = context.ports["http"]
     jobs.append(

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from phoenix_core.errors import FieldError, ValidationFailed
-from phoenix_core.pipelines.inventory import NAME, VALUE, label_columns, normalize_inventory
+from phoenix_core.pipelines.inventory import (
+    NAME,
+    VALUE,
+    label_columns,
+    labels_categorical,
+    normalize_inventory,
+)
 from phoenix_core.pipelines.ir import (
     HASHMOD_MODULUS,
     Aggregate,
@@ -35,6 +41,7 @@ from phoenix_core.pipelines.ir import (
     TopK,
 )
 from phoenix_core.pipelines.selectors import Matcher, parse_selector
+from phoenix_core.wire.labels import IDENTITY_LABELS, exported
 
 __all__ = ["Forecast", "StepEffect", "forecast", "hashmod"]
 
@@ -119,7 +126,7 @@ class Forecast:
 
 def forecast(pipeline: Pipeline, inventory: pd.DataFrame) -> Forecast:
     """Apply ``pipeline`` to ``inventory`` (see ``phoenix_core.pipelines.inventory``)."""
-    frame = normalize_inventory(inventory)
+    frame = _identity_renamed(normalize_inventory(inventory))
     frame[_PROTECTED] = False
     input_series = len(frame)
     effects: list[StepEffect] = []
@@ -142,6 +149,21 @@ def forecast(pipeline: Pipeline, inventory: pd.DataFrame) -> Forecast:
         protected=protected,
         collisions=collisions,
     )
+
+
+def _identity_renamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A source label named like one of Phoenix's identity labels moves to ``exported_<name>``
+    (where set), as every collector config does before its steps (``wire.labels``)."""
+    clashing = [label for label in IDENTITY_LABELS if label in frame.columns]
+    if not clashing:
+        return frame
+    frame = frame.copy()
+    for label in clashing:
+        values = frame[label].astype(str)
+        target = exported(label)
+        previous = frame[target].astype(str) if target in frame.columns else ""
+        frame[target] = labels_categorical(values.where(values != "", previous))
+    return frame.drop(columns=clashing)
 
 
 # --- matching -------------------------------------------------------------------------------

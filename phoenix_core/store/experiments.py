@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ __all__ = [
     "ExperimentRecord",
     "ExperimentRepository",
     "ExperimentSummary",
+    "MeasurementWindow",
     "page_cursor",
     "parse_page_cursor",
 ]
@@ -45,6 +46,23 @@ _SPEC_COLUMNS = (
 )
 
 
+class MeasurementWindow(BaseModel):
+    """The span every KPI of an experiment is computed over: from after warm-up and after the
+    last config of every variant on every host took effect (a reload during the run moves it),
+    to the end of the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime
+    config_applied_at: dict[str, datetime] = Field(
+        description="Per variant, when its final config took effect on its last host."
+    )
+    reloads: dict[str, int] = Field(
+        description="Per variant, the config reloads that took effect during the experiment."
+    )
+
+
 class ExperimentRecord(BaseModel):
     """An experiment as stored: its spec plus lifecycle state and bookkeeping."""
 
@@ -57,6 +75,7 @@ class ExperimentRecord(BaseModel):
     verdict: Verdict | None
     verdict_reasons: list[str]
     failure_reason: str | None
+    measurement_window: MeasurementWindow | None = None
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -152,6 +171,11 @@ def _record(row: ExperimentRow) -> ExperimentRecord:
         verdict=Verdict(row.verdict) if row.verdict else None,
         verdict_reasons=list(row.verdict_reasons or []),
         failure_reason=row.failure_reason,
+        measurement_window=(
+            MeasurementWindow.model_validate(row.measurement_window)
+            if row.measurement_window
+            else None
+        ),
         created_by=row.created_by,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -311,6 +335,7 @@ class ExperimentRepository:
         reason: str | None = None,
         verdict: Verdict | None = None,
         verdict_reasons: Sequence[str] | None = None,
+        measurement_window: MeasurementWindow | None = None,
     ) -> ExperimentRecord:
         """Move to ``target`` if the state machine allows it from the stored state.
 
@@ -335,6 +360,8 @@ class ExperimentRepository:
         if verdict is not None:
             values["verdict"] = verdict.value
             values["verdict_reasons"] = list(verdict_reasons or [])
+        if measurement_window is not None:
+            values["measurement_window"] = measurement_window.model_dump(mode="json")
         result = self._session.execute(
             update(ExperimentRow)
             .where(ExperimentRow.id == experiment_id, ExperimentRow.state == current.value)

@@ -66,6 +66,7 @@ class ExperimentRow(Base):
     verdict: Mapped[str | None] = mapped_column(String(16))
     verdict_reasons: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    measurement_window: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
     collector: Mapped[str] = mapped_column(String(32))
     hosts: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
     host_selector: Mapped[Any] = mapped_column(JsonDoc, nullable=True)

@@ -6,30 +6,21 @@ quick deaths make it ``crash_looping`` and fail the experiment; a stop leaves no
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pandas as pd
 import psutil
 import pytest
 from sqlalchemy import text
 
 import phoenix_core
-from phoenix_api.cli.demo import free_port_range
-from phoenix_core.store.database import make_engine
-from support.exporter import static_exporter
-from support.postgres import free_port
-from support.processes import agent_process, api_server, kill_processes_in, run_cli
-from support.prometheus import PrometheusServer, prometheus_server
-from support.waiting import until as _until
+from support.processes import api_server
+from support.world import World, until
 
 SERIES = pd.DataFrame(
     {
@@ -42,133 +33,10 @@ SERIES = pd.DataFrame(
 )
 
 
-until = functools.partial(_until, timeout=60)  # deploys start real processes: a minute each
-
-
-class World:
-    def __init__(self, stack: ExitStack, postgres_url: str, tmp_path: Path) -> None:
-        start = free_port_range(21)
-        self.env = {
-            "PHOENIX_DATABASE_URL": postgres_url,
-            "PHOENIX_LOG_LEVEL": "warning",
-            "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
-            "PHOENIX_CONTROLLER_SCRAPE_INTERVAL_SECONDS": "1",
-            "PHOENIX_CONTROLLER_PORT_RANGE_START": str(start),
-            "PHOENIX_CONTROLLER_PORT_RANGE_END": str(start + 20),
-        }
-        self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
-        # the baseline's latest values, for the candidates' keep-lists, come from there too
-        self.env["PHOENIX_CONTROLLER_PROMETHEUS_URL"] = self.prometheus.url
-        self.engine = make_engine(postgres_url)
-        stack.callback(self.engine.dispose)
-        self.state = tmp_path / "agent-state"
-        self.agent_log = tmp_path / "agent.log"
-        operator = self.cli("token", "create", "olga", "--role", "operator")
-        enrolment = self.cli("enrolment-token", "create", "rack")
-        self.exporter: str = stack.enter_context(static_exporter(SERIES))
-        self.api_port = free_port()
-        self.url, self.api = stack.enter_context(api_server(self.env, port=self.api_port))
-        self.operator = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {operator}"}, timeout=30
-        )
-        stack.callback(self.operator.close)
-        self.enrolment = enrolment
-        self.agent = stack.enter_context(self.run_agent())
-        stack.callback(kill_processes_in, self.state)  # a drained agent leaves them running
-
-    def cli(self, *args: str) -> str:
-        result = run_cli("phoenix", list(args), self.env)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
-
-    @contextmanager
-    def run_agent(self) -> Iterator[subprocess.Popen[str]]:
-        env = {
-            "PHOENIX_AGENT_API_URL": self.url,
-            "PHOENIX_AGENT_ENROLMENT_TOKEN": self.enrolment,
-            "PHOENIX_AGENT_STATE_DIR": str(self.state),
-            "PHOENIX_AGENT_HOSTNAME": "web-1",
-            "PHOENIX_AGENT_HEARTBEAT_SECONDS": "0.5",
-            "PHOENIX_AGENT_POLL_WAIT_SECONDS": "5",
-            "PHOENIX_AGENT_RESTART_BACKOFF_SECONDS": "0.2",
-            "PHOENIX_AGENT_CRASH_LOOP_AFTER": "3",
-            "PHOENIX_AGENT_METRICS_SECONDS": "0.5",
-        }
-        with agent_process(env, self.agent_log) as process:
-            yield process
-
-    def collectors(self) -> dict[str, psutil.Process]:
-        """The collector processes this agent started, by variant (from their config path)."""
-        found = {}
-        for process in psutil.process_iter(["cmdline"]):
-            for arg in process.info["cmdline"] or []:
-                if arg.startswith("--config.file=") and str(self.state) in arg:
-                    found[Path(arg.split("=", 1)[1]).parent.name] = process
-        return found
-
-    def start_experiment(self, **changes: Any) -> str:
-        until(lambda: self.operator.get("/api/v1/hosts").json(), "the agent enrolled")
-        spec = {
-            "name": "two variants on one host",
-            "variants": [
-                {"name": "baseline", "role": "baseline", "template": "baseline"},
-                {"name": "twin", "role": "candidate", "template": "baseline"},
-            ],
-            "collector": "prometheus-agent",
-            "hosts": ["web-1"],
-            "sources": [{"name": "app", "kind": "scrape", "address": self.exporter}],
-            "sink": {"url": self.prometheus.remote_write_url},
-            "warmup_seconds": 1,
-            "duration_seconds": 3600,
-        } | changes
-        created = self.operator.post("/api/v1/experiments", json=spec)
-        assert created.status_code == 201, created.text
-        experiment: str = created.json()["id"]
-        assert self.operator.post(f"/api/v1/experiments/{experiment}/start").status_code == 202
-        return experiment
-
-    def arrived(
-        self, experiment: str, variant: str, names: str, job: str = ".+"
-    ) -> set[frozenset[Any]]:
-        """The series of a variant the test Prometheus received, without the added labels."""
-        match = (
-            f'{{__name__=~"{names}",job=~"{job}",experiment_id="{experiment}",variant="{variant}"}}'
-        )
-        drop = {"experiment_id", "variant", "host", "job", "instance"}
-        return {
-            frozenset((k, v) for k, v in s.items() if k not in drop)
-            for s in self.prometheus.series(match)
-        }
-
-    def wait_started(self, experiment: str) -> None:
-        """Until every variant runs; on a timeout, say what the experiment, the queue and the
-        agent said."""
-        try:
-            until(lambda: self.state_of(experiment) in ("warming_up", "running"), "started")
-        except AssertionError as exc:
-            record = self.operator.get(f"/api/v1/experiments/{experiment}").json()
-            tasks = self.operator.get("/api/v1/tasks/stats").json()
-            log = self.agent_log.read_text()[-3000:]
-            raise AssertionError(
-                f"{exc}: {record['state']} ({record['failure_reason']}); tasks {tasks}; "
-                f"agent log: {log}"
-            ) from exc
-
-    def state_of(self, experiment: str) -> str:
-        return str(self.operator.get(f"/api/v1/experiments/{experiment}").json()["state"])
-
-    def stop(self, experiment: str) -> None:
-        """Stop the experiment through the API; wait until it is stopped and no collector of
-        this agent runs any more."""
-        assert self.operator.post(f"/api/v1/experiments/{experiment}/stop").status_code == 202
-        until(lambda: self.state_of(experiment) == "stopped", "the experiment stopped")
-        until(lambda: not self.collectors(), "every collector is gone")
-
-
 @pytest.fixture
 def world(postgres_url: str, tmp_path: Path) -> Iterator[World]:
     with ExitStack() as stack:
-        yield World(stack, postgres_url, tmp_path)
+        yield World(stack, postgres_url, tmp_path, SERIES)
 
 
 def test_two_variants_write_exactly_the_exporters_series(world: World) -> None:

@@ -102,7 +102,9 @@ def test_enrols_once_runs_tasks_and_drains(world: World) -> None:
         # its own measurements: in the metrics cache, and on the Pushgateway
         until(lambda: "pushgateway ok" in world.status(), "a push went through")
         pushed = httpx.get(f"{world.gateway}/metrics").text
-        assert re.search(r'phoenix_agent_rss_bytes\{[^}]*host="web-1"[^}]*\} [0-9.e+]+', pushed)
+        assert re.search(
+            r'phoenix_agent_rss_bytes\{[^}]*phoenix_host="web-1"[^}]*\} [0-9.e+]+', pushed
+        )
         with world.engine.connect() as connection:
             cached = connection.execute(
                 text(

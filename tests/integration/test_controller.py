@@ -255,9 +255,9 @@ def test_each_variant_gets_its_own_ports_labels_and_stored_config(w: World) -> N
     for row in rows:
         config = yaml.safe_load(configs[row.config_sha256])
         assert config["global"]["external_labels"] == {
-            "experiment_id": str(experiment),
-            "variant": row.variant,
-            "host": {v: k for k, v in w.hosts.items()}[row.host_id],
+            "phoenix_experiment_id": str(experiment),
+            "phoenix_variant": row.variant,
+            "phoenix_host": {v: k for k, v in w.hosts.items()}[row.host_id],
         }
         loadsim_job = config["scrape_configs"][0]
         assert loadsim_job["static_configs"] == [{"targets": [f"127.0.0.1:{loadsim[row.host_id]}"]}]
@@ -498,6 +498,49 @@ def test_keep_lists_refresh_with_a_reload(w: World) -> None:
     with w.store.session() as session:
         content = session.get(CollectorConfigRow, reloads[0].payload["config_sha256"]).content  # type: ignore[union-attr]
     assert "regex: cron" in content
+
+
+def test_the_measurement_window_starts_once_every_variant_s_final_config_took_effect(
+    w: World,
+) -> None:
+    """Warm-up excluded, and a keep-list reloaded during the run moves the window's start to
+    when the reload took effect; the window is stored with the experiment."""
+    experiment = w.create(
+        load_profile=None,
+        hosts=["web-1"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
+        ],
+        duration_seconds=600,
+    )
+    w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
+    w.experiments.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    w.agent("web-1")
+    w.tick()
+    w.agent("web-1")
+    w.tick()
+    assert w.get(experiment).state is S.WARMING_UP
+    w.tick(seconds=31)
+    running = w.get(experiment)
+    assert running.state is S.RUNNING
+    changed = _reference("web-1").assign(__value__=[1.0, 0.5, 9.0])  # cron is busiest now
+    w.reference.inventories[("baseline", "web-1")] = changed
+    w.tick(seconds=31 + 61)
+    (reload,) = [t for t in w.agent("web-1") if t.action is TaskAction.RELOAD]
+    w.tick(seconds=31 + 601)
+    record = w.get(experiment)
+    assert record.state is S.ANALYZING
+    window = record.measurement_window
+    assert window is not None
+    reloaded_at = w.controller.queue.get(reload.id).completed_at
+    assert reloaded_at is not None and reloaded_at > running.state_changed_at
+    assert window.start == window.config_applied_at["topk"] == reloaded_at
+    assert window.config_applied_at["baseline"] < window.start
+    assert window.reloads == {"baseline": 0, "topk": 1}
+    assert window.end > window.start
 
 
 def test_unknown_hosts_are_refused_at_start(w: World) -> None:

@@ -16,6 +16,7 @@ from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
 from phoenix_core.pipelines.simulator import forecast
 from phoenix_core.pipelines.templates import TemplateLibrary
+from phoenix_core.wire.labels import IDENTITY_LABELS, matchers
 
 __all__ = [
     "CRITICAL",
@@ -127,13 +128,17 @@ def expected_series(pipeline: Pipeline, inventory: pd.DataFrame) -> set[Series]:
 
 def measured_series(series: list[dict[str, str]], added: Iterable[str] = ()) -> set[Series]:
     """The series that arrived, without the scrape's own (``up`` ...) and without the labels
-    the collector adds to every series (``experiment_id``, ``variant``, ``host``, ``added``)."""
-    skip = {"experiment_id", "variant", "host", *added}
+    the collector adds to every series (Phoenix's identity labels and ``added``)."""
+    skip = {*IDENTITY_LABELS, *added}
     return {
         frozenset((k, v) for k, v in labels.items() if k not in skip)
         for labels in series
         if labels["__name__"] not in SCRAPE_META_SERIES
     }
+
+
+def _loadsim(variant: str) -> str:
+    return f'{{{matchers(variant=variant)},job="loadsim"}}'
 
 
 def wait_for(
@@ -145,7 +150,9 @@ def wait_for(
     settled = 0
     while time.monotonic() < deadline and settled < 3:
         measured = {
-            name: measured_series(server.series(f'{{variant="{name}",job="loadsim"}}'), added)
+            name: measured_series(
+                server.series(f'{{{matchers(variant=name)},job="loadsim"}}'), added
+            )
             for name in expected
         }
         settled = settled + 1 if measured == expected else 0

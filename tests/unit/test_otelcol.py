@@ -63,9 +63,9 @@ def test_every_template_renders_a_valid_config_or_is_refused(
     validate_otelcol_config(rendered.text)
     config = yaml.safe_load(rendered.text)
     chain = config["service"]["pipelines"]["metrics"]["processors"]
-    assert chain[0] == "memory_limiter"
+    assert chain[:2] == ["memory_limiter", "transform/phoenix_identity"]
     assert chain[-1] == "batch"
-    assert len(chain) == 2 + len(pipeline.steps) + (1 if variables.get("critical") else 0)
+    assert len(chain) == 3 + len(pipeline.steps) + (1 if variables.get("critical") else 0)
     has_top_k = any(step.kind == "top_k" for step in pipeline.steps)
     assert rendered.refresh_seconds == (pipeline.refresh_seconds if has_top_k else None)
 
@@ -87,9 +87,9 @@ def test_the_config_around_the_steps() -> None:
     exporter = config["exporters"]["prometheusremotewrite"]
     assert exporter["endpoint"] == "http://127.0.0.1:9090/api/v1/write"
     assert exporter["external_labels"] == {
-        "experiment_id": "exp-1",
-        "variant": "candidate",
-        "host": "host-a",
+        "phoenix_experiment_id": "exp-1",
+        "phoenix_variant": "candidate",
+        "phoenix_host": "host-a",
     }
     assert exporter["target_info"] == {"enabled": False}
     assert exporter["add_metric_suffixes"] is False
@@ -103,9 +103,15 @@ def test_the_config_around_the_steps() -> None:
     }
     assert config["service"]["pipelines"]["metrics"] == {
         "receivers": ["prometheus"],
-        "processors": ["memory_limiter", "batch"],
+        "processors": ["memory_limiter", "transform/phoenix_identity", "batch"],
         "exporters": ["prometheusremotewrite"],
     }
+    renames = config["processors"]["transform/phoenix_identity"]["metric_statements"][0]
+    assert renames["statements"][:2] == [
+        'set(attributes["exported_phoenix_experiment_id"], attributes["phoenix_experiment_id"])'
+        ' where attributes["phoenix_experiment_id"] != nil',
+        'delete_key(attributes, "phoenix_experiment_id")',
+    ]
 
 
 def test_support_covers_every_step_kind() -> None:

@@ -31,7 +31,7 @@ def _error_paths(data: Any) -> list[str]:
         ({"filter_below": {"metric": "m", "threshold": True}}, "steps.0.threshold"),
         ({"filter_below": {"metric": "m"}}, "steps.0.threshold"),
         ({"drop_labels": {"labels": ["__name__"]}}, "steps.0.labels"),
-        ({"drop_labels": {"labels": ["variant"]}}, "steps.0.labels"),
+        ({"drop_labels": {"labels": ["phoenix_variant"]}}, "steps.0.labels"),
         ({"drop_labels": {"labels": []}}, "steps.0.labels"),
         ({"aggregate": {"by": ["a"], "fn": "median"}}, "steps.0.fn"),
         ({"sample": {"hash_label": "u", "keep_fraction": 0}}, "steps.0.keep_fraction"),

@@ -68,9 +68,9 @@ def test_templates_compile_to_configs_promtool_accepts(
     _promtool(rendered.text, tmp_path)
     config = yaml.safe_load(rendered.text)
     assert config["global"]["external_labels"] == {
-        "experiment_id": "8d1c2b7e-0000-4000-8000-000000000001",
-        "variant": "cand",
-        "host": "web-1",
+        "phoenix_experiment_id": "8d1c2b7e-0000-4000-8000-000000000001",
+        "phoenix_variant": "cand",
+        "phoenix_host": "web-1",
     }
     assert [job["job_name"] for job in config["scrape_configs"]] == [
         "loadsim",
@@ -79,8 +79,9 @@ def test_templates_compile_to_configs_promtool_accepts(
     ]
     assert config["scrape_configs"][2]["static_configs"] == [{"targets": ["127.0.0.1:19100"]}]
     assert config["remote_write"][0]["url"] == "http://127.0.0.1:9090/api/v1/write"
-    relabel = config["scrape_configs"][0].get("metric_relabel_configs", [])
-    if relabel:
+    relabel = config["scrape_configs"][0]["metric_relabel_configs"]
+    assert relabel[: len(IDENTITY_RENAMES)] == IDENTITY_RENAMES
+    if len(relabel) > len(IDENTITY_RENAMES):
         assert relabel[-1] == {"action": "labeldrop", "regex": "__tmp_phoenix_.*"}
     assert len(rendered.sha256) == 64
 
@@ -123,7 +124,7 @@ def test_keep_lists_carry_the_reference_decision() -> None:
 def test_filter_below_drop_list_names_whole_series() -> None:
     rendered = compile_prometheus_agent(LIBRARY.get("adaptive-filter").render(), _context())
     relabel = yaml.safe_load(rendered.text)["scrape_configs"][0]["metric_relabel_configs"]
-    assert relabel[0] == {
+    assert relabel[len(IDENTITY_RENAMES)] == {
         "action": "drop",
         "source_labels": ["__name__", "job", "pid", "process"],
         "regex": "process_cpu_seconds_total;loadsim;1;a",
@@ -136,9 +137,25 @@ def test_separator_in_a_dropped_series_is_refused() -> None:
         compile_prometheus_agent(LIBRARY.get("adaptive-filter").render(), _context(reference))
 
 
-def test_a_pipeline_without_steps_has_no_relabelling() -> None:
+IDENTITY_RENAMES = [
+    *(
+        {
+            "action": "replace",
+            "source_labels": [label],
+            "regex": "(.+)",
+            "target_label": f"exported_{label}",
+            "replacement": "$1",
+        }
+        for label in ("phoenix_experiment_id", "phoenix_variant", "phoenix_host")
+    ),
+    {"action": "labeldrop", "regex": "phoenix_experiment_id|phoenix_variant|phoenix_host"},
+]
+
+
+def test_a_pipeline_without_steps_only_moves_a_source_label_named_like_phoenix_s() -> None:
     rendered = compile_prometheus_agent(parse_pipeline({"steps": []}), _context())
-    assert "metric_relabel_configs" not in rendered.text
+    for job in yaml.safe_load(rendered.text)["scrape_configs"][:2]:
+        assert job["metric_relabel_configs"] == IDENTITY_RENAMES
     assert rendered.refresh_seconds is None
 
 

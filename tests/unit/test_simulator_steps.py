@@ -142,3 +142,16 @@ def test_numbers_as_label_values_read_as_text() -> None:
         parse_pipeline({"steps": [{"keep_series": {"label": "code", "regex": "2.."}}]}), frame
     )
     assert list(kept.series["code"].astype(str)) == ["200"]
+
+
+def test_a_source_label_named_like_phoenix_s_moves_to_exported_first() -> None:
+    """As every collector config does before its steps: the source's own phoenix_host keeps
+    its value as exported_phoenix_host (an existing exported_ value stays where it is unset)."""
+    rows = [
+        {"__name__": "m", "phoenix_host": "db-1", "host": "h", "__value__": 1.0},
+        {"__name__": "m", "exported_phoenix_host": "old", "__value__": 2.0},
+    ]
+    out = _run([{"keep_series": {"label": "exported_phoenix_host", "regex": "db-1|old"}}], rows)
+    assert "phoenix_host" not in out.columns
+    assert sorted(out["exported_phoenix_host"].astype(str)) == ["db-1", "old"]
+    assert sorted(out["host"].astype(str)) == ["", "h"]  # a plain `host` label is the source's

@@ -34,6 +34,7 @@ import click
 
 from phoenix_core.auth import Role, TokenKind
 from phoenix_core.errors import ConfigurationError
+from phoenix_core.wire import labels
 
 if TYPE_CHECKING:
     from phoenix_core.client import PhoenixClient
@@ -291,17 +292,18 @@ def _report(
     forecast from the baseline's measured series."""
     experiment_id = experiment["id"]
     window = f"{max(int(min(duration, 60)), 10)}s"
-    selector = f'experiment_id="{experiment_id}",job="loadsim"'
+    selector = f'{labels.matchers(experiment_id)},job="loadsim"'
     measured = {
-        s.labels.get("variant", "?"): int(s.value)
+        s.labels.get(labels.VARIANT, "?"): int(s.value)
         for s in prometheus.instant(
-            f"count by (variant) (last_over_time({{{selector}}}[{window}]))"
+            f"count by ({labels.VARIANT}) (last_over_time({{{selector}}}[{window}]))"
         )
     }
+    baseline_selector = f"{selector},{labels.matchers(variant='baseline')}"
     inventory = [
-        {k: v for k, v in s.labels.items() if k not in ("experiment_id", "variant", "host")}
+        {k: v for k, v in s.labels.items() if k not in labels.IDENTITY_LABELS}
         | {"__value__": s.value}
-        for s in prometheus.instant(f'last_over_time({{{selector},variant="baseline"}}[{window}])')
+        for s in prometheus.instant(f"last_over_time({{{baseline_selector}}}[{window}])")
     ]
     echo("")
     echo(f"Series per variant at the receiving Prometheus, distinct over the last {window}:")
