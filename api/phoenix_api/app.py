@@ -87,7 +87,7 @@ def create_app(
         queue=queue,
         fast_path=fast_path,
         controller_settings=controller.settings,
-        experiments=Experiments(store, controller.deployer),
+        experiments=Experiments(store, controller.deployer, controller.reference),
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (the WebSocket handshake authenticates itself)

@@ -125,9 +125,15 @@ class Deployer:
         )
         return compile_pipeline(spec.collector, self.pipeline(spec, variant), context)
 
-    def preview(self, spec: ExperimentSpec, hosts: list[HostRecord]) -> list[PlannedCollector]:
+    def preview(
+        self,
+        spec: ExperimentSpec,
+        hosts: list[HostRecord],
+        references: dict[uuid.UUID, pd.DataFrame] | None = None,
+    ) -> list[PlannedCollector]:
         """What starting the experiment would deploy: every variant on every host, rendered
-        with example ports (lists from reference values stay empty until the baseline runs)."""
+        with example ports, from the baseline's inventory on the host where ``references``
+        has it (lists from reference values stay empty otherwise)."""
         empty = pd.DataFrame({NAME: pd.Series([], dtype=str), VALUE: pd.Series([], dtype=float)})
         names = PORT_NAMES[spec.collector]
         ports = {name: self.settings.port_range_start + i for i, name in enumerate(names)}
@@ -152,7 +158,7 @@ class Deployer:
                         host=host,
                         ports=ports,
                         loadsim_port=1 if spec.load_profile else None,
-                        reference=empty,
+                        reference=(references or {}).get(host.id, empty),
                     )
                 except ValidationFailed as exc:
                     raise ValidationFailed(

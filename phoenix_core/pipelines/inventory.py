@@ -37,6 +37,7 @@ def normalize_inventory(frame: pd.DataFrame) -> pd.DataFrame:
     """Labels as categoricals with ``""`` for absent, values as float; refuses duplicates."""
     if NAME not in frame.columns:
         raise ValidationFailed([FieldError(("inventory",), f"needs a {NAME!r} column")])
+    frame = frame.reset_index(drop=True)  # any index a caller built (a concat, a filter)
     out: dict[str, Any] = {}
     for column in frame.columns:
         if column == VALUE:

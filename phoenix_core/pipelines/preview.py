@@ -197,10 +197,17 @@ def _problems(exc: ValidationFailed) -> list[Problem]:
 
 
 def forecast_choice(
-    choice: PipelineChoice, inventory: list[dict[str, Any]], library: TemplateLibrary
+    choice: PipelineChoice,
+    inventory: list[dict[str, Any]],
+    library: TemplateLibrary,
+    *,
+    collector: CollectorKind | None = None,
 ) -> ForecastResult:
-    """The forecast simulator's answer for a series inventory (labels, optional ``__value__``)."""
+    """The forecast simulator's answer for a series inventory (labels, optional ``__value__``);
+    with ``collector``, refused as that collector would refuse it on these series."""
     frame = _inventory(inventory)
+    if collector is not None:
+        _render(choice, collector, library, frame, "example-host")
     result = forecast(choice.pipeline(library), frame)
     return ForecastResult(
         input_series=result.input_series,

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from phoenix_core.controller.deployment import Deployer, PlannedCollector
+from phoenix_core.controller.reference import ReferenceSource
 from phoenix_core.errors import Conflict
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
@@ -23,6 +24,8 @@ class Experiments:
 
     store: Store
     deployer: Deployer
+    reference: ReferenceSource | None = None
+    """The baseline's inventory, once known, for dry runs of started experiments."""
 
     def create(self, spec: ExperimentSpec, *, actor: str) -> ExperimentRecord:
         """A new draft; its hosts must resolve and every variant must render for them."""
@@ -73,11 +76,21 @@ class Experiments:
             )
 
     def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
-        """Everything a start would deploy, rendered; nothing is deployed."""
+        """Everything a start would deploy, rendered; nothing is deployed. Once the baseline's
+        complete inventory on a host is known (a started experiment), its variants render
+        from it, so a step the collector refuses on those series is refused here."""
         with self.store.session() as session:
             record = ExperimentRepository(session).get(experiment_id)
             hosts = DeploymentRepository(session).resolve_hosts(record.spec)
-        return self.deployer.preview(record.spec, hosts)
+        references = {}
+        if self.reference is not None and record.state is not ExperimentState.DRAFT:
+            jobs = [source.name for source in record.spec.sources]
+            baseline = record.spec.baseline.name
+            for host in hosts:
+                found = self.reference.latest(record.id, baseline, host.hostname, jobs)
+                if found.inventory is not None:
+                    references[host.id] = found.inventory
+        return self.deployer.preview(record.spec, hosts, references)
 
     def _check(self, spec: ExperimentSpec) -> None:
         """Refuse a spec whose hosts do not resolve or whose variants do not render."""

@@ -148,7 +148,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     controller = Controller(
         store, queue, SETTINGS, reference, TemplateLibrary.builtin(), instance="t"
     )
-    experiments = Experiments(store, controller.deployer)
+    experiments = Experiments(store, controller.deployer, reference)
     w = World(store, controller, experiments, reference, hosts, alive=set(hosts))
     for host in hosts:
         w.heartbeat(host)
@@ -562,6 +562,29 @@ def test_a_variant_the_collector_refuses_is_refused_at_start(w: World) -> None:
         ValidationFailed, match=r"variants\.1\.steps\.1: aggregate cannot run on prometheus-agent"
     ):
         w.experiments.start(experiment, actor="user:t")
+
+
+def test_a_dry_run_renders_from_the_baseline_s_inventory_once_known(w: World) -> None:
+    """A drop of pid merges the reference's series (each process twice; kubelet is critical,
+    kept apart): unknown at start, refused by a dry run once the baseline's inventory is known,
+    naming the variant and the step."""
+    experiment = w.create(
+        hosts=["web-1"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "no-pid", "role": "candidate", "template": "drop-labels"},
+        ],
+    )
+    w.experiments.start(experiment, actor="user:t")
+    assert w.experiments.dry_run(experiment)  # no inventory yet: nothing to refuse
+    twice = pd.concat([_reference("web-1").assign(pid="1"), _reference("web-1").assign(pid="2")])
+    w.reference.inventories[("baseline", "web-1")] = twice
+    with pytest.raises(
+        ValidationFailed,
+        match=r"variants\.1\.steps\.1: drop_labels cannot run on prometheus-agent: the reference "
+        r"inventory shows 2 series would collide once pid are removed",
+    ):
+        w.experiments.dry_run(experiment)
 
 
 @pytest.fixture

@@ -44,7 +44,9 @@ def test_templates_are_listed_and_described(api: tuple[FastAPI, dict[str, str]])
         "aggregate",
         "baseline",
         "drop-labels",
+        "drop-metrics",
         "hybrid",
+        "keep-series",
         "top-k",
     ]
     top_k = request(app, "GET", "/api/v1/pipelines/templates/top-k", headers=auth).json()
@@ -60,7 +62,7 @@ def test_render_gives_a_complete_config(api: tuple[FastAPI, dict[str, str]]) -> 
     config = yaml.safe_load(rendered["config"])
     assert rendered["collector"] == "prometheus-agent"
     assert rendered["refresh_seconds"] == 60
-    assert config["global"]["external_labels"]["variant"] == "preview"
+    assert config["global"]["external_labels"]["phoenix_variant"] == "preview"
     assert rendered["pipeline"]["steps"] == [
         {
             "top_k": {
@@ -116,6 +118,25 @@ def test_forecast_refuses_series_it_cannot_read(
     response = request(app, "POST", "/api/v1/pipelines/forecast", headers=auth, json=body)
     assert response.status_code == 422, response.text
     assert path in {".".join(map(str, e["loc"])) for e in response.json()["errors"]}
+
+
+def test_a_forecast_for_a_collector_refuses_what_it_would_refuse_on_these_series(
+    api: tuple[FastAPI, dict[str, str]],
+) -> None:
+    """Dropping pid merges the series of one process on prometheus-agent, which cannot sum
+    them: with the collector named, the forecast says so at once, naming the step."""
+    app, auth = api
+    merging = [*INVENTORY, {**INVENTORY[0], "pid": "99"}]  # process a twice
+    body = {"template": "drop-labels", "inventory": merging, "collector": "prometheus-agent"}
+    response = request(app, "POST", "/api/v1/pipelines/forecast", headers=auth, json=body)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["loc"] == ["steps", 0]
+    assert "1 series would collide once pid are removed" in error["msg"]
+    body["collector"] = "otelcol"  # which sums them
+    assert request(app, "POST", "/api/v1/pipelines/forecast", headers=auth, json=body).is_success
+    del body["collector"]
+    assert request(app, "POST", "/api/v1/pipelines/forecast", headers=auth, json=body).is_success
 
 
 def test_validate_says_which_collectors_can_run_a_choice(

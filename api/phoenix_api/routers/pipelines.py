@@ -64,6 +64,12 @@ class ForecastRequest(PipelineChoice):
     inventory: list[dict[str, Any]] = Field(
         description="Series as label maps; '__name__' required, '__value__' optional."
     )
+    collector: CollectorKind | None = Field(
+        default=None,
+        description="Also compile for this collector with the inventory as reference values: "
+        "a step it would refuse on these series (a drop that would merge them on "
+        "prometheus-agent) is refused now, naming the step.",
+    )
 
 
 def _library(request: Request) -> TemplateLibrary:
@@ -133,4 +139,6 @@ async def forecast(body: ForecastRequest, request: Request) -> ForecastResult:
     choice = PipelineChoice(
         template=body.template, template_version=body.template_version, variables=body.variables
     )
-    return await run_in_threadpool(forecast_choice, choice, body.inventory, _library(request))
+    return await run_in_threadpool(
+        forecast_choice, choice, body.inventory, _library(request), collector=body.collector
+    )
