@@ -302,13 +302,26 @@ def test_deploy_timeout_fails_with_the_reason(w: World) -> None:
     experiment = w.create()
     w.experiments.start(experiment, actor="user:t")
     w.tick()
+    w.tick()  # deploying: the candidates wait for the baseline's series
+    w.tick()  # and still do, for the same reason
     w.tick(seconds=61)
     record = w.get(experiment)
     assert record.state is S.FAILED
     assert record.failure_reason is not None
     assert record.failure_reason.startswith(
-        "deploy timed out after 60 s waiting for: topk on web-1"
+        "deploy timed out after 60 s waiting for: topk on web-1 (no series for the baseline "
+        "on host web-1 yet)"
     )
+    with w.store.session() as session:
+        events = EventRepository(session).list(experiment_id=experiment)
+    waiting = {(e.data["variant"], e.data["host"]) for e in events if e.type == "deploy_waiting"}
+    assert waiting == {(v, h) for v in ("topk", "drop") for h in ("web-1", "web-2")}
+    assert all(
+        e.data["waiting_for"] == f"no series for the baseline on host {e.data['host']} yet"
+        for e in events
+        if e.type == "deploy_waiting"
+    )  # once each: the same reason on the next pass writes no second event
+    assert len([e for e in events if e.type == "deploy_waiting"]) == 4
 
 
 def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> None:
