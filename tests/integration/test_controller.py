@@ -485,7 +485,8 @@ def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> No
     assert record.failure_reason == "only 1 of 3 hosts are online (the minimum is 50%)"
 
 
-def test_keep_lists_refresh_with_a_reload(w: World) -> None:
+def _top_k_warming_up(w: World, **overrides: Any) -> uuid.UUID:
+    """A baseline and a top-1 candidate on web-1, deployed from the reference: warming up."""
     experiment = w.create(
         load_profile=None,
         hosts=["web-1"],
@@ -493,6 +494,7 @@ def test_keep_lists_refresh_with_a_reload(w: World) -> None:
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
         ],
+        **overrides,
     )
     w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
     w.experiments.start(experiment, actor="user:t")
@@ -500,7 +502,14 @@ def test_keep_lists_refresh_with_a_reload(w: World) -> None:
     w.tick()
     w.agent("web-1")
     w.tick()
+    w.agent("web-1")
+    w.tick()
     assert w.get(experiment).state is S.WARMING_UP
+    return experiment
+
+
+def test_keep_lists_refresh_with_a_reload(w: World) -> None:
+    experiment = _top_k_warming_up(w)
     w.tick(seconds=61)  # due, but the values did not change: no reload
     assert not [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.RELOAD]
     changed = _reference("web-1").assign(__value__=[1.0, 0.5, 9.0])  # cron is busiest now
@@ -518,24 +527,7 @@ def test_the_measurement_window_starts_once_every_variant_s_final_config_took_ef
 ) -> None:
     """Warm-up excluded, and a keep-list reloaded during the run moves the window's start to
     when the reload took effect; the window is stored with the experiment."""
-    experiment = w.create(
-        load_profile=None,
-        hosts=["web-1"],
-        variants=[
-            {"name": "baseline", "role": "baseline", "template": "baseline"},
-            {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
-        ],
-        duration_seconds=600,
-    )
-    w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
-    w.experiments.start(experiment, actor="user:t")
-    w.tick()
-    w.tick()
-    w.agent("web-1")
-    w.tick()
-    w.agent("web-1")
-    w.tick()
-    assert w.get(experiment).state is S.WARMING_UP
+    experiment = _top_k_warming_up(w, duration_seconds=600)
     w.tick(seconds=31)
     running = w.get(experiment)
     assert running.state is S.RUNNING
