@@ -270,6 +270,8 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             when = data["created_at"][11:19]
             if "id" not in data:  # a live task update
                 echo(f"  {when}  task {detail['type']}/{detail['action']}: {detail['status']}")
+            elif "waiting_for" in detail:  # a candidate waits for the baseline's inventory
+                echo(f"  {when}  {detail['variant']} waits: {detail['waiting_for']}")
             elif "to" in detail:
                 reason = f"  ({detail['reason']})" if detail.get("reason") else ""
                 echo(f"  {when}  {detail['from']} -> {detail['to']}{reason}")

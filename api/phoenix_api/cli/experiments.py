@@ -85,6 +85,8 @@ def experiment_watch(experiment_id: str) -> None:
                 click.echo(f"{when}  {'':<32} {event['type']:<26} {_task_line(detail)}")
                 continue
             change = f"{detail['from']} -> {detail['to']}" if "to" in detail else ""
+            if "waiting_for" in detail:  # deploy_waiting
+                change = f"{detail['variant']} on {detail['host']} waits: {detail['waiting_for']}"
             reason = f"  ({detail['reason']})" if detail.get("reason") else ""
             click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {change}{reason}")
             if detail.get("to") in ending:
