@@ -9,6 +9,8 @@
 - ``deploy/otelcol/builder-config.yaml`` (the collector build manifest) from
   ``phoenix_core/pipelines/otelcol_components.yaml``, the one list of the components and their
   release that the config validator also reads.
+- the catalog section of ``docs/kpis.md`` (between its two ``generated from the catalog``
+  markers) from ``phoenix_core/metrics/catalog.yaml``.
 """
 
 from __future__ import annotations
@@ -85,10 +87,25 @@ def builder_manifest(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+KPI_START = "<!-- generated from the catalog: start -->"
+KPI_END = "<!-- generated from the catalog: end -->"
+
+
+def kpi_doc(root: Path) -> str:
+    from phoenix_core.metrics.catalog import builtin_catalog, catalog_markdown
+
+    path = root / "docs/kpis.md"
+    text = path.read_text() if path.exists() else f"{KPI_START}\n{KPI_END}\n"
+    before, rest = text.split(KPI_START, 1)
+    _, after = rest.split(KPI_END, 1)
+    return f"{before}{KPI_START}\n{catalog_markdown(builtin_catalog())}{KPI_END}{after}"
+
+
 GENERATED: dict[str, Callable[[Path], str]] = {
     "environment.yml": environment,
     "docs/pipeline-support.md": support_matrix,
     "deploy/otelcol/builder-config.yaml": builder_manifest,
+    "docs/kpis.md": kpi_doc,
 }
 
 

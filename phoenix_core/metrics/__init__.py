@@ -1,1 +1,4 @@
-"""Reading measurements: Prometheus' HTTP API into plain records and pandas."""
+"""Reading measurements: the KPI catalog (``catalog``, ``catalog.yaml``), Prometheus' HTTP API
+into pandas (``reader``, on prometheus-api-client), an experiment's KPIs over a window
+(``measurement``, ``derived``), and the small httpx client of the controller's reference reader
+(``prometheus``)."""

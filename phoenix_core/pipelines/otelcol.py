@@ -14,6 +14,11 @@ are OTTL, which differs from Prometheus in three ways the compiler bridges:
 The collector sees values and can aggregate, so ``filter_below``, ``drop_labels`` and
 ``aggregate`` are exact; only ``top_k`` needs a keep-list recomputed from reference values.
 ``protect`` sets a datapoint attribute every later step excludes; it is deleted at the end.
+
+The collector also scrapes its own telemetry (job ``phoenix_collector``, as prometheus-agent
+does) through a receiver and pipeline of their own, untouched by the steps, at telemetry level
+``detailed`` (the remote-write requests' sizes and durations): the KPIs read them at the
+receiver (``phoenix_core/metrics/catalog.yaml``).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from phoenix_core.pipelines.ir import (
     Step,
     TopK,
 )
-from phoenix_core.pipelines.prometheus_agent import duration, re2_escape
+from phoenix_core.pipelines.prometheus_agent import SELF_JOB, duration, re2_escape
 from phoenix_core.pipelines.selectors import Selector, parse_selector
 from phoenix_core.wire.labels import IDENTITY_LABELS, exported
 from phoenix_core.wire.tasks import CollectorKind
@@ -59,6 +64,10 @@ __all__ = ["SUPPORT", "compile_otelcol", "ottl_string"]
 COLLECTOR = CollectorKind.OTELCOL
 MARKER = "phoenix.protected"
 PROTECTED = f'attributes["{MARKER}"]'
+SELF_RECEIVER = f"prometheus/{SELF_JOB}"
+"""A receiver of its own scrapes the collector's telemetry, in a pipeline without the steps (as
+prometheus-agent's self-scrape has no relabelling), so its self-metrics reach the receiver with
+the identity labels whatever the steps keep."""
 RESOURCE_LABELS = {
     "job": 'resource.attributes["service.name"]',
     "instance": 'resource.attributes["service.instance.id"]',
@@ -337,9 +346,22 @@ def _config(
         ("batch", {"timeout": duration(context.remote_write_deadline_seconds)}),
     ]
     telemetry = {"host": "127.0.0.1", "port": context.ports["telemetry"]}
+    self_scrape = {
+        "job_name": SELF_JOB,
+        "scrape_interval": interval,
+        "scrape_timeout": interval,
+        "static_configs": [{"targets": [f"127.0.0.1:{context.ports['telemetry']}"]}],
+        # target_info would make the receiver take the job from service.name (otelcol-phoenix)
+        "metric_relabel_configs": [
+            {"source_labels": ["__name__"], "regex": "target_info", "action": "drop"}
+        ],
+    }
     return {
         "extensions": {"health_check": {"endpoint": f"127.0.0.1:{context.ports['health']}"}},
-        "receivers": {"prometheus": {"config": {"scrape_configs": jobs}}},
+        "receivers": {
+            "prometheus": {"config": {"scrape_configs": jobs}},
+            SELF_RECEIVER: {"config": {"scrape_configs": [self_scrape]}},
+        },
         "processors": dict(chain),
         "exporters": {
             "prometheusremotewrite": {
@@ -354,14 +376,23 @@ def _config(
         "service": {
             "extensions": ["health_check"],
             "telemetry": {
-                "metrics": {"readers": [{"pull": {"exporter": {"prometheus": telemetry}}}]}
+                "metrics": {
+                    # detailed: the remote-write requests' sizes and durations (bytes/s, lag)
+                    "level": "detailed",
+                    "readers": [{"pull": {"exporter": {"prometheus": telemetry}}}],
+                }
             },
             "pipelines": {
                 "metrics": {
                     "receivers": ["prometheus"],
                     "processors": [name for name, _ in chain],
                     "exporters": ["prometheusremotewrite"],
-                }
+                },
+                f"metrics/{SELF_JOB}": {
+                    "receivers": [SELF_RECEIVER],
+                    "processors": ["batch"],
+                    "exporters": ["prometheusremotewrite"],
+                },
             },
         },
     }

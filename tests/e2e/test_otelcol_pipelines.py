@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 
 from phoenix_agent.loads import FAMILIES
@@ -28,7 +26,7 @@ from support.forecast_check import (
     template_variants,
     wait_for,
 )
-from support.otelcol import collector_binary
+from support.otelcol import answers, otelcol_process
 from support.postgres import free_port
 from support.processes import stop_process
 from support.prometheus import prometheus_server
@@ -48,33 +46,6 @@ def _variants() -> dict[str, Pipeline]:
     }
 
 
-@contextmanager
-def _collector(config: str, health_port: int, folder: Path) -> Iterator[None]:
-    path = folder / "config.yaml"
-    path.write_text(config)
-    with (folder / "collector.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(collector_binary()), f"--config={path}"], stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        until(lambda: process.poll() is not None or _healthy(health_port), "a healthy collector")
-        assert process.poll() is None, (folder / "collector.log").read_text()[-2000:]
-        yield
-    finally:
-        stop_process(process, grace_seconds=10)
-
-
-def _healthy(port: int) -> bool:
-    return _answers(f"http://127.0.0.1:{port}/")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def _run(
     variants: dict[str, Pipeline], address: str, reference: pd.DataFrame, tmp_path: Path
 ) -> dict[str, set[Any]]:
@@ -87,7 +58,7 @@ def _run(
             folder = tmp_path / name
             folder.mkdir()
             config = compile_otelcol(pipeline, context).text
-            stack.enter_context(_collector(config, ports["health"], folder))
+            stack.enter_context(otelcol_process(config, ports["health"], folder))
         return wait_for(server, expected, added=SCOPE_LABELS)
 
 
@@ -116,7 +87,7 @@ def test_the_load_simulators_exporter_arrives_exactly(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         address = f"127.0.0.1:{port}"
-        until(lambda: _answers(f"http://{address}/metrics"), "the load serves")
+        until(lambda: answers(f"http://{address}/metrics"), "the load serves")
         truth = pd.DataFrame(
             {
                 "__name__": name,

@@ -5,17 +5,31 @@ template cases and compile context the otelcol tests share."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.templates import TemplateLibrary
+from support.processes import stop_process
+from support.waiting import until
 
-__all__ = ["CRITICAL", "LIBRARY", "collector_binary", "context", "inventory", "template_cases"]
+__all__ = [
+    "CRITICAL",
+    "LIBRARY",
+    "answers",
+    "collector_binary",
+    "context",
+    "inventory",
+    "otelcol_process",
+    "template_cases",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "deploy" / "otelcol" / "build.sh"
@@ -28,6 +42,33 @@ def collector_binary() -> Path:
     built = subprocess.run([str(BUILD)], capture_output=True, text=True, check=False)
     assert built.returncode == 0, f"{BUILD} failed:\n{built.stderr[-3000:]}"
     return Path(built.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def otelcol_process(config: str, health_port: int, folder: Path) -> Iterator[None]:
+    """otelcol-phoenix running ``config`` (written to ``folder``, its log beside it) until
+    healthy; stopped at the end."""
+    path = folder / "config.yaml"
+    path.write_text(config)
+    with (folder / "collector.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(collector_binary()), f"--config={path}"], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        healthy = f"http://127.0.0.1:{health_port}/"
+        until(lambda: process.poll() is not None or answers(healthy), "a healthy collector")
+        assert process.poll() is None, (folder / "collector.log").read_text()[-2000:]
+        yield
+    finally:
+        stop_process(process, grace_seconds=10)
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 LIBRARY = TemplateLibrary.builtin()

@@ -1,5 +1,5 @@
-"""Generated files (environment.yml, the support matrix, the collector build manifest) match
-what the code generates now."""
+"""Generated files (environment.yml, the support matrix, the collector build manifest, the KPI
+catalog in docs/kpis.md) match what the code generates now."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def _copy_sources_and_generated(root: Path) -> None:
         "docs/pipeline-support.md",
         "deploy/otelcol/builder-config.yaml",
         "phoenix_core/pipelines/otelcol_components.yaml",
+        "docs/kpis.md",
     ):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / relative, root / relative)

@@ -94,8 +94,28 @@ def test_the_config_around_the_steps() -> None:
     assert exporter["target_info"] == {"enabled": False}
     assert exporter["add_metric_suffixes"] is False
     assert exporter["resource_to_telemetry_conversion"] == {"enabled": False}
-    reader = config["service"]["telemetry"]["metrics"]["readers"][0]
+    telemetry = config["service"]["telemetry"]["metrics"]
+    assert telemetry["level"] == "detailed"  # the remote-write requests' sizes and durations
+    reader = telemetry["readers"][0]
     assert reader["pull"]["exporter"]["prometheus"] == {"host": "127.0.0.1", "port": 18888}
+    # its self-metrics reach the receiver like prometheus-agent's: job phoenix_collector, in a
+    # pipeline of their own that no step touches
+    assert config["receivers"]["prometheus/phoenix_collector"]["config"]["scrape_configs"] == [
+        {
+            "job_name": "phoenix_collector",
+            "scrape_interval": "15s",
+            "scrape_timeout": "15s",
+            "static_configs": [{"targets": ["127.0.0.1:18888"]}],
+            "metric_relabel_configs": [
+                {"source_labels": ["__name__"], "regex": "target_info", "action": "drop"}
+            ],
+        }
+    ]
+    assert config["service"]["pipelines"]["metrics/phoenix_collector"] == {
+        "receivers": ["prometheus/phoenix_collector"],
+        "processors": ["batch"],
+        "exporters": ["prometheusremotewrite"],
+    }
     assert config["processors"]["memory_limiter"] == {
         "check_interval": "1s",
         "limit_mib": 512,
