@@ -32,7 +32,7 @@ LEVELS = {
     "collector_rss_bytes": 2.5e8,
     "failed_samples": 0.0,
     "critical_coverage": 100.0,
-    "host_balance": 1.08,
+    "host_balance": 100.0,
 }
 # Each candidate's level as a factor of the baseline's, where it differs.
 CANDIDATES = {
@@ -44,13 +44,15 @@ CANDIDATES = {
 
 def make_samples(n: int, seed: int = 11) -> pd.DataFrame:
     """n samples per KPI per variant: log-normal noise (σ 0.05) around each level; no failed
-    samples; coverage at 100 %, except drop-labels, which misses a critical series in 1 %."""
+    samples; every host delivering; coverage at 100 %, except drop-labels, which misses a critical series in 1 %."""
     rng = np.random.default_rng(seed)
     frames = []
     for variant, factors in {"baseline": {}, **CANDIDATES}.items():
         for kpi, level in LEVELS.items():
             if kpi == "failed_samples":
                 values = np.zeros(n)
+            elif kpi == "host_balance":  # every assigned host delivered
+                values = np.full(n, level)
             elif kpi == "critical_coverage":
                 values = np.full(n, level)
                 if variant == "drop-labels":

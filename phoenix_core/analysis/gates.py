@@ -100,10 +100,11 @@ def gates_by_kpi(gates: Iterable[Gate]) -> dict[str, Gate]:
     return found
 
 
-# The defaults of issue 20, as data. host_balance is, per sample, the busiest host's load over
-# the mean of the variant's hosts (1.0 = even); within tolerance = at most 10 % above the
-# baseline's, reported but not deciding (one host gives no data, and the load spread is rarely
-# the pipeline's doing). Throughput figures are reported only: a filter is meant to lower them.
+# The defaults of issue 20, as data (the same gates as phoenix_core/metrics/catalog.yaml, which
+# holds the queries). host_balance is, per variant, the share of its assigned hosts that
+# delivered data (``metrics.derived.host_balance``), in the spirit of a sample-ratio-mismatch
+# check: every assigned host must deliver. Throughput figures are reported only: a filter is
+# meant to lower them.
 _DEFAULTS: tuple[dict[str, Any], ...] = (
     {"kpi": "active_series", "unit": "series", "direction": "lower", "min_improvement": 0.20},
     {
@@ -144,10 +145,9 @@ _DEFAULTS: tuple[dict[str, Any], ...] = (
     {"kpi": "critical_coverage", "unit": "%", "direction": "higher", "floor": 100.0},
     {
         "kpi": "host_balance",
-        "unit": "busiest/mean",
-        "direction": "lower",
-        "max_worsening": 0.10,
-        "critical": False,
+        "unit": "%",
+        "direction": "higher",
+        "floor": 100.0,
         "must_have_data": False,
     },
 )
