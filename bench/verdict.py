@@ -44,7 +44,8 @@ CANDIDATES = {
 
 def make_samples(n: int, seed: int = 11) -> pd.DataFrame:
     """n samples per KPI per variant: log-normal noise (σ 0.05) around each level; no failed
-    samples; every host delivering; coverage at 100 %, except drop-labels, which misses a critical series in 1 %."""
+    samples; every host delivering; coverage at 100 %, except drop-labels, which misses a
+    critical series in 1 %."""
     rng = np.random.default_rng(seed)
     frames = []
     for variant, factors in {"baseline": {}, **CANDIDATES}.items():
