@@ -47,6 +47,7 @@ from pydantic import (
     model_validator,
 )
 
+from phoenix_core.analysis.gates import Direction
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
 from phoenix_core.pipelines.prometheus_agent import SELF_JOB, duration
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
@@ -55,7 +56,6 @@ from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
     "PLACEHOLDERS",
-    "Better",
     "CacheReduce",
     "CacheSource",
     "Catalog",
@@ -85,11 +85,6 @@ PLACEHOLDERS = {
     "window_seconds": "the same lookback in seconds (30.0)",
 }
 """Every placeholder a query template may use, and what it becomes."""
-
-
-class Better(StrEnum):
-    LOWER = "lower"
-    HIGHER = "higher"
 
 
 class Source(StrEnum):
@@ -185,7 +180,7 @@ class Kpi(_Model):
     )
     description: str = Field(min_length=1)
     unit: str = Field(min_length=1, max_length=32)
-    better: Better
+    better: Direction
     must_have_data: bool
     critical: bool = Field(description="A breach of its gate fails the candidate outright.")
     gate: DefaultGate

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from phoenix_core.analysis.gates import Direction
 from phoenix_core.errors import NotFound, ValidationFailed
 from phoenix_core.metrics.catalog import (
-    Better,
     Catalog,
     DefaultGate,
     QueryScope,
@@ -101,7 +101,7 @@ def test_what_the_issue_fixes_about_coverage_and_balance() -> None:
     catalog = builtin_catalog()
     for name in ("critical_coverage", "host_balance"):
         kpi = catalog.get(name)
-        assert kpi.critical and kpi.must_have_data and kpi.better is Better.HIGHER
+        assert kpi.critical and kpi.must_have_data and kpi.better is Direction.HIGHER
         assert kpi.gate == DefaultGate(min=100) and kpi.unit == "%"
     for name in ("failed_samples", "dropped_samples", "export_errors"):
         assert catalog.get(name).critical
