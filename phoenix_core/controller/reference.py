@@ -21,10 +21,11 @@ from typing import Protocol
 
 import pandas as pd
 
+from phoenix_core.metrics.catalog import jobs_regex
 from phoenix_core.metrics.prometheus import PrometheusClient
 from phoenix_core.pipelines.inventory import VALUE, inventory_from_series
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
-from phoenix_core.wire.labels import IDENTITY_LABELS, matchers
+from phoenix_core.wire.labels import IDENTITY_LABELS, matchers, promql_string
 
 __all__ = [
     "POST_RELABEL",
@@ -67,7 +68,8 @@ class PrometheusReference:
     def latest(
         self, experiment_id: uuid.UUID, variant: str, host: str, jobs: Sequence[str]
     ) -> Reference:
-        selector = f'{matchers(str(experiment_id), variant, host)},job=~"{_jobs(jobs)}"'
+        jobs_matcher = promql_string(jobs_regex(jobs))
+        selector = f'{matchers(str(experiment_id), variant, host)},job=~"{jobs_matcher}"'
         query = f"{{{selector}}}"
         samples = [
             s
@@ -120,10 +122,3 @@ class StaticReference:
         if frame is None or VALUE not in frame.columns:
             return Reference.waiting(f"no series for the baseline on host {host} yet")
         return Reference(frame)
-
-
-def _jobs(jobs: Sequence[str]) -> str:
-    """A regex alternation that matches exactly these job names."""
-    special = set(r"\.+*?()|[]{}^$")
-    escaped = ("".join("\\" + c if c in special else c for c in job) for job in jobs)
-    return "|".join(escaped).replace("\\", "\\\\").replace('"', '\\"')

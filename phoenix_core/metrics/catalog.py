@@ -49,9 +49,9 @@ from pydantic import (
 
 from phoenix_core.analysis.gates import Direction
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
-from phoenix_core.pipelines.prometheus_agent import SELF_JOB, duration
+from phoenix_core.pipelines.prometheus_agent import SELF_JOB, duration, re2_escape
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
-from phoenix_core.wire.labels import HOST, VARIANT, matchers
+from phoenix_core.wire.labels import HOST, VARIANT, matchers, promql_string
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
@@ -346,20 +346,14 @@ class QueryScope:
 
 def jobs_regex(jobs: Sequence[str]) -> str:
     """An RE2 alternation that matches exactly these job names (not yet a PromQL string)."""
-    special = set(r"\.+*?()|[]{}^$")
-    return "|".join("".join("\\" + c if c in special else c for c in job) for job in jobs)
-
-
-def _promql_string(text: str) -> str:
-    """``text`` escaped for the inside of a double-quoted PromQL string."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return "|".join(re2_escape(job) for job in jobs)
 
 
 def render(template: str, scope: QueryScope) -> str:
     """The PromQL of ``template`` for ``scope``: every placeholder filled in, every value
     escaped (a job name's regex characters match literally; quotes cannot end a string)."""
     identity = matchers(experiment_id=str(scope.experiment_id))
-    jobs = _promql_string(jobs_regex(scope.jobs))
+    jobs = promql_string(jobs_regex(scope.jobs))
     meta = "|".join(sorted(SCRAPE_META_SERIES))
     values = {
         "identity": identity,

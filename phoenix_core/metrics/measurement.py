@@ -31,7 +31,7 @@ from phoenix_core.metrics.catalog import Catalog, Derived, Kpi, QueryScope, Sour
 from phoenix_core.metrics.derived import ALL_HOSTS, KPI_COLUMNS
 from phoenix_core.metrics.reader import MetricsReader
 from phoenix_core.pipelines.selectors import parse_selector
-from phoenix_core.wire.labels import HOST, VARIANT
+from phoenix_core.wire.labels import HOST, VARIANT, promql_string
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = ["MISSING_COLUMNS", "Measurement", "critical_query", "measure"]
@@ -195,10 +195,6 @@ def critical_query(selectors: Sequence[str], scope: QueryScope) -> str:
     written, window = render("$written", scope), render("$window", scope)
     parts = []
     for text in selectors:
-        own = [f'{m.label}{m.op}"{_escape(m.value)}"' for m in parse_selector(text).matchers]
+        own = [f'{m.label}{m.op}"{promql_string(m.value)}"' for m in parse_selector(text).matchers]
         parts.append(f"last_over_time({{{','.join([*own, written])}}}[{window}])")
     return " or ".join(parts)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

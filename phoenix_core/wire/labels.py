@@ -21,6 +21,7 @@ __all__ = [
     "exported",
     "identity",
     "matchers",
+    "promql_string",
 ]
 
 EXPERIMENT = "phoenix_experiment_id"
@@ -47,8 +48,11 @@ def matchers(
 ) -> str:
     """PromQL equality matchers for the given identity labels, comma-separated (no braces)."""
     given = ((EXPERIMENT, experiment_id), (VARIANT, variant), (HOST, host))
-    return ",".join(f'{name}="{_escape(value)}"' for name, value in given if value is not None)
+    return ",".join(
+        f'{name}="{promql_string(value)}"' for name, value in given if value is not None
+    )
 
 
-def _escape(text: str) -> str:
+def promql_string(text: str) -> str:
+    """``text`` escaped for the inside of a double-quoted PromQL string."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
