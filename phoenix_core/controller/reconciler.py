@@ -70,7 +70,8 @@ class Controller:
         self.deployer = Deployer(self.settings, self.library)
         self.leadership = Leadership(self.store.engine)
         self._last_purge: datetime | None = None
-        self._waiting: dict[tuple[uuid.UUID, str, uuid.UUID], str] = {}
+        self._waiting: dict[tuple[uuid.UUID, str, uuid.UUID], str] = {}  # deploying ones only
+        self._references: dict[tuple[uuid.UUID, uuid.UUID], Reference] = {}
 
     @classmethod
     def build(
@@ -134,7 +135,11 @@ class Controller:
                 stale_before=now - timedelta(seconds=self.settings.heartbeat_timeout_seconds),
                 actor=self.actor,
             )
-        for record in self._experiments():
+        records = self._experiments()
+        deploying = {r.id for r in records if r.state is ExperimentState.DEPLOYING}
+        self._waiting = {k: why for k, why in self._waiting.items() if k[0] in deploying}
+        self._references = {}  # read afresh each pass
+        for record in records:
             try:
                 self._advance(record, now)
             except Conflict as exc:  # someone else moved it first; the next pass sees the new state
@@ -451,6 +456,13 @@ class Controller:
         return MeasurementWindow(start=start, end=end, config_applied_at=applied, reloads=reloads)
 
     def _reference(self, record: ExperimentRecord, host: HostRecord) -> Reference:
+        """The baseline's inventory on the host, read once per pass for all its candidates."""
+        key = (record.id, host.id)
+        if key not in self._references:
+            self._references[key] = self._read_reference(record, host)
+        return self._references[key]
+
+    def _read_reference(self, record: ExperimentRecord, host: HostRecord) -> Reference:
         jobs = [source.name for source in record.spec.sources]
         try:
             return self.reference.latest(record.id, record.spec.baseline.name, host.hostname, jobs)

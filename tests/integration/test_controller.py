@@ -548,6 +548,27 @@ def test_the_measurement_window_starts_once_every_variant_s_final_config_took_ef
     assert window.end > window.start
 
 
+def test_the_baseline_is_read_once_per_host_per_pass(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two candidates waiting on two hosts: two reads of the baseline a pass, not four."""
+    asked: list[str] = []
+    latest = w.reference.latest
+
+    def counted(experiment_id: uuid.UUID, variant: str, host: str, jobs: Any) -> Any:
+        asked.append(host)
+        return latest(experiment_id, variant, host, jobs)
+
+    monkeypatch.setattr(w.reference, "latest", counted)
+    experiment = w.create()  # top-k and the adaptive filter both need the baseline's values
+    w.experiments.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    assert sorted(asked) == ["web-1", "web-2"]
+    w.tick()
+    assert sorted(asked) == ["web-1", "web-1", "web-2", "web-2"]
+
+
 def test_unknown_hosts_are_refused_at_start(w: World) -> None:
     experiment = w.create(hosts=["web-1", "nope"])
     with pytest.raises(ValidationFailed) as caught:
