@@ -83,10 +83,11 @@ class Controller:
     ) -> Controller:
         """The production wiring: reference values from Prometheus, the built-in templates."""
         from phoenix_core.controller.reference import PrometheusReference
-        from phoenix_core.metrics.prometheus import PrometheusClient
+        from phoenix_core.metrics.reader import PrometheusReader
 
         reference = PrometheusReference(
-            PrometheusClient(settings.prometheus_url), settings.scrape_interval_seconds
+            PrometheusReader(settings.prometheus_url, timeout=10),
+            settings.scrape_interval_seconds,
         )
         return cls(
             store,

@@ -22,7 +22,7 @@ from typing import Protocol
 import pandas as pd
 
 from phoenix_core.metrics.catalog import jobs_regex
-from phoenix_core.metrics.prometheus import PrometheusClient
+from phoenix_core.metrics.reader import SAMPLE_COLUMNS, MetricsReader
 from phoenix_core.pipelines.inventory import VALUE, inventory_from_series
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
 from phoenix_core.wire.labels import IDENTITY_LABELS, matchers, promql_string
@@ -61,8 +61,8 @@ class ReferenceSource(Protocol):
 
 
 class PrometheusReference:
-    def __init__(self, client: PrometheusClient, scrape_interval_seconds: float) -> None:
-        self.client = client
+    def __init__(self, reader: MetricsReader, scrape_interval_seconds: float) -> None:
+        self.reader = reader
         self.scrape_interval_seconds = scrape_interval_seconds
 
     def latest(
@@ -71,21 +71,20 @@ class PrometheusReference:
         jobs_matcher = promql_string(jobs_regex(jobs))
         selector = f'{matchers(str(experiment_id), variant, host)},job=~"{jobs_matcher}"'
         query = f"{{{selector}}}"
-        samples = [
-            s
-            for s in self.client.instant(query)
-            if s.labels.get("__name__") not in SCRAPE_META_SERIES
-        ]
-        if not samples:
+        found = self.reader.instant(query)
+        if "__name__" in found.columns:
+            found = found[~found["__name__"].isin(SCRAPE_META_SERIES)]
+        if found.empty:
             return Reference.waiting(
                 f"no series for the baseline on host {host} yet (query {query})"
             )
-        held = Counter(s.labels.get("job", "") for s in samples)
+        held = Counter(found["job"] if "job" in found.columns else [""] * len(found))
         window = f"{round(self.scrape_interval_seconds * (STEADY_SCRAPES + 1.5))}s"
-        scrapes = self.client.range_samples(f"{POST_RELABEL}{{{selector}}}[{window}]")
+        scrapes = self.reader.instant(f"{POST_RELABEL}{{{selector}}}[{window}]")
         reported: dict[str, list[float]] = {}
-        for series, values in scrapes:
-            reported[series.get("job", "")] = [value for _, value in values]
+        if "job" in scrapes.columns:
+            for job, samples in scrapes.sort_values("timestamp").groupby("job"):
+                reported[str(job)] = samples["value"].tolist()
         incomplete = []
         for job in sorted(held.keys() | reported.keys()):
             counts = reported.get(job, [])
@@ -105,8 +104,11 @@ class PrometheusReference:
                 f"the baseline's inventory on host {host} is incomplete ({total:,} series at "
                 f"the receiver; {'; '.join(incomplete)})"
             )
-        labels = [{k: v for k, v in s.labels.items() if k not in IDENTITY_LABELS} for s in samples]
-        return Reference(inventory_from_series(labels, [s.value for s in samples]))
+        labels = found.drop(columns=[*IDENTITY_LABELS, *SAMPLE_COLUMNS], errors="ignore")
+        series = [
+            {str(k): str(v) for k, v in row.items() if v != ""} for row in labels.to_dict("records")
+        ]
+        return Reference(inventory_from_series(series, found["value"].tolist()))
 
 
 class StaticReference:

@@ -1,4 +1,3 @@
 """Reading measurements: the KPI catalog (``catalog``, ``catalog.yaml``), Prometheus' HTTP API
 into pandas (``reader``, on prometheus-api-client), an experiment's KPIs over a window
-(``measurement``, ``derived``), and the small httpx client of the controller's reference reader
-(``prometheus``)."""
+(``measurement``, ``derived``)."""

@@ -11,7 +11,7 @@ label, then ``timestamp`` (UTC) and ``value``, one row per sample.
 
 Errors, every one naming the query:
 
-    MetricsUnavailable (phoenix_core.metrics.prometheus)
+    MetricsUnavailable
     ├── Prometheus cannot be reached, or does not answer within the timeout
     ├── Prometheus refuses the query (a PromQL error, an HTTP error status)
     └── the answer is not a Prometheus API answer
@@ -32,17 +32,23 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from phoenix_core.errors import PhoenixError
 from phoenix_core.metrics.derived import TIMESTAMP
-from phoenix_core.metrics.prometheus import MetricsUnavailable
 
 __all__ = [
     "SAMPLE_COLUMNS",
     "MetricsReader",
+    "MetricsUnavailable",
     "PrometheusReader",
     "StaticReader",
     "has_data",
     "to_frame",
 ]
+
+
+class MetricsUnavailable(PhoenixError):
+    """Prometheus cannot be reached, refuses the query, or answers something unreadable."""
+
 
 SAMPLE_COLUMNS = ("timestamp", "value")
 """The columns after the labels in every frame the reader returns."""

@@ -22,8 +22,7 @@ import pytest
 from phoenix_core.metrics.catalog import QueryScope, Source, builtin_catalog, render
 from phoenix_core.metrics.derived import ALL_HOSTS
 from phoenix_core.metrics.measurement import Measurement, measure
-from phoenix_core.metrics.prometheus import MetricsUnavailable
-from phoenix_core.metrics.reader import PrometheusReader, has_data
+from phoenix_core.metrics.reader import MetricsUnavailable, PrometheusReader, has_data
 from phoenix_core.pipelines.collectors import compile_pipeline
 from phoenix_core.pipelines.ir import Pipeline, parse_pipeline
 from phoenix_core.pipelines.templates import TemplateLibrary

@@ -1,4 +1,4 @@
-"""The completeness rule for the baseline's inventory, against a scripted Prometheus API (the
+"""The completeness rule for the baseline's inventory, against scripted Prometheus answers (the
 real receiver drives it in ``tests/e2e/test_ground_truth.py``)."""
 
 from __future__ import annotations
@@ -6,11 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from phoenix_core.controller.reference import PrometheusReference
-from phoenix_core.metrics.prometheus import PrometheusClient
+from phoenix_core.metrics.reader import StaticReader
 
 EXPERIMENT = uuid.UUID("8d1c2b7e-0000-4000-8000-000000000001")
 IDENTITY = {
@@ -31,21 +30,14 @@ def _series(count: int) -> list[dict[str, Any]]:
 
 
 def _reference(held: int, reported: list[float]) -> tuple[PrometheusReference, list[str]]:
-    queries: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        query = request.url.params["query"]
-        queries.append(query)
+    def answer(query: str) -> list[dict[str, Any]]:
         if query.startswith("scrape_samples_post_metric_relabeling"):
             values = [[float(t), str(v)] for t, v in enumerate(reported)]
-            result = [{"metric": {"job": "app", **IDENTITY}, "values": values}] if values else []
-            data = {"resultType": "matrix", "result": result}
-        else:
-            data = {"resultType": "vector", "result": _series(held)}
-        return httpx.Response(200, json={"status": "success", "data": data})
+            return [{"metric": {"job": "app", **IDENTITY}, "values": values}] if values else []
+        return _series(held)
 
-    client = PrometheusClient("http://receiver", transport=httpx.MockTransport(answer))
-    return PrometheusReference(client, scrape_interval_seconds=2), queries
+    reader = StaticReader(answer)
+    return PrometheusReference(reader, scrape_interval_seconds=2), reader.asked
 
 
 def test_a_complete_steady_inventory_is_the_reference() -> None:

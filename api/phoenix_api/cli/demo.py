@@ -38,7 +38,7 @@ from phoenix_core.wire import labels
 
 if TYPE_CHECKING:
     from phoenix_core.client import PhoenixClient
-    from phoenix_core.metrics.prometheus import PrometheusClient
+    from phoenix_core.metrics.reader import PrometheusReader
 
 __all__ = ["demo", "run_demo"]
 
@@ -172,7 +172,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
 ) -> int:
     """Run the demo; the exit status (0 when the experiment completed)."""
     from phoenix_core.client import PhoenixClient
-    from phoenix_core.metrics.prometheus import PrometheusClient
+    from phoenix_core.metrics.reader import PrometheusReader
     from phoenix_core.store.database import make_engine
     from phoenix_core.store.migrate import upgrade
     from phoenix_core.store.session import Store
@@ -279,13 +279,14 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
                 if state in ENDING:
                     break
         final = client.experiment(experiment_id)
-        _report(client, PrometheusClient(prom_url), final, duration, echo)
+        with PrometheusReader(prom_url, timeout=30) as prometheus:
+            _report(client, prometheus, final, duration, echo)
         return 0 if state == "completed" else 1
 
 
 def _report(
     client: PhoenixClient,
-    prometheus: PrometheusClient,
+    prometheus: PrometheusReader,
     experiment: dict[str, Any],
     duration: float,
     echo: Callable[[str], None],
@@ -295,17 +296,16 @@ def _report(
     experiment_id = experiment["id"]
     window = f"{max(int(min(duration, 60)), 10)}s"
     selector = f'{labels.matchers(experiment_id)},job="loadsim"'
-    measured = {
-        s.labels.get(labels.VARIANT, "?"): int(s.value)
-        for s in prometheus.instant(
-            f"count by ({labels.VARIANT}) (last_over_time({{{selector}}}[{window}]))"
-        )
-    }
+    counts = prometheus.instant(
+        f"count by ({labels.VARIANT}) (last_over_time({{{selector}}}[{window}]))"
+    )
+    measured = {str(row[labels.VARIANT]): int(row["value"]) for row in counts.to_dict("records")}
     baseline_selector = f"{selector},{labels.matchers(variant='baseline')}"
+    found = prometheus.instant(f"last_over_time({{{baseline_selector}}}[{window}])")
+    added = {*labels.IDENTITY_LABELS, "timestamp", "value"}
     inventory = [
-        {k: v for k, v in s.labels.items() if k not in labels.IDENTITY_LABELS}
-        | {"__value__": s.value}
-        for s in prometheus.instant(f"last_over_time({{{baseline_selector}}}[{window}])")
+        {k: v for k, v in row.items() if k not in added and v != ""} | {"__value__": row["value"]}
+        for row in found.to_dict("records")
     ]
     echo("")
     echo(f"Series per variant at the receiving Prometheus, distinct over the last {window}:")
