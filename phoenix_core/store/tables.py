@@ -26,6 +26,7 @@ from phoenix_core.store.types import BigIntPK, JsonDoc, UTCDateTime, utcnow
 
 __all__ = [
     "ActivePipelineRow",
+    "AnalysisRow",
     "ApiTokenRow",
     "CollectorConfigRow",
     "ExperimentHostRow",
@@ -37,6 +38,7 @@ __all__ = [
     "KpiResultRow",
     "MetricsCacheRow",
     "PipelineRow",
+    "PriceBookRow",
     "VariantRow",
 ]
 
@@ -301,6 +303,8 @@ class KpiResultRow(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     experiment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("experiments.id"))
     variant: Mapped[str] = mapped_column(String(63))
+    host: Mapped[str | None] = mapped_column(String(253))
+    """The host the row measures; None: the variant over all its hosts (the verdict's row)."""
     kpi: Mapped[str] = mapped_column(String(64))
     value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(32))
@@ -313,6 +317,38 @@ class KpiResultRow(Base):
     p_value: Mapped[float | None] = mapped_column(Float)
     details: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnalysisRow(Base):
+    """An experiment's latest analysis: its outcome, winner and reasons, and what it judged."""
+
+    __tablename__ = "analyses"
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    outcome: Mapped[str] = mapped_column(String(16))
+    winner: Mapped[str | None] = mapped_column(String(63))
+    reasons: Mapped[Any] = mapped_column(JsonDoc)
+    candidates: Mapped[Any] = mapped_column(JsonDoc)
+    gates: Mapped[Any] = mapped_column(JsonDoc)
+    missing: Mapped[Any] = mapped_column(JsonDoc)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    computed_by: Mapped[str] = mapped_column(String(200))
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PriceBookRow(Base):
+    """A price book added by an admin (the shipped ones are files in phoenix_core)."""
+
+    __tablename__ = "price_books"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    document: Mapped[Any] = mapped_column(JsonDoc)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class EventRow(Base):

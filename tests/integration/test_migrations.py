@@ -31,6 +31,8 @@ TABLES = {
     "active_pipelines",
     "metrics_cache",
     "kpi_results",
+    "analyses",
+    "price_books",
     "events",
 }
 
