@@ -23,7 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from phoenix_core.errors import ValidationFailed
+from phoenix_core.analysis.gates import Direction
+from phoenix_core.analysis.gates import Gate as VerdictGate
+from phoenix_core.errors import NotFound, ValidationFailed
+from phoenix_core.metrics.catalog import builtin_catalog
 from phoenix_core.pipelines.selectors import SelectorError, parse_selector
 from phoenix_core.wire.tasks import CollectorKind
 
@@ -32,7 +35,6 @@ __all__ = [
     "REVEAL_SECRETS",
     "ExperimentSpec",
     "Gate",
-    "KpiName",
     "LoadProfile",
     "LoadProfileName",
     "Sink",
@@ -185,34 +187,74 @@ class LoadProfile(_Model):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-class KpiName(StrEnum):
-    ACTIVE_SERIES = "active_series"
-    SAMPLES_PER_SECOND = "samples_per_second"
-    CPU_CORES = "cpu_cores"
-    RSS_BYTES = "rss_bytes"
-    EXPORT_ERRORS = "export_errors"
-    CRITICAL_COVERAGE = "critical_coverage"
-
-
 class Gate(_Model):
-    """A pass condition on one KPI of each candidate.
+    """A pass condition on one KPI of each candidate; it replaces that KPI's default gate.
 
-    ``max_change_percent``/``min_change_percent`` bound the change relative to the baseline
-    (``-20`` = at least 20 % lower); ``min_value``/``max_value`` bound the candidate's own value.
+    ``kpi`` is a name or alias in the KPI catalog (``docs/kpis.md``: ``active_series``,
+    ``cpu_cores`` …). ``max_change_percent`` bounds the change against the baseline of a KPI
+    that is better lower (``-20``: at least 20 % lower; ``10``: at most 10 % higher; ``0``: no
+    increase), ``min_change_percent`` that of a KPI that is better higher; ``min_value`` and
+    ``max_value`` bound each of the candidate's own samples. Whether the gate is critical and
+    whether the KPI must have data stay the catalog's.
     """
 
-    kpi: KpiName
-    max_change_percent: float | None = None
-    min_change_percent: float | None = None
+    kpi: str = Field(min_length=1, max_length=64)
+    max_change_percent: float | None = Field(default=None, gt=-100)
+    min_change_percent: float | None = Field(default=None, gt=-100)
     min_value: float | None = None
     max_value: float | None = None
 
+    @field_validator("kpi")
+    @classmethod
+    def _known_kpi(cls, value: str) -> str:
+        catalog = builtin_catalog()
+        try:
+            catalog.get(value)
+        except NotFound:
+            known = ", ".join(catalog.names())
+            raise ValueError(f"no KPI is named {value!r} (known: {known})") from None
+        return value
+
     @model_validator(mode="after")
-    def _has_a_bound(self) -> Self:
+    def _bounds_fit_the_kpi(self) -> Self:
         bounds = (self.max_change_percent, self.min_change_percent, self.min_value, self.max_value)
         if all(bound is None for bound in bounds):
             raise ValueError("a gate needs at least one bound")
+        kpi = builtin_catalog().get(self.kpi)
+        lower = kpi.better is Direction.LOWER
+        wrong = self.min_change_percent if lower else self.max_change_percent
+        if wrong is not None:
+            right = "max_change_percent" if lower else "min_change_percent"
+            raise ValueError(
+                f"{kpi.name} is better {kpi.better.value}: bound its change with {right}"
+            )
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value > self.max_value
+        ):
+            raise ValueError("min_value is above max_value")
         return self
+
+    def verdict_gate(self) -> VerdictGate:
+        """This gate as the verdict applies it, with the KPI's unit, criticality, data rule,
+        spread test and centre from the catalog."""
+        kpi = builtin_catalog().get(self.kpi)
+        data: dict[str, Any] = {
+            name: value
+            for name, value in kpi.verdict_gate().items()
+            if name not in ("min_improvement", "max_worsening", "floor", "ceiling")
+        }
+        change = self.max_change_percent if self.max_change_percent is not None else None
+        if self.min_change_percent is not None:
+            change = -self.min_change_percent  # as a change in the worse direction
+        if change is not None:
+            data["min_improvement" if change < 0 else "max_worsening"] = abs(change) / 100
+        if self.min_value is not None:
+            data["floor"] = self.min_value
+        if self.max_value is not None:
+            data["ceiling"] = self.max_value
+        return VerdictGate.parse(data)
 
 
 class ExperimentSpec(_Model):

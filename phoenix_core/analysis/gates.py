@@ -6,6 +6,9 @@ fractions of the baseline's centre in the gate's direction (``min_improvement=0.
 bounds (``floor``, ``ceiling``) hold for every sample of the candidate. ``critical`` gates
 decide a candidate's outcome, the others are reported beside it; a ``must_have_data`` gate
 without data leaves the candidate inconclusive. ``docs/analysis.md`` explains each rule.
+
+The default gates are data, in the KPI catalog (``phoenix_core/metrics/catalog.yaml``;
+``builtin_catalog().gates()``); an experiment's spec may replace a KPI's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from phoenix_core.errors import FieldError, ValidationFailed
 
 __all__ = [
-    "DEFAULT_GATES",
     "Centre",
     "Direction",
     "Gate",
@@ -85,6 +87,14 @@ class Gate(BaseModel):
         bounds = (self.min_improvement, self.max_worsening, self.floor, self.ceiling)
         return any(bound is not None for bound in bounds) or self.test_spread
 
+    @property
+    def compares(self) -> bool:
+        """Whether the gate judges the candidate against the baseline (a relative bound or a
+        spread test: statistics that need enough samples); absolute bounds alone hold or not
+        for each sample, at any count."""
+        relative = (self.min_improvement, self.max_worsening)
+        return any(bound is not None for bound in relative) or self.test_spread
+
     def improvement(self, relative_change: float) -> float:
         """A relative change turned into improvement: positive is better in this direction."""
         return -relative_change if self.direction is Direction.LOWER else relative_change
@@ -98,58 +108,3 @@ def gates_by_kpi(gates: Iterable[Gate]) -> dict[str, Gate]:
             raise ValidationFailed([FieldError((index, "kpi"), f"a second gate for {gate.kpi}")])
         found[gate.kpi] = gate
     return found
-
-
-# The defaults of issue 20, as data (the same gates as phoenix_core/metrics/catalog.yaml, which
-# holds the queries). host_balance is, per variant, the share of its assigned hosts that
-# delivered data (``metrics.derived.host_balance``), in the spirit of a sample-ratio-mismatch
-# check: every assigned host must deliver. Throughput figures are reported only: a filter is
-# meant to lower them.
-_DEFAULTS: tuple[dict[str, Any], ...] = (
-    {"kpi": "active_series", "unit": "series", "direction": "lower", "min_improvement": 0.20},
-    {
-        "kpi": "samples_per_second",
-        "unit": "samples/s",
-        "direction": "lower",
-        "critical": False,
-        "must_have_data": False,
-    },
-    {
-        "kpi": "bytes_per_second",
-        "unit": "bytes/s",
-        "direction": "lower",
-        "critical": False,
-        "must_have_data": False,
-    },
-    {
-        "kpi": "collector_cpu_cores",
-        "unit": "cores",
-        "direction": "lower",
-        "max_worsening": 0.10,
-        "test_spread": True,
-    },
-    {
-        "kpi": "collector_rss_bytes",
-        "unit": "bytes",
-        "direction": "lower",
-        "max_worsening": 0.10,
-        "test_spread": True,
-    },
-    {
-        "kpi": "failed_samples",
-        "unit": "samples/s",
-        "direction": "lower",
-        "max_worsening": 0.0,
-        "centre": "mean",
-    },
-    {"kpi": "critical_coverage", "unit": "%", "direction": "higher", "floor": 100.0},
-    {
-        "kpi": "host_balance",
-        "unit": "%",
-        "direction": "higher",
-        "floor": 100.0,
-        "must_have_data": False,
-    },
-)
-
-DEFAULT_GATES: tuple[Gate, ...] = tuple(Gate.parse(data) for data in _DEFAULTS)

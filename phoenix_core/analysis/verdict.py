@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from phoenix_core.analysis.comparison import CONFIDENCE, Comparison, ComparisonKind, compare
-from phoenix_core.analysis.gates import DEFAULT_GATES, Direction, Gate, gates_by_kpi
+from phoenix_core.analysis.gates import Direction, Gate, gates_by_kpi
 from phoenix_core.analysis.resampling import N_RESAMPLES
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.lifecycle import Verdict as Outcome
@@ -124,7 +124,7 @@ def holm(p_values: npt.ArrayLike) -> npt.NDArray[np.float64]:
 def judge(
     samples: pd.DataFrame,
     baseline: str,
-    gates: Iterable[Gate] = DEFAULT_GATES,
+    gates: Iterable[Gate],
     *,
     candidates: Sequence[str] | None = None,
     alpha: float = ALPHA,
@@ -288,7 +288,7 @@ class _Rule:
         beyond = self._beyond_absolute(own)
         if beyond:
             return Outcome.FAIL, beyond
-        if min(c.n_baseline, c.n_candidate) < min_samples:
+        if self.gate.compares and min(c.n_baseline, c.n_candidate) < min_samples:
             return Outcome.INCONCLUSIVE, (
                 f"{name}: too few samples ({c.n_baseline} baseline, {c.n_candidate} candidate;"
                 f" at least {min_samples} a side)"

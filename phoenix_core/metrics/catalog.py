@@ -47,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from phoenix_core.analysis.gates import Direction
+from phoenix_core.analysis.gates import Centre, Direction, Gate
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
 from phoenix_core.pipelines.prometheus_agent import SELF_JOB, duration, re2_escape
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
@@ -184,6 +184,16 @@ class Kpi(_Model):
     must_have_data: bool
     critical: bool = Field(description="A breach of its gate fails the candidate outright.")
     gate: DefaultGate
+    test_spread: bool = Field(
+        default=False,
+        description="Also fail a candidate whose spread grows beyond the gate's allowance "
+        "(Brown-Forsythe): for figures where variance matters (CPU, memory).",
+    )
+    centre: Centre = Field(
+        default=Centre.MEDIAN,
+        description="The statistic compared: the median for levels, the mean for counters "
+        "that are mostly zero (whose median is 0 on both sides).",
+    )
     source: Source
     query: str | None = Field(default=None, description="receiver: the query of every kind.")
     queries: dict[CollectorKind, str] = Field(
@@ -218,6 +228,9 @@ class Kpi(_Model):
             bound["floor"] = gate.min
         else:
             bound["ceiling"] = gate.max if gate.max is not None else math.inf
+        extra: dict[str, Any] = {"test_spread": True} if self.test_spread else {}
+        if self.centre is not Centre.MEDIAN:
+            extra["centre"] = self.centre.value
         return {
             "kpi": self.name,
             "unit": self.unit,
@@ -225,7 +238,12 @@ class Kpi(_Model):
             **bound,
             "critical": self.critical,
             "must_have_data": self.must_have_data,
+            **extra,
         }
+
+    def default_gate(self) -> Gate:
+        """The default gate as the verdict takes it."""
+        return Gate.parse(self.verdict_gate())
 
     def templates(self) -> dict[str, str]:
         """Every query template of this KPI by field path (``queries.otelcol``)."""
@@ -256,6 +274,10 @@ class Catalog(_Model):
 
     def names(self) -> list[str]:
         return [kpi.name for kpi in self.kpis]
+
+    def gates(self) -> tuple[Gate, ...]:
+        """Every KPI's default gate: what ``analysis.verdict.judge`` applies by default."""
+        return tuple(kpi.default_gate() for kpi in self.kpis)
 
 
 _FIELDS_BY_SOURCE = {

@@ -81,6 +81,8 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"sources": [{"name": "x", "kind": "scrape"}]}, "sources.0"),
         ({"gates": [{"kpi": "cpu_cores"}]}, "gates.0"),
         ({"gates": [{"kpi": "happiness", "max_value": 1}]}, "gates.0.kpi"),
+        ({"gates": [{"kpi": "active_series", "min_change_percent": 5}]}, "gates.0"),
+        ({"gates": [{"kpi": "critical_coverage", "max_change_percent": 5}]}, "gates.0"),
         ({"critical_selectors": ["up{job="]}, "critical_selectors"),
         ({"load_profile": {"name": "tornado"}}, "load_profile.name"),
         ({"surprise": 1}, "surprise"),
@@ -132,3 +134,32 @@ def test_headers_the_collectors_set_are_refused() -> None:
         ExperimentSpec.parse(spec_data(sink={"headers": {"Authorization": "Basic x"}}))
     assert refused.value.errors[0].path == "sink.headers"
     assert "use bearer_token" in refused.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("gate", "expected"),
+    [
+        ({"kpi": "active_series", "max_change_percent": -30}, {"min_improvement": 0.30}),
+        ({"kpi": "cpu_cores", "max_change_percent": 5}, {"max_worsening": 0.05}),
+        ({"kpi": "export_errors", "max_change_percent": 0}, {"max_worsening": 0.0}),
+        ({"kpi": "critical_coverage", "min_change_percent": -1}, {"max_worsening": 0.01}),
+        ({"kpi": "host_balance", "min_value": 50}, {"floor": 50.0}),
+    ],
+)
+def test_a_spec_gate_replaces_the_kpis_default_in_the_verdicts_terms(
+    gate: dict[str, Any], expected: dict[str, float]
+) -> None:
+    from phoenix_core.spec import Gate
+
+    verdict_gate = Gate.model_validate(gate).verdict_gate()
+    bounds = ("min_improvement", "max_worsening", "floor", "ceiling")
+    assert {
+        k: getattr(verdict_gate, k) for k in bounds if getattr(verdict_gate, k) is not None
+    } == (expected)
+    assert verdict_gate.kpi in {
+        "active_series",
+        "collector_cpu_cores",
+        "export_errors",
+        "critical_coverage",
+        "host_balance",
+    }

@@ -8,7 +8,7 @@ import pytest
 
 from phoenix_core.analysis import verdict as verdict_module
 from phoenix_core.analysis.comparison import compare
-from phoenix_core.analysis.gates import DEFAULT_GATES, Gate, gates_by_kpi
+from phoenix_core.analysis.gates import Gate, gates_by_kpi
 from phoenix_core.analysis.verdict import (
     KPI_COLUMNS,
     MIN_SAMPLES,
@@ -18,8 +18,61 @@ from phoenix_core.analysis.verdict import (
     judge,
 )
 from phoenix_core.errors import ValidationFailed
+from phoenix_core.metrics.catalog import builtin_catalog
 
-GATES = gates_by_kpi(DEFAULT_GATES)
+# The verdict's mechanics are shown on these eight gates (the catalog's defaults, less the KPIs
+# that only repeat their rules, and with throughput reported only); the catalog's own gates are
+# held to the issue's defaults in test_default_gates_are_the_issues.
+_GATE_DATA: tuple[dict[str, object], ...] = (
+    {"kpi": "active_series", "unit": "series", "direction": "lower", "min_improvement": 0.20},
+    {
+        "kpi": "samples_per_second",
+        "unit": "samples/s",
+        "direction": "lower",
+        "critical": False,
+        "must_have_data": False,
+    },
+    {
+        "kpi": "bytes_per_second",
+        "unit": "bytes/s",
+        "direction": "lower",
+        "critical": False,
+        "must_have_data": False,
+    },
+    {
+        "kpi": "collector_cpu_cores",
+        "unit": "cores",
+        "direction": "lower",
+        "max_worsening": 0.10,
+        "test_spread": True,
+    },
+    {
+        "kpi": "collector_rss_bytes",
+        "unit": "bytes",
+        "direction": "lower",
+        "max_worsening": 0.10,
+        "test_spread": True,
+    },
+    {
+        "kpi": "failed_samples",
+        "unit": "samples/s",
+        "direction": "lower",
+        "max_worsening": 0.0,
+        "centre": "mean",
+    },
+    {"kpi": "critical_coverage", "unit": "%", "direction": "higher", "floor": 100.0},
+    {
+        "kpi": "host_balance",
+        "unit": "%",
+        "direction": "higher",
+        "floor": 100.0,
+        "must_have_data": False,
+    },
+)
+
+GATE_SET = tuple(Gate.parse(data) for data in _GATE_DATA)
+
+GATES = gates_by_kpi(GATE_SET)
 SERIES = GATES["active_series"]
 HEALTHY = {
     "active_series": 10_000.0,
@@ -57,6 +110,15 @@ def test_public_api() -> None:
 
 
 def test_default_gates_are_the_issues() -> None:
+    defaults = gates_by_kpi(builtin_catalog().gates())
+    assert defaults["active_series"].min_improvement == 0.20  # series -20 % or better
+    for kpi in ("collector_cpu_cores", "collector_rss_bytes"):  # CPU and RSS at most +10 %
+        assert defaults[kpi].max_worsening == 0.10 and defaults[kpi].test_spread
+    for kpi in ("failed_samples", "dropped_samples", "export_errors"):  # no increase
+        assert defaults[kpi].max_worsening == 0.0 and defaults[kpi].centre == "mean"
+        assert defaults[kpi].critical
+    assert defaults["critical_coverage"].floor == 100.0 and defaults["critical_coverage"].critical
+    assert defaults["host_balance"].floor == 100.0 and defaults["host_balance"].critical
     assert list(GATES) == [
         "active_series",
         "samples_per_second",
@@ -112,7 +174,7 @@ def test_a_clear_pass_names_the_winner() -> None:
         },
         n=30,
     )
-    result = judge(samples, "baseline")
+    result = judge(samples, "baseline", GATE_SET)
     assert result.outcome is Outcome.PASS
     assert result.winner == "topk"
     assert result.reasons[0].startswith("winner: topk")
@@ -135,7 +197,7 @@ def test_ties_on_series_go_to_the_lower_cpu() -> None:
             "c": {**HEALTHY, "active_series": 6_600.0, "collector_cpu_cores": 0.18},
         }
     )
-    result = judge(samples, "baseline")
+    result = judge(samples, "baseline", GATE_SET)
     assert [c.outcome for c in result.candidates] == [Outcome.PASS] * 3
     assert result.winner == "b"  # a and b tie; b's CPU is unchanged, a's 5 % higher; c is 1.4 out
 
@@ -144,7 +206,7 @@ def test_every_candidate_failing_is_a_fail() -> None:
     samples = frame(
         {"baseline": HEALTHY, "same": HEALTHY, "worse": {**HEALTHY, "active_series": 11_000.0}}
     )
-    result = judge(samples, "baseline")
+    result = judge(samples, "baseline", GATE_SET)
     assert result.outcome is Outcome.FAIL
     assert result.winner is None
     assert result.reasons[0] == "every candidate fails"
@@ -155,7 +217,7 @@ def test_missing_data_is_inconclusive_with_the_reason() -> None:
     no_cpu = {k: v for k, v in HEALTHY.items() if k != "collector_cpu_cores"}
     no_cpu["active_series"] = 7_000.0
     samples = frame({"baseline": HEALTHY, "nan": nan_series, "no-cpu": no_cpu})
-    result = judge(samples, "baseline", candidates=["nan", "no-cpu", "absent"])
+    result = judge(samples, "baseline", GATE_SET, candidates=["nan", "no-cpu", "absent"])
     assert result.outcome is Outcome.INCONCLUSIVE
     by_variant = {c.variant: c for c in result.candidates}
     assert by_variant["nan"].reasons == (
@@ -173,7 +235,7 @@ def test_missing_data_is_inconclusive_with_the_reason() -> None:
 
 def test_too_few_samples_is_inconclusive_stating_the_minimum() -> None:
     samples = frame({"baseline": HEALTHY, "short": {**HEALTHY, "active_series": 6_000.0}}, n=5)
-    result = judge(samples, "baseline")
+    result = judge(samples, "baseline", GATE_SET)
     assert result.outcome is Outcome.INCONCLUSIVE
     assert result.candidates[0].reasons[0] == (
         f"active_series: too few samples (5 baseline, 5 candidate; at least {MIN_SAMPLES} a side)"
@@ -183,14 +245,14 @@ def test_too_few_samples_is_inconclusive_stating_the_minimum() -> None:
 def test_a_sample_below_the_coverage_floor_fails_at_any_count() -> None:
     coverage = np.r_[np.full(4, 100.0), 99.0]
     samples = frame({"baseline": HEALTHY, "lossy": {**HEALTHY, "critical_coverage": coverage}}, n=5)
-    result = judge(samples, "baseline")
+    result = judge(samples, "baseline", GATE_SET)
     assert result.outcome is Outcome.FAIL
     assert "critical_coverage: 1 of 5 samples below 100 %" in result.candidates[0].reasons[0]
 
 
 def test_constant_equal_kpis_pass() -> None:
     samples = frame({"baseline": HEALTHY, "cand": {**HEALTHY, "active_series": 7_000.0}})
-    rows = judge(samples, "baseline").kpis.set_index("kpi")
+    rows = judge(samples, "baseline", GATE_SET).kpis.set_index("kpi")
     for kpi in ("collector_cpu_cores", "collector_rss_bytes", "failed_samples"):
         assert rows.loc[kpi, "outcome"] == "pass"
         assert "constant and equal on both sides" in rows.loc[kpi, "reason"]
@@ -264,7 +326,7 @@ def test_a_wider_spread_fails_a_spread_tested_gate() -> None:
         },
         n=100,
     )
-    row = judge(samples, "baseline").kpis.query("kpi == 'collector_cpu_cores'").iloc[0]
+    row = judge(samples, "baseline", GATE_SET).kpis.query("kpi == 'collector_cpu_cores'").iloc[0]
     assert row["outcome"] == "fail"
     assert "spread ×" in row["reason"] and "Brown-Forsythe" in row["reason"]
 
@@ -283,8 +345,9 @@ def test_the_same_samples_give_the_same_verdict_in_any_order() -> None:
     rng = np.random.default_rng(4)
     base = {kpi: rng.lognormal(np.log(v or 1.0), 0.1, 25) for kpi, v in HEALTHY.items()}
     samples = frame({"baseline": base, "c": {k: v * 0.7 for k, v in base.items()}}, n=25)
-    first = judge(samples, "baseline").kpis
-    again = judge(samples.sample(frac=1.0, random_state=1), "baseline", reversed(DEFAULT_GATES))
+    first = judge(samples, "baseline", GATE_SET).kpis
+    shuffled = samples.sample(frac=1.0, random_state=1)
+    again = judge(shuffled, "baseline", tuple(reversed(GATE_SET)))
     pd.testing.assert_frame_equal(
         first.set_index("kpi").sort_index(), again.kpis.set_index("kpi").sort_index()
     )
@@ -292,8 +355,29 @@ def test_the_same_samples_give_the_same_verdict_in_any_order() -> None:
 
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValidationFailed, match="value: a column"):
-        judge(pd.DataFrame({"variant": ["a"], "kpi": ["x"]}), "a")
+        judge(pd.DataFrame({"variant": ["a"], "kpi": ["x"]}), "a", GATE_SET)
     with pytest.raises(ValidationFailed, match="no candidate"):
-        judge(frame({"baseline": HEALTHY}), "baseline")
+        judge(frame({"baseline": HEALTHY}), "baseline", GATE_SET)
     with pytest.raises(ValidationFailed, match="not a number"):
-        judge(pd.DataFrame({"variant": ["a", "b"], "kpi": "x", "value": ["1", "lots"]}), "a")
+        judge(
+            pd.DataFrame({"variant": ["a", "b"], "kpi": "x", "value": ["1", "lots"]}), "a", GATE_SET
+        )
+
+
+def test_absolute_bounds_hold_at_any_count_relative_ones_need_the_minimum() -> None:
+    # host balance and coverage are measured once per variant (at the window's end): one value
+    # at or above the floor passes; one below it fails; a relative gate still needs the minimum
+    one = frame({"baseline": {"host_balance": 100.0}, "ok": {"host_balance": 100.0}}, n=1)
+    assert judge(one, "baseline", [GATES["host_balance"]]).outcome is Outcome.PASS
+    short = frame({"baseline": {"host_balance": 100.0}, "lost": {"host_balance": 50.0}}, n=1)
+    assert judge(short, "baseline", [GATES["host_balance"]]).outcome is Outcome.FAIL
+    few = frame({"baseline": {"active_series": 10.0}, "c": {"active_series": 5.0}}, n=1)
+    assert judge(few, "baseline", [SERIES]).outcome is Outcome.INCONCLUSIVE
+
+
+def test_the_calibrations_gates_are_the_catalogs() -> None:
+    from phoenix_core.analysis import calibration
+
+    defaults = gates_by_kpi(builtin_catalog().gates())
+    assert calibration.SERIES_GATE == defaults["active_series"]
+    assert calibration.FAILED_GATE == defaults["failed_samples"]
