@@ -379,5 +379,5 @@ def test_the_calibrations_gates_are_the_catalogs() -> None:
     from phoenix_core.analysis import calibration
 
     defaults = gates_by_kpi(builtin_catalog().gates())
-    assert calibration.SERIES_GATE == defaults["active_series"]
-    assert calibration.FAILED_GATE == defaults["failed_samples"]
+    assert defaults["active_series"] == calibration.SERIES_GATE
+    assert defaults["failed_samples"] == calibration.FAILED_GATE
