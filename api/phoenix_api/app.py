@@ -16,7 +16,7 @@ from phoenix_api.event_hub import EventHub
 from phoenix_api.limits import BodySizeLimit
 from phoenix_api.observability import Observability, RequestTimer
 from phoenix_api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from phoenix_api.routers import agent, experiments, fleet, health, live, pipelines
+from phoenix_api.routers import agent, analysis, experiments, fleet, health, live, pipelines
 from phoenix_api.settings import ApiSettings
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
@@ -26,6 +26,7 @@ from phoenix_core.settings import load_settings
 from phoenix_core.store.database import is_postgresql, make_engine
 from phoenix_core.store.events import EventRecord, LiveNotice
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.experiments import Experiments
 
 __all__ = ["create_app"]
@@ -46,9 +47,11 @@ def create_app(
     event_hub = EventHub(store)
     fast_path = fast_path_for(store, queue, connections=settings.hot_path_connections)
     tokens = _tokens(settings, store, event_hub, fast_path)
-    controller = Controller.build(
-        store, queue, controller_settings or load_settings(ControllerSettings)
+    controller_settings = controller_settings or load_settings(ControllerSettings)
+    analyses = Analyses.from_prometheus(
+        store, controller_settings.prometheus_url, controller_settings.scrape_interval_seconds
     )
+    controller = Controller.build(store, queue, controller_settings, analyses)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +91,7 @@ def create_app(
         fast_path=fast_path,
         controller_settings=controller.settings,
         experiments=Experiments(store, controller.deployer, controller.reference),
+        analyses=analyses,
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (the WebSocket handshake authenticates itself)
@@ -102,6 +106,7 @@ def create_app(
     # agents call all the time first (the agent router's own begin with heartbeat and poll).
     app.include_router(agent.router)
     app.include_router(experiments.router)
+    app.include_router(analysis.router)
     app.include_router(health.router)
     app.include_router(fleet.router)
     app.include_router(pipelines.router)

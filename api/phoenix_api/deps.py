@@ -27,6 +27,7 @@ from phoenix_core.fast_path import FastPath
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import TaskQueue
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.experiments import Experiments
 
 __all__ = ["Admin", "Operator", "Services", "caller", "calling_host", "requires", "services"]
@@ -42,6 +43,7 @@ class Services:
     fast_path: FastPath
     controller_settings: ControllerSettings
     experiments: Experiments
+    analyses: Analyses
     library: TemplateLibrary
     event_hub: EventHub
     tokens: PrincipalCache

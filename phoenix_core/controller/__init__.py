@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phoenix_core.controller.analysis import AnalysisResult, Analyzer, NoAnalyzer
+from phoenix_core.controller.analysis import AnalysisResult, Analyzer
 from phoenix_core.controller.reconciler import Controller
 from phoenix_core.controller.reference import PrometheusReference, ReferenceSource, StaticReference
 from phoenix_core.controller.settings import ControllerSettings
@@ -12,7 +12,6 @@ __all__ = [
     "Analyzer",
     "Controller",
     "ControllerSettings",
-    "NoAnalyzer",
     "PrometheusReference",
     "ReferenceSource",
     "StaticReference",

@@ -1,4 +1,7 @@
-"""The hook analysis plugs into: given a finished experiment, a verdict with reasons."""
+"""The hook analysis plugs into: given a finished experiment, a verdict with reasons.
+
+``phoenix_core.use_cases.analysis.Analyses`` implements it (measure, judge, store).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Protocol
 from phoenix_core.lifecycle import Verdict
 from phoenix_core.store.experiments import ExperimentRecord
 
-__all__ = ["AnalysisResult", "Analyzer", "NoAnalyzer"]
+__all__ = ["AnalysisResult", "Analyzer"]
 
 
 @dataclass(frozen=True)
@@ -19,11 +22,7 @@ class AnalysisResult:
 
 class Analyzer(Protocol):
     def analyze(self, experiment: ExperimentRecord) -> AnalysisResult:
-        """Judge the candidates against the baseline; store KPIs; return the verdict."""
+        """Judge the candidates against the baseline; store KPIs; return the verdict.
 
-
-class NoAnalyzer:
-    """What runs until an analyzer is configured: never a made-up number."""
-
-    def analyze(self, experiment: ExperimentRecord) -> AnalysisResult:
-        return AnalysisResult(Verdict.INCONCLUSIVE, ["no analyzer configured"])
+        Raises ``PhoenixError`` when the measurements cannot be read (the controller tries
+        again, then gives up after ``analysis_timeout_seconds`` with the reason)."""

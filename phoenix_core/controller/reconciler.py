@@ -13,13 +13,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from phoenix_core.clock import utcnow
-from phoenix_core.controller.analysis import Analyzer, NoAnalyzer
+from phoenix_core.controller.analysis import Analyzer
 from phoenix_core.controller.deployment import Deployer, needs_reference
 from phoenix_core.controller.leadership import Leadership
 from phoenix_core.controller.reference import Reference, ReferenceSource
@@ -63,7 +63,7 @@ class Controller:
     settings: ControllerSettings
     reference: ReferenceSource
     library: TemplateLibrary
-    analyzer: Analyzer = field(default_factory=NoAnalyzer)
+    analyzer: Analyzer
     instance: str = f"{socket.gethostname()}:{os.getpid()}"
 
     def __post_init__(self) -> None:
@@ -81,22 +81,20 @@ class Controller:
         settings: ControllerSettings,
         analyzer: Analyzer | None = None,
     ) -> Controller:
-        """The production wiring: reference values from Prometheus, the built-in templates."""
+        """The production wiring: reference values and measurements from Prometheus (and the
+        agents' metrics cache), the built-in templates."""
         from phoenix_core.controller.reference import PrometheusReference
         from phoenix_core.metrics.reader import PrometheusReader
+        from phoenix_core.use_cases.analysis import Analyses
 
         reference = PrometheusReference(
             PrometheusReader(settings.prometheus_url, timeout=10),
             settings.scrape_interval_seconds,
         )
-        return cls(
-            store,
-            queue,
-            settings,
-            reference,
-            TemplateLibrary.builtin(),
-            analyzer=analyzer or NoAnalyzer(),
+        analyses = analyzer or Analyses.from_prometheus(
+            store, settings.prometheus_url, settings.scrape_interval_seconds
         )
+        return cls(store, queue, settings, reference, TemplateLibrary.builtin(), analyses)
 
     @property
     def actor(self) -> str:
@@ -181,14 +179,32 @@ class Controller:
                 self._issue_stops(record)
                 self._move(record, ExperimentState.ANALYZING, measurement_window=window)
         elif record.state is ExperimentState.ANALYZING:
-            result = self.analyzer.analyze(record)
-            self._move(
-                record, ExperimentState.COMPLETED, verdict=result.verdict, reasons=result.reasons
-            )
+            self._analyze(record, elapsed)
         elif record.state is ExperimentState.STOPPING:
             self._issue_stops(record)
             if self._stops_done(record):
                 self._move(record, ExperimentState.STOPPED)
+
+    def _analyze(self, record: ExperimentRecord, elapsed: float) -> None:
+        """Once the collectors' last writes can have arrived, judge; if the measurements
+        cannot be read, try again each pass until the timeout, then complete inconclusive."""
+        if elapsed < self.settings.analysis_settle_seconds:
+            return
+        try:
+            result = self.analyzer.analyze(record)
+        except PhoenixError as exc:
+            if elapsed < self.settings.analysis_timeout_seconds:
+                log.warning("analysis of %s failed, trying again: %s", record.id, exc)
+                return
+            waited = self.settings.analysis_timeout_seconds
+            reasons = [f"the measurements could not be read within {waited:g} s: {exc}"]
+            self._move(
+                record, ExperimentState.COMPLETED, verdict=Verdict.INCONCLUSIVE, reasons=reasons
+            )
+            return
+        self._move(
+            record, ExperimentState.COMPLETED, verdict=result.verdict, reasons=result.reasons
+        )
 
     def _schedule(self, record: ExperimentRecord) -> None:
         try:

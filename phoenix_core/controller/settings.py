@@ -76,6 +76,19 @@ class ControllerSettings(BaseSettings):
     scrape_interval_seconds: float = Field(
         default=15.0, gt=0, description="How often collectors scrape their sources."
     )
+    analysis_settle_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Pause between the end of a run and reading its measurements, so the "
+        "collectors' last remote writes have arrived (prometheus-agent sends at least every "
+        "5 s).",
+    )
+    analysis_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long an analysis retries measurements it cannot read (Prometheus "
+        "down) before the experiment completes inconclusive with that reason.",
+    )
     config_url_prefix: str = Field(
         default="/agent/v1/configs/",
         description="Path under which agents download rendered configs; change it only "

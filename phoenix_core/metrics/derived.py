@@ -9,7 +9,8 @@ Pure functions (DataFrames in, DataFrames out, no I/O):
   baseline delivered no critical series has no value: there is nothing to cover, and 100 %
   would claim a check that did not happen.
 - ``host_balance``: per variant, the share (in percent) of the assigned hosts where it
-  delivered series (``active_series`` above 0 at some point of the window); host ``"*"``.
+  delivered series (``active_series`` above 0 at some point of the window); host ``"*"``;
+  no value where no variant delivered anywhere.
 - ``cache_samples``: the agents' metrics-cache rows of the collectors (CPU seconds, RSS) as
   samples of the ``metrics_cache`` KPIs: a counter becomes its increase per second between
   consecutive rows (after a reset, the new value counts from 0, as PromQL's ``rate`` does), a
@@ -124,10 +125,13 @@ def host_balance(
     kpi: str = "host_balance",
 ) -> pd.DataFrame:
     """Per variant, the share (%) of ``hosts`` where it delivered series (``active``: the
-    ``active_series`` samples)."""
+    ``active_series`` samples). No value at all where no variant delivered on any host: that
+    is an experiment that measured nothing, not a candidate that lost its hosts."""
     if not hosts:
         return empty_samples()
     delivering = active[active["value"] > 0].groupby("variant")["host"].agg(set).to_dict()
+    if not delivering:
+        return empty_samples()
     assigned = set(hosts)
     rows = [
         (kpi, v, ALL_HOSTS, at, 100 * len(assigned & delivering.get(v, set())) / len(assigned))

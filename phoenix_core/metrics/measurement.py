@@ -121,15 +121,14 @@ def measure(
             queries[kpi.name] = f"derived: active_series > 0 on the {len(hosts)} assigned hosts"
             balance = derived.host_balance(
                 measured[measured["kpi"] == "active_series"],
-                sorted({v for v, _ in pairs}),
+                variants_of(pairs),
                 hosts,
                 at=window_end,
                 kpi=kpi.name,
             )
             found.append(balance)
-            gaps += [
-                (kpi.name, v, ALL_HOSTS, "no assigned hosts given") for v, _ in pairs if not hosts
-            ]
+            why = "no assigned hosts given" if not hosts else "no variant delivered on any host"
+            gaps += [(kpi.name, v, ALL_HOSTS, why) for v in variants_of(pairs) if balance.empty]
         elif kpi.derived is Derived.CRITICAL_COVERAGE and critical_selectors:
             assert baseline is not None
             whole = (window_end - window_start).total_seconds()
@@ -186,6 +185,10 @@ def _gaps(
         for v, h in pairs
         if (v, h) not in present
     ]
+
+
+def variants_of(pairs: list[tuple[str, str]]) -> list[str]:
+    return sorted({v for v, _ in pairs})
 
 
 def critical_query(selectors: Sequence[str], scope: QueryScope) -> str:

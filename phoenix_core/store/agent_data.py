@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -13,11 +14,12 @@ from phoenix_core.store.tables import (
     ActivePipelineRow,
     CollectorConfigRow,
     ExperimentRow,
+    HostRow,
     MetricsCacheRow,
 )
 from phoenix_core.wire.agent_api import MetricsBatch
 
-__all__ = ["config_for_host", "purge_metrics", "store_metrics"]
+__all__ = ["cached_metrics", "config_for_host", "purge_metrics", "store_metrics"]
 
 
 def config_for_host(session: Session, host_id: uuid.UUID, sha256: str) -> str:
@@ -64,3 +66,33 @@ def store_metrics(session: Session, host_id: uuid.UUID, batch: MetricsBatch) -> 
     )
     session.flush()
     return len(batch.samples)
+
+
+def cached_metrics(
+    session: Session,
+    experiment_id: uuid.UUID,
+    metric_names: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[str, str, str, datetime, float]]:
+    """The agents' samples of these metrics for one experiment within [start, end], as
+    ``(metric_name, variant, host name, timestamp, value)`` (``metrics.derived.CACHE_COLUMNS``)."""
+    rows = session.execute(
+        select(
+            MetricsCacheRow.metric_name,
+            MetricsCacheRow.variant,
+            HostRow.hostname,
+            MetricsCacheRow.timestamp,
+            MetricsCacheRow.value,
+        )
+        .join(HostRow, HostRow.id == MetricsCacheRow.host_id)
+        .where(
+            MetricsCacheRow.experiment_id == experiment_id,
+            MetricsCacheRow.metric_name.in_(list(metric_names)),
+            MetricsCacheRow.variant.is_not(None),
+            MetricsCacheRow.timestamp >= start,
+            MetricsCacheRow.timestamp <= end,
+        )
+        .order_by(MetricsCacheRow.timestamp)
+    )
+    return [(name, str(variant), host, at, value) for name, variant, host, at, value in rows]

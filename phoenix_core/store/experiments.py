@@ -381,6 +381,28 @@ class ExperimentRepository:
         )
         return _record(self._row(experiment_id, refresh=True))
 
+    def record_verdict(
+        self,
+        experiment_id: uuid.UUID,
+        verdict: Verdict,
+        reasons: Sequence[str],
+        *,
+        actor: str,
+        source: str,
+    ) -> ExperimentRecord:
+        """A completed experiment's verdict, recomputed (``POST …/analysis``): stored with an
+        ``experiment_analysed`` event; the state stays."""
+        row = self._row(experiment_id)
+        row.verdict, row.verdict_reasons, row.updated_at = verdict.value, list(reasons), utcnow()
+        self._events.append(
+            "experiment_analysed",
+            actor=actor,
+            experiment_id=experiment_id,
+            data={"verdict": verdict.value, "source": source},
+        )
+        self._session.flush()
+        return _record(self._row(experiment_id, refresh=True))
+
     def _row(self, experiment_id: uuid.UUID, *, refresh: bool = False) -> ExperimentRow:
         row = self._session.get(ExperimentRow, experiment_id, populate_existing=refresh)
         if row is None:

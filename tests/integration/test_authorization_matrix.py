@@ -40,6 +40,8 @@ TABLE = {
     ("GET", "/api/v1/experiments/{experiment_id}/events"): VIEWER,
     ("POST", "/api/v1/experiments/{experiment_id}/dry-run"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/kpis"): VIEWER,
+    ("GET", "/api/v1/experiments/{experiment_id}/verdict"): VIEWER,
+    ("POST", "/api/v1/experiments/{experiment_id}/analysis"): OPERATOR,
     ("GET", "/api/v1/hosts"): VIEWER,
     ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,
     ("GET", "/api/v1/tasks/stats"): VIEWER,

@@ -18,6 +18,7 @@ from phoenix_core.clock import utcnow
 from phoenix_core.controller import Controller, ControllerSettings, StaticReference
 from phoenix_core.errors import ValidationFailed
 from phoenix_core.lifecycle import ExperimentState, Verdict
+from phoenix_core.metrics.reader import StaticReader
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import QueueSettings, Report, Task, open_queue
 from phoenix_core.spec import ExperimentSpec
@@ -27,6 +28,7 @@ from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepositor
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.store.tables import ActivePipelineRow, CollectorConfigRow, ExperimentHostRow
+from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.experiments import Experiments
 from phoenix_core.wire import (
     ActivePipelineReport,
@@ -46,6 +48,7 @@ SETTINGS = ControllerSettings(
     min_host_share=0.5,
     port_range_start=21000,
     port_range_end=21099,
+    analysis_settle_seconds=0,
 )
 
 
@@ -145,8 +148,12 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         }
     queue = open_queue(engine, QueueSettings(backoff_base_seconds=0.01, backoff_cap_seconds=0.01))
     reference = StaticReference()
+    # no Prometheus here: every query answers "no series" (the e2e tests read real ones)
+    analyses = Analyses(
+        store, reader=lambda: StaticReader(lambda query: []), scrape_interval_seconds=15
+    )
     controller = Controller(
-        store, queue, SETTINGS, reference, TemplateLibrary.builtin(), instance="t"
+        store, queue, SETTINGS, reference, TemplateLibrary.builtin(), analyses, instance="t"
     )
     experiments = Experiments(store, controller.deployer, reference)
     w = World(store, controller, experiments, reference, hosts, alive=set(hosts))
@@ -200,8 +207,13 @@ def test_an_experiment_runs_itself_to_completed(w: World) -> None:
     w.tick(seconds=31 + 122)
     record = w.get(experiment)
     assert record.state is S.COMPLETED
+    # judged on what was measured (nothing here): inconclusive, saying so, never a made-up pass
     assert record.verdict is Verdict.INCONCLUSIVE
-    assert record.verdict_reasons == ["no analyzer configured"]
+    assert record.verdict_reasons[0] == "no candidate passes, and not every one fails"
+    assert any(
+        "active_series: no data from the baseline or the candidate" in reason
+        for reason in record.verdict_reasons
+    )
     # stops were issued for every collector and the load on both hosts
     stops = [t for h in ("web-1", "web-2") for t in w.agent(h)]
     assert sorted((t.type.value, t.payload.get("variant")) for t in stops) == sorted(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from phoenix_api.deps import Operator, services
 from phoenix_core.controller.deployment import PlannedCollector
-from phoenix_core.errors import Conflict, FieldError, ValidationFailed
+from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.events import EventRecord, EventRepository
@@ -149,11 +149,3 @@ def events(
         if not items and after == 0:  # no trail at all: it never existed
             ExperimentRepository(session).get(experiment_id)
     return EventPage(items=items, next_after=items[-1].id if len(items) == limit else None)
-
-
-@router.get("/{experiment_id}/kpis", responses={409: {"description": "Not analysed yet."}})
-def kpis(experiment_id: uuid.UUID, request: Request) -> None:
-    """KPIs per variant, once analysed (analysis comes with its own issue)."""
-    with services(request).store.session() as session:
-        record = ExperimentRepository(session).get(experiment_id)
-    raise Conflict(f"Experiment {record.id} is not analysed yet ({record.state.value}): no KPIs.")

@@ -1,0 +1,410 @@
+"""Analysing an experiment: measure its KPIs over the measurement window, judge each candidate
+against the baseline, store the results, and say the verdict (issue 20).
+
+``Analyses.analyze`` is the controller's analysis hook (an experiment in ``analyzing``);
+``Analyses.recompute`` is ``POST …/analysis``: from the samples stored with the last analysis
+(``source="stored"``: the same verdict unless the gates or the code changed), or measured again
+(``source="measurements"``: Prometheus and the metrics cache, while they still hold the window).
+
+Measurements: the receiver and the collectors' self-metrics from Prometheus (the controller's
+``prometheus_url``), one range query per KPI with a point every scrape interval; the collectors'
+CPU and memory from the agents' metrics cache (``POST /agent/v1/metrics``), so the embedded
+default needs no Pushgateway. Gates: the KPI catalog's defaults, each replaced by the spec's
+gate for that KPI; critical-series coverage is judged only where the spec names critical
+selectors (without them there is nothing to cover, and the analysis says so).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+
+from phoenix_core.analysis.gates import Gate
+from phoenix_core.analysis.verdict import Verdict, judge
+from phoenix_core.controller.analysis import AnalysisResult
+from phoenix_core.errors import Conflict
+from phoenix_core.lifecycle import ExperimentState
+from phoenix_core.lifecycle import Verdict as Outcome
+from phoenix_core.metrics import derived
+from phoenix_core.metrics.catalog import Catalog, Derived, Source, builtin_catalog
+from phoenix_core.metrics.measurement import MISSING_COLUMNS, Measurement, measure
+from phoenix_core.metrics.reader import MetricsReader
+from phoenix_core.spec import ExperimentSpec
+from phoenix_core.store.agent_data import cached_metrics
+from phoenix_core.store.analyses import AnalysisRecord, AnalysisRepository, KpiRow
+from phoenix_core.store.deployments import DeploymentRepository
+from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
+from phoenix_core.store.session import Store
+
+__all__ = ["Analyses", "SampleSource", "gates_for"]
+
+NO_CRITICAL_SELECTORS = (
+    "critical_coverage: not judged: the experiment names no critical selectors (spec field"
+    " critical_selectors), so there are no critical series to cover"
+)
+
+
+class SampleSource(StrEnum):
+    """Where an analysis takes its samples from."""
+
+    MEASUREMENTS = "measurements"
+    """Prometheus and the metrics cache, over the experiment's measurement window."""
+    STORED = "stored"
+    """The raw samples stored with the experiment's last analysis."""
+
+
+def gates_for(spec: ExperimentSpec, catalog: Catalog) -> tuple[Gate, ...]:
+    """The gates an experiment is judged by: each catalog default, or the spec's gate for that
+    KPI in its place; no coverage gate without critical selectors."""
+    chosen = {catalog.get(gate.kpi).name: gate.verdict_gate() for gate in spec.gates}
+    gates = tuple(chosen.get(gate.kpi, gate) for gate in catalog.gates())
+    if not spec.critical_selectors:
+        coverage = {k.name for k in catalog.kpis if k.derived is Derived.CRITICAL_COVERAGE}
+        gates = tuple(gate for gate in gates if gate.kpi not in coverage)
+    return gates
+
+
+@dataclass
+class Analyses:
+    """The analysis use cases; ``reader`` opens a Prometheus reader for each measurement."""
+
+    store: Store
+    reader: Callable[[], MetricsReader]
+    scrape_interval_seconds: float
+    catalog: Catalog = field(default_factory=builtin_catalog)
+    actor: str = "controller"
+
+    @classmethod
+    def from_prometheus(cls, store: Store, prometheus_url: str, scrape_interval: float) -> Analyses:
+        """The production wiring: measurements from the Prometheus at ``prometheus_url``."""
+        from phoenix_core.metrics.reader import PrometheusReader
+
+        return cls(
+            store,
+            reader=lambda: PrometheusReader(prometheus_url, timeout=30),
+            scrape_interval_seconds=scrape_interval,
+        )
+
+    def stored(
+        self, experiment_id: uuid.UUID, *, per_host: bool | None = None
+    ) -> tuple[AnalysisRecord, list[KpiRow]]:
+        """The experiment's last analysis and its rows; ``Conflict`` if it has none yet."""
+        with self.store.session() as session:
+            record = ExperimentRepository(session).get(experiment_id)
+            repository = AnalysisRepository(session)
+            analysis = repository.get(experiment_id)
+            if analysis is None:
+                raise Conflict(
+                    f"Experiment {experiment_id} is not analysed yet ({record.state.value}):"
+                    " its KPIs and verdict come once it is analysed."
+                )
+            return analysis, repository.rows(experiment_id, per_host=per_host)
+
+    def analyze(self, experiment: ExperimentRecord) -> AnalysisResult:
+        """The controller's hook: measure, judge, store; the verdict with its reasons."""
+        analysis = self.run(experiment, SampleSource.MEASUREMENTS, actor=self.actor)
+        return AnalysisResult(Outcome(analysis.outcome), analysis.reasons)
+
+    def recompute(
+        self, experiment_id: uuid.UUID, source: SampleSource, *, actor: str
+    ) -> AnalysisRecord:
+        """Analyse a completed experiment again and store its new verdict."""
+        with self.store.session() as session:
+            record = ExperimentRepository(session).get(experiment_id)
+            stored = AnalysisRepository(session).get(experiment_id)
+        if record.state is not ExperimentState.COMPLETED:
+            raise Conflict(
+                f"Experiment {experiment_id} is '{record.state.value}': an analysis is"
+                " recomputed once it has completed."
+            )
+        if source is SampleSource.STORED and stored is None:
+            raise Conflict(
+                f"Experiment {experiment_id} has no stored analysis to recompute from; ask for"
+                f" source '{SampleSource.MEASUREMENTS.value}'."
+            )
+        analysis = self.run(record, source, actor=actor)
+        with self.store.session() as session:
+            ExperimentRepository(session).record_verdict(
+                experiment_id,
+                Outcome(analysis.outcome),
+                analysis.reasons,
+                actor=actor,
+                source=source.value,
+            )
+        return analysis
+
+    def run(
+        self, experiment: ExperimentRecord, source: SampleSource, *, actor: str
+    ) -> AnalysisRecord:
+        """Judge the experiment on samples from ``source`` and store the results."""
+        window = experiment.measurement_window
+        if window is None:
+            raise Conflict(f"Experiment {experiment.id} has no measurement window yet.")
+        if source is SampleSource.MEASUREMENTS:
+            measurement = self.measure(experiment)
+        else:
+            measurement = self.stored_measurement(experiment.id)
+        spec = experiment.spec
+        gates = gates_for(spec, self.catalog)
+        verdict = judge(
+            measurement.samples,
+            spec.baseline.name,
+            gates,
+            candidates=[variant.name for variant in spec.candidates],
+        )
+        reasons = list(verdict.reasons)
+        if not spec.critical_selectors:
+            reasons.append(NO_CRITICAL_SELECTORS)
+        analysis = AnalysisRecord(
+            experiment_id=experiment.id,
+            outcome=verdict.outcome.value,
+            winner=verdict.winner,
+            reasons=reasons,
+            candidates=[
+                {
+                    "variant": c.variant,
+                    "outcome": c.outcome.value,
+                    "reasons": list(c.reasons),
+                    "notes": list(c.notes),
+                }
+                for c in verdict.candidates
+            ],
+            gates=[gate.model_dump(mode="json") for gate in gates],
+            missing=_records(measurement.missing),
+            window_start=window.start,
+            window_end=window.end,
+            source=source.value,
+            computed_by=actor,
+            computed_at=datetime.now(UTC),
+        )
+        rows = [
+            *self._host_rows(measurement, window.start, window.end),
+            *self._verdict_rows(verdict, spec.baseline.name, measurement, window.start, window.end),
+        ]
+        with self.store.session() as session:
+            AnalysisRepository(session).replace(analysis, rows)
+        return analysis
+
+    # --- samples ---------------------------------------------------------------------------
+
+    def measure(self, experiment: ExperimentRecord) -> Measurement:
+        """Every KPI of the catalog over the experiment's window: Prometheus, then the cache."""
+        window = experiment.measurement_window
+        assert window is not None
+        spec = experiment.spec
+        with self.store.session() as session:
+            hosts = sorted(
+                host.hostname for host in DeploymentRepository(session).hosts(experiment.id)
+            )
+        variants = [variant.name for variant in spec.variants]
+        reader = self.reader()
+        try:
+            measured = measure(
+                reader,
+                self.catalog,
+                experiment_id=experiment.id,
+                collector_kind=spec.collector,
+                jobs=[source.name for source in spec.sources],
+                window_start=window.start,
+                window_end=window.end,
+                step=self.scrape_interval_seconds,
+                variants=variants,
+                hosts=hosts,
+                baseline=spec.baseline.name,
+                critical_selectors=spec.critical_selectors,
+            )
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
+        return self._with_cache(measured, experiment.id, variants, hosts)
+
+    def _with_cache(
+        self,
+        measured: Measurement,
+        experiment_id: uuid.UUID,
+        variants: Sequence[str],
+        hosts: Sequence[str],
+    ) -> Measurement:
+        """The ``metrics_cache`` KPIs from the agents' samples, and what has none."""
+        cached = [k for k in self.catalog.kpis if k.source is Source.METRICS_CACHE and k.cache]
+        if not cached or measured.window_start is None or measured.window_end is None:
+            return measured
+        names = [kpi.cache.metric for kpi in cached if kpi.cache is not None]
+        with self.store.session() as session:
+            found = cached_metrics(
+                session, experiment_id, names, measured.window_start, measured.window_end
+            )
+        rows = pd.DataFrame(found, columns=list(derived.CACHE_COLUMNS))
+        samples = derived.cache_samples(
+            self.catalog, rows, measured.window_start, measured.window_end
+        )
+        have = set(zip(samples["kpi"], samples["variant"], samples["host"], strict=True))
+        gaps = [
+            (
+                kpi.name,
+                variant,
+                host,
+                f"the agent sent no {kpi.cache.metric} samples within the window",
+            )
+            for kpi in cached
+            if kpi.cache is not None
+            for variant in variants
+            for host in hosts
+            if (kpi.name, variant, host) not in have
+        ]
+        queries = dict(measured.queries)
+        for kpi in cached:
+            assert kpi.cache is not None
+            queries[kpi.name] = (
+                f"metrics cache: {kpi.cache.metric} of each collector, {kpi.cache.reduce.value}"
+            )
+        missing = pd.DataFrame(gaps, columns=list(MISSING_COLUMNS))
+        return replace(
+            measured,
+            samples=pd.concat([measured.samples, samples], ignore_index=True),
+            missing=pd.concat([measured.missing, missing], ignore_index=True),
+            queries=queries,
+        )
+
+    def stored_measurement(self, experiment_id: uuid.UUID) -> Measurement:
+        """The samples, gaps and queries stored with the experiment's last analysis."""
+        with self.store.session() as session:
+            repository = AnalysisRepository(session)
+            analysis = repository.get(experiment_id)
+            rows = repository.rows(experiment_id, per_host=True)
+        if analysis is None:
+            raise Conflict(f"Experiment {experiment_id} has no stored analysis.")
+        frames = [
+            pd.DataFrame(
+                {
+                    "kpi": row.kpi,
+                    "variant": row.variant,
+                    "host": row.host,
+                    "timestamp": pd.to_datetime(row.details["samples"]["t"], unit="s", utc=True),
+                    "value": row.details["samples"]["v"],
+                }
+            )
+            for row in rows
+            if "samples" in row.details
+        ]
+        samples = pd.concat([derived.empty_samples(), *frames], ignore_index=True)
+        return Measurement(
+            samples=samples,
+            missing=pd.DataFrame(analysis.missing, columns=list(MISSING_COLUMNS)),
+            queries={row.kpi: row.query for row in rows},
+            window_start=analysis.window_start,
+            window_end=analysis.window_end,
+        )
+
+    # --- rows --------------------------------------------------------------------------------
+
+    def _unit(self, kpi: str) -> str:
+        return self.catalog.get(kpi).unit
+
+    def _host_rows(
+        self, measurement: Measurement, start: datetime, end: datetime
+    ) -> Iterable[KpiRow]:
+        samples = measurement.samples
+        ordered = samples.sort_values("timestamp", kind="stable")
+        for (kpi, variant, host), group in ordered.groupby(["kpi", "variant", "host"], sort=True):
+            times = (group["timestamp"].astype("int64") / 1e9).round(3).tolist()
+            yield KpiRow(
+                variant=str(variant),
+                host=str(host),
+                kpi=str(kpi),
+                value=float(group["value"].median()),
+                unit=self._unit(str(kpi)),
+                query=measurement.queries.get(str(kpi), ""),
+                window_start=start,
+                window_end=end,
+                details={"n": len(group), "samples": {"t": times, "v": group["value"].tolist()}},
+            )
+        for gap in measurement.missing.itertuples(index=False):
+            yield KpiRow(
+                variant=str(gap.variant),
+                host=str(gap.host),
+                kpi=str(gap.kpi),
+                value=None,
+                unit=self._unit(str(gap.kpi)),
+                query=measurement.queries.get(str(gap.kpi), ""),
+                window_start=start,
+                window_end=end,
+                details={"n": 0, "missing": str(gap.reason)},
+            )
+
+    def _verdict_rows(
+        self,
+        verdict: Verdict,
+        baseline: str,
+        measurement: Measurement,
+        start: datetime,
+        end: datetime,
+    ) -> Iterable[KpiRow]:
+        table = verdict.kpis
+        for kpi, rows in table.groupby("kpi", sort=False):
+            first = rows.iloc[0]
+            yield KpiRow(
+                variant=baseline,
+                host=None,
+                kpi=str(kpi),
+                value=_number(first["baseline_centre"]),
+                unit=str(first["unit"]),
+                query=measurement.queries.get(str(kpi), ""),
+                window_start=start,
+                window_end=end,
+                details={"role": "baseline", "n": int(first["n_baseline"])},
+            )
+            for row in rows.to_dict("records"):
+                yield KpiRow(
+                    variant=str(row["variant"]),
+                    host=None,
+                    kpi=str(kpi),
+                    value=_number(row["candidate_centre"]),
+                    unit=str(row["unit"]),
+                    query=measurement.queries.get(str(kpi), ""),
+                    window_start=start,
+                    window_end=end,
+                    change_percent=_percent(row["relative_change"]),
+                    ci_low=_percent(row["relative_change_low"]),
+                    ci_high=_percent(row["relative_change_high"]),
+                    p_value=_number(row["p_value"]),
+                    details={"role": "candidate", **_json(row)},
+                )
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (NaN and infinities are no number in JSON)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _percent(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else number * 100
+
+
+def _json(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, float):
+            out[key] = _number(value)
+        elif hasattr(value, "item"):  # numpy scalars
+            item = value.item()
+            out[key] = _number(item) if isinstance(item, float) else item
+        else:
+            out[key] = value
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): str(v) for k, v in row.items()} for row in frame.to_dict("records")]
