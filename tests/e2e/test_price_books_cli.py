@@ -70,7 +70,7 @@ def test_an_admin_adds_a_book_from_yaml_and_everyone_lists_it(
 
     shown = run_cli("phoenix", ["price-books", "show", "our-grafana-contract"], clients["viewer"])
     assert shown.returncode == 0, shown.stderr
-    assert "from 50,000 to no bound: 3.2 USD per 1000" in shown.stdout
+    assert "from 50,000 to no bound: 3.2 USD per 1,000" in shown.stdout
 
 
 def test_bad_books_duplicates_and_viewers_get_one_line_each(

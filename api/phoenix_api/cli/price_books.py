@@ -42,7 +42,7 @@ def price_books_show(name: str, output: str) -> None:
         click.echo(json.dumps(book, indent=2))
         return
     _print_books([book], output)
-    per = f"{book['per']:g}"
+    per = f"{book['per']:,.0f}" if float(book["per"]).is_integer() else f"{book['per']:g}"
     lower = 0.0
     for tier in book["tiers"]:
         upper = "no bound" if tier["up_to"] is None else f"{tier['up_to']:,.0f}"
