@@ -163,6 +163,18 @@ class PhoenixClient:
         """The forecast simulator: ``{template, variables, inventory}`` → series before/after."""
         return dict(self._call("POST", "/api/v1/pipelines/forecast", json=body).json())
 
+    # price books
+    def price_books(self) -> list[dict[str, Any]]:
+        """Every price book, shipped and added (``origin``)."""
+        return list(self._call("GET", "/api/v1/price-books").json())
+
+    def price_book(self, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/v1/price-books/{name}").json())
+
+    def add_price_book(self, book: dict[str, Any]) -> dict[str, Any]:
+        """Add a price book (admins); ``ValidationFailed`` names the fields at fault."""
+        return dict(self._call("POST", "/api/v1/price-books", json=book).json())
+
     # hosts
     def hosts(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/hosts").json())

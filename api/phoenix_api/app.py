@@ -16,7 +16,16 @@ from phoenix_api.event_hub import EventHub
 from phoenix_api.limits import BodySizeLimit
 from phoenix_api.observability import Observability, RequestTimer
 from phoenix_api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from phoenix_api.routers import agent, analysis, experiments, fleet, health, live, pipelines
+from phoenix_api.routers import (
+    agent,
+    analysis,
+    experiments,
+    fleet,
+    health,
+    live,
+    pipelines,
+    price_books,
+)
 from phoenix_api.settings import ApiSettings
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
@@ -110,6 +119,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(fleet.router)
     app.include_router(pipelines.router)
+    app.include_router(price_books.router)
     app.include_router(live.router)
     app.add_route("/metrics", observability.endpoint, include_in_schema=False)
     return app

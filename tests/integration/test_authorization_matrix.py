@@ -51,6 +51,9 @@ TABLE = {
     ("POST", "/api/v1/pipelines/validate"): VIEWER,
     ("POST", "/api/v1/pipelines/render"): VIEWER,
     ("POST", "/api/v1/pipelines/forecast"): VIEWER,
+    ("GET", "/api/v1/price-books"): VIEWER,
+    ("GET", "/api/v1/price-books/{name}"): VIEWER,
+    ("POST", "/api/v1/price-books"): ADMIN,
 }
 
 CALLERS = ["nobody", VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT]

@@ -1,7 +1,8 @@
 """``phoenix``: the command line of the Phoenix control plane.
 
 Server-side commands (``api serve``, ``db …``) act on the database directly; commands that act
-on experiments and hosts come with the REST API and go through ``phoenix_core.client``.
+on experiments, hosts and price books come with the REST API and go through
+``phoenix_core.client``.
 This module holds the root group, ``main``; each command group has a module of its own.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import click
 
 import phoenix_core
-from phoenix_api.cli import controller, db, demo, experiments, hosts, serve, tokens
+from phoenix_api.cli import controller, db, demo, experiments, hosts, price_books, serve, tokens
 from phoenix_api.cli._common import PhoenixGroup
 
 __all__ = ["main"]
@@ -35,3 +36,4 @@ main.add_command(tokens.token)
 main.add_command(tokens.enrolment_token)
 main.add_command(experiments.experiment)
 main.add_command(hosts.host)
+main.add_command(price_books.price_books)

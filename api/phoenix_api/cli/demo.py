@@ -222,6 +222,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             "PHOENIX_LOG_LEVEL": "warning",
             "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.5",
             "PHOENIX_CONTROLLER_SCRAPE_INTERVAL_SECONDS": "2",
+            "PHOENIX_CONTROLLER_ANALYSIS_SETTLE_SECONDS": "6",
             "PHOENIX_CONTROLLER_PROMETHEUS_URL": prom_url,
             "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": f"{prom_url}/api/v1/write",
             "PHOENIX_CONTROLLER_PORT_RANGE_START": str(ports),
@@ -249,6 +250,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             "PHOENIX_AGENT_STATE_DIR": str(folder / "agent"),
             "PHOENIX_AGENT_HOSTNAME": HOST,
             "PHOENIX_AGENT_HEARTBEAT_SECONDS": "2",
+            "PHOENIX_AGENT_METRICS_SECONDS": "2",  # collector CPU and RSS: a sample a scrape
         }
         stack.enter_context(
             _process([str(BIN / "phoenix-agent"), "run"], agent_env, folder / "agent.log")
