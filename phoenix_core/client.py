@@ -158,6 +158,36 @@ class PhoenixClient:
                 f"Cannot reach the Phoenix API at {self.base_url}: {exc}."
             ) from exc
 
+    # analysis
+    def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]:
+        params = {"samples": "true"} if samples else {}
+        path = f"/api/v1/experiments/{experiment_id}/kpis"
+        return dict(self._call("GET", path, params=params).json())
+
+    def verdict(self, experiment_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/v1/experiments/{experiment_id}/verdict").json())
+
+    def cost(
+        self,
+        experiment_id: str,
+        *,
+        fleet_hosts: int,
+        price_book: str | None = None,
+        scrape_interval_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"fleet_hosts": fleet_hosts}
+        if price_book is not None:
+            params["price_book"] = price_book
+        if scrape_interval_seconds is not None:
+            params["scrape_interval_seconds"] = scrape_interval_seconds
+        path = f"/api/v1/experiments/{experiment_id}/cost"
+        return dict(self._call("GET", path, params=params).json())
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]:
+        """Recompute a completed experiment's analysis (operators); the new verdict."""
+        path = f"/api/v1/experiments/{experiment_id}/analysis"
+        return dict(self._call("POST", path, json={"source": source}).json())
+
     # pipelines
     def forecast(self, body: dict[str, Any]) -> dict[str, Any]:
         """The forecast simulator: ``{template, variables, inventory}`` → series before/after."""

@@ -203,6 +203,12 @@ class Gate(_Model):
     min_change_percent: float | None = Field(default=None, gt=-100)
     min_value: float | None = None
     max_value: float | None = None
+    tolerance: float | None = Field(
+        default=None,
+        gt=0,
+        description="In the KPI's unit: a difference this small does not matter (default: "
+        "the catalog's).",
+    )
 
     @field_validator("kpi")
     @classmethod
@@ -254,6 +260,8 @@ class Gate(_Model):
             data["floor"] = self.min_value
         if self.max_value is not None:
             data["ceiling"] = self.max_value
+        if self.tolerance is not None:
+            data["tolerance"] = self.tolerance
         return VerdictGate.parse(data)
 
 

@@ -72,6 +72,8 @@ class Comparison:
     hl_high: float = NAN
     effect_size: float = NAN
     spread_ratio: float = NAN
+    spread_increase: float = NAN
+    """The candidate's mean absolute deviation less the baseline's, in the KPI's unit."""
     spread_p_value: float = NAN
     constant_side: str | None = None
 
@@ -127,6 +129,7 @@ def compare(
             hl_low=shift,
             hl_high=shift,
             spread_ratio=1.0 if test_spread else NAN,
+            spread_increase=0.0 if test_spread else NAN,
             spread_p_value=1.0 if test_spread else NAN,
         )
     if b_constant or c_constant:
@@ -140,7 +143,7 @@ def compare(
             relative_change(b_draws, c_draws), [tail, 1.0 - tail], method="inverted_cdf"
         )
     shift, hl_low, hl_high = _hodges_lehmann(b, c, confidence, rng)
-    spread_ratio, spread_p = _spread(b, c) if test_spread else (NAN, NAN)
+    spread_ratio, spread_increase, spread_p = _spread(b, c) if test_spread else (NAN, NAN, NAN)
     return replace(
         result,
         kind=ComparisonKind.TESTED,
@@ -150,6 +153,7 @@ def compare(
         hl_low=hl_low,
         hl_high=hl_high,
         spread_ratio=spread_ratio,
+        spread_increase=spread_increase,
         spread_p_value=spread_p,
     )
 
@@ -188,15 +192,16 @@ def _hodges_lehmann(
     return shift, found[2], found[3]
 
 
-def _spread(b: Array, c: Array) -> tuple[float, float]:
-    """Ratio of mean absolute deviations from the median (candidate / baseline), and the
-    Brown-Forsythe p-value; a side without spread gives a ratio of inf (or 1 if both)."""
+def _spread(b: Array, c: Array) -> tuple[float, float, float]:
+    """Ratio of mean absolute deviations from the median (candidate / baseline), their
+    difference, and the Brown-Forsythe p-value; a side without spread gives a ratio of inf (or
+    1 if both)."""
     b_spread = float(np.mean(np.abs(b - np.median(b))))
     c_spread = float(np.mean(np.abs(c - np.median(c))))
     ratio = float(relative_change(b_spread, c_spread)) + 1.0
     deviations = (np.abs(b - np.median(b)), np.abs(c - np.median(c)))
     if all(d.min() == d.max() for d in deviations):
         # Every deviation equal within each side: no variance for the test to compare with.
-        return ratio, (1.0 if b_spread == c_spread else 0.0)
+        return ratio, c_spread - b_spread, (1.0 if b_spread == c_spread else 0.0)
     result = stats.levene(b, c, center="median")
-    return ratio, float(result.pvalue)
+    return ratio, c_spread - b_spread, float(result.pvalue)

@@ -63,6 +63,13 @@ class Gate(BaseModel):
     must_have_data: bool = True
     test_spread: bool = False
     max_spread_increase: float = Field(default=0.5, ge=0)
+    tolerance: float | None = Field(
+        default=None,
+        gt=0,
+        description="In the KPI's unit: a difference this small is of no practical "
+        "consequence. A worsening within it passes whatever its percentage, and a spread must "
+        "grow by more than it (mean absolute deviation) to fail.",
+    )
     centre: Centre = Centre.MEDIAN
 
     @model_validator(mode="after")

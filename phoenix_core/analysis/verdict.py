@@ -81,6 +81,7 @@ KPI_COLUMNS = (
     "hl_high",
     "effect_size",
     "spread_ratio",
+    "spread_increase",
     "spread_p_value",
     "spread_p_holm",
     "constant_side",
@@ -261,9 +262,11 @@ class _Rule:
             gate.test_spread
             and self.spread_holm < alpha
             and c.spread_ratio > 1.0 + gate.max_spread_increase
+            and not (gate.tolerance is not None and c.spread_increase <= gate.tolerance)
         ):
             return Outcome.FAIL, (
-                f"{summary}; spread ×{c.spread_ratio:.2f} (Brown-Forsythe p"
+                f"{summary}; spread ×{c.spread_ratio:.2f}, +{_num(c.spread_increase, gate.unit)}"
+                f" (Brown-Forsythe p"
                 f" {_p(c.spread_p_value)}, Holm p {_p(self.spread_holm)}), more than the allowed"
                 f" ×{1 + gate.max_spread_increase:.2f}"
             )
@@ -271,7 +274,7 @@ class _Rule:
         if gate.min_improvement is not None:
             return self._improvement(summary, significant, gate.min_improvement)
         if gate.max_worsening is not None:
-            return self._worsening(summary, significant, gate.max_worsening)
+            return self._worsening(summary, significant, self._allowed(gate.max_worsening))
         if gate.floor is not None or gate.ceiling is not None:
             return Outcome.PASS, f"{name}: all {c.n_candidate:,} samples {self._absolute()}"
         return Outcome.PASS, f"{summary}: reported only (no bound)"
@@ -314,10 +317,15 @@ class _Rule:
     def _worsening(self, summary: str, significant: bool, allowed: float) -> tuple[Outcome, str]:
         worst, best = sorted(self._improvements())
         lower = self.gate.direction is Direction.LOWER
-        if allowed == 0:
-            bound = "'no increase'" if lower else "'no decrease'"
+        own = self.gate.max_worsening or 0.0
+        if own == 0:
+            bound = "no increase" if lower else "no decrease"
         else:
-            bound = f"'at most {allowed:.0%} {'higher' if lower else 'lower'}'"
+            bound = f"at most {own:.0%} {'higher' if lower else 'lower'}"
+        if allowed > own:  # the tolerance is the larger allowance here
+            tolerance = _num(self.gate.tolerance or 0.0, self.gate.unit)
+            bound = f"{bound} or within {tolerance} ({allowed:.0%} of the baseline)"
+        bound = f"'{bound}'"
         if significant and -best > allowed:
             return Outcome.FAIL, f"{summary}: breaks {bound}"
         side = self.c.constant_side
@@ -335,6 +343,14 @@ class _Rule:
         return Outcome.INCONCLUSIVE, (
             f"{summary}: too noisy to show {bound} (the interval reaches {_change(reach)})"
         )
+
+    def _allowed(self, relative: float) -> float:
+        """The allowed worsening as a fraction: the gate's, or its tolerance relative to the
+        baseline's centre where that is larger."""
+        tolerance, base = self.gate.tolerance, abs(self.c.baseline_centre)
+        if tolerance is None or not (math.isfinite(base) and base > 0):
+            return relative
+        return max(relative, tolerance / base)
 
     def _improvements(self) -> tuple[float, float]:
         """The interval's ends as improvements (positive: better in the gate's direction)."""

@@ -189,6 +189,12 @@ class Kpi(_Model):
         description="Also fail a candidate whose spread grows beyond the gate's allowance "
         "(Brown-Forsythe): for figures where variance matters (CPU, memory).",
     )
+    tolerance: float | None = Field(
+        default=None,
+        gt=0,
+        description="In the KPI's unit: a difference this small is of no practical "
+        "consequence (a worsening within it passes; a spread must grow by more to fail).",
+    )
     centre: Centre = Field(
         default=Centre.MEDIAN,
         description="The statistic compared: the median for levels, the mean for counters "
@@ -231,6 +237,8 @@ class Kpi(_Model):
         extra: dict[str, Any] = {"test_spread": True} if self.test_spread else {}
         if self.centre is not Centre.MEDIAN:
             extra["centre"] = self.centre.value
+        if self.tolerance is not None:
+            extra["tolerance"] = self.tolerance
         return {
             "kpi": self.name,
             "unit": self.unit,
@@ -445,7 +453,7 @@ def catalog_markdown(catalog: Catalog) -> str:
         yes = {True: "yes", False: "no"}
         lines.append(
             f"| [`{kpi.name}`](#{kpi.name}) | {kpi.unit} | {kpi.better.value} "
-            f"| {yes[kpi.must_have_data]} | {yes[kpi.critical]} | {kpi.gate.describe(kpi.unit)} "
+            f"| {yes[kpi.must_have_data]} | {yes[kpi.critical]} | {_gate_text(kpi)} "
             f"| {kpi.source.value} |"
         )
     for kpi in catalog.kpis:
@@ -468,6 +476,15 @@ def catalog_markdown(catalog: Catalog) -> str:
         if kpi.derived is not None:
             lines.append("- computed in pandas: `phoenix_core.metrics.derived`")
     return "\n".join(lines) + "\n"
+
+
+def _gate_text(kpi: Kpi) -> str:
+    text = kpi.gate.describe(kpi.unit)
+    if kpi.tolerance is not None:
+        text += f", or within {kpi.tolerance:g} {kpi.unit}"
+    if kpi.test_spread:
+        text += "; spread at most ×1.5"
+    return text
 
 
 def _query(title: str, template: str) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -393,16 +393,16 @@ def _percent(value: Any) -> float | None:
     return None if number is None else number * 100
 
 
-def _json(row: dict[str, Any]) -> dict[str, Any]:
+def _json(row: Mapping[Hashable, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, float):
-            out[key] = _number(value)
+            out[str(key)] = _number(value)
         elif hasattr(value, "item"):  # numpy scalars
             item = value.item()
-            out[key] = _number(item) if isinstance(item, float) else item
+            out[str(key)] = _number(item) if isinstance(item, float) else item
         else:
-            out[key] = value
+            out[str(key)] = value
     return out
 
 

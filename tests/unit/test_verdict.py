@@ -381,3 +381,33 @@ def test_the_calibrations_gates_are_the_catalogs() -> None:
     defaults = gates_by_kpi(builtin_catalog().gates())
     assert defaults["active_series"] == calibration.SERIES_GATE
     assert defaults["failed_samples"] == calibration.FAILED_GATE
+
+
+def test_a_tolerance_lets_through_differences_too_small_to_matter() -> None:
+    # a collector at about 12 millicores, measured in 5-millicore steps: +20 % is 2.5 millicores
+    base = np.tile([0.01, 0.015], 10)
+    cand = np.r_[np.tile([0.01, 0.015, 0.02], 6), 0.015, 0.015]
+    samples = frame({"baseline": {"collector_cpu_cores": base}, "c": {"collector_cpu_cores": cand}})
+    strict = GATES["collector_cpu_cores"].model_copy(update={"tolerance": None})
+    assert judge(samples, "baseline", [strict]).outcome is not Outcome.PASS
+    tolerant = strict.model_copy(update={"tolerance": 0.01})
+    result = judge(samples, "baseline", [tolerant])
+    assert result.outcome is Outcome.PASS, result.reasons
+    assert "or within 0.01 cores" in result.candidates[0].reasons[0]
+    # beyond the tolerance it still fails
+    far = frame(
+        {"baseline": {"collector_cpu_cores": base}, "c": {"collector_cpu_cores": base + 0.05}}
+    )
+    assert judge(far, "baseline", [tolerant]).outcome is Outcome.FAIL
+
+
+def test_a_spread_must_grow_by_more_than_the_tolerance_to_fail() -> None:
+    rng = np.random.default_rng(4)
+    base = 5.6e7 + rng.normal(0, 2e5, 40)
+    cand = 5.6e7 + rng.normal(0, 8e5, 40)  # spread x4, by about 0.5 MB
+    samples = frame({"baseline": {"collector_rss_bytes": base}, "c": {"collector_rss_bytes": cand}})
+    strict = GATES["collector_rss_bytes"].model_copy(update={"tolerance": None})
+    result = judge(samples, "baseline", [strict])
+    assert result.outcome is Outcome.FAIL and "spread" in result.candidates[0].reasons[0]
+    tolerant = strict.model_copy(update={"tolerance": 5e6})
+    assert judge(samples, "baseline", [tolerant]).outcome is Outcome.PASS

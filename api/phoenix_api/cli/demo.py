@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -321,5 +322,62 @@ def _report(
         echo(
             f"  {variant['name']:<10} {variant['template']:<16} {got:>9} {forecast:>9} {change:>12}"
         )
-    reasons = "; ".join(experiment["verdict_reasons"]) or "-"
-    echo(f"Experiment {experiment['state']}, verdict {experiment['verdict'] or '-'} ({reasons}).")
+    echo(f"Experiment {experiment['state']}, verdict {experiment['verdict'] or '-'}.")
+    if experiment["state"] != "completed":
+        return
+    from phoenix_api.cli.report import DEFAULT_FLEET_HOSTS, fetch_report, report_lines
+
+    echo("")
+    report = fetch_report(client, experiment_id, price_book=None, fleet_hosts=DEFAULT_FLEET_HOSTS)
+    for line in report_lines(report):
+        echo(line)
+    _two_paths(client, prometheus, experiment, echo)
+
+
+def _two_paths(
+    client: PhoenixClient,
+    prometheus: PrometheusReader,
+    experiment: dict[str, Any],
+    echo: Callable[[str], None],
+) -> None:
+    """The collectors' CPU and memory as the verdict read them (the agents' metrics cache, no
+    Prometheus needed) next to the collectors' own process metrics at the receiver."""
+    from phoenix_core.metrics.catalog import QueryScope, builtin_catalog, render
+
+    kpis = client.kpis(experiment["id"])
+    window_seconds = (
+        datetime.fromisoformat(kpis["window_end"]) - datetime.fromisoformat(kpis["window_start"])
+    ).total_seconds()
+    scope = QueryScope(experiment["id"], ["loadsim"], window_seconds)
+    catalog = builtin_catalog()
+    echo("")
+    echo(
+        f"Collector CPU (cores) and RSS (MB) over the {window_seconds:g} s window, two paths:"
+        " the agent's metrics cache (what the verdict used) and the collector's own process"
+        " metrics at the receiving Prometheus"
+    )
+    echo(f"  {'variant':<10} {'CPU cache':>10} {'CPU prom':>10} {'RSS cache':>10} {'RSS prom':>10}")
+    cached = {
+        (row["kpi"], row["variant"]): row["value"]
+        for row in kpis["kpis"]
+        if row["host"] == HOST and row["value"] is not None
+    }
+    at = datetime.fromisoformat(kpis["window_end"])
+    found = {}
+    for name in ("collector_cpu_cores", "collector_rss_bytes"):
+        template = catalog.get(name).query_for(experiment["spec"]["collector"]) or ""
+        frame = prometheus.instant(render(template, scope), at=at)
+        for row in frame.to_dict("records"):
+            found[(name, row[labels.VARIANT])] = float(row["value"])
+
+    def show(value: float | None, scale: float) -> str:
+        return "no data" if value is None else f"{value / scale:.3f}"
+
+    for variant in experiment["spec"]["variants"]:
+        name = variant["name"]
+        echo(
+            f"  {name:<10} {show(cached.get(('collector_cpu_cores', name)), 1):>10}"
+            f" {show(found.get(('collector_cpu_cores', name)), 1):>10}"
+            f" {show(cached.get(('collector_rss_bytes', name)), 1e6):>10}"
+            f" {show(found.get(('collector_rss_bytes', name)), 1e6):>10}"
+        )

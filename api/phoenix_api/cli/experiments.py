@@ -1,5 +1,5 @@
-"""``phoenix experiment``: create, list, show, start, stop, watch and dry-run experiments through
-the REST API."""
+"""``phoenix experiment``: create, list, show, start, stop, watch, dry-run and report experiments
+through the REST API."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import IO, Any
 import click
 
 from phoenix_api.cli._common import OUTPUT, PhoenixGroup, api_client
+from phoenix_api.cli.report import DEFAULT_FLEET_HOSTS, fetch_report, report_lines
 
 __all__ = ["experiment"]
 
@@ -71,10 +72,62 @@ def experiment_stop(experiment_id: str) -> None:
     click.echo(f"Experiment {stopped['id']} is {stopped['state']}.")
 
 
+PRICE_BOOK = click.option(
+    "--price-book",
+    default=None,
+    help="Price the variants under this book (phoenix price-books list) [default: the API's,"
+    " grafana-cloud-pro].",
+)
+FLEET_HOSTS = click.option(
+    "--fleet-hosts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_FLEET_HOSTS,
+    show_default=True,
+    help="Project the cost on a fleet of this many hosts.",
+)
+
+
+@experiment.command("report")
+@click.argument("experiment_id")
+@PRICE_BOOK
+@FLEET_HOSTS
+@click.option(
+    "--scrape-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Project the cost at this scrape interval, seconds [default: the experiment's].",
+)
+@OUTPUT
+def experiment_report(
+    experiment_id: str,
+    price_book: str | None,
+    fleet_hosts: int,
+    scrape_interval: float | None,
+    output: str,
+) -> None:
+    """The verdict and its reasons, the KPI table with intervals, and the cost."""
+    with api_client() as client:
+        report = fetch_report(
+            client,
+            experiment_id,
+            price_book=price_book,
+            fleet_hosts=fleet_hosts,
+            scrape_interval_seconds=scrape_interval,
+        )
+    if output == "json":
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    for line in report_lines(report):
+        click.echo(line)
+
+
 @experiment.command("watch")
 @click.argument("experiment_id")
-def experiment_watch(experiment_id: str) -> None:
-    """Follow an experiment's events live until it ends (exit status 1 if it failed)."""
+@PRICE_BOOK
+@FLEET_HOSTS
+def experiment_watch(experiment_id: str, price_book: str | None, fleet_hosts: int) -> None:
+    """Follow an experiment's events live until it ends, then print its report (as
+    ``phoenix experiment report``) once completed; exit status 1 if it failed."""
     ending = {"completed", "stopped", "failed"}
     with api_client() as client:
         for event in client.watch(experiment_id):
@@ -92,6 +145,13 @@ def experiment_watch(experiment_id: str) -> None:
             if detail.get("to") in ending:
                 if detail["to"] == "failed":
                     raise SystemExit(1)
+                if detail["to"] == "completed":
+                    click.echo("")
+                    report = fetch_report(
+                        client, experiment_id, price_book=price_book, fleet_hosts=fleet_hosts
+                    )
+                    for line in report_lines(report):
+                        click.echo(line)
                 return
 
 
