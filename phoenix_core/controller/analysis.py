@@ -24,5 +24,7 @@ class Analyzer(Protocol):
     def analyze(self, experiment: ExperimentRecord) -> AnalysisResult:
         """Judge the candidates against the baseline; store KPIs; return the verdict.
 
-        Raises ``PhoenixError`` when the measurements cannot be read (the controller tries
-        again, then gives up after ``analysis_timeout_seconds`` with the reason)."""
+        ``MetricsUnavailable`` or ``DatabaseError`` when the measurements cannot be read now
+        (the controller tries again, and after ``analysis_timeout_seconds`` completes the
+        experiment inconclusive with the reason); any other ``PhoenixError`` completes it
+        inconclusive at once, with its message as the reason."""

@@ -24,7 +24,7 @@ from phoenix_core.controller.deployment import Deployer, needs_reference
 from phoenix_core.controller.leadership import Leadership
 from phoenix_core.controller.reference import Reference, ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
-from phoenix_core.errors import Conflict, PhoenixError, ValidationFailed
+from phoenix_core.errors import Conflict, DatabaseError, PhoenixError, ValidationFailed
 from phoenix_core.lifecycle import (
     ACTIVE_STATES,
     COLLECTING_STATES,
@@ -32,6 +32,7 @@ from phoenix_core.lifecycle import (
     ExperimentState,
     Verdict,
 )
+from phoenix_core.metrics.reader import MetricsUnavailable
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import NewTask, Task, TaskQueue
 from phoenix_core.spec import VariantSpec
@@ -192,12 +193,18 @@ class Controller:
             return
         try:
             result = self.analyzer.analyze(record)
-        except PhoenixError as exc:
+        except (MetricsUnavailable, DatabaseError) as exc:
             if elapsed < self.settings.analysis_timeout_seconds:
                 log.warning("analysis of %s failed, trying again: %s", record.id, exc)
                 return
             waited = self.settings.analysis_timeout_seconds
             reasons = [f"the measurements could not be read within {waited:g} s: {exc}"]
+            self._move(
+                record, ExperimentState.COMPLETED, verdict=Verdict.INCONCLUSIVE, reasons=reasons
+            )
+            return
+        except PhoenixError as exc:  # nothing a retry would change (a window too short)
+            reasons = [f"the experiment could not be analysed: {exc}"]
             self._move(
                 record, ExperimentState.COMPLETED, verdict=Verdict.INCONCLUSIVE, reasons=reasons
             )

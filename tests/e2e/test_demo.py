@@ -1,5 +1,6 @@
-"""``phoenix demo`` (what ``./dev.sh demo`` runs), short: the experiment completes, each
-variant's measured series equal its forecast, and nothing it started is left running."""
+"""``phoenix demo`` (what ``./dev.sh demo`` runs), short: the experiment completes with a
+verdict judged on its measurements, each variant's measured series equal its forecast, the
+savings are priced, and nothing it started is left running."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from support.processes import BIN
 
 def test_the_demo_runs_an_experiment_end_to_end() -> None:
     result = subprocess.run(
-        [str(BIN / "phoenix"), "demo", "--series", "30", "--warmup", "2", "--duration", "8"],
+        [str(BIN / "phoenix"), "demo", "--series", "30", "--warmup", "2", "--duration", "32"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -28,7 +29,26 @@ def test_the_demo_runs_an_experiment_end_to_end() -> None:
     }
     # 30 processes x 4 metrics + the 5 series Prometheus adds per target; 20 kept; 10 over the floor
     assert rows == {"baseline": (125, 125), "top20": (85, 85), "cpu-floor": (105, 105)}, out
-    assert "verdict inconclusive (no analyzer configured)" in out
+    # 32 s: (32 - 8 s lookback) / 2 s scrapes + 1 = 13 points a variant, above the minimum 11
+    verdict = re.search(r"^Verdict: (PASS|FAIL|INCONCLUSIVE)", out, re.MULTILINE)
+    assert verdict, out
+    # exact counts, so a sure outcome: cpu-floor keeps 100 of 120 series, short of -20 %
+    assert re.search(
+        r"^active_series\s+series\s+cpu-floor\s+120\s+100\s+-16\.7%.*fail$", out, re.MULTILINE
+    ), out
+    assert "cpu-floor: fail: active_series median -16.7%" in out
+    assert "short of the required 20% improvement" in out
+    # priced under the default book on 100 hosts; top20 (80 series) saves against 120
+    assert "Cost under grafana-cloud-pro" in out and "projected on 100 hosts" in out
+    savings = re.search(r"^top20\s+([\d,.]+)\s+([\d,.]+)", out, re.MULTILINE)
+    assert savings and float(savings.group(2).replace(",", "")) > 0, out
+    # both paths for the collectors' CPU and memory: a number on each side for every variant
+    paths = re.findall(
+        r"^  (baseline|top20|cpu-floor)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
+        out,
+        re.MULTILINE,
+    )
+    assert {p[0] for p in paths} == {"baseline", "top20", "cpu-floor"}, out
     folder = re.search(r"Demo folder: (\S+)", out)
     assert folder
     leftovers = [

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from phoenix_core.clock import utcnow
 from phoenix_core.controller import Controller, ControllerSettings, StaticReference
-from phoenix_core.errors import ValidationFailed
+from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState, Verdict
 from phoenix_core.metrics.reader import StaticReader
 from phoenix_core.pipelines.templates import TemplateLibrary
@@ -655,3 +655,64 @@ def test_retention_deletes_old_tasks_and_metric_samples(w: World) -> None:
         left = session.scalars(select(MetricsCacheRow.timestamp)).all()
     assert len(left) == 1  # only the one younger than the 7-day retention
     assert queue.stats().depth[TaskStatus.SUCCEEDED] == 0
+
+
+class _FailingAnalyzer:
+    """Raises ``error`` on every call (a unit test of the controller around the analyzer)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.calls = error, 0
+
+    def analyze(self, experiment: ExperimentRecord) -> Any:
+        self.calls += 1
+        raise self.error
+
+
+def _to_analyzing(w: World) -> uuid.UUID:
+    experiment = w.create()
+    w.experiments.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    for host in ("web-1", "web-2"):
+        w.agent(host)
+        w.reference.inventories[("baseline", host)] = _reference(host)
+    w.tick()
+    w.tick()
+    for host in ("web-1", "web-2"):
+        w.agent(host)
+    w.tick()
+    w.tick(seconds=31)
+    w.tick(seconds=31 + 121)
+    assert w.get(experiment).state is S.ANALYZING
+    return experiment
+
+
+def test_unreadable_measurements_are_retried_then_reported(w: World) -> None:
+    from phoenix_core.metrics.reader import MetricsUnavailable
+
+    failing = _FailingAnalyzer(MetricsUnavailable("Prometheus at http://x: connection refused"))
+    w.controller.analyzer = failing
+    experiment = _to_analyzing(w)
+    w.tick(seconds=31 + 122)
+    w.tick(seconds=31 + 130)
+    assert w.get(experiment).state is S.ANALYZING and failing.calls == 2  # tried again
+    w.tick(seconds=31 + 121 + SETTINGS.analysis_timeout_seconds + 1)
+    record = w.get(experiment)
+    assert record.state is S.COMPLETED and record.verdict is Verdict.INCONCLUSIVE
+    assert record.verdict_reasons == [
+        f"the measurements could not be read within {SETTINGS.analysis_timeout_seconds:g} s:"
+        " Prometheus at http://x: connection refused"
+    ]
+
+
+def test_an_analysis_that_cannot_succeed_completes_at_once_with_the_reason(w: World) -> None:
+    reason = "window_end: the window (6 s) is shorter than its points' lookback (8 s)"
+    w.controller.analyzer = _FailingAnalyzer(
+        ValidationFailed([FieldError(("window_end",), reason.split(": ", 1)[1])])
+    )
+    experiment = _to_analyzing(w)
+    w.tick(seconds=31 + 122)
+    record = w.get(experiment)
+    assert record.state is S.COMPLETED and record.verdict is Verdict.INCONCLUSIVE
+    assert record.verdict_reasons[0].startswith("the experiment could not be analysed:")
+    assert "shorter than its points' lookback" in record.verdict_reasons[0]

@@ -1,0 +1,184 @@
+"""Analysis end to end: an A/B/n experiment on a source whose every series is known runs to
+``completed`` by itself, through the real API, controller, agent, prometheus-agent collectors
+and receiving Prometheus; its KPIs equal the truth, its verdict and cost come from them, and a
+recompute from the stored samples gives the same answer.
+
+The truth (``support.ground_truth``): each variant delivers a known number of series, and every
+critical series reaches every variant."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import ground_truth
+from support.world import World, until
+
+SCRAPE = 2.0
+DURATION = 36.0  # (36 s - the 8 s lookback) / 2 s + 1 = 15 points a variant, at least 11
+FLEET = 1000
+
+
+@pytest.fixture
+def analysed(postgres_url: str, tmp_path: Path) -> Iterator[Any]:
+    with ExitStack() as stack:
+        world = World(
+            stack,
+            postgres_url,
+            tmp_path,
+            ground_truth.source(),
+            scrape_interval_seconds=SCRAPE,
+        )
+        experiment = world.start_experiment(
+            name="analysis of the ground truth",
+            variants=ground_truth.candidates(),
+            sources=[{"name": "truth", "kind": "scrape", "address": world.exporter}],
+            critical_selectors=[ground_truth.CRITICAL_SELECTOR],
+            warmup_seconds=1,
+            duration_seconds=DURATION,
+        )
+        until(lambda: world.state_of(experiment) == "completed", "completed", timeout=240)
+        yield world, experiment
+
+
+def _get(world: World, path: str, **params: Any) -> Any:
+    answer = world.operator.get(path, params=params)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _rows(rows: list[dict[str, Any]], kpi: str, host: str | None) -> dict[str, dict[str, Any]]:
+    return {r["variant"]: r for r in rows if r["kpi"] == kpi and r["host"] == host}
+
+
+def _the_experiment_completes_with_a_verdict_from_its_measurements(analysed: Any) -> None:
+    world, experiment = analysed
+    record = _get(world, f"/api/v1/experiments/{experiment}")
+    assert record["verdict"] in ("pass", "fail", "inconclusive")
+    assert record["verdict_reasons"] and "no analyzer" not in " ".join(record["verdict_reasons"])
+    verdict = _get(world, f"/api/v1/experiments/{experiment}/verdict")
+    assert verdict["outcome"] == record["verdict"]
+    assert verdict["reasons"] == record["verdict_reasons"]
+    window = record["measurement_window"]
+    assert verdict["window_start"] == window["start"] and verdict["window_end"] == window["end"]
+    assert {c["variant"] for c in verdict["candidates"]} == set(ground_truth.expected()) - {
+        "baseline"
+    }
+    assert verdict["source"] == "measurements"
+
+
+def _the_kpis_equal_the_truth(analysed: Any) -> None:
+    world, experiment = analysed
+    expected = {variant: len(series) for variant, series in ground_truth.expected().items()}
+    table = _get(world, f"/api/v1/experiments/{experiment}/kpis", samples="true")
+    rows = table["kpis"]
+    per_host = _rows(rows, "active_series", "web-1")
+    assert {v: r["value"] for v, r in per_host.items()} == expected
+    for row in per_host.values():  # every point of the window saw exactly the truth
+        assert set(row["details"]["samples"]["v"]) == {expected[row["variant"]]}
+        assert row["details"]["n"] >= 11
+        assert row["unit"] == "series" and 'job=~"truth"' in row["query"]
+        assert row["window_start"] == table["window_start"]
+    verdict_rows = _rows(rows, "active_series", None)
+    base = expected["baseline"]
+    for variant, count in expected.items():
+        if variant == "baseline":
+            assert verdict_rows[variant]["value"] == base
+            continue
+        change = (count / base - 1) * 100
+        assert math.isclose(verdict_rows[variant]["change_percent"], change, abs_tol=1e-9)
+        assert math.isclose(verdict_rows[variant]["ci_low"], change, abs_tol=1e-9)  # constant
+    coverage = _rows(rows, "critical_coverage", "web-1")
+    assert {v: r["value"] for v, r in coverage.items()} == dict.fromkeys(expected, 100.0)
+    balance = _rows(rows, "host_balance", "*")
+    assert {v: r["value"] for v, r in balance.items()} == dict.fromkeys(expected, 100.0)
+    samples = _rows(rows, "samples_per_second", "web-1")
+    for variant, count in expected.items():  # a sample per series per scrape
+        assert math.isclose(samples[variant]["value"], count / SCRAPE, rel_tol=0.05), variant
+    cpu = _rows(rows, "collector_cpu_cores", "web-1")  # from the agents' metrics cache
+    assert all(r["value"] is not None and r["value"] >= 0 for r in cpu.values())
+    assert all(r["query"].startswith("metrics cache:") for r in cpu.values())
+    plain = _get(world, f"/api/v1/experiments/{experiment}/kpis")
+    assert all("samples" not in r["details"] for r in plain["kpis"])
+
+
+def _cost_is_priced_from_the_measured_series(analysed: Any) -> None:
+    world, experiment = analysed
+    expected = {variant: len(series) for variant, series in ground_truth.expected().items()}
+    cost = _get(
+        world,
+        f"/api/v1/experiments/{experiment}/cost",
+        price_book="datadog-custom-metrics",
+        fleet_hosts=FLEET,
+    )
+    assert (cost["price_book"], cost["currency"], cost["fleet_hosts"]) == (
+        "datadog-custom-metrics",
+        "USD",
+        FLEET,
+    )
+    by_variant = {v["variant"]: v for v in cost["variants"]}
+
+    def monthly(series: int) -> float:  # by hand: $5 per 100 custom metrics beyond 100 a host
+        return max(series * FLEET - 100 * FLEET, 0) * 5.0 / 100
+
+    for variant, count in expected.items():
+        got = by_variant[variant]
+        assert math.isclose(got["monthly"]["value"], monthly(count), rel_tol=1e-9), variant
+        assert math.isclose(got["yearly"]["value"], 12 * monthly(count), rel_tol=1e-9)
+        if variant != "baseline":
+            saves = monthly(expected["baseline"]) - monthly(count)
+            assert math.isclose(got["savings_monthly"]["value"], saves, rel_tol=1e-9)
+
+
+def _bad_cost_requests_name_the_field(analysed: Any) -> None:
+    world, experiment = analysed
+    path = f"/api/v1/experiments/{experiment}/cost"
+    unknown = world.operator.get(path, params={"fleet_hosts": 10, "price_book": "no-such-book"})
+    assert unknown.status_code == 404, unknown.text
+    assert "no-such-book" in unknown.json()["detail"]
+    zero = world.operator.get(path, params={"fleet_hosts": 0})
+    assert zero.status_code == 422
+    assert any(e["loc"][-1] == "fleet_hosts" for e in zero.json()["errors"]), zero.text
+
+
+def _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed: Any) -> None:
+    world, experiment = analysed
+    before = _get(world, f"/api/v1/experiments/{experiment}/verdict")
+    answer = world.operator.post(
+        f"/api/v1/experiments/{experiment}/analysis", json={"source": "stored"}
+    )
+    assert answer.status_code == 200, answer.text
+    after = answer.json()
+    assert after["source"] == "stored"
+    assert (after["outcome"], after["winner"], after["reasons"]) == (
+        before["outcome"],
+        before["winner"],
+        before["reasons"],
+    )
+    strip = ("computed_at",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in after["comparisons"]] == [
+        {k: v for k, v in r.items() if k not in strip} for r in before["comparisons"]
+    ]
+    assert datetime.fromisoformat(after["computed_at"]) > datetime.fromisoformat(
+        before["computed_at"]
+    )
+    bad = world.operator.post(
+        f"/api/v1/experiments/{experiment}/analysis", json={"source": "sideways"}
+    )
+    assert bad.status_code == 422
+    assert any(e["loc"][-1] == "source" for e in bad.json()["errors"]), bad.text
+
+
+def test_an_experiment_is_analysed_end_to_end(analysed: Any) -> None:
+    """One experiment (a minute and a half of real collectors), every check on it in turn."""
+    _the_experiment_completes_with_a_verdict_from_its_measurements(analysed)
+    _the_kpis_equal_the_truth(analysed)
+    _cost_is_priced_from_the_measured_series(analysed)
+    _bad_cost_requests_name_the_field(analysed)
+    _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed)
