@@ -148,6 +148,12 @@ def test_every_kpi_answers_with_what_the_source_and_config_imply(
         assert (_values(measured, "remote_write_lag_seconds", variant) < 5).all(), variant
         assert (_values(measured, "collector_cpu_cores", variant) > 0).any(), variant
         assert (_values(measured, "collector_rss_bytes", variant) > 10e6).all(), variant
+    # the sources' bytes, the collector's own self-metrics left out: in proportion to samples
+    bytes_ratio = (
+        _values(measured, "bytes_per_second", "lossy").median()
+        / _values(measured, "bytes_per_second", "baseline").median()
+    )
+    assert bytes_ratio == pytest.approx(lossy / series, abs=0.15), (bytes_ratio, lossy / series)
     if kind is CollectorKind.PROMETHEUS_AGENT:
         assert set(_values(measured, "retried_samples", "baseline")) == {0.0}
 
