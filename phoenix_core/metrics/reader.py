@@ -88,6 +88,9 @@ class MetricsReader(Protocol):
 
     def range(self, query: str, start: datetime, end: datetime, step: float) -> pd.DataFrame: ...
 
+    def close(self) -> None:
+        """Release connections; the reader is not used after."""
+
 
 class StaticReader:
     """An in-memory reader: ``answer(query)`` gives each query's result as a Prometheus API
@@ -105,6 +108,9 @@ class StaticReader:
     def range(self, query: str, start: datetime, end: datetime, step: float) -> pd.DataFrame:
         self.asked.append(query)
         return to_frame(self.answer(query))
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class PrometheusReader:

@@ -221,9 +221,7 @@ class Analyses:
                 critical_selectors=spec.critical_selectors,
             )
         finally:
-            close = getattr(reader, "close", None)
-            if close is not None:
-                close()
+            reader.close()
         return self._with_cache(measured, experiment.id, variants, hosts)
 
     def _with_cache(

@@ -8,7 +8,9 @@ critical series reaches every variant."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from support import ground_truth
+from support.processes import run_cli
 from support.world import World, until
 
 SCRAPE = 2.0
@@ -168,11 +171,63 @@ def _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed: Any) -
     assert datetime.fromisoformat(after["computed_at"]) > datetime.fromisoformat(
         before["computed_at"]
     )
+    again = world.operator.post(
+        f"/api/v1/experiments/{experiment}/analysis", json={"source": "measurements"}
+    )
+    assert again.status_code == 200, again.text
+    measured = again.json()
+    assert measured["source"] == "measurements"
+    series = _rows(measured["comparisons"], "active_series", None)
+    assert series == _rows(before["comparisons"], "active_series", None)  # the truth, again
+    events = _get(world, f"/api/v1/experiments/{experiment}/events")["items"]
+    sources = [e["data"]["source"] for e in events if e["type"] == "experiment_analysed"]
+    assert sources == ["stored", "measurements"]
+    draft = world.operator.post(
+        "/api/v1/experiments",
+        json=_get(world, f"/api/v1/experiments/{experiment}")["spec"] | {"name": "a draft"},
+    )
+    assert draft.status_code == 201, draft.text
+    early = world.operator.post(f"/api/v1/experiments/{draft.json()['id']}/analysis", json={})
+    assert early.status_code == 409 and "once it has completed" in early.json()["detail"]
     bad = world.operator.post(
         f"/api/v1/experiments/{experiment}/analysis", json={"source": "sideways"}
     )
     assert bad.status_code == 422
     assert any(e["loc"][-1] == "source" for e in bad.json()["errors"]), bad.text
+
+
+def _the_cli_reports_it(analysed: Any) -> None:
+    world, experiment = analysed
+    token = world.operator.headers["Authorization"].split()[1]
+    env = {"PHOENIX_API_URL": world.url, "PHOENIX_TOKEN": token}
+    expected = {variant: len(series) for variant, series in ground_truth.expected().items()}
+    options = ["--price-book", "datadog-custom-metrics", "--fleet-hosts", str(FLEET)]
+    report = run_cli("phoenix", ["experiment", "report", experiment, *options], env)
+    assert report.returncode == 0, report.stderr
+    out = report.stdout
+    verdict = _get(world, f"/api/v1/experiments/{experiment}/verdict")
+    assert out.startswith(f"Verdict: {verdict['outcome'].upper()}"), out
+    for variant, count in expected.items():
+        if variant == "baseline":
+            continue
+        change = (count / expected["baseline"] - 1) * 100
+        base = expected["baseline"]
+        row = rf"^active_series\s+series\s+{variant}\s+{base}\s+{count}\s+{change:+.1f}%"
+        assert re.search(row, out, re.MULTILINE), (row, out)
+    assert "Reasons:" in out and verdict["reasons"][0] in out
+    assert "Cost under datadog-custom-metrics" in out and f"projected on {FLEET:,} hosts" in out
+    as_json = run_cli("phoenix", ["experiment", "report", experiment, "--output", "json"], env)
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["verdict"]["outcome"] == verdict["outcome"]
+    assert document["cost"]["price_book"] == "grafana-cloud-pro"  # the default book
+    unknown = run_cli("phoenix", ["experiment", "report", experiment, "--price-book", "nope"], env)
+    assert unknown.returncode == 0, unknown.stderr  # the verdict stands; the cost says why not
+    assert "Cost: not computed" in unknown.stdout and "nope" in unknown.stdout
+    watched = run_cli("phoenix", ["experiment", "watch", experiment], env)
+    assert watched.returncode == 0, watched.stderr
+    assert "analyzing -> completed" in watched.stdout
+    assert f"Verdict: {verdict['outcome'].upper()}" in watched.stdout  # ends with the report
 
 
 def test_an_experiment_is_analysed_end_to_end(analysed: Any) -> None:
@@ -182,3 +237,4 @@ def test_an_experiment_is_analysed_end_to_end(analysed: Any) -> None:
     _cost_is_priced_from_the_measured_series(analysed)
     _bad_cost_requests_name_the_field(analysed)
     _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed)
+    _the_cli_reports_it(analysed)
