@@ -185,8 +185,8 @@ class Analyses:
             computed_at=datetime.now(UTC),
         )
         rows = [
-            *self._host_rows(measurement, window.start, window.end),
-            *self._verdict_rows(verdict, spec.baseline.name, measurement, window.start, window.end),
+            *self._host_rows(measurement),
+            *self._verdict_rows(verdict, spec.baseline.name, measurement),
         ]
         with self.store.session() as session:
             AnalysisRepository(session).replace(analysis, rows)
@@ -304,72 +304,60 @@ class Analyses:
 
     # --- rows --------------------------------------------------------------------------------
 
-    def _unit(self, kpi: str) -> str:
-        return self.catalog.get(kpi).unit
+    def _row(
+        self,
+        measurement: Measurement,
+        kpi: str,
+        variant: str,
+        host: str | None,
+        value: float | None,
+        **more: Any,
+    ) -> KpiRow:
+        """A row over the measurement's window, with the KPI's unit and query."""
+        assert measurement.window_start is not None and measurement.window_end is not None
+        return KpiRow(
+            variant=variant,
+            host=host,
+            kpi=kpi,
+            value=value,
+            unit=self.catalog.get(kpi).unit,
+            query=measurement.queries.get(kpi, ""),
+            window_start=measurement.window_start,
+            window_end=measurement.window_end,
+            **more,
+        )
 
-    def _host_rows(
-        self, measurement: Measurement, start: datetime, end: datetime
-    ) -> Iterable[KpiRow]:
-        samples = measurement.samples
-        ordered = samples.sort_values("timestamp", kind="stable")
+    def _host_rows(self, measurement: Measurement) -> Iterable[KpiRow]:
+        """Per variant and host: the median over the window and the raw samples, or why not."""
+        ordered = measurement.samples.sort_values("timestamp", kind="stable")
         for (kpi, variant, host), group in ordered.groupby(["kpi", "variant", "host"], sort=True):
             times = (group["timestamp"].astype("int64") / 1e9).round(3).tolist()
-            yield KpiRow(
-                variant=str(variant),
-                host=str(host),
-                kpi=str(kpi),
-                value=float(group["value"].median()),
-                unit=self._unit(str(kpi)),
-                query=measurement.queries.get(str(kpi), ""),
-                window_start=start,
-                window_end=end,
-                details={"n": len(group), "samples": {"t": times, "v": group["value"].tolist()}},
-            )
+            samples = {"t": times, "v": group["value"].tolist()}
+            median = float(group["value"].median())
+            details = {"n": len(group), "samples": samples}
+            yield self._row(measurement, str(kpi), str(variant), str(host), median, details=details)
         for gap in measurement.missing.itertuples(index=False):
-            yield KpiRow(
-                variant=str(gap.variant),
-                host=str(gap.host),
-                kpi=str(gap.kpi),
-                value=None,
-                unit=self._unit(str(gap.kpi)),
-                query=measurement.queries.get(str(gap.kpi), ""),
-                window_start=start,
-                window_end=end,
-                details={"n": 0, "missing": str(gap.reason)},
+            details = {"n": 0, "missing": str(gap.reason)}
+            yield self._row(
+                measurement, str(gap.kpi), str(gap.variant), str(gap.host), None, details=details
             )
 
     def _verdict_rows(
-        self,
-        verdict: Verdict,
-        baseline: str,
-        measurement: Measurement,
-        start: datetime,
-        end: datetime,
+        self, verdict: Verdict, baseline: str, measurement: Measurement
     ) -> Iterable[KpiRow]:
-        table = verdict.kpis
-        for kpi, rows in table.groupby("kpi", sort=False):
+        """Per variant over its hosts: the baseline's centre, each candidate's comparison."""
+        for kpi, rows in verdict.kpis.groupby("kpi", sort=False):
             first = rows.iloc[0]
-            yield KpiRow(
-                variant=baseline,
-                host=None,
-                kpi=str(kpi),
-                value=_number(first["baseline_centre"]),
-                unit=str(first["unit"]),
-                query=measurement.queries.get(str(kpi), ""),
-                window_start=start,
-                window_end=end,
-                details={"role": "baseline", "n": int(first["n_baseline"])},
-            )
+            details = {"role": "baseline", "n": int(first["n_baseline"])}
+            centre = _number(first["baseline_centre"])
+            yield self._row(measurement, str(kpi), baseline, None, centre, details=details)
             for row in rows.to_dict("records"):
-                yield KpiRow(
-                    variant=str(row["variant"]),
-                    host=None,
-                    kpi=str(kpi),
-                    value=_number(row["candidate_centre"]),
-                    unit=str(row["unit"]),
-                    query=measurement.queries.get(str(kpi), ""),
-                    window_start=start,
-                    window_end=end,
+                yield self._row(
+                    measurement,
+                    str(kpi),
+                    str(row["variant"]),
+                    None,
+                    _number(row["candidate_centre"]),
                     change_percent=_percent(row["relative_change"]),
                     ci_low=_percent(row["relative_change_low"]),
                     ci_high=_percent(row["relative_change_high"]),
