@@ -59,24 +59,37 @@ class VariantRole(StrEnum):
 class VariantSpec(_Model):
     """One pipeline under test: a template at a version, with its variables."""
 
-    name: Name
-    role: VariantRole
-    template: str = Field(min_length=1, max_length=100)
+    name: Name = Field(
+        description="Unique in the experiment; its series carry it as phoenix_variant."
+    )
+    role: VariantRole = Field(
+        description="One variant is the baseline; candidates are judged against it."
+    )
+    template: str = Field(
+        min_length=1,
+        max_length=100,
+        description="A pipeline template (GET /api/v1/pipelines/templates; docs/pipelines.md).",
+    )
     template_version: int | None = Field(
         default=None, ge=1, description="Template version; unset means the newest."
     )
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="The template's variables, checked against its types."
+    )
 
 
 class Source(_Model):
     """Something the collectors read on each host."""
 
-    name: Name
-    kind: Literal["loadsim", "node-exporter", "scrape"]
+    name: Name = Field(description="The source's name, unique in the experiment; its scrape job.")
+    kind: Literal["loadsim", "node-exporter", "scrape"] = Field(
+        description="loadsim: the load generator the agent starts (needs a load_profile); "
+        "node-exporter: the controller's node_exporter_address on each host; scrape: address."
+    )
     address: str | None = Field(
         default=None, description="host:port to scrape; required for kind 'scrape'."
     )
-    metrics_path: str = "/metrics"
+    metrics_path: str = Field(default="/metrics", description="The path scraped.")
 
     @model_validator(mode="after")
     def _address_for_scrape(self) -> Self:
@@ -117,7 +130,10 @@ class Sink(_Model):
     """
 
     kind: Literal["prometheus-remote-write", "otlphttp"] = "prometheus-remote-write"
-    url: str | None = None
+    url: str | None = Field(
+        default=None,
+        description="The remote-write URL; unset: the controller's remote_write_url.",
+    )
     bearer_token: SecretStr | None = Field(
         default=None, description="Sent as 'Authorization: Bearer …' with every write. Secret."
     )
@@ -183,8 +199,12 @@ class LoadProfileName(StrEnum):
 
 
 class LoadProfile(_Model):
-    name: LoadProfileName
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    """The load the agent generates on each host for a ``loadsim`` source."""
+
+    name: LoadProfileName = Field(description="The shape of the load.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="The profile's parameters (e.g. series: processes)."
+    )
 
 
 class Gate(_Model):
@@ -198,11 +218,17 @@ class Gate(_Model):
     whether the KPI must have data stay the catalog's.
     """
 
-    kpi: str = Field(min_length=1, max_length=64)
-    max_change_percent: float | None = Field(default=None, gt=-100)
-    min_change_percent: float | None = Field(default=None, gt=-100)
-    min_value: float | None = None
-    max_value: float | None = None
+    kpi: str = Field(
+        min_length=1, max_length=64, description="A KPI's name or alias (docs/kpis.md)."
+    )
+    max_change_percent: float | None = Field(
+        default=None, gt=-100, description="Better-lower KPIs: the largest change allowed."
+    )
+    min_change_percent: float | None = Field(
+        default=None, gt=-100, description="Better-higher KPIs: the smallest change allowed."
+    )
+    min_value: float | None = Field(default=None, description="Every sample at least this.")
+    max_value: float | None = Field(default=None, description="Every sample at most this.")
     tolerance: float | None = Field(
         default=None,
         gt=0,
@@ -268,19 +294,47 @@ class Gate(_Model):
 class ExperimentSpec(_Model):
     """Everything an experiment needs; persisted whole by the store."""
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=4000)
-    variants: list[VariantSpec] = Field(min_length=2)
-    collector: CollectorKind = CollectorKind.PROMETHEUS_AGENT
-    hosts: list[str] | None = Field(default=None, min_length=1)
-    host_selector: dict[str, str] | None = Field(default=None, min_length=1, validate_default=True)
-    sources: list[Source] = Field(default_factory=_default_sources, min_length=1)
-    sink: Sink = Field(default_factory=Sink)
-    load_profile: LoadProfile | None = None
-    warmup_seconds: float = Field(default=60.0, ge=0)
-    duration_seconds: float = Field(default=600.0, gt=0)
-    critical_selectors: list[str] = Field(default_factory=list)
-    gates: list[Gate] = Field(default_factory=list)
+    name: str = Field(min_length=1, max_length=200, description="What people call it.")
+    description: str = Field(default="", max_length=4000, description="Why it is run.")
+    variants: list[VariantSpec] = Field(
+        min_length=2, description="One baseline and one or more candidates."
+    )
+    collector: CollectorKind = Field(
+        default=CollectorKind.PROMETHEUS_AGENT,
+        description="The collector every variant runs on every host.",
+    )
+    hosts: list[str] | None = Field(
+        default=None, min_length=1, description="Hostnames to run on; or give host_selector."
+    )
+    host_selector: dict[str, str] | None = Field(
+        default=None,
+        min_length=1,
+        validate_default=True,
+        description="Run on every active host with all these labels; or give hosts.",
+    )
+    sources: list[Source] = Field(
+        default_factory=_default_sources,
+        min_length=1,
+        description="What the collectors scrape on each host (default: loadsim and node).",
+    )
+    sink: Sink = Field(default_factory=Sink, description="Where the collectors write.")
+    load_profile: LoadProfile | None = Field(
+        default=None, description="The load the agent generates for a loadsim source."
+    )
+    warmup_seconds: float = Field(
+        default=60.0, ge=0, description="Seconds after every variant runs before measuring."
+    )
+    duration_seconds: float = Field(
+        default=600.0, gt=0, description="Seconds measured: the window the verdict judges."
+    )
+    critical_selectors: list[str] = Field(
+        default_factory=list,
+        description="Series selectors every candidate must keep (critical coverage, 100 %).",
+    )
+    gates: list[Gate] = Field(
+        default_factory=list,
+        description="Replace KPIs' default gates (docs/analysis.md); the rest stay.",
+    )
 
     @field_validator("critical_selectors")
     @classmethod

@@ -11,6 +11,8 @@
   release that the config validator also reads.
 - the catalog section of ``docs/kpis.md`` (between its two ``generated from the catalog``
   markers) from ``phoenix_core/metrics/catalog.yaml``.
+- ``docs/spec-reference.md`` from the experiment spec's JSON schema (``ExperimentSpec``):
+  every field of every part, its type, default, allowed values and description.
 """
 
 from __future__ import annotations
@@ -101,11 +103,106 @@ def kpi_doc(root: Path) -> str:
     return f"{before}{KPI_START}\n{catalog_markdown(builtin_catalog())}{KPI_END}{after}"
 
 
+def spec_reference(root: Path) -> str:
+    from phoenix_core.spec import ExperimentSpec
+
+    schema = ExperimentSpec.model_json_schema()
+    models = {"ExperimentSpec": schema, **schema.get("$defs", {})}
+    lines = [
+        "# Experiment spec reference",
+        "",
+        "Generated from the spec's schema (`phoenix_core.spec.ExperimentSpec`) by",
+        "`scripts/generate.py`; do not edit by hand. A spec is YAML or JSON, given to",
+        "`phoenix experiment create FILE` or `POST /api/v1/experiments`;",
+        "[examples/experiment.yaml](examples/experiment.yaml) is a complete one with every field",
+        "explained, and [analysis.md](analysis.md) tells how gates are judged. Unknown fields",
+        "are refused, and every error names the field at fault.",
+    ]
+    for name, model in models.items():
+        if "properties" not in model:
+            lines += ["", f"## {name}", "", *_enum_lines(model)]
+            continue
+        required = set(model.get("required", []))
+        lines += ["", f"## {name}", ""]
+        if model.get("description"):
+            lines += [" ".join(model["description"].split()), ""]
+        lines += [
+            "| field | type | required | default | allowed | description |",
+            "|---|---|---|---|---|---|",
+        ]
+        for field, spec in model["properties"].items():
+            default = "" if "default" not in spec else f"`{_json(spec['default'])}`"
+            words = " ".join(spec.get("description", "").split())
+            lines.append(
+                f"| `{field}` | {_type(spec)} | {'yes' if field in required else 'no'} "
+                f"| {default} | {_allowed(spec)} | {words} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _type(spec: dict[str, object]) -> str:
+    if "$ref" in spec:
+        target = str(spec["$ref"]).rsplit("/", 1)[-1]
+        return f"[{target}](#{target.lower()})"
+    if "anyOf" in spec:
+        options = spec["anyOf"]
+        assert isinstance(options, list)
+        return " or ".join(_type(option) for option in options)
+    kind = spec.get("type", "any")
+    if kind == "array":
+        items = spec.get("items", {})
+        assert isinstance(items, dict)
+        return f"list of {_type(items)}"
+    if kind == "object" and isinstance(spec.get("additionalProperties"), dict):
+        return f"map of {_type(spec['additionalProperties'])}"  # type: ignore[arg-type]
+    return str(kind)
+
+
+def _allowed(spec: dict[str, object]) -> str:
+    parts = []
+    for key, word in (
+        ("enum", "one of"),
+        ("pattern", "matches"),
+        ("minimum", "≥"),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "≤"),
+        ("exclusiveMaximum", "<"),
+        ("minLength", "length ≥"),
+        ("maxLength", "length ≤"),
+        ("minItems", "items ≥"),
+        ("maxItems", "items ≤"),
+        ("minProperties", "entries ≥"),
+    ):
+        if key in spec:
+            value = spec[key]
+            shown = ", ".join(f"`{v}`" for v in value) if isinstance(value, list) else f"`{value}`"
+            parts.append(f"{word} {shown}".replace("|", "\\|"))
+    options = spec.get("anyOf")
+    for option in options if isinstance(options, list) else []:
+        inner = _allowed(option)
+        if inner:
+            parts.append(inner)
+    return "; ".join(parts)
+
+
+def _enum_lines(model: dict[str, object]) -> list[str]:
+    values = model.get("enum", [])
+    assert isinstance(values, list)
+    return [f"One of: {', '.join(f'`{v}`' for v in values)}."]
+
+
 GENERATED: dict[str, Callable[[Path], str]] = {
     "environment.yml": environment,
     "docs/pipeline-support.md": support_matrix,
     "deploy/otelcol/builder-config.yaml": builder_manifest,
     "docs/kpis.md": kpi_doc,
+    "docs/spec-reference.md": spec_reference,
 }
 
 

@@ -1,5 +1,5 @@
 """Generated files (environment.yml, the support matrix, the collector build manifest, the KPI
-catalog in docs/kpis.md) match what the code generates now."""
+catalog in docs/kpis.md, the spec reference) match what the code generates now."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def _copy_sources_and_generated(root: Path) -> None:
         "deploy/otelcol/builder-config.yaml",
         "phoenix_core/pipelines/otelcol_components.yaml",
         "docs/kpis.md",
+        "docs/spec-reference.md",
     ):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / relative, root / relative)
@@ -60,3 +61,12 @@ def test_a_changed_component_list_makes_the_build_manifest_stale(tmp_path: Path)
     assert result.stderr.strip() == (
         "deploy/otelcol/builder-config.yaml is out of date: run python scripts/generate.py"
     )
+
+
+def test_a_changed_spec_makes_its_reference_stale(tmp_path: Path) -> None:
+    _copy_sources_and_generated(tmp_path)
+    reference = tmp_path / "docs/spec-reference.md"
+    reference.write_text(reference.read_text().replace("`warmup_seconds`", "`warm_up`"))
+    result = _check(tmp_path)
+    assert result.returncode == 1
+    assert "docs/spec-reference.md is out of date" in result.stderr
