@@ -9,7 +9,9 @@ two candidates (keep the 20 busiest processes; drop the processes below a CPU th
 under the ``high-cardinality`` load, with real Prometheus agents on the host; it follows the
 experiment's events live until it ends, and prints, per variant, the series the receiving
 Prometheus got over the run's last minute next to what the forecast simulator predicted from
-the baseline's measured series. Everything it started is stopped at the end (also on Ctrl-C).
+the baseline's measured series; then the experiment's report (the verdict the controller judged
+from the measurements, its reasons, the KPI table and the savings on 100 hosts under the default
+price book) and the collectors' CPU and memory by both paths. Everything it started is stopped at the end (also on Ctrl-C).
 The run imports its heavier modules (the store, the clients) only when it runs, so that every
 other ``phoenix`` command starts as fast as before.
 """
@@ -63,9 +65,9 @@ def demo(series: int, warmup: float, duration: float, keep: bool) -> None:
 
     Starts a receiving Prometheus, the API with its controller and an agent (as child
     processes, in a temporary folder), runs a baseline against two candidate pipelines under
-    a high-cardinality load, follows it live, and prints each variant's measured series next
-    to the forecast. Stops everything it started at the end. Exit status 0 when the experiment
-    completed.
+    a high-cardinality load, follows it live, prints each variant's measured series next to
+    the forecast, then the verdict with its reasons, the KPI table and the monthly savings.
+    Stops everything it started at the end. Exit status 0 when the experiment completed.
     """
     code = run_demo(series=series, warmup=warmup, duration=duration, keep=keep, echo=click.echo)
     raise SystemExit(code)
