@@ -37,6 +37,7 @@ from phoenix_core.store.events import EventRecord, LiveNotice
 from phoenix_core.store.session import Store
 from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.experiments import Experiments
+from phoenix_core.use_cases.preflight import Preflight
 
 __all__ = ["create_app"]
 
@@ -99,7 +100,12 @@ def create_app(
         queue=queue,
         fast_path=fast_path,
         controller_settings=controller.settings,
-        experiments=Experiments(store, controller.deployer, controller.reference),
+        experiments=Experiments(
+            store,
+            controller.deployer,
+            controller.reference,
+            Preflight(controller_settings.remote_write_url, controller_settings.prometheus_url),
+        ),
         analyses=analyses,
         library=controller.library,
         event_hub=event_hub,

@@ -14,6 +14,7 @@ from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.deployments import DeploymentRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.preflight import Preflight
 
 __all__ = ["Experiments"]
 
@@ -26,6 +27,8 @@ class Experiments:
     deployer: Deployer
     reference: ReferenceSource | None = None
     """The baseline's inventory, once known, for dry runs of started experiments."""
+    preflight: Preflight | None = None
+    """What a start checks beyond the spec (the sink, Phoenix's Prometheus); None: nothing."""
 
     def create(self, spec: ExperimentSpec, *, actor: str) -> ExperimentRecord:
         """A new draft; its hosts must resolve and every variant must render for them."""
@@ -54,13 +57,17 @@ class Experiments:
             ExperimentRepository(session).delete(experiment_id, actor=actor)
 
     def start(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
-        """Validate a draft (hosts resolve, every variant renders) and schedule it."""
+        """Validate a draft (hosts resolve, every variant renders), check that its sink and
+        Phoenix's Prometheus answer, and schedule it."""
         with self.store.session() as session:
             record = ExperimentRepository(session).get(experiment_id)
             if record.state is not ExperimentState.DRAFT:
                 raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
             hosts = DeploymentRepository(session).resolve_hosts(record.spec)
             self.deployer.validate(record.spec, hosts)
+        if self.preflight is not None:  # over the network: outside the transaction
+            self.preflight.check(record.spec)
+        with self.store.session() as session:
             return ExperimentRepository(session).transition(
                 experiment_id,
                 ExperimentState.SCHEDULED,

@@ -11,9 +11,9 @@ experiment's events live until it ends, and prints, per variant, the series the 
 Prometheus got over the run's last minute next to what the forecast simulator predicted from
 the baseline's measured series; then the experiment's report (the verdict the controller judged
 from the measurements, its reasons, the KPI table and the savings on 100 hosts under the default
-price book) and the collectors' CPU and memory by both paths. Everything it started is stopped at the end (also on Ctrl-C).
-The run imports its heavier modules (the store, the clients) only when it runs, so that every
-other ``phoenix`` command starts as fast as before.
+price book) and the collectors' CPU and memory by both paths. Everything it started is stopped
+at the end (also on Ctrl-C). The run imports its heavier modules (the store, the clients) only
+when it runs, so that every other ``phoenix`` command starts as fast as before.
 """
 
 from __future__ import annotations
