@@ -45,7 +45,7 @@ class Preflight:
     def _sink(self, spec: ExperimentSpec) -> None:
         if spec.sink.kind != "prometheus-remote-write":
             return  # an OTLP sink is not probed (no empty request both sides agree on)
-        sink = spec.sink.model_dump(context=REVEAL_SECRETS)
+        sink = spec.sink.model_dump(mode="json", context=REVEAL_SECRETS)
         url = sink["url"] or self.remote_write_url
         headers = dict(_REMOTE_WRITE_HEADERS) | dict(sink["headers"] or {})
         if sink["bearer_token"]:

@@ -16,6 +16,7 @@ import pytest
 
 import phoenix_core
 from support.processes import api_server, run_cli
+from support.prometheus import PrometheusServer, prometheus_server
 from support.specs import spec_data
 
 
@@ -37,8 +38,20 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    env = {"PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2"}
+def receiver() -> Iterator[PrometheusServer]:
+    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers."""
+    with prometheus_server() as server:
+        yield server
+
+
+@pytest.fixture
+def api(tmp_path: Path, receiver: PrometheusServer) -> Iterator[Api]:
+    env = {
+        "PHOENIX_DATA_DIR": str(tmp_path),
+        "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
+        "PHOENIX_CONTROLLER_PROMETHEUS_URL": receiver.url,
+        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": receiver.remote_write_url,
+    }
     tokens = {
         "viewer": _token(env, "token", "create", "vera", "--role", "viewer"),
         "operator": _token(env, "token", "create", "olga", "--role", "operator"),
@@ -59,7 +72,9 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 
 def _spec(**overrides: Any) -> dict[str, Any]:
-    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, **overrides)
+    sink = {"kind": "prometheus-remote-write"}  # the controller's remote_write_url
+    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, sink=sink)
+    data |= overrides
     data["variants"] = [
         {"name": "baseline", "role": "baseline", "template": "baseline"},
         {
@@ -180,6 +195,50 @@ def test_start_and_stop_through_the_controller(api: Api) -> None:
         assert viewer.post(f"/api/v1/hosts/{hosts[0]['id']}/decommission").status_code == 403
 
 
+def test_a_start_is_refused_when_the_sink_refuses_remote_writes(api: Api) -> None:
+    # a Prometheus started without --web.enable-remote-write-receiver answers writes with 404
+    with prometheus_server(remote_write_receiver=False) as plain, api.as_("operator") as operator:
+        sink = {"kind": "prometheus-remote-write", "url": plain.remote_write_url}
+        experiment = operator.post("/api/v1/experiments", json=_spec(sink=sink)).json()
+        refused = operator.post(f"/api/v1/experiments/{experiment['id']}/start")
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["loc"] == ["sink", "url"]
+        assert "refused a remote write: HTTP 404" in error["msg"]
+        assert "--web.enable-remote-write-receiver" in error["msg"]
+        after = operator.get(f"/api/v1/experiments/{experiment['id']}").json()
+        assert after["state"] == "draft"  # nothing scheduled, nothing half-done
+        nobody = {"kind": "prometheus-remote-write", "url": "http://127.0.0.1:9/api/v1/write"}
+        unreachable = operator.post("/api/v1/experiments", json=_spec(sink=nobody)).json()
+        refused = operator.post(f"/api/v1/experiments/{unreachable['id']}/start")
+        assert refused.status_code == 422
+        assert "cannot reach http://127.0.0.1:9/api/v1/write" in refused.json()["errors"][0]["msg"]
+
+
+def test_a_start_is_refused_when_phoenix_cannot_read_its_prometheus(
+    tmp_path: Path, receiver: PrometheusServer
+) -> None:
+    env = {
+        "PHOENIX_DATA_DIR": str(tmp_path),
+        "PHOENIX_RUN_CONTROLLER": "false",
+        "PHOENIX_CONTROLLER_PROMETHEUS_URL": "http://127.0.0.1:9",  # nothing listens there
+        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": receiver.remote_write_url,
+    }
+    operator = _token(env, "token", "create", "olga", "--role", "operator")
+    enrol = _token(env, "enrolment-token", "create", "rack-1")
+    with api_server(env) as (url, _):
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {enrol}"}) as c:
+            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
+            assert c.post("/agent/v1/register", json=body).status_code == 201
+        auth = {"Authorization": f"Bearer {operator}"}
+        with httpx.Client(base_url=url, headers=auth, timeout=30) as client:
+            experiment = client.post("/api/v1/experiments", json=_spec()).json()
+            refused = client.post(f"/api/v1/experiments/{experiment['id']}/start")
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert "http://127.0.0.1:9" in detail and "PHOENIX_CONTROLLER_PROMETHEUS_URL" in detail
+
+
 def _until(condition: Any, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -285,18 +344,22 @@ def test_watch_follows_an_experiment_until_it_ends(api: Api) -> None:
     )
 
 
-def test_sink_secrets_never_leave_except_to_the_host(tmp_path: Path) -> None:
+def test_sink_secrets_never_leave_except_to_the_host(
+    tmp_path: Path, receiver: PrometheusServer
+) -> None:
     """Secrets in the sink: redacted in every response, event and log line (at debug level),
-    kept across an edit that sends the redaction back, in clear only in the host's config."""
+    kept across an edit that sends the redaction back, in clear only in the host's config (and
+    to the sink itself, which a start's check writes to)."""
     secret, tenant = "tok-5e3c7a1f9b", "tenant-0d2e8b44"
     env = {
         "PHOENIX_DATA_DIR": str(tmp_path),
         "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
         "PHOENIX_LOG_LEVEL": "debug",
+        "PHOENIX_CONTROLLER_PROMETHEUS_URL": receiver.url,
     }
     operator_token = _token(env, "token", "create", "olga", "--role", "operator")
     enrol = _token(env, "enrolment-token", "create", "rack-1")
-    sink = {"url": "http://127.0.0.1:9/api/v1/write", "bearer_token": secret,
+    sink = {"url": receiver.remote_write_url, "bearer_token": secret,
             "headers": {"X-Scope-OrgID": tenant}}  # fmt: skip
     spec = _spec(sink=sink, collector="otelcol")
     seen: list[str] = []

@@ -19,6 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 
 import phoenix_core
 from support.processes import api_server, run_cli
+from support.prometheus import prometheus_server
 from support.specs import spec_data
 
 
@@ -50,7 +51,14 @@ class Live:
 
 @pytest.fixture
 def two_apis(postgres_url: str) -> Iterator[tuple[list[str], dict[str, str]]]:
-    env = {"PHOENIX_DATABASE_URL": postgres_url, "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2"}
+    receiver = ExitStack()
+    prometheus = receiver.enter_context(prometheus_server())  # what a start checks
+    env = {
+        "PHOENIX_DATABASE_URL": postgres_url,
+        "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
+        "PHOENIX_CONTROLLER_PROMETHEUS_URL": prometheus.url,
+        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": prometheus.remote_write_url,
+    }
 
     def token(*args: str) -> str:
         result = run_cli("phoenix", list(args), env)
@@ -61,7 +69,7 @@ def two_apis(postgres_url: str) -> Iterator[tuple[list[str], dict[str, str]]]:
         "operator": token("token", "create", "olga", "--role", "operator"),
         "enrol": token("enrolment-token", "create", "rack"),
     }
-    with ExitStack() as stack:
+    with receiver, ExitStack() as stack:
         yield [stack.enter_context(api_server(env))[0] for _ in range(2)], tokens
 
 
@@ -99,7 +107,11 @@ def test_agents_operators_and_watchers_on_different_processes(
         # an experiment created through A, started through B, watched on B
         # (on otelcol both variants start at once: neither needs the baseline's values first)
         spec = spec_data(
-            hosts=["web-1"], host_selector=None, load_profile=None, collector="otelcol"
+            hosts=["web-1"],
+            host_selector=None,
+            load_profile=None,
+            collector="otelcol",
+            sink={"kind": "prometheus-remote-write"},  # the controller's remote_write_url
         )
         spec["variants"] = [
             {"name": "baseline", "role": "baseline", "template": "baseline"},

@@ -73,16 +73,15 @@ def _running(
 
 
 @contextmanager
-def prometheus_server() -> Iterator[PrometheusServer]:
-    """A Prometheus server with the remote-write receiver and nothing to scrape."""
+def prometheus_server(*, remote_write_receiver: bool = True) -> Iterator[PrometheusServer]:
+    """A Prometheus server with nothing to scrape and (unless told not to) the remote-write
+    receiver."""
     folder = Path(tempfile.mkdtemp(prefix="phoenix-prom-"))
     config = folder / "prometheus.yml"
     config.write_text("global: {scrape_interval: 1s}\n")
-    args = [
-        f"--config.file={config}",
-        f"--storage.tsdb.path={folder / 'data'}",
-        "--web.enable-remote-write-receiver",
-    ]
+    args = [f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}"]
+    if remote_write_receiver:
+        args.append("--web.enable-remote-write-receiver")
     try:
         with _running(args, folder, free_port()) as (url, process):
             yield PrometheusServer(url=url, process=process)
