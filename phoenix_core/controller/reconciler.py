@@ -24,7 +24,13 @@ from phoenix_core.controller.deployment import Deployer, needs_reference
 from phoenix_core.controller.leadership import Leadership
 from phoenix_core.controller.reference import Reference, ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
-from phoenix_core.errors import Conflict, DatabaseError, PhoenixError, ValidationFailed
+from phoenix_core.errors import (
+    Conflict,
+    DatabaseError,
+    FieldError,
+    PhoenixError,
+    ValidationFailed,
+)
 from phoenix_core.lifecycle import (
     ACTIVE_STATES,
     COLLECTING_STATES,
@@ -299,6 +305,8 @@ class Controller:
         reference = None
         if needs_reference(self.deployer.pipeline(record.spec, variant), record.spec.collector):
             found = self._reference(record, host)
+            if found.refused:
+                raise ValidationFailed([FieldError(("sources",), found.refused)])
             if found.inventory is None:
                 return found.waiting_for
             reference = found.inventory

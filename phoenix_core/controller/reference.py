@@ -5,7 +5,10 @@ inventory: the receiver holds, per source, exactly as many of the baseline's ser
 collector kept after relabelling in its latest scrape (the scrape's own
 ``scrape_samples_post_metric_relabeling``, which both collector kinds write beside their
 output), and that count has held for the last three scrapes (two scrape intervals). Until then
-``latest`` says what it waits for, with what it found so far.
+``latest`` says what it waits for, with what it found so far. A source whose latest scrape
+failed (``up == 0``) is not complete, and one whose last three scrapes failed never will be:
+``latest`` then refuses, naming the source, its address, the host and the query, and the
+controller fails the experiment at once instead of waiting for the deploy timeout.
 
 ``PrometheusReference`` reads the receiver the collectors write to; ``StaticReference`` serves
 given inventories (unit tests).
@@ -43,14 +46,20 @@ STEADY_SCRAPES = 3
 
 @dataclass(frozen=True)
 class Reference:
-    """The baseline's complete inventory on a host, or why there is none yet."""
+    """The baseline's complete inventory on a host, or why there is none yet, or why there
+    will be none (``refused``: waiting would not help)."""
 
     inventory: pd.DataFrame | None
     waiting_for: str = ""
+    refused: str = ""
 
     @classmethod
     def waiting(cls, reason: str) -> Reference:
         return cls(None, reason)
+
+    @classmethod
+    def refusal(cls, reason: str) -> Reference:
+        return cls(None, reason, refused=reason)
 
 
 class ReferenceSource(Protocol):
@@ -70,22 +79,26 @@ class PrometheusReference:
     ) -> Reference:
         jobs_matcher = promql_string(jobs_regex(jobs))
         selector = f'{matchers(str(experiment_id), variant, host)},job=~"{jobs_matcher}"'
+        window = f"{round(self.scrape_interval_seconds * (STEADY_SCRAPES + 1.5))}s"
         query = f"{{{selector}}}"
         found = self.reader.instant(query)
         if "__name__" in found.columns:
             found = found[~found["__name__"].isin(SCRAPE_META_SERIES)]
+        scrapes = self.reader.instant(f"{POST_RELABEL}{{{selector}}}[{window}]")
+        # read last: every scrape counted above has its up sample here too
+        silent, failing = self._scrape_health(selector, window, host)
+        if silent:
+            return Reference.refusal(silent)
         if found.empty:
             return Reference.waiting(
                 f"no series for the baseline on host {host} yet (query {query})"
             )
         held = Counter(found["job"] if "job" in found.columns else [""] * len(found))
-        window = f"{round(self.scrape_interval_seconds * (STEADY_SCRAPES + 1.5))}s"
-        scrapes = self.reader.instant(f"{POST_RELABEL}{{{selector}}}[{window}]")
         reported: dict[str, list[float]] = {}
         if "job" in scrapes.columns:
             for job, samples in scrapes.sort_values("timestamp").groupby("job"):
                 reported[str(job)] = samples["value"].tolist()
-        incomplete = []
+        incomplete = [f"{job}: its last scrape failed (up == 0)" for job in sorted(failing)]
         for job in sorted(held.keys() | reported.keys()):
             counts = reported.get(job, [])
             if not counts:
@@ -109,6 +122,31 @@ class PrometheusReference:
             {str(k): str(v) for k, v in row.items() if v != ""} for row in labels.to_dict("records")
         ]
         return Reference(inventory_from_series(series, found["value"].tolist()))
+
+    def _scrape_health(self, selector: str, window: str, host: str) -> tuple[str, set[str]]:
+        """Why the baseline will never have a complete inventory (a source whose last
+        ``STEADY_SCRAPES`` scrapes all failed, ``up == 0``: a node-exporter not running), and
+        the sources whose latest scrape failed (not complete, whatever their counts say)."""
+        query = f"up{{{selector}}}[{window}]"
+        scrapes = self.reader.instant(query)
+        if "job" not in scrapes.columns:
+            return "", set()
+        silent, failing = [], set()
+        for job, samples in scrapes.sort_values("timestamp").groupby("job"):
+            values = samples["value"].tolist()
+            if values and not values[-1]:
+                failing.add(str(job))
+            last = values[-STEADY_SCRAPES:]
+            if len(last) == STEADY_SCRAPES and not any(last):
+                where = f" at {samples['instance'].iloc[-1]}" if "instance" in samples else ""
+                silent.append(f"source {job}{where}")
+        if not silent:
+            return "", failing
+        reason = (
+            f"{', '.join(silent)} on host {host} does not answer: its last {STEADY_SCRAPES}"
+            f" scrapes failed (up == 0; query {query})"
+        )
+        return reason, failing
 
 
 class StaticReference:

@@ -114,6 +114,20 @@ def reference_forecast(
             collector,
             "it needs reference values (the baseline's latest measurements) to compute its list",
         )
+    from phoenix_core.pipelines.inventory import NAME
+    from phoenix_core.pipelines.ir import TopK
     from phoenix_core.pipelines.simulator import forecast
 
+    names = set(context.reference[NAME]) if NAME in context.reference.columns else set()
+    for at, step in enumerate(pipeline.steps):
+        # (an empty reference is a placeholder: validation before any series exists)
+        if names and isinstance(step, TopK) and step.metric not in names:
+            held = ", ".join(sorted(names)[:5]) + (", …" if len(names) > 5 else "")
+            raise refuse(
+                at,
+                step.kind,
+                collector,
+                f"it ranks by {step.metric}, which the baseline's complete series do not have"
+                f" ({len(context.reference):,} series of {len(names)} metrics: {held or 'none'})",
+            )
     return forecast(pipeline, context.reference)

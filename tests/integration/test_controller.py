@@ -716,3 +716,31 @@ def test_an_analysis_that_cannot_succeed_completes_at_once_with_the_reason(w: Wo
     assert record.state is S.COMPLETED and record.verdict is Verdict.INCONCLUSIVE
     assert record.verdict_reasons[0].startswith("the experiment could not be analysed:")
     assert "shorter than its points' lookback" in record.verdict_reasons[0]
+
+
+def test_a_candidate_ranking_by_a_metric_the_baseline_lacks_fails_at_once(w: World) -> None:
+    variants = [
+        {"name": "baseline", "role": "baseline", "template": "baseline"},
+        {
+            "name": "topk",
+            "role": "candidate",
+            "template": "top-k",
+            "variables": {"k": 1, "metric": "http_requests_total"},
+        },
+    ]
+    experiment = w.create(variants=variants)
+    w.experiments.start(experiment, actor="user:t")
+    w.tick()
+    w.tick()
+    for host in ("web-1", "web-2"):
+        w.agent(host)
+        w.reference.inventories[("baseline", host)] = _reference(host)
+    w.tick()  # the baseline's complete inventory is known: the refusal is too, no timeout
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert record.failure_reason is not None
+    assert "variant topk on host web-1" in record.failure_reason
+    assert "it ranks by http_requests_total, which the baseline's complete series do not have" in (
+        record.failure_reason
+    )
+    assert "process_cpu_seconds_total" in record.failure_reason

@@ -315,13 +315,14 @@ def test_top_k_keeps_the_reference_values() -> None:
     ]
 
 
-def test_top_k_defaults_to_its_metric_and_drops_all_without_values() -> None:
-    config = _compile(
+def test_top_k_refuses_a_metric_the_baseline_does_not_have() -> None:
+    # ranking by a metric with no series would keep nothing and drop the whole scope
+    message = _refusal(
         [{"top_k": {"metric": "absent_metric", "k": 2, "by_label": "process"}}], inventory()
     )
-    assert _conditions(config, "filter/phoenix_0_top_k") == [
-        'IsMatch(metric.name, "^(?:absent_metric)$")'
-    ]
+    assert message.startswith("steps.0: top_k cannot run on otelcol")
+    assert "it ranks by absent_metric, which the baseline's complete series do not have" in message
+    assert "process_cpu_seconds_total" in message  # what the baseline has instead
 
 
 def test_top_k_without_reference_values_is_refused() -> None:
