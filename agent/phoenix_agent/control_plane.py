@@ -5,8 +5,8 @@ about it.
   server's ``Retry-After`` when it sent one.
 - ``Fatal``: the agent cannot go on (401 a token unknown or revoked, 403, 410); its message is
   the one log line an operator needs.
-- ``Refused``: this one request was refused (a stale report, a task this host does not hold);
-  the loops carry on.
+- ``Refused``: this one request was refused (a stale report, a task this host does not hold,
+  a config download answered 403 or 404); the loops carry on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from phoenix_core.wire.agent_api import (
 
 __all__ = ["ControlPlane", "Fatal", "Refused", "Unavailable"]
 
-_FATAL = {401, 403, 410}
+_FATAL = frozenset({401, 403, 410})
+_TOKEN_REFUSED = frozenset({401, 410})
+"""For a config download: a 403 refuses that config, not the agent."""
 _RETRY = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -45,9 +47,11 @@ class Fatal(Exception):
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail or message
+        """What the API said (its problem document's ``detail``)."""
 
 
 def _tls_for(base_url: str) -> ssl.SSLContext | bool:
@@ -62,7 +66,14 @@ def _tls_for(base_url: str) -> ssl.SSLContext | bool:
 class ControlPlane:
     """One HTTP connection pool to the API; ``token`` is the host's (or the enrolment one)."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._http = httpx.Client(
@@ -73,6 +84,7 @@ class ControlPlane:
             },
             timeout=timeout,
             verify=_tls_for(self.base_url),
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -101,7 +113,7 @@ class ControlPlane:
 
     def config(self, url: str) -> str:
         """A rendered collector config (``url`` as the task gives it, usually a path)."""
-        return self._call("GET", url).text
+        return self._call("GET", url, fatal=_TOKEN_REFUSED).text
 
     def metrics(self, batch: MetricsBatch) -> int:
         """Samples stored in the control plane's metrics cache."""
@@ -119,6 +131,7 @@ class ControlPlane:
         path: str,
         *,
         fatal_conflict: bool = False,
+        fatal: frozenset[int] = _FATAL,
         timeout: float | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
@@ -129,14 +142,14 @@ class ControlPlane:
         if response.is_success:
             return response
         detail = _detail(response)
-        if response.status_code in _FATAL or (fatal_conflict and response.status_code == 409):
+        if response.status_code in fatal or (fatal_conflict and response.status_code == 409):
             raise Fatal(f"The Phoenix API refused this agent ({response.status_code}): {detail}")
         if response.status_code in _RETRY:
             raise Unavailable(
                 f"{method} {path} answered {response.status_code}: {detail}",
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
-        raise Refused(response.status_code, f"{method} {path} refused: {detail}")
+        raise Refused(response.status_code, f"{method} {path} refused: {detail}", detail)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -39,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from phoenix_agent.children import Child
 from phoenix_agent.children import Identity as ProcessIdentity
-from phoenix_agent.failures import TaskFailed
+from phoenix_agent.failures import TaskCancelled, TaskFailed
+from phoenix_agent.held import TaskControl
 from phoenix_agent.identity import write_atomically
 from phoenix_core.processes import signal_group
 from phoenix_core.wire.tasks import LoadsimStartPayload, LoadsimStopPayload
@@ -156,7 +157,7 @@ class LoadRunner:
         self._save()
         return adopted, restarted
 
-    def start(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+    def start(self, payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
         start = LoadsimStartPayload.model_validate(payload)
         with self._lock:
             current = self._running.get(start.experiment_id)
@@ -165,8 +166,8 @@ class LoadRunner:
         child, result = self._spawn(start)
         try:
             if start.profile in ("high-cardinality", "spike"):
-                _wait_serving(child, start.port, self._folder(start) / "load.log")
-        except TaskFailed:
+                _wait_serving(child, start.port, self._folder(start) / "load.log", control)
+        except (TaskFailed, TaskCancelled):
             child.terminate(5)
             raise
         with self._lock:
@@ -190,7 +191,7 @@ class LoadRunner:
             )  # fmt: skip
         return child, result
 
-    def stop(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+    def stop(self, payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
         stop = LoadsimStopPayload.model_validate(payload)
         with self._lock:
             load = self._running.pop(stop.experiment_id, None)
@@ -264,9 +265,10 @@ class LoadRunner:
         raise TaskFailed(f"this agent cannot run the '{start.profile}' load profile")
 
 
-def _wait_serving(child: Child, port: int | None, log: Path) -> None:
+def _wait_serving(child: Child, port: int | None, log: Path, control: TaskControl) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        control.check(f"the load (pid {child.pid}) was starting; stopped it")
         if not child.alive():
             raise TaskFailed(
                 f"the load exited with status {child.returncode}: {log.read_text()[-500:]}"
@@ -276,5 +278,5 @@ def _wait_serving(child: Child, port: int | None, log: Path) -> None:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
+        control.cancelled.wait(0.1)
     raise TaskFailed(f"the load did not serve on port {port} within 30 s")

@@ -1,32 +1,38 @@
 """The agent's loops: enrol once, then long-poll for tasks and run them, and send heartbeats.
 
 Threads: the poll loop (one long-poll at a time), the heartbeat loop, and a small pool that
-runs tasks (each reports ``running``, then ``succeeded`` or ``failed``). The main thread only
-waits and handles signals. While the API fails the loops back off (capped exponential with
-full jitter, at least the server's ``Retry-After``); a refusal of the agent itself (401, 403,
-410) stops everything with one log line. ``state_dir/status`` holds one line per loop.
+runs tasks (each reports ``running``, then ``succeeded``, ``failed`` or ``cancelled``: a
+poll's ``cancellations`` set the held task's flag, and its handler stops what it started). The
+main thread only waits and handles signals. While the API fails the loops back off (capped
+exponential with full jitter, at least the server's ``Retry-After``); a refusal of the agent
+itself (401, 403, 410) stops everything with one log line. ``state_dir/status`` holds one
+line per loop.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 from pydantic import ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 import phoenix_core
 from phoenix_agent import selfmetrics
 from phoenix_agent.control_plane import ControlPlane, Fatal, Refused, Unavailable
-from phoenix_agent.failures import TaskFailed
+from phoenix_agent.failures import TaskCancelled, TaskFailed
+from phoenix_agent.held import TaskControl
 from phoenix_agent.identity import Identity, write_atomically
 from phoenix_agent.loads import LoadRunner
+from phoenix_agent.retries import backoff, fetch_config
 from phoenix_agent.settings import AgentSettings
 from phoenix_agent.supervisor import Supervisor, SupervisorSettings
 from phoenix_core.errors import ConfigurationError
@@ -50,11 +56,17 @@ EXIT_DRAINED = 0
 EXIT_REFUSED = 2
 
 
-Handler = Callable[[dict[str, Any], threading.Event], dict[str, Any] | None]
+Handler = Callable[[dict[str, Any], TaskControl], dict[str, Any] | None]
 
 
-def _noop(payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+def _noop(payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
     return {"note": NoopRunPayload.model_validate(payload).note}
+
+
+@dataclass(frozen=True)
+class _Held:
+    task: TaskAssignment
+    control: TaskControl
 
 
 class StatusBoard:
@@ -84,8 +96,10 @@ class Agent:
         self.done = threading.Event()
         self.status = StatusBoard(settings.state_dir / "status")
         self.exit_code = EXIT_DRAINED
-        self._held: dict[int, TaskAssignment] = {}
+        self._held: dict[int, _Held] = {}
         self._held_lock = threading.Lock()
+        self._strangers: set[int] = set()
+        """Cancelled tasks this agent does not hold (claimed before it started): said once."""
         self._tasks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="phoenix-task")
         self._plane: ControlPlane | None = None
         self.supervisor = Supervisor(
@@ -224,16 +238,42 @@ class Agent:
                 with self._held_lock:
                     if task.id in self._held:
                         continue
-                    self._held[task.id] = task
-                self._tasks.submit(self._execute, task)
-            self.status.set("poll", "ok", f"{len(result.tasks)} tasks received")
+                    held = _Held(task, TaskControl.claimed(task.lease_expires_at))
+                    self._held[task.id] = held
+                self._tasks.submit(self._execute, held)
+            cancelled = self._cancel(result.cancellations)
+            self.status.set("poll", "ok", f"{len(result.tasks)} tasks received, "
+                            f"{cancelled} cancelled")  # fmt: skip
+            if result.cancellations and not result.tasks and not cancelled:
+                # the API answers at once while a cancelled task is held: no busy loop
+                self.draining.wait(1.0)
+
+    def _cancel(self, task_ids: list[int]) -> int:
+        """Flag the held tasks a poll says are cancelled; how many were not flagged yet."""
+        fresh = 0
+        for task_id in task_ids:
+            with self._held_lock:
+                held = self._held.get(task_id)
+            if held is None:
+                if task_id not in self._strangers:
+                    self._strangers.add(task_id)
+                    log.warning("task %s: cancelled, but this agent does not hold it", task_id)
+                continue
+            if not held.control.cancelled.is_set():
+                log.info("task %s: cancelled by the control plane; stopping it", task_id)
+                held.control.cancelled.set()
+                fresh += 1
+        return fresh
 
     def _heartbeat_loop(self) -> None:
         plane = self._plane
         assert plane is not None
         while not self.draining.is_set():
             try:
-                extended = plane.heartbeat(self._heartbeat())
+                sent = time.monotonic()
+                beat = self._heartbeat()
+                extended = plane.heartbeat(beat)
+                self._extend(beat.active_tasks, sent)
                 self.status.set("heartbeat", "ok", f"{extended} leases extended")
             except Unavailable as exc:
                 self.status.set("heartbeat", "failing", str(exc))
@@ -269,7 +309,15 @@ class Agent:
 
     # --- tasks ----------------------------------------------------------------------------
 
-    def _execute(self, task: TaskAssignment) -> None:
+    def _extend(self, task_ids: list[int], since: float) -> None:
+        """A heartbeat sent at ``since`` extended the leases of these held tasks."""
+        with self._held_lock:
+            for task_id in task_ids:
+                if (held := self._held.get(task_id)) is not None:
+                    held.control.extend(since)
+
+    def _execute(self, held: _Held) -> None:
+        task, control = held.task, held.control
         handler = self._handlers.get((task.type, task.action))
         try:
             if handler is None:
@@ -278,10 +326,16 @@ class Agent:
                     f"{task.type.value}/{task.action.value} tasks"
                 ))  # fmt: skip
                 return
+            if control.cancelled.is_set():
+                self._report(task, TaskStatus.CANCELLED, error=(
+                    "cancelled by the control plane before it started"))  # fmt: skip
+                return
             if not self._report(task, TaskStatus.RUNNING):
                 return
             try:
-                result = handler(task.payload, self.draining)
+                result = handler(task.payload, control)
+            except TaskCancelled as exc:
+                self._report(task, TaskStatus.CANCELLED, error=str(exc))
             except ValidationError as exc:
                 self._report(task, TaskStatus.FAILED, error=f"bad payload: {exc}")
             except TaskFailed as exc:
@@ -336,7 +390,7 @@ class Agent:
 
         retrying = Retrying(
             retry=retry_if_exception_type(Unavailable),
-            wait=_backoff(self.settings.max_backoff_seconds),
+            wait=backoff(self.settings.max_backoff_seconds),
             stop=stop,
             sleep=self._sleep,
             before_sleep=note,
@@ -373,23 +427,13 @@ class Agent:
             active_pipelines=pipelines,
         )
 
-    def _fetch_config(self, url: str) -> str:
+    def _fetch_config(self, url: str, control: TaskControl) -> str:
         plane = self._plane
         assert plane is not None
-        try:
-            return plane.config(url)
-        except (Unavailable, Refused) as exc:
-            raise TaskFailed(f"cannot download the config: {exc}") from exc
-
-
-def _backoff(cap: float) -> Callable[[RetryCallState], float]:
-    """Capped exponential backoff with full jitter, never sooner than ``Retry-After``."""
-    jitter = wait_random_exponential(multiplier=0.5, max=cap)
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        after = exc.retry_after if isinstance(exc, Unavailable) else None
-        base = float(jitter(state))
-        return max(base, min(after, cap)) if after is not None else base
-
-    return wait
+        return fetch_config(
+            plane,
+            url,
+            control,
+            max_backoff_seconds=self.settings.max_backoff_seconds,
+            note=lambda detail: self.status.set("download", "retrying", detail),
+        )

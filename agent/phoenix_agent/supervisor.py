@@ -9,7 +9,9 @@ exponential backoff; one that fails ``crash_loop_after`` times without staying u
 ``stable_seconds`` is ``crash_looping`` and left stopped (the heartbeat says so, and the
 controller fails its experiment). Stop: SIGTERM to the process group, the grace period,
 then SIGKILL of the group and of any child that left it. Reload: the new config through the
-same health gate, or back to the last good one.
+same health gate, or back to the last good one. A start or reload the control plane cancels
+stops where it is: a download stops retrying, a collector still starting is stopped (SIGTERM,
+grace, SIGKILL of its group) and the task ends ``cancelled``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import httpx
 
 from phoenix_agent.children import Child
 from phoenix_agent.children import Identity as ProcessIdentity
-from phoenix_agent.failures import TaskFailed
+from phoenix_agent.failures import TaskCancelled, TaskFailed
+from phoenix_agent.held import TaskControl
 from phoenix_agent.identity import write_atomically
 from phoenix_core.processes import signal_group
 from phoenix_core.wire import ActivePipelineReport, ActivePipelineStatus
@@ -188,12 +191,14 @@ class Collector:
         log.info("%s/%s: adopted %s (pid %s)", self.experiment_id, self.variant,
                  self.kind.value, child.pid)  # fmt: skip
 
-    def wait_healthy(self) -> None:
-        """Alive and answering its health endpoint within the apply timeout, or fail."""
+    def wait_healthy(self, control: TaskControl) -> None:
+        """Alive and answering its health endpoint within the apply timeout, or fail; stop
+        waiting once the task is cancelled."""
         assert self.child is not None
         url = _health_url(self.kind, self.ports)
         deadline = time.monotonic() + self.settings.apply_timeout_seconds
         while time.monotonic() < deadline:
+            control.check(f"{self.kind.value} (pid {self.child.pid}) was starting; stopped it")
             if not self.child.alive():
                 raise TaskFailed(
                     f"{self.kind.value} exited with status {self.child.returncode} while "
@@ -205,7 +210,7 @@ class Collector:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            control.cancelled.wait(0.1)
         raise TaskFailed(
             f"{self.kind.value} was not healthy ({url}) within "
             f"{self.settings.apply_timeout_seconds:.0f} s: {self.log_tail()}"
@@ -295,7 +300,9 @@ class Supervisor:
     """Start, reload and stop collectors for tasks; report them in heartbeats; find them
     again after an agent restart (``state_dir/collectors.json``)."""
 
-    def __init__(self, settings: SupervisorSettings, fetch_config: Callable[[str], str]) -> None:
+    def __init__(
+        self, settings: SupervisorSettings, fetch_config: Callable[[str, TaskControl], str]
+    ) -> None:
         self.settings = settings
         self._fetch_config = fetch_config
         self._collectors: dict[tuple[uuid.UUID, str], Collector] = {}
@@ -350,19 +357,19 @@ class Supervisor:
         self._save()
         return adopted, restarted, dropped
 
-    def start(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+    def start(self, payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
         start = CollectorStartPayload.model_validate(payload)
         key = (start.experiment_id, start.variant)
         with self._lock:
             current = self._collectors.get(key)
         if current and current.config_sha256 == start.config_sha256 and current.report().pid:
             return {"pid": current.report().pid, "already_running": True}
-        collector = self._prepare(start)
+        collector = self._prepare(start, control)
         if current is not None:
             current.stop(10)
-        return self._launch(key, collector)
+        return self._launch(key, collector, control)
 
-    def reload(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+    def reload(self, payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
         reload = CollectorReloadPayload.model_validate(payload)
         key = (reload.experiment_id, reload.variant)
         with self._lock:
@@ -372,17 +379,17 @@ class Supervisor:
         if current.config_sha256 == reload.config_sha256:
             return {"pid": current.report().pid, "unchanged": True}
         last_good = current.config.read_text()
-        collector = self._prepare(reload)
+        collector = self._prepare(reload, control)
         current.stop(10)
         try:
-            return self._launch(key, collector)
-        except TaskFailed as exc:
+            return self._launch(key, collector, control)
+        except (TaskFailed, TaskCancelled) as exc:
             write_atomically(collector.config, last_good)
             collector.payload = current.payload
-            self._launch(key, collector)
-            raise TaskFailed(f"{exc}; back on the last good config") from exc
+            self._launch(key, collector, TaskControl())
+            raise type(exc)(f"{exc}; back on the last good config") from exc
 
-    def stop(self, payload: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
+    def stop(self, payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
         stop = CollectorStopPayload.model_validate(payload)
         with self._lock:
             collector = self._collectors.pop((stop.experiment_id, stop.variant), None)
@@ -409,7 +416,7 @@ class Supervisor:
             entries = [c.state() for c in self._collectors.values() if c.child is not None]
             write_atomically(self.state_file, json.dumps(entries, indent=2))
 
-    def _prepare(self, payload: CollectorStartPayload) -> Collector:
+    def _prepare(self, payload: CollectorStartPayload, control: TaskControl) -> Collector:
         allowed = self.settings.ports
         outside = {n: p for n, p in payload.ports.items() if allowed and p not in allowed}
         if allowed and outside:
@@ -424,7 +431,7 @@ class Supervisor:
                 f"{payload.collector.value} binary {binary!r} not found on this host "
                 f"(PHOENIX_AGENT_{payload.collector.name}_BINARY)"
             )
-        text = self._fetch_config(payload.config_url)
+        text = self._fetch_config(payload.config_url, control)
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest != payload.config_sha256:
             raise TaskFailed(
@@ -440,11 +447,14 @@ class Supervisor:
         write_atomically(collector.config, config)
         return collector
 
-    def _launch(self, key: tuple[uuid.UUID, str], collector: Collector) -> dict[str, Any]:
+    def _launch(
+        self, key: tuple[uuid.UUID, str], collector: Collector, control: TaskControl
+    ) -> dict[str, Any]:
+        control.check(f"{collector.kind.value} was about to start")
         collector.spawn()
         try:
-            collector.wait_healthy()
-        except TaskFailed:
+            collector.wait_healthy(control)
+        except (TaskFailed, TaskCancelled):
             collector.stop(5)
             raise
         with self._lock:

@@ -5,7 +5,6 @@ only from the allow-list; stop leaves nothing of any of them."""
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import psutil
 import pytest
 
 from phoenix_agent.failures import TaskFailed
+from phoenix_agent.held import TaskControl
 from phoenix_agent.loads import LoadRunner
 from support.postgres import free_port
 from support.waiting import until
@@ -65,11 +65,11 @@ def _pgid(process: psutil.Process) -> int | None:
 def test_high_cardinality_serves_exactly_its_series(runner: LoadRunner) -> None:
     port = free_port()
     result = runner.start(
-        _start("high-cardinality", {"series": 7, "metrics": 3}, port), threading.Event()
+        _start("high-cardinality", {"series": 7, "metrics": 3}, port), TaskControl()
     )
     assert result["series"] == 21
     assert _series(port) == 21
-    assert runner.stop(STOP, threading.Event()) == {"stopped": True}
+    assert runner.stop(STOP, TaskControl()) == {"stopped": True}
     assert _group(result["pid"]) == []
 
 
@@ -82,36 +82,34 @@ def test_spike_bursts_then_falls_back(runner: LoadRunner) -> None:
         "every_seconds": 2,
         "burst_seconds": 1,
     }
-    runner.start(_start("spike", parameters, port), threading.Event())
+    runner.start(_start("spike", parameters, port), TaskControl())
     until(lambda: _series(port) == 30, "a burst")
     until(lambda: _series(port) == 3, "back to normal")
 
 
 def test_process_churn_starts_processes_and_stop_ends_them(runner: LoadRunner) -> None:
     parameters = {"rate": 20, "lifetime_seconds": 5}
-    result = runner.start(_start("process-churn", parameters), threading.Event())
+    result = runner.start(_start("process-churn", parameters), TaskControl())
     until(lambda: len(_group(result["pid"])) >= 5, "churned processes")
-    runner.stop(STOP, threading.Event())
+    runner.stop(STOP, TaskControl())
     assert _group(result["pid"]) == []
 
 
 def test_custom_runs_only_allowed_scripts(runner: LoadRunner, tmp_path: Path) -> None:
     refused = _start("custom", {"script": "/bin/sh"})
     with pytest.raises(TaskFailed, match="not on this agent's allow-list"):
-        runner.start(refused, threading.Event())
-    result = runner.start(
-        _start("custom", {"script": str(tmp_path / "load.sh")}), threading.Event()
-    )
+        runner.start(refused, TaskControl())
+    result = runner.start(_start("custom", {"script": str(tmp_path / "load.sh")}), TaskControl())
     until((tmp_path / "ran").exists, "the script ran")
-    runner.stop(STOP, threading.Event())
+    runner.stop(STOP, TaskControl())
     assert _group(result["pid"]) == []
 
 
 def test_realistic_needs_nothing_but_stress_ng(runner: LoadRunner) -> None:
     parameters = {"cpu_workers": 1, "cpu_load": 5, "vm_bytes": "16M"}
-    result = runner.start(_start("realistic", parameters), threading.Event())
+    result = runner.start(_start("realistic", parameters), TaskControl())
     until(lambda: len(_group(result["pid"])) >= 2, "stress-ng workers")
-    runner.stop(STOP, threading.Event())
+    runner.stop(STOP, TaskControl())
     assert _group(result["pid"]) == []
 
 
@@ -121,7 +119,7 @@ def test_a_restarted_agent_keeps_a_live_load_and_starts_a_dead_one_again(
     """After an agent restart the load it left is adopted if it lives, and started again for
     the rest of its duration if it died meanwhile (a container restart takes it along)."""
     port = free_port()
-    first = runner.start(_start("high-cardinality", {"series": 4}, port), threading.Event())
+    first = runner.start(_start("high-cardinality", {"series": 4}, port), TaskControl())
     assert LoadRunner(tmp_path / "state").adopt() == (1, 0)  # alive: taken over as it is
     os.killpg(first["pid"], 9)
     until(lambda: _dead(first["pid"]), "the load died")
@@ -134,7 +132,7 @@ def test_a_restarted_agent_keeps_a_live_load_and_starts_a_dead_one_again(
     command = psutil.Process(pid).cmdline()
     left = float(command[command.index("--seconds") + 1])
     assert 100 <= left < 120  # what was left of its 120 s, not a new full run
-    assert again.stop(STOP, threading.Event()) == {"stopped": True}
+    assert again.stop(STOP, TaskControl()) == {"stopped": True}
     assert _group(pid) == []
 
 

@@ -6,7 +6,6 @@ config; stop ends the process group."""
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import psutil
 import pytest
 
 from phoenix_agent.failures import TaskFailed
+from phoenix_agent.held import TaskControl
 from phoenix_agent.supervisor import Supervisor, SupervisorSettings, substitute
 from phoenix_core.pipelines.compiler import CompileContext, ScrapeTarget
 from phoenix_core.pipelines.otelcol import compile_otelcol
@@ -45,6 +45,10 @@ SERVED: dict[str, str] = {}
 """What the fake control plane serves, by SHA-256 (the supervisor downloads from it)."""
 
 
+def _served(url: str, control: TaskControl) -> str:
+    return SERVED[url.rsplit("/", 1)[1]]
+
+
 @pytest.fixture
 def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
     SERVED.clear()
@@ -54,7 +58,7 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
         binaries={CollectorKind.PROMETHEUS_AGENT: "prometheus"},
         apply_timeout_seconds=20,
     )
-    supervisor = Supervisor(settings, fetch_config=lambda url: SERVED[url.rsplit("/", 1)[1]])
+    supervisor = Supervisor(settings, fetch_config=_served)
     yield supervisor
     supervisor.stop_all(grace_seconds=5)
 
@@ -82,18 +86,18 @@ def test_substitution_knows_its_values_and_names_the_unknown() -> None:
 def test_start_health_gate_and_stop(supervisor: Supervisor, tmp_path: Path) -> None:
     _serve(GOOD)
     port = free_port()
-    result = supervisor.start(_payload(GOOD, port=port), threading.Event())
+    result = supervisor.start(_payload(GOOD, port=port), TaskControl())
     assert httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200
     (report,) = supervisor.reports()
     assert (report.status, report.pid) == (ActivePipelineStatus.RUNNING, result["pid"])
-    again = supervisor.start(_payload(GOOD, port=port), threading.Event())
+    again = supervisor.start(_payload(GOOD, port=port), TaskControl())
     assert again == {"pid": result["pid"], "already_running": True}  # a repeat starts nothing
     stop = {"experiment_id": str(EXPERIMENT), "variant": "baseline", "grace_seconds": 5}
-    assert supervisor.stop(stop, threading.Event()) == {"stopped": True}
+    assert supervisor.stop(stop, TaskControl()) == {"stopped": True}
     assert (
         not psutil.pid_exists(result["pid"]) or psutil.Process(result["pid"]).status() == "zombie"
     )
-    assert supervisor.stop(stop, threading.Event()) == {"stopped": False}
+    assert supervisor.stop(stop, TaskControl()) == {"stopped": False}
     assert _ours(tmp_path) == []
 
 
@@ -101,7 +105,7 @@ def test_a_config_that_does_not_match_its_hash_is_refused(supervisor: Supervisor
     payload = _payload(GOOD, port=free_port())
     SERVED[str(payload["config_sha256"])] = GOOD + "# changed\n"
     with pytest.raises(TaskFailed, match="has SHA-256"):
-        supervisor.start(payload, threading.Event())
+        supervisor.start(payload, TaskControl())
     assert supervisor.reports() == []
 
 
@@ -110,7 +114,7 @@ def test_a_collector_that_cannot_start_fails_with_its_own_words(
 ) -> None:
     _serve(BAD)
     with pytest.raises(TaskFailed, match="exited with status") as failed:
-        supervisor.start(_payload(BAD, port=free_port()), threading.Event())
+        supervisor.start(_payload(BAD, port=free_port()), TaskControl())
     assert "nonsense" in str(failed.value)  # Prometheus' own complaint, from its log
     assert supervisor.reports() == []
     assert _ours(tmp_path) == []
@@ -122,9 +126,9 @@ def test_a_failed_reload_goes_back_to_the_last_good_config(
     _serve(GOOD)
     _serve(BAD)
     port = free_port()
-    supervisor.start(_payload(GOOD, port=port), threading.Event())
+    supervisor.start(_payload(GOOD, port=port), TaskControl())
     with pytest.raises(TaskFailed, match="back on the last good config"):
-        supervisor.reload(_payload(BAD, port=port), threading.Event())
+        supervisor.reload(_payload(BAD, port=port), TaskControl())
     (report,) = supervisor.reports()
     assert report.status is ActivePipelineStatus.RUNNING
     assert report.config_sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
@@ -140,11 +144,11 @@ def test_a_port_outside_the_hosts_range_is_refused(tmp_path: Path) -> None:
         binaries={CollectorKind.PROMETHEUS_AGENT: "prometheus"},
         ports=range(20_000, 20_010),
     )
-    supervisor = Supervisor(settings, fetch_config=lambda url: SERVED[url.rsplit("/", 1)[1]])
+    supervisor = Supervisor(settings, fetch_config=_served)
     with pytest.raises(
         TaskFailed, match=r"\{'http': 31000\} outside this host's range 20000-20009"
     ):
-        supervisor.start(_payload(GOOD, port=31_000), threading.Event())
+        supervisor.start(_payload(GOOD, port=31_000), TaskControl())
     assert supervisor.reports() == [] and _ours(tmp_path) == []
 
 
@@ -168,14 +172,14 @@ def test_an_otelcol_collector_is_gated_on_its_health_check(tmp_path: Path) -> No
         binaries={CollectorKind.OTELCOL: str(collector_binary())},
         apply_timeout_seconds=30,
     )
-    supervisor = Supervisor(settings, fetch_config=lambda url: SERVED[url.rsplit("/", 1)[1]])
+    supervisor = Supervisor(settings, fetch_config=_served)
     payload = {
         **_payload(text, port=0),
         "collector": "otelcol",
         "ports": {"health": health, "telemetry": telemetry},
     }
     try:
-        result = supervisor.start(payload, threading.Event())
+        result = supervisor.start(payload, TaskControl())
         assert httpx.get(f"http://127.0.0.1:{health}/").status_code == 200
         (report,) = supervisor.reports()
         assert (report.status, report.pid) == (ActivePipelineStatus.RUNNING, result["pid"])

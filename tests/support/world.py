@@ -39,6 +39,7 @@ class World:
         *,
         agent_env: dict[str, str] | None = None,
         scrape_interval_seconds: float = 1,
+        api_port: int | None = None,
     ) -> None:
         self.agent_env = agent_env or {}
         self.collector = "prometheus-agent"
@@ -61,7 +62,7 @@ class World:
         operator = self.cli("token", "create", "olga", "--role", "operator")
         enrolment = self.cli("enrolment-token", "create", "rack")
         self.exporter: str = stack.enter_context(static_exporter(series))
-        self.api_port = free_port()
+        self.api_port = api_port or free_port()
         self.url, self.api = stack.enter_context(api_server(self.env, port=self.api_port))
         self.operator = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {operator}"}, timeout=30
