@@ -109,7 +109,7 @@ def create_app(
         analyses=analyses,
         library=controller.library,
         event_hub=event_hub,
-        tokens=tokens,  # (the WebSocket handshake authenticates itself)
+        tokens=tokens,  # (WebSocket sessions authenticate themselves: routers/live.py)
     )
     install_problem_handlers(app)
     observability = Observability(store, queue)

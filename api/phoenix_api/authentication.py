@@ -11,11 +11,13 @@ rest of ``/agent/`` for hosts. Routes check only roles above viewer (``deps.Oper
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,6 +32,7 @@ __all__ = [
     "PROTECTED_PREFIXES",
     "BearerAuthentication",
     "PrincipalCache",
+    "SessionToken",
     "caller_allowed",
     "require_host",
 ]
@@ -84,6 +87,7 @@ class PrincipalCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        self._listeners: set[Callable[[], None]] = set()
 
     def cached(self, token: str) -> Principal | None:
         """The remembered principal, if any."""
@@ -105,10 +109,25 @@ class PrincipalCache:
                 self._entries[hash_token(token)] = _Entry(principal, time.monotonic() + ttl)
         return principal
 
+    @contextlib.contextmanager
+    def listening(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Have ``callback`` called (from any thread) after each ``clear`` meanwhile: a
+        session's token to check again."""
+        with self._lock:
+            self._listeners.add(callback)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._listeners.discard(callback)
+
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
             self._entries.clear()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
 
 
 class BearerAuthentication:
@@ -138,3 +157,44 @@ class BearerAuthentication:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+class SessionToken:
+    """The token of a session that outlives a request (a WebSocket), checked again through
+    the ``PrincipalCache`` the HTTP path uses: before each message (``check``), and by
+    ``watch``, which raises once the token no longer holds (revoked, expired, or its role too
+    low), found at least every ``every`` seconds, at its expiry, and as soon as the cache
+    forgets (a revocation heard)."""
+
+    def __init__(self, tokens: PrincipalCache, token: str, needed: Role, every: float) -> None:
+        self._tokens = tokens
+        self._token = token
+        self._needed = needed
+        self._every = every
+
+    async def check(self) -> Principal:
+        """Who holds the token now; ``Unauthenticated`` or ``Forbidden`` if it no longer may."""
+        principal = await self._tokens(self._token)
+        principal.require(self._needed)
+        return principal
+
+    async def watch(self) -> None:
+        """Check the token until it fails (raising what ``check`` raised)."""
+        loop = asyncio.get_running_loop()
+        forgot = asyncio.Event()
+
+        def wake() -> None:  # from any thread: the cache forgets where it hears a revocation
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(forgot.set)
+
+        with self._tokens.listening(wake):
+            while True:
+                principal = await self.check()
+                delay = self._every
+                if principal.expires_at is not None:
+                    left = (principal.expires_at - utcnow()).total_seconds()
+                    delay = min(delay, max(left, 0.01))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await forgot.wait()
+                forgot.clear()

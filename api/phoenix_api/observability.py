@@ -50,8 +50,9 @@ class _StateCollector(Collector):
         )
         yield GaugeMetricFamily(
             "phoenix_long_polls_waiting",
-            "Agent long-polls waiting for work in this API process.",
-            self.queue.waiters.count(),
+            "Agent long-polls held in this API process: they found no work and wait to be "
+            "woken by some.",
+            self.queue.waiters.held(),
         )
 
 

@@ -64,5 +64,6 @@ class ApiSettings(DatabaseSettings):
         ge=0,
         description="On PostgreSQL, how long who holds a token is remembered (a revocation "
         "forgets at once, in every process); 0 looks every token up. Lower it if expiries must "
-        "take effect sooner. SQLite always looks up.",
+        "take effect sooner. SQLite always looks up. Also how often a WebSocket session's token "
+        "is checked again while it sends nothing (at least every second).",
     )

@@ -38,15 +38,17 @@ class QueueSettings:
 class Wakeup:
     """A registration made by ``TaskQueue.watch``."""
 
-    def __init__(self, event: asyncio.Event) -> None:
+    def __init__(self, event: asyncio.Event, waiters: Waiters) -> None:
         self._event = event
+        self._waiters = waiters
 
     async def wait(self, timeout: float) -> bool:
         """True once woken for the host (work enqueued, or a cancellation, since the watch
         began), False after ``timeout`` seconds without."""
         try:
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
+            with self._waiters.holding():
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
         except TimeoutError:
             return False
         return True
@@ -131,7 +133,7 @@ class TaskQueue(ABC):
         event = asyncio.Event()
         with self.waiters.registered(host_id, (asyncio.get_running_loop(), event)):
             self._start_listening()  # never waits on the event loop: see ``listen``
-            yield Wakeup(event)
+            yield Wakeup(event, self.waiters)
 
     def listen(self) -> None:
         """Start hearing the queue's notifications and, on a backend with a listener, block

@@ -4,6 +4,8 @@ Works for threads (``threading.Event``) and for asyncio tasks (an event set on i
 so one API process can hold thousands of long-polls without a thread or a database connection
 for each. Every notification is stamped (a counter), so that a caller can also ask whether
 anything was heard for a host since a moment it noted (``stamp``, ``heard_since``).
+Waiters count from registration (``count``); those that found nothing and now sleep until
+woken are also counted apart (``holding``, ``held``): what ``/metrics`` reports as waiting.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Waiters:
         self._stamp = 0  # one more per notification
         self._heard: dict[uuid.UUID, int] = {}  # each host's last notification's stamp
         self._heard_by_all = 0  # the last ``notify_all``'s
+        self._held = 0  # registered waiters asleep until woken (``holding``)
         self.listening = True
         """Whether notifications can reach these waiters now (False while a backend's
         listening connection is down: anything may go unheard, ``heard_since`` says so)."""
@@ -82,6 +85,22 @@ class Waiters:
     def count(self) -> int:
         with self._lock:
             return sum(len(ws) for ws in self._by_host.values())
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Count a registered waiter as held while it sleeps until woken (it found no work)."""
+        with self._lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def held(self) -> int:
+        """Waiters asleep until woken now (registered ones still checking for work are not)."""
+        with self._lock:
+            return self._held
 
 
 def _wake(waiter: _Waiter) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 import phoenix_core
 from phoenix_core.queue import NewTask, open_queue
@@ -98,18 +102,28 @@ def test_an_agent_polls_reports_and_beats(api: Api) -> None:
                 "tasks": [],
                 "cancellations": [],
             }
-            # a long-poll returns as soon as a task is enqueued for its host
-            result: list[httpx.Response] = []
-            poll = threading.Thread(
-                target=lambda: result.append(agent.get("/agent/v1/tasks", params={"wait": 60}))
-            )
+            # a long-poll returns as soon as a task is enqueued for its host: enqueued only once
+            # the poll is held (it found nothing and waits), so only the enqueue's notification
+            # can return it with the task; unwoken, it would answer empty after 48-60 s, and the
+            # client gives up after 30 s
+            result: list[httpx.Response | httpx.HTTPError] = []
+
+            def long_poll() -> None:
+                try:
+                    result.append(agent.get("/agent/v1/tasks", params={"wait": 60}))
+                except httpx.HTTPError as exc:  # the client's 30 s timeout: it was never woken
+                    result.append(exc)
+
+            poll = threading.Thread(target=long_poll)
             poll.start()
-            _until_listening(api.database_url)  # the API process holds the long-poll
+            _until_listening(api.database_url)  # else its reconnection, not the task, wakes it
+            _until_polls_held(api.url, 1)
             task_id = queue.enqueue(
                 [NewTask(host_id, TaskType.NOOP, TaskAction.RUN, {"note": "hi"})]
             )[0]
-            poll.join(timeout=30)  # the client would time out at 30 s, well before the 60 s wait
-            assert result and result[0].status_code == 200, result
+            poll.join(timeout=45)
+            assert result and isinstance(result[0], httpx.Response), result
+            assert result[0].status_code == 200, result[0].text
             (task,) = result[0].json()["tasks"]
             assert (task["id"], task["type"], task["action"], task["attempt"]) == (
                 task_id,
@@ -223,13 +237,8 @@ def test_metrics_batches_are_bounded(api: Api) -> None:
 
 
 def _until_listening(database_url: str) -> None:
-    """Until the API process's notification listener is connected (it starts with the API,
-    which does not wait for it longer than 10 s)."""
-    import time
-
-    import psycopg
-    from sqlalchemy.engine import make_url
-
+    """Until the API process's task-notification listener is connected (it starts with the
+    API, which does not wait for it longer than 10 s)."""
     conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     deadline = time.monotonic() + 30
     with psycopg.connect(conninfo, autocommit=True) as connection:
@@ -238,7 +247,19 @@ def _until_listening(database_url: str) -> None:
                 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN phoenix_tasks%'"
             ).fetchone()
             if row and row[0]:
-                time.sleep(0.2)
                 return
             time.sleep(0.02)
-    raise AssertionError("the API never started waiting")
+    raise AssertionError("the API never started listening")
+
+
+def _until_polls_held(url: str, count: int) -> None:
+    """Until the API reports ``count`` long-polls held (they found no work and wait to be
+    woken), as ``/metrics`` counts them."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{url}/metrics").text
+        match = re.search(r"^phoenix_long_polls_waiting (\S+)$", text, re.MULTILINE)
+        if match and float(match.group(1)) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the API never held {count} long-poll(s)")

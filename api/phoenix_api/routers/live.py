@@ -6,6 +6,8 @@ from the audit trail), then each new one as it happens, along with live notices 
 heartbeats: not stored, so not replayed); ``{"type": "unsubscribe", "topic":
 …}`` stops it. Messages are ``{type, topic, data, timestamp}``. Authenticate with an
 ``Authorization: Bearer`` header or a ``token`` query parameter (browsers cannot set headers).
+The token is checked again before every message and at least every token-cache lifetime
+(``SessionToken``): once it no longer holds, the socket is closed with 4401 (or 4403).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from phoenix_api.authentication import SessionToken
 from phoenix_api.deps import services
 from phoenix_api.event_hub import Subscription, envelope
 from phoenix_core.auth import Forbidden, Role
@@ -30,6 +33,51 @@ router = APIRouter()
 
 _USAGE = "send {type: subscribe|unsubscribe, topic: fleet|experiment:<id>|host:<id>, after?: N}"
 _TOPIC = re.compile(r"^(fleet|experiment:[0-9a-f-]{36}|host:[0-9a-f-]{36})$")
+MIN_RECHECK_SECONDS = 1.0
+"""A session's token is checked at least every token-cache lifetime, but not more often than
+this when the cache is off (``PHOENIX_TOKEN_CACHE_SECONDS=0``)."""
+
+
+class _Ended(Exception):
+    """The session was closed because its token no longer holds."""
+
+
+class _Session:
+    """One socket's sends, each made only while its token still holds; the first that finds
+    it does not closes the socket with the authentication code instead (and no send after)."""
+
+    def __init__(self, websocket: WebSocket, token: SessionToken) -> None:
+        self.websocket = websocket
+        self.token = token
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def send(self, *messages: dict[str, Any]) -> None:
+        """Send ``messages`` (one check covers them all: a history read at one moment)."""
+        async with self._lock:
+            if self._closed:
+                raise _Ended
+            try:
+                await self.token.check()
+            except PhoenixError as exc:
+                await self._close(exc)
+                raise _Ended from exc
+            for message in messages:
+                await self.websocket.send_json(message)
+
+    async def end(self, exc: PhoenixError) -> None:
+        async with self._lock:
+            if not self._closed:
+                await self._close(exc)
+
+    async def _close(self, exc: PhoenixError) -> None:
+        self._closed = True
+        await _refuse(self.websocket, exc)
+
+
+async def _refuse(websocket: WebSocket, exc: PhoenixError) -> None:
+    code = 4403 if isinstance(exc, Forbidden) else 4401
+    await websocket.close(code=code, reason=str(exc)[:120])
 
 
 def _history(store: Store, topic: str, after: int) -> list[EventRecord]:
@@ -50,32 +98,52 @@ async def live(websocket: WebSocket) -> None:
     header = websocket.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else ""
     token = token or websocket.query_params.get("token", "")
+    every = max(found.settings.token_cache_seconds, MIN_RECHECK_SECONDS)
+    session = _Session(websocket, SessionToken(found.tokens, token, Role.VIEWER, every))
+    await websocket.accept()  # before any refusal, so that the client sees why it is closed
     try:
-        (await found.tokens(token)).require(Role.VIEWER)
-    except PhoenixError as exc:  # accepted first, so that the client sees why it is closed
-        await websocket.accept()
-        code = 4403 if isinstance(exc, Forbidden) else 4401
-        await websocket.close(code=code, reason=str(exc)[:120])
+        await session.token.check()
+    except PhoenixError as exc:
+        await _refuse(websocket, exc)
         return
-    await websocket.accept()
     subscription = hub.subscribe(asyncio.get_running_loop())
     replayed: dict[str, int] = {}
-    sender = asyncio.create_task(_send(websocket, subscription, replayed))
+    tasks = [
+        asyncio.create_task(_receive(session, store, subscription, replayed)),
+        asyncio.create_task(_send(session, subscription, replayed)),
+        asyncio.create_task(session.token.watch()),
+    ]
     try:
-        while True:
-            message: dict[str, Any] = await websocket.receive_json()
-            await _handle(websocket, store, subscription, replayed, message)
-    except WebSocketDisconnect:
-        pass
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await _settle(session, done)
     finally:
         hub.unsubscribe(subscription)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _settle(session: _Session, done: set[asyncio.Task[None]]) -> None:
+    """Close for a token that failed its watch; re-raise anything unexpected."""
+    for task in done:
+        exc = task.exception()
+        if isinstance(exc, PhoenixError):
+            await session.end(exc)
+        elif exc is not None:
+            raise exc
+
+
+async def _receive(
+    session: _Session, store: Store, subscription: Subscription, replayed: dict[str, int]
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect, _Ended):
+        while True:
+            message: dict[str, Any] = await session.websocket.receive_json()
+            await _handle(session, store, subscription, replayed, message)
 
 
 async def _handle(
-    websocket: WebSocket,
+    session: _Session,
     store: Store,
     subscription: Subscription,
     replayed: dict[str, int],
@@ -83,31 +151,27 @@ async def _handle(
 ) -> None:
     kind, topic = message.get("type"), str(message.get("topic", ""))
     if kind not in ("subscribe", "unsubscribe") or not _TOPIC.match(topic):
-        await websocket.send_json(
-            {
-                "type": "error",
-                "topic": topic or None,
-                "data": {"detail": _USAGE},
-            }
-        )
+        await session.send({"type": "error", "topic": topic or None, "data": {"detail": _USAGE}})
         return
     if kind == "unsubscribe":
         subscription.topics.discard(topic)
-        await websocket.send_json({"type": "unsubscribed", "topic": topic, "data": {}})
+        await session.send({"type": "unsubscribed", "topic": topic, "data": {}})
         return
     subscription.topics.add(topic)  # live events queue up while the history is read
     after = int(message.get("after") or 0)
     history = await run_in_threadpool(_history, store, topic, after)
     replayed[topic] = history[-1].id if history else after
-    await websocket.send_json({"type": "subscribed", "topic": topic, "data": {"after": after}})
-    for event in history:
-        await websocket.send_json(envelope(event, topic))
+    await session.send(
+        {"type": "subscribed", "topic": topic, "data": {"after": after}},
+        *(envelope(event, topic) for event in history),
+    )
 
 
-async def _send(websocket: WebSocket, subscription: Subscription, replayed: dict[str, int]) -> None:
-    while True:
-        message = await subscription.queue.get()
-        event_id = message["data"].get("id")  # live notices have none and are never replayed
-        if event_id is not None and event_id <= replayed.get(message["topic"], 0):
-            continue  # already sent from the history
-        await websocket.send_json(message)
+async def _send(session: _Session, subscription: Subscription, replayed: dict[str, int]) -> None:
+    with contextlib.suppress(WebSocketDisconnect, _Ended):
+        while True:
+            message = await subscription.queue.get()
+            event_id = message["data"].get("id")  # live notices have none and are never replayed
+            if event_id is not None and event_id <= replayed.get(message["topic"], 0):
+                continue  # already sent from the history
+            await session.send(message)
