@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -53,10 +53,19 @@ class PostgresFastPath:
     minute, cost the database nothing.
     """
 
-    def __init__(self, engine: Engine, waiters: Waiters, *, connections: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        waiters: Waiters,
+        *,
+        connections: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` (monotonic seconds) times ``IDLE_RECHECK_SECONDS``; tests move their own."""
         self.engine = engine
         self.waiters = waiters
-        self._idle: dict[uuid.UUID, tuple[int, float]] = {}  # host: (stamp, monotonic time)
+        self._clock = clock
+        self._idle: dict[uuid.UUID, tuple[int, float]] = {}  # host: (stamp, time on clock)
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(
             conninfo,
@@ -155,7 +164,7 @@ class PostgresFastPath:
         if pending or cancellations:
             self._idle.pop(host_id, None)
         else:
-            self._idle[host_id] = (stamp, time.monotonic())
+            self._idle[host_id] = (stamp, self._clock())
         return AgentWork(claimed, list(cancellations))
 
     def _known_idle(self, host_id: uuid.UUID) -> bool:
@@ -163,7 +172,7 @@ class PostgresFastPath:
         if found is None:
             return False
         stamp, at = found
-        return time.monotonic() - at < IDLE_RECHECK_SECONDS and not self.waiters.heard_since(
+        return self._clock() - at < IDLE_RECHECK_SECONDS and not self.waiters.heard_since(
             host_id, stamp
         )
 

@@ -102,8 +102,31 @@ def test_a_crash_looping_collector_fails_its_experiment(world: World) -> None:
     assert "twin" in reason and "crash-looping" in reason
     assert "twin" not in world.collectors()  # left stopped, not restarted forever
     hosts = world.operator.get("/api/v1/hosts").json()
-    assert hosts[0]["status"] == "degraded"
     assert phoenix_core.__version__ == hosts[0]["agent_version"]
+    # The host was degraded when the experiment failed. Its status now is no evidence: the
+    # failure stops the twin, and the agent's next heartbeat says healthy again (measured
+    # 0.345 s later). So read its status changes from the audit trail instead.
+    assert _status_when_failed(world, experiment, hosts[0]["id"]) == ("degraded", "agent:web-1")
+
+
+def _status_when_failed(world: World, experiment: str, host: str) -> tuple[str, str]:
+    """The status the host had when the experiment failed, and who set it: its last status
+    change before the failure, from the events table."""
+    with world.engine.connect() as connection:
+        events = connection.execute(
+            text(
+                "SELECT id, type, actor, data FROM events"
+                " WHERE (host_id = :h AND type = 'host_status_changed')"
+                " OR (experiment_id = :e AND type = 'experiment_state_changed') ORDER BY id"
+            ),
+            {"h": host, "e": experiment},
+        ).all()
+    failed = next(
+        e.id for e in events if e.type == "experiment_state_changed" and e.data["to"] == "failed"
+    )
+    changes = [e for e in events if e.type == "host_status_changed" and e.id < failed]
+    assert changes, f"the host's status never changed before the experiment failed: {events}"
+    return changes[-1].data["to"], changes[-1].actor
 
 
 def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: World) -> None:

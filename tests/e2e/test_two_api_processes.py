@@ -24,29 +24,57 @@ from support.specs import spec_data
 
 
 class Live:
-    """A WebSocket client that keeps every message it receives, on a thread of its own."""
+    """A WebSocket client that keeps every message it receives, on a thread of its own.
+
+    A wait ends as soon as its message has arrived, or as soon as the reader has stopped (the
+    connection closed, or a message could not be read or parsed) with that cause, rather than
+    after the whole timeout as "no such message"."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.messages: list[dict[str, Any]] = []
+        self.stopped: BaseException | None = None  # why the reader ended, once it has
+        self._arrived = threading.Condition()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         try:
             for raw in self.ws:
-                self.messages.append(json.loads(raw))
-        except Exception:  # the connection closed at the end of the test
-            return
+                message = json.loads(raw)
+                with self._arrived:
+                    self.messages.append(message)
+                    self._arrived.notify_all()
+            ws = self.ws
+            stopped: BaseException = EOFError(
+                f"the connection closed ({ws.close_code} {ws.close_reason!r})"
+            )
+        except BaseException as exc:  # whatever it is, the waiting test raises it
+            stopped = exc
+        with self._arrived:
+            self.stopped = stopped
+            self._arrived.notify_all()
 
-    def wait_for(self, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            for message in list(self.messages):
-                if check(message):
-                    return message
-            time.sleep(0.05)
-        raise AssertionError(f"no such message in {[m['type'] for m in self.messages]}")
+    def wait_for(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        checked = 0
+        with self._arrived:
+            while True:
+                for message in self.messages[checked:]:
+                    if check(message):
+                        return message
+                checked = len(self.messages)
+                seen = [m.get("type") for m in self.messages]
+                if self.stopped is not None:
+                    raise AssertionError(
+                        f"the WebSocket reader stopped ({self.stopped!r}) after {seen}"
+                    ) from self.stopped
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no such message within {timeout} s in {seen}")
+                self._arrived.wait(left)
 
 
 @pytest.fixture

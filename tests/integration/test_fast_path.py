@@ -569,9 +569,23 @@ def test_pages_asked_for_together_share_a_statement(postgres_url: str) -> None:
         store.dispose()
 
 
+class _Clock:
+    """A monotonic clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class _IdleHost:
     """One host, the queue (listening, as the API's) and the fast path: how many statements
-    each waiting poll of the host costs."""
+    each waiting poll of the host costs. The fast path's clock moves only when the test moves
+    it, so however late a poll runs on a busy machine, no idleness expires by itself."""
 
     def __init__(self, postgres_url: str) -> None:
         self.engine = make_engine(postgres_url)
@@ -579,7 +593,10 @@ class _IdleHost:
         self.queue.listen()  # notifications reach queue.waiters, as in the API
         with Store(self.engine).session() as session:
             self.host = HostRepository(session).register(f"idle-{uuid.uuid4()}", actor="t").id
-        self.paths = PostgresFastPath(self.engine, self.queue.waiters, connections=1)
+        self.clock = _Clock()
+        self.paths = PostgresFastPath(
+            self.engine, self.queue.waiters, connections=1, clock=self.clock
+        )
 
     @classmethod
     def live(cls, postgres_url: str, story: Callable[[_IdleHost], Awaitable[None]]) -> None:
@@ -679,11 +696,14 @@ def test_a_host_with_tasks_due_later_or_to_stop_is_looked_at_on_every_poll(
 
 
 def test_an_idle_host_is_looked_at_while_notifications_go_unheard_and_after_a_while(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str,
 ) -> None:
     """While the queue's listening connection is down every poll looks; and
-    IDLE_RECHECK_SECONDS bounds believing a host idle, should a notification be lost unseen."""
-    monkeypatch.setattr(postgres_fast_path, "IDLE_RECHECK_SECONDS", 0.5)
+    IDLE_RECHECK_SECONDS bounds believing a host idle, should a notification be lost unseen:
+    believed idle until the bound (on the fast path's clock, moved here by hand), looked at
+    once it has passed, then idle again."""
+    recheck = postgres_fast_path.IDLE_RECHECK_SECONDS
+    assert recheck >= 2  # whole seconds below: no rounding at the bound
 
     async def story(idle: _IdleHost) -> None:
         counts, _ = await idle.statements_per_poll()
@@ -695,7 +715,10 @@ def test_an_idle_host_is_looked_at_while_notifications_go_unheard_and_after_a_wh
         await idle.heard(idle.queue.waiters.notify_all)
         counts, _ = await idle.statements_per_poll()
         assert counts == [1, 0, 0]
-        await asyncio.sleep(0.6)
+        idle.clock.advance(recheck - 1)
+        counts, _ = await idle.statements_per_poll(2)
+        assert counts == [0, 0]  # a second before the bound: still believed idle
+        idle.clock.advance(1)
         counts, _ = await idle.statements_per_poll()
         assert counts == [1, 0, 0]
 
