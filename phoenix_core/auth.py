@@ -51,8 +51,8 @@ _PREFIX = {TokenKind.USER: "phx_u_", TokenKind.ENROLMENT: "phx_e_", TokenKind.HO
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 TOKEN_RULE = (
-    "a Phoenix token is phx_u_ (a user's), phx_e_ (enrolment) or phx_h_ (a host's) followed by"
-    " 43 letters, digits, '-' or '_', with no spaces"
+    "a Phoenix token is phx_u_ (a user's), phx_e_ (enrolment) or phx_h_ (a host's)"  # noqa: S105
+    " followed by 43 letters, digits, '-' or '_', with no spaces"
 )
 """What a token looks like, for the messages that refuse a malformed one."""
 
@@ -107,9 +107,8 @@ def hash_token(token: str) -> str:
 def token_kind(token: str) -> TokenKind:
     """The kind a token's prefix announces; ``Unauthenticated`` for anything else."""
     for kind, prefix in _PREFIX.items():
-        if token.startswith(prefix) and len(token) > len(prefix) + 20:
-            if set(token) <= _URLSAFE:
-                return kind
+        if token.startswith(prefix) and len(token) > len(prefix) + 20 and set(token) <= _URLSAFE:
+            return kind
     raise Unauthenticated(f"The token is malformed: {TOKEN_RULE}.")
 
 

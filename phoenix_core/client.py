@@ -64,7 +64,7 @@ class ClientSettings(BaseSettings):
             self.api_url,
             self.token.get_secret_value(),
             url_setting="PHOENIX_API_URL",
-            token_setting="PHOENIX_TOKEN",
+            token_setting="PHOENIX_TOKEN",  # noqa: S106 - a variable's name
         )
 
 

@@ -227,11 +227,8 @@ class TemplateLibrary:
         chosen = versions[-1] if version is None else version
         if (name, chosen) not in self.templates:
             have = ", ".join(str(v) for v in versions)
-            raise NotFound(
-                "pipeline template",
-                f"{name} version {version}",
-                detail=f"No pipeline template '{name}' version {version} exists (versions: {have}).",
-            )
+            detail = f"No pipeline template '{name}' version {version} exists (versions: {have})."
+            raise NotFound("pipeline template", f"{name} version {version}", detail=detail)
         return self.templates[(name, chosen)]
 
     def _unknown(self, name: str) -> NotFound:

@@ -124,7 +124,7 @@ def pipeline_render(
     help="Also check the choice compiles for this collector on these series.",
 )
 @OUTPUT
-def pipeline_forecast(
+def pipeline_forecast(  # noqa: PLR0917 - click passes every option by name or position
     template: str,
     variables: dict[str, Any],
     template_version: int | None,
