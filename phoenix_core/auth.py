@@ -25,9 +25,11 @@ __all__ = [
     "Role",
     "TokenKind",
     "Unauthenticated",
+    "TOKEN_RULE",
     "hash_token",
     "new_token",
     "token_kind",
+    "token_problem",
 ]
 
 
@@ -46,6 +48,13 @@ class TokenKind(StrEnum):
 
 
 _PREFIX = {TokenKind.USER: "phx_u_", TokenKind.ENROLMENT: "phx_e_", TokenKind.HOST: "phx_h_"}
+_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+TOKEN_RULE = (
+    "a Phoenix token is phx_u_ (a user's), phx_e_ (enrolment) or phx_h_ (a host's)"  # noqa: S105
+    " followed by 43 letters, digits, '-' or '_', with no spaces"
+)
+"""What a token looks like, for the messages that refuse a malformed one."""
 
 
 class Role(StrEnum):
@@ -98,6 +107,23 @@ def hash_token(token: str) -> str:
 def token_kind(token: str) -> TokenKind:
     """The kind a token's prefix announces; ``Unauthenticated`` for anything else."""
     for kind, prefix in _PREFIX.items():
-        if token.startswith(prefix) and len(token) > len(prefix) + 20:
+        if token.startswith(prefix) and len(token) > len(prefix) + 20 and set(token) <= _URLSAFE:
             return kind
-    raise Unauthenticated("The token is malformed: Phoenix tokens start with phx_.")
+    raise Unauthenticated(f"The token is malformed: {TOKEN_RULE}.")
+
+
+def token_problem(token: str) -> str | None:
+    """What is wrong with a token's shape (never quoting it), or None if it looks right."""
+    if token != token.strip():
+        return "it begins or ends with whitespace (a space or a line break, as copied)"
+    if not token:
+        return "it is empty"
+    try:
+        token_kind(token)
+    except Unauthenticated:
+        bad = sorted({c for c in token if c not in _URLSAFE})
+        if bad:
+            shown = ", ".join("a space" if c == " " else repr(c) for c in bad[:3])
+            return f"it holds {shown}; {TOKEN_RULE}"
+        return TOKEN_RULE
+    return None

@@ -4,10 +4,14 @@ Errors come back as the same ``PhoenixError`` classes the server raised, built f
 problem documents: ``ValidationFailed`` keeps the fields at fault.
 
     PhoenixError
+    ├── ConfigurationError    PHOENIX_TOKEN is missing or malformed (checked before any call)
     ├── ApiUnavailable        the API cannot be reached
     ├── Unauthenticated (401), Forbidden (403)
     ├── NotFound (404), Conflict (409), StaleVersion (412), ValidationFailed (422)
     └── ApiError              any other error status
+        └── NotPhoenixApi     the URL answers, but not as a Phoenix API (no problem document)
+
+No message ever holds the token.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from phoenix_core.auth import Forbidden, Unauthenticated
+from phoenix_core.auth import Forbidden, Unauthenticated, token_problem
 from phoenix_core.errors import (
+    ConfigurationError,
     Conflict,
     FieldError,
     NotFound,
@@ -30,7 +35,10 @@ from phoenix_core.errors import (
     ValidationFailed,
 )
 
-__all__ = ["ApiError", "ApiUnavailable", "ClientSettings", "PhoenixClient"]
+__all__ = ["ApiError", "ApiUnavailable", "ClientSettings", "NotPhoenixApi", "PhoenixClient"]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+PROBLEM_JSON = "application/problem+json"
 
 
 class ClientSettings(BaseSettings):
@@ -38,12 +46,26 @@ class ClientSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PHOENIX_", extra="ignore")
 
-    api_url: str = "http://127.0.0.1:8000"
-    token: SecretStr | None = None
+    api_url: str = Field(default=DEFAULT_API_URL, description="Base URL of the Phoenix API.")
+    token: SecretStr | None = Field(
+        default=None, description="A user's token (phx_u_…, from 'phoenix token create')."
+    )
 
     def client(self) -> PhoenixClient:
-        token = self.token.get_secret_value() if self.token else None
-        return PhoenixClient(self.api_url, token)
+        """A client of the API; ``ConfigurationError`` naming the variable when the token is
+        missing or malformed."""
+        if self.token is None:
+            raise ConfigurationError(
+                f"PHOENIX_TOKEN is not set: commands that go through the API at {self.api_url}"
+                " (PHOENIX_API_URL) need a user's token; an admin creates one with"
+                " 'phoenix token create NAME --role viewer' on the server."
+            )
+        return PhoenixClient(
+            self.api_url,
+            self.token.get_secret_value(),
+            url_setting="PHOENIX_API_URL",
+            token_setting="PHOENIX_TOKEN",  # noqa: S106 - a variable's name
+        )
 
 
 class ApiUnavailable(PhoenixError):
@@ -58,7 +80,15 @@ class ApiError(PhoenixError):
         super().__init__(f"{detail} (HTTP {status})")
 
 
+class NotPhoenixApi(ApiError):
+    """The URL answers, but not as a Phoenix API does (an error without a problem document, or
+    a success that is not JSON): a wrong host, port or path."""
+
+
 class PhoenixClient:
+    """``url_setting`` and ``token_setting`` name where the URL and token came from (the
+    CLI's ``PHOENIX_API_URL`` and ``PHOENIX_TOKEN``), for the messages that blame them."""
+
     def __init__(
         self,
         base_url: str,
@@ -66,10 +96,17 @@ class PhoenixClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        url_setting: str | None = None,
+        token_setting: str | None = None,
     ) -> None:
+        token_name = token_setting or "The token"
+        if token is not None and (problem := token_problem(token)):
+            raise ConfigurationError(f"{token_name} is malformed: {problem}.")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._token = token
+        self._token_setting = token_setting
         self.base_url = base_url.rstrip("/")
+        self._where = f"{self.base_url} ({url_setting})" if url_setting else self.base_url
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
@@ -88,11 +125,38 @@ class PhoenixClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"Cannot reach the Phoenix API at {self.base_url}: {exc}."
+                f"Cannot reach the Phoenix API at {self._where}: {self._hide(str(exc))}."
             ) from exc
         if response.status_code >= 400:
-            raise _error(response)
+            raise self._error(response)
+        kind = response.headers.get("content-type", "")
+        if response.content and not kind.startswith("application/json"):
+            raise NotPhoenixApi(
+                response.status_code,
+                f"{self._where} is not a Phoenix API: {method} {path} answered"
+                f" {kind or 'no content type'}, not JSON",
+            )
         return response
+
+    def _hide(self, text: str) -> str:
+        return text.replace(self._token, "phx_…") if self._token else text
+
+    def _error(self, response: httpx.Response) -> PhoenixError:
+        kind = response.headers.get("content-type", "")
+        status = response.status_code
+        if not kind.startswith(PROBLEM_JSON) and status not in (502, 503, 504):
+            snippet = " ".join(response.text[:80].split())
+            said = f"{status} {response.reason_phrase}" + (f' ("{snippet}")' if snippet else "")
+            request = response.request
+            return NotPhoenixApi(
+                status,
+                f"{self._where} is not a Phoenix API: {request.method} {request.url.path}"
+                f" answered {self._hide(said)}, not a problem document; check the URL",
+            )
+        error = _error(response)
+        if isinstance(error, Unauthenticated) and self._token_setting:
+            return Unauthenticated(f"{str(error).rstrip('.')} ({self._token_setting}).")
+        return error
 
     # experiments
     def create_experiment(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +219,7 @@ class PhoenixClient:
             raise ApiError(status, "The API refused the event stream") from exc
         except (OSError, InvalidURI) as exc:
             raise ApiUnavailable(
-                f"Cannot reach the Phoenix API at {self.base_url}: {exc}."
+                f"Cannot reach the Phoenix API at {self._where}: {self._hide(str(exc))}."
             ) from exc
 
     # analysis
@@ -189,6 +253,20 @@ class PhoenixClient:
         return dict(self._call("POST", path, json={"source": source}).json())
 
     # pipelines
+    def templates(self) -> list[dict[str, Any]]:
+        """The newest version of every pipeline template: name, version, description, variables."""
+        return list(self._call("GET", "/api/v1/pipelines/templates").json())
+
+    def template(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """One template: its typed variables (defaults, bounds) and steps."""
+        params = {"version": version} if version is not None else {}
+        path = f"/api/v1/pipelines/templates/{name}"
+        return dict(self._call("GET", path, params=params).json())
+
+    def render(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{template, variables, collector, reference?}`` → the complete collector config."""
+        return dict(self._call("POST", "/api/v1/pipelines/render", json=body).json())
+
     def forecast(self, body: dict[str, Any]) -> dict[str, Any]:
         """The forecast simulator: ``{template, variables, inventory}`` → series before/after."""
         return dict(self._call("POST", "/api/v1/pipelines/forecast", json=body).json())

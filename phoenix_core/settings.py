@@ -6,17 +6,25 @@ Built in entry points and passed down; nothing here is read at import time.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from phoenix_core.environment import closest, unknown_variables
 from phoenix_core.errors import ConfigurationError
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
-__all__ = ["DatabaseSettings", "default_data_dir", "load_settings"]
+__all__ = [
+    "DatabaseSettings",
+    "default_data_dir",
+    "known_variables",
+    "load_settings",
+    "unknown_variable_warnings",
+]
 
 
 def default_data_dir() -> Path:
@@ -67,3 +75,31 @@ def load_settings(cls: type[SettingsT], **overrides: Any) -> SettingsT:
             for err in exc.errors()
         )
         raise ConfigurationError(f"Invalid setting {problems}.") from None
+
+
+def known_variables(*classes: type[BaseSettings]) -> set[str]:
+    """The environment variables the settings ``classes`` read (``PHOENIX_DATA_DIR``, …)."""
+    return {
+        f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+        for cls in classes
+        for name in cls.model_fields
+    }
+
+
+def unknown_variable_warnings(
+    program: str,
+    classes: list[type[BaseSettings]],
+    environ: Mapping[str, str] | None = None,
+    *,
+    others: tuple[str, ...] = (),
+) -> list[str]:
+    """One sentence per ``PHOENIX_*`` variable that none of ``classes`` reads (a typo, most
+    often), for ``program`` to print; the ``others`` prefixes belong to other programs."""
+    environ = os.environ if environ is None else environ
+    known = known_variables(*classes)
+    warnings = []
+    for variable in unknown_variables(environ, "PHOENIX_", known, others=others):
+        close = closest(variable, known)
+        hint = f"; did you mean {close}?" if close else "."
+        warnings.append(f"{variable} is not a setting of {program}, which ignores it{hint}")
+    return warnings

@@ -18,6 +18,7 @@ from typing import Any, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from phoenix_core.environment import unknown_setting, unknown_variables
 from phoenix_core.errors import ConfigurationError
 
 __all__ = ["ENV_PREFIX", "AgentSettings", "load_agent_settings"]
@@ -126,14 +127,14 @@ def load_agent_settings(
     ``ConfigurationError`` naming the variable."""
     environ = os.environ if environ is None else environ
     fields = AgentSettings.model_fields
+    known = [ENV_PREFIX + field.upper() for field in fields]
+    for variable in unknown_variables(environ, ENV_PREFIX, known):
+        raise ConfigurationError(unknown_setting(variable, known))
     values: dict[str, Any] = {}
     for variable, text in environ.items():
         if not variable.upper().startswith(ENV_PREFIX):
             continue
         name = variable[len(ENV_PREFIX) :].lower()
-        if name not in fields:
-            known = ", ".join(ENV_PREFIX + field.upper() for field in fields)
-            raise ConfigurationError(f"Unknown setting {variable} (known: {known}).")
         if get_origin(fields[name].annotation) in (list, dict):
             try:
                 values[name] = json.loads(text)

@@ -216,15 +216,25 @@ class TemplateLibrary:
         """Every version of a template, oldest first."""
         found = [self.templates[key] for key in sorted(k for k in self.templates if k[0] == name)]
         if not found:
-            raise NotFound("pipeline template", name)
+            raise self._unknown(name)
         return found
 
     def get(self, name: str, version: int | None = None) -> Template:
         """One template; the newest version when ``version`` is None."""
         versions = sorted(v for n, v in self.templates if n == name)
         if not versions:
-            raise NotFound("pipeline template", name)
+            raise self._unknown(name)
         chosen = versions[-1] if version is None else version
         if (name, chosen) not in self.templates:
-            raise NotFound("pipeline template", f"{name} version {version}")
+            have = ", ".join(str(v) for v in versions)
+            detail = f"No pipeline template '{name}' version {version} exists (versions: {have})."
+            raise NotFound("pipeline template", f"{name} version {version}", detail=detail)
         return self.templates[(name, chosen)]
+
+    def _unknown(self, name: str) -> NotFound:
+        names = ", ".join(self.names())
+        return NotFound(
+            "pipeline template",
+            name,
+            detail=f"No pipeline template '{name}' exists (templates: {names}).",
+        )

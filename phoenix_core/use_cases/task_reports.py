@@ -8,6 +8,7 @@ import uuid
 from phoenix_core.queue import Report, TaskQueue
 from phoenix_core.store.events import announce
 from phoenix_core.store.session import Store
+from phoenix_core.store.tables import HostRow
 
 __all__ = ["TASK_UPDATED", "apply_report"]
 
@@ -18,14 +19,16 @@ def apply_report(store: Store, queue: TaskQueue, host_id: uuid.UUID, report: Rep
     """Apply one report; ``True`` when it changed the task, ``False`` for a repeat. A refusal
     (stale attempt, a task the host does not hold, a transition not allowed) raises.
 
-    A report writes no ``events`` row (the task row is its own history); the live notice is
-    how dashboards and ``phoenix experiment watch`` see tasks progress."""
+    A report writes no ``events`` row (the task row is its own history); the live notice
+    (naming the task's variant and hostname) is how dashboards and ``phoenix experiment watch``
+    see tasks progress."""
     result = queue.report(host_id, [report])
     result.raise_for_refusal()
     if not result.applied:
         return False
     task = queue.get(report.task_id)
     with store.session() as session:
+        host = session.get(HostRow, task.host_id)
         announce(
             session,
             TASK_UPDATED,
@@ -35,6 +38,8 @@ def apply_report(store: Store, queue: TaskQueue, host_id: uuid.UUID, report: Rep
                 "task_id": task.id,
                 "type": task.type.value,
                 "action": task.action.value,
+                "variant": task.payload.get("variant"),  # none for a load task
+                "host": host.hostname if host is not None else str(task.host_id),
                 "status": task.status.value,
                 "attempt": task.attempt,
                 "error_message": task.error_message,

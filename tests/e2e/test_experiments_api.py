@@ -271,7 +271,7 @@ def test_the_cli_drives_experiments_through_the_api(api: Api, tmp_path: Path) ->
     assert refused.returncode == 1
     assert refused.stderr.strip() == "Error: This needs the role 'admin'; the token has 'operator'."
     bad = run_cli("phoenix", ["experiment", "list"], {**env, "PHOENIX_TOKEN": "phx_u_" + "x" * 43})
-    assert bad.stderr.strip() == "Error: The token is not known."
+    assert bad.stderr.strip() == "Error: The token is not known (PHOENIX_TOKEN)."
     spec_file.write_text(yaml.safe_dump(_spec(duration_seconds=-1)))
     invalid = run_cli("phoenix", ["experiment", "create", str(spec_file)], env)
     assert invalid.returncode == 1

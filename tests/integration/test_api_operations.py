@@ -90,6 +90,6 @@ def test_dry_run_names_a_missing_template_version(api: dict[str, Any]) -> None:
     assert response.json()["errors"] == [
         {
             "loc": ["variants", 1, "template"],
-            "msg": "No pipeline template 'top-k version 2' exists.",
+            "msg": "No pipeline template 'top-k' version 2 exists (versions: 1).",
         }
     ]

@@ -38,7 +38,10 @@ def test_variables_become_typed_settings() -> None:
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"PHOENIX_AGENT_APIURL": "x"}, "Unknown setting PHOENIX_AGENT_APIURL (known: "),
+        (
+            {"PHOENIX_AGENT_APIURL": "x"},
+            "Unknown setting PHOENIX_AGENT_APIURL: did you mean PHOENIX_AGENT_API_URL\\? (known: ",
+        ),
         ({"PHOENIX_AGENT_LABELS": "env=prod"}, "Invalid setting PHOENIX_AGENT_LABELS: not JSON"),
         ({"PHOENIX_AGENT_CRASH_LOOP_AFTER": "0"}, "Invalid setting PHOENIX_AGENT_CRASH_LOOP_AFTER"),
         (

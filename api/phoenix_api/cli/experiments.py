@@ -10,6 +10,7 @@ import click
 
 from phoenix_api.cli._common import OUTPUT, PhoenixGroup, api_client
 from phoenix_api.cli.report import DEFAULT_FLEET_HOSTS, fetch_report, report_lines
+from phoenix_api.cli.views import Waiting, experiment_lines, task_line
 
 __all__ = ["experiment"]
 
@@ -49,9 +50,22 @@ def experiment_list(state: str | None, limit: int, output: str) -> None:
 @click.argument("experiment_id")
 @OUTPUT
 def experiment_show(experiment_id: str, output: str) -> None:
-    """One experiment."""
+    """One experiment: its state and why, its hosts, and its variants (role, template and,
+    once analysed, the series each delivered). ``--output json``: the record, as
+    ``GET /api/v1/experiments/{id}`` answers it."""
+    from phoenix_core.errors import Conflict
+
     with api_client() as client:
-        _print_experiments([client.experiment(experiment_id)], output)
+        found = client.experiment(experiment_id)
+        if output == "json":
+            click.echo(json.dumps(found, indent=2))
+            return
+        try:
+            kpis: dict[str, Any] | None = client.kpis(experiment_id)
+        except Conflict:  # not analysed (yet)
+            kpis = None
+    for line in experiment_lines(found, kpis):
+        click.echo(line)
 
 
 @experiment.command("start")
@@ -127,21 +141,30 @@ def experiment_report(
 @FLEET_HOSTS
 def experiment_watch(experiment_id: str, price_book: str | None, fleet_hosts: int) -> None:
     """Follow an experiment's events live until it ends, then print its report (as
-    ``phoenix experiment report``) once completed; exit status 1 if it failed."""
+    ``phoenix experiment report``) once completed; exit status 1 if it failed.
+
+    Each task's line names its variant and host; while deploying, a "waiting for:" line says
+    what each variant still waits for on each host whenever that changes."""
     ending = {"completed", "stopped", "failed"}
+    waiting = Waiting()
     with api_client() as client:
         for event in client.watch(experiment_id):
             data = event["data"]
             detail = data["data"]
             when = data["created_at"][:19].replace("T", " ")
             if "id" not in data:  # a live notice (a task update), not an audit event
-                click.echo(f"{when}  {'':<32} {event['type']:<26} {_task_line(detail)}")
+                click.echo(f"{when}  {'':<32} {event['type']:<26} {task_line(detail)}")
+            else:
+                change = f"{detail['from']} -> {detail['to']}" if "to" in detail else ""
+                if "waiting_for" in detail:  # deploy_waiting
+                    change = f"{detail['variant']} on {detail['host']} waits: "
+                    change += detail["waiting_for"]
+                reason = f"  ({detail['reason']})" if detail.get("reason") else ""
+                click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {change}{reason}")
+            if (summary := waiting.update(event["type"], detail)) is not None:
+                click.echo(f"{'':<21}{'':<33}{'':<27}{summary}")
+            if "id" not in data:
                 continue
-            change = f"{detail['from']} -> {detail['to']}" if "to" in detail else ""
-            if "waiting_for" in detail:  # deploy_waiting
-                change = f"{detail['variant']} on {detail['host']} waits: {detail['waiting_for']}"
-            reason = f"  ({detail['reason']})" if detail.get("reason") else ""
-            click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {change}{reason}")
             if detail.get("to") in ending:
                 if detail["to"] == "failed":
                     raise SystemExit(1)
@@ -153,14 +176,6 @@ def experiment_watch(experiment_id: str, price_book: str | None, fleet_hosts: in
                     for line in report_lines(report):
                         click.echo(line)
                 return
-
-
-def _task_line(detail: dict[str, Any]) -> str:
-    line = (
-        f"task {detail.get('task_id')} {detail.get('type')}/{detail.get('action')} "
-        f"attempt {detail.get('attempt')}: {detail.get('status')}"
-    )
-    return f"{line}  ({detail['error_message']})" if detail.get("error_message") else line
 
 
 @experiment.command("dry-run")
@@ -183,7 +198,7 @@ def experiment_dry_run(experiment_id: str, output: str) -> None:
 
 
 def _print_experiments(items: list[dict[str, Any]], output: str) -> None:
-    """Whole records (create, show) or summaries (list) alike."""
+    """Whole records (create) or summaries (list) alike."""
     if output == "json":
         click.echo(json.dumps(items, indent=2))
         return
