@@ -22,6 +22,7 @@ import yaml
 
 import phoenix_core
 from support.processes import BIN, api_server, run_cli
+from support.prometheus import PrometheusServer, prometheus_server
 from support.specs import spec_data
 
 
@@ -38,11 +39,20 @@ def _token(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+def receiver() -> Iterator[PrometheusServer]:
+    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers."""
+    with prometheus_server() as server:
+        yield server
+
+
+@pytest.fixture
+def api(tmp_path: Path, receiver: PrometheusServer) -> Iterator[Api]:
     env = {
         "PHOENIX_DATA_DIR": str(tmp_path),
         "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
         "PHOENIX_CONTROLLER_DEPLOY_TIMEOUT_SECONDS": "30",
+        "PHOENIX_CONTROLLER_PROMETHEUS_URL": receiver.url,
+        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": receiver.remote_write_url,
     }
     operator = _token(env, "token", "create", "olga", "--role", "operator")
     enrol = _token(env, "enrolment-token", "create", "rack-1")
@@ -65,7 +75,9 @@ SLIM = {
 
 
 def _spec(candidate: dict[str, Any] = SLIM, **overrides: Any) -> dict[str, Any]:
-    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, **overrides)
+    sink = {"kind": "prometheus-remote-write"}  # the controller's remote_write_url
+    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, sink=sink)
+    data |= overrides
     data["variants"] = [{"name": "baseline", "role": "baseline", "template": "baseline"}, candidate]
     return data
 

@@ -62,7 +62,7 @@ def test_the_example_spec_is_created_as_it_is(operator: dict[str, str]) -> None:
     shown = json.loads(
         _cli_output(["experiment", "show", experiment_id, "--output", "json"], operator)
     )
-    (draft,) = shown
+    draft = shown  # one experiment: an object
     spec = draft["spec"]
     assert spec["name"] == example["name"]
     assert [(v["name"], v["role"], v["template"]) for v in spec["variants"]] == [

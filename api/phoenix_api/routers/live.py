@@ -107,7 +107,7 @@ async def live(websocket: WebSocket) -> None:
         await _refuse(websocket, exc)
         return
     subscription = hub.subscribe(asyncio.get_running_loop())
-    replayed: dict[str, int] = {}
+    replayed = _Replayed()
     tasks = [
         asyncio.create_task(_receive(session, store, subscription, replayed)),
         asyncio.create_task(_send(session, subscription, replayed)),
@@ -134,7 +134,7 @@ async def _settle(session: _Session, done: set[asyncio.Task[None]]) -> None:
 
 
 async def _receive(
-    session: _Session, store: Store, subscription: Subscription, replayed: dict[str, int]
+    session: _Session, store: Store, subscription: Subscription, replayed: _Replayed
 ) -> None:
     with contextlib.suppress(WebSocketDisconnect, _Ended):
         while True:
@@ -146,7 +146,7 @@ async def _handle(
     session: _Session,
     store: Store,
     subscription: Subscription,
-    replayed: dict[str, int],
+    replayed: _Replayed,
     message: dict[str, Any],
 ) -> None:
     kind, topic = message.get("type"), str(message.get("topic", ""))
@@ -157,21 +157,59 @@ async def _handle(
         subscription.topics.discard(topic)
         await session.send({"type": "unsubscribed", "topic": topic, "data": {}})
         return
-    subscription.topics.add(topic)  # live events queue up while the history is read
+    replayed.deferring(topic)  # live messages wait while the history is read and sent
+    subscription.topics.add(topic)
     after = int(message.get("after") or 0)
     history = await run_in_threadpool(_history, store, topic, after)
-    replayed[topic] = history[-1].id if history else after
+    last = history[-1].id if history else after
     await session.send(
         {"type": "subscribed", "topic": topic, "data": {"after": after}},
         *(envelope(event, topic) for event in history),
     )
+    while batch := replayed.take(topic):  # what came in meanwhile, less what history held
+        await session.send(*(m for m in batch if not _replayed_already(m, last)))
+    replayed.acknowledged(topic, last)  # (no await since the last take: nothing slips by)
 
 
-async def _send(session: _Session, subscription: Subscription, replayed: dict[str, int]) -> None:
+async def _send(session: _Session, subscription: Subscription, replayed: _Replayed) -> None:
     with contextlib.suppress(WebSocketDisconnect, _Ended):
         while True:
             message = await subscription.queue.get()
-            event_id = message["data"].get("id")  # live notices have none and are never replayed
-            if event_id is not None and event_id <= replayed.get(message["topic"], 0):
+            if replayed.defer(message):
+                continue  # its topic's "subscribed" and history go first
+            if _replayed_already(message, replayed.last.get(message["topic"], 0)):
                 continue  # already sent from the history
             await session.send(message)
+
+
+def _replayed_already(message: dict[str, Any], last: int) -> bool:
+    event_id = message["data"].get("id")  # live notices have none and are never replayed
+    return event_id is not None and event_id <= last
+
+
+class _Replayed:
+    """Per topic, the last event its history sent; and the live messages held back while a
+    subscription's history is read, so that "subscribed" comes first and nothing twice."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+        self._held: dict[str, list[dict[str, Any]]] = {}
+
+    def deferring(self, topic: str) -> None:
+        self._held.setdefault(topic, [])
+
+    def defer(self, message: dict[str, Any]) -> bool:
+        held = self._held.get(message["topic"])
+        if held is None:
+            return False
+        held.append(message)
+        return True
+
+    def take(self, topic: str) -> list[dict[str, Any]]:
+        held = self._held.get(topic, [])
+        self._held[topic] = []
+        return held
+
+    def acknowledged(self, topic: str, last: int) -> None:
+        self._held.pop(topic, None)
+        self.last[topic] = last
