@@ -38,9 +38,10 @@ def _token(env: dict[str, str], *args: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def receiver() -> Iterator[PrometheusServer]:
-    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers."""
+    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers (one
+    for the module: nothing here reads what it receives)."""
     with prometheus_server() as server:
         yield server
 

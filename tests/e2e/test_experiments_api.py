@@ -37,9 +37,10 @@ class Api:
         )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def receiver() -> Iterator[PrometheusServer]:
-    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers."""
+    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers (one
+    for the module: nothing here reads what it receives)."""
     with prometheus_server() as server:
         yield server
 
