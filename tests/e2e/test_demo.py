@@ -39,7 +39,10 @@ def test_the_demo_runs_an_experiment_end_to_end() -> None:
     assert "cpu-floor: fail: active_series median -16.7%" in out
     assert "short of the required 20% improvement" in out
     # priced under the default book on 100 hosts; top20 (80 series) saves against 120
-    assert "Cost under grafana-cloud-pro" in out and "projected on 100 hosts" in out
+    assert (
+        "Cost under grafana-cloud-pro" in out
+        and "projected on 100 hosts at a 15 s scrape interval" in out
+    )
     savings = re.search(r"^top20\s+([\d,.]+)\s+([\d,.]+)", out, re.MULTILINE)
     assert savings and float(savings.group(2).replace(",", "")) > 0, out
     # both paths for the collectors' CPU and memory: a number on each side for every variant
