@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-import phoenix_core
+from support.control_plane import cli_token, online_host, receiving_at
 from support.processes import BIN, api_server, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
 from support.specs import spec_data
@@ -30,12 +30,6 @@ class Api:
     def __init__(self, url: str, data_dir: Path, operator: str, host_token: str) -> None:
         self.url, self.data_dir, self.host_token = url, data_dir, host_token
         self.env = {"PHOENIX_API_URL": url, "PHOENIX_TOKEN": operator}
-
-
-def _token(env: dict[str, str], *args: str) -> str:
-    result = run_cli("phoenix", list(args), env)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +46,12 @@ def api(tmp_path: Path, receiver: PrometheusServer) -> Iterator[Api]:
         "PHOENIX_DATA_DIR": str(tmp_path),
         "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
         "PHOENIX_CONTROLLER_DEPLOY_TIMEOUT_SECONDS": "30",
-        "PHOENIX_CONTROLLER_PROMETHEUS_URL": receiver.url,
-        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": receiver.remote_write_url,
+        **receiving_at(receiver),
     }
-    operator = _token(env, "token", "create", "olga", "--role", "operator")
-    enrol = _token(env, "enrolment-token", "create", "rack-1")
+    operator = cli_token(env, "token", "create", "olga", "--role", "operator")
+    enrol = cli_token(env, "enrolment-token", "create", "rack-1")
     with api_server(env) as (url, _):
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {enrol}"}) as c:
-            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
-            host_token = c.post("/agent/v1/register", json=body).json()["token"]
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {host_token}"}) as c:
-            beat = {"agent_version": phoenix_core.__version__, "status": "healthy"}
-            assert c.post("/agent/v1/heartbeat", json=beat).status_code == 200
-        yield Api(url, tmp_path, operator, host_token)
+        yield Api(url, tmp_path, operator, online_host(url, enrol))
 
 
 SLIM = {

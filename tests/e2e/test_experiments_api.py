@@ -14,16 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-import phoenix_core
+from support.control_plane import cli_token, online_host, receiving_at
 from support.processes import api_server, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
 from support.specs import spec_data
-
-
-def _token(env: dict[str, str], *args: str) -> str:
-    result = run_cli("phoenix", list(args), env)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 class Api:
@@ -50,25 +44,16 @@ def api(tmp_path: Path, receiver: PrometheusServer) -> Iterator[Api]:
     env = {
         "PHOENIX_DATA_DIR": str(tmp_path),
         "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
-        "PHOENIX_CONTROLLER_PROMETHEUS_URL": receiver.url,
-        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": receiver.remote_write_url,
+        **receiving_at(receiver),
     }
     tokens = {
-        "viewer": _token(env, "token", "create", "vera", "--role", "viewer"),
-        "operator": _token(env, "token", "create", "olga", "--role", "operator"),
-        "enrol": _token(env, "enrolment-token", "create", "rack-1"),
+        "viewer": cli_token(env, "token", "create", "vera", "--role", "viewer"),
+        "operator": cli_token(env, "token", "create", "olga", "--role", "operator"),
+        "enrol": cli_token(env, "enrolment-token", "create", "rack-1"),
     }
     with api_server(env) as (url, _):
         api = Api(url, tokens)
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {tokens['enrol']}"}
-        ) as c:
-            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
-            host_token = c.post("/agent/v1/register", json=body).json()["token"]
-        api.host_token = host_token
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {host_token}"}) as c:
-            beat = {"agent_version": phoenix_core.__version__, "status": "healthy"}
-            assert c.post("/agent/v1/heartbeat", json=beat).status_code == 200  # host is online
+        api.host_token = online_host(url, tokens["enrol"])
         yield api
 
 
@@ -222,15 +207,13 @@ def test_a_start_is_refused_when_phoenix_cannot_read_its_prometheus(
     env = {
         "PHOENIX_DATA_DIR": str(tmp_path),
         "PHOENIX_RUN_CONTROLLER": "false",
+        **receiving_at(receiver),
         "PHOENIX_CONTROLLER_PROMETHEUS_URL": "http://127.0.0.1:9",  # nothing listens there
-        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": receiver.remote_write_url,
     }
-    operator = _token(env, "token", "create", "olga", "--role", "operator")
-    enrol = _token(env, "enrolment-token", "create", "rack-1")
+    operator = cli_token(env, "token", "create", "olga", "--role", "operator")
+    enrol = cli_token(env, "enrolment-token", "create", "rack-1")
     with api_server(env) as (url, _):
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {enrol}"}) as c:
-            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
-            assert c.post("/agent/v1/register", json=body).status_code == 201
+        online_host(url, enrol)
         auth = {"Authorization": f"Bearer {operator}"}
         with httpx.Client(base_url=url, headers=auth, timeout=30) as client:
             experiment = client.post("/api/v1/experiments", json=_spec()).json()
@@ -358,8 +341,8 @@ def test_sink_secrets_never_leave_except_to_the_host(
         "PHOENIX_LOG_LEVEL": "debug",
         "PHOENIX_CONTROLLER_PROMETHEUS_URL": receiver.url,
     }
-    operator_token = _token(env, "token", "create", "olga", "--role", "operator")
-    enrol = _token(env, "enrolment-token", "create", "rack-1")
+    operator_token = cli_token(env, "token", "create", "olga", "--role", "operator")
+    enrol = cli_token(env, "enrolment-token", "create", "rack-1")
     sink = {"url": receiver.remote_write_url, "bearer_token": secret,
             "headers": {"X-Scope-OrgID": tenant}}  # fmt: skip
     spec = _spec(sink=sink, collector="otelcol")
@@ -369,14 +352,10 @@ def test_sink_secrets_never_leave_except_to_the_host(
         log_lines: list[str] = []
         reader = threading.Thread(target=lambda: log_lines.extend(process.stderr), daemon=True)
         reader.start()  # (a full pipe would block the server)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {enrol}"}) as c:
-            body = {"hostname": "web-1", "agent_version": phoenix_core.__version__}
-            host_token = c.post("/agent/v1/register", json=body).json()["token"]
+        host_token = online_host(url, enrol)
         agent = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {host_token}"})
         operator = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {operator_token}"})
         with agent, operator:
-            beat = {"agent_version": phoenix_core.__version__, "status": "healthy"}
-            assert agent.post("/agent/v1/heartbeat", json=beat).status_code == 200
             created = operator.post("/api/v1/experiments", json=spec)
             assert created.status_code == 201, created.text
             experiment_id = created.json()["id"]
