@@ -79,6 +79,7 @@ class Controller:
         self._last_purge: datetime | None = None
         self._waiting: dict[tuple[uuid.UUID, str, uuid.UUID], str] = {}  # deploying ones only
         self._references: dict[tuple[uuid.UUID, uuid.UUID], Reference] = {}
+        self._metrics_down: tuple[datetime, str] | None = None  # since when, and why
 
     @classmethod
     def build(
@@ -145,6 +146,10 @@ class Controller:
         deploying = {r.id for r in records if r.state is ExperimentState.DEPLOYING}
         self._waiting = {k: why for k, why in self._waiting.items() if k[0] in deploying}
         self._references = {}  # read afresh each pass
+        if deploying:
+            self._check_metrics(now)
+        else:
+            self._metrics_down = None  # an outage counts only while it is watched
         for record in records:
             try:
                 self._advance(record, now)
@@ -174,7 +179,7 @@ class Controller:
                 return
         elapsed = (now - record.state_changed_at).total_seconds()
         if record.state is ExperimentState.DEPLOYING:
-            self._deploy(record, tasks, elapsed)
+            self._deploy(record, tasks, now, elapsed)
         elif record.state is ExperimentState.WARMING_UP:
             self._refresh_keep_lists(record, now)
             if elapsed >= record.spec.warmup_seconds:
@@ -219,6 +224,37 @@ class Controller:
             record, ExperimentState.COMPLETED, verdict=result.verdict, reasons=result.reasons
         )
 
+    def _check_metrics(self, now: datetime) -> None:
+        """Whether the Prometheus the controller reads answers (once a pass, while anything
+        deploys): from when it stopped answering, and why."""
+        try:
+            self.reference.check()
+        except MetricsUnavailable as exc:
+            if self._metrics_down is None:
+                log.warning("the Prometheus the controller reads does not answer: %s", exc)
+                self._metrics_down = (now, str(exc))
+            else:
+                self._metrics_down = (self._metrics_down[0], str(exc))
+            return
+        if self._metrics_down is not None:
+            log.info("the Prometheus the controller reads answers again")
+        self._metrics_down = None
+
+    def _metrics_outage(self, now: datetime) -> str:
+        """Why a deploying experiment fails now: its measurements' store has not answered
+        for ``metrics_outage_seconds``; or nothing."""
+        if self._metrics_down is None:
+            return ""
+        since, why = self._metrics_down
+        down = (now - since).total_seconds()
+        if down < self.settings.metrics_outage_seconds:
+            return ""
+        return (
+            f"the Prometheus at {self.settings.prometheus_url} (PHOENIX_CONTROLLER_PROMETHEUS_URL)"
+            f" has not answered for {down:.0f} s, since {since:%H:%M:%S} UTC; keep-lists and the"
+            f" verdict read it: {why}"
+        )
+
     def _schedule(self, record: ExperimentRecord) -> None:
         try:
             with self.store.session() as session:
@@ -241,9 +277,15 @@ class Controller:
             return
         self._move(record, ExperimentState.DEPLOYING)
 
-    def _deploy(self, record: ExperimentRecord, tasks: list[Task], elapsed: float) -> None:
+    def _deploy(
+        self, record: ExperimentRecord, tasks: list[Task], now: datetime, elapsed: float
+    ) -> None:
         """Place every variant on every host (candidates that need reference values once the
         baseline has measurements), start them, and move on when every start succeeded."""
+        outage = self._metrics_outage(now)
+        if outage:
+            self._fail(record, outage)
+            return
         new: list[NewTask] = []
         waiting: list[str] = []
         refused = ""

@@ -25,7 +25,7 @@ from typing import Protocol
 import pandas as pd
 
 from phoenix_core.metrics.catalog import jobs_regex
-from phoenix_core.metrics.reader import SAMPLE_COLUMNS, MetricsReader
+from phoenix_core.metrics.reader import SAMPLE_COLUMNS, MetricsReader, MetricsUnavailable
 from phoenix_core.pipelines.inventory import VALUE, inventory_from_series
 from phoenix_core.pipelines.scrape import SCRAPE_META_SERIES
 from phoenix_core.wire.labels import IDENTITY_LABELS, matchers, promql_string
@@ -67,6 +67,10 @@ class ReferenceSource(Protocol):
         self, experiment_id: uuid.UUID, variant: str, host: str, jobs: Sequence[str]
     ) -> Reference:
         """The variant's complete current series on the host (labels and values)."""
+
+    def check(self) -> None:
+        """``MetricsUnavailable`` when the store the reference (and the measurements) come
+        from does not answer."""
 
 
 class PrometheusReference:
@@ -123,6 +127,9 @@ class PrometheusReference:
         ]
         return Reference(inventory_from_series(series, found["value"].tolist()))
 
+    def check(self) -> None:
+        self.reader.instant("vector(1)")
+
     def _scrape_health(self, selector: str, window: str, host: str) -> tuple[str, set[str]]:
         """Why the baseline will never have a complete inventory (a source whose last
         ``STEADY_SCRAPES`` scrapes all failed, ``up == 0``: a node-exporter not running), and
@@ -154,6 +161,11 @@ class StaticReference:
 
     def __init__(self, inventories: dict[tuple[str, str], pd.DataFrame] | None = None) -> None:
         self.inventories = inventories or {}
+        self.unavailable = ""  # set it to make the store "down" with that reason
+
+    def check(self) -> None:
+        if self.unavailable:
+            raise MetricsUnavailable(self.unavailable)
 
     def latest(
         self, experiment_id: uuid.UUID, variant: str, host: str, jobs: Sequence[str]

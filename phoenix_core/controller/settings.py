@@ -30,6 +30,13 @@ class ControllerSettings(BaseSettings):
         description="An experiment whose collectors are not all started by then fails. Raise "
         "it for slow hosts or large first scrapes.",
     )
+    metrics_outage_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A deploying experiment fails once the Prometheus the controller reads "
+        "(prometheus_url) has not answered for this long: its keep-lists and its verdict "
+        "need it. A shorter outage (a restart) is waited out.",
+    )
     stop_timeout_seconds: float = Field(
         default=120.0,
         gt=0,

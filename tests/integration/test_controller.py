@@ -3,6 +3,7 @@ scripted agent in the test standing in for the hosts."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -334,6 +335,44 @@ def test_deploy_timeout_fails_with_the_reason(w: World) -> None:
         if e.type == "deploy_waiting"
     )  # once each: the same reason on the next pass writes no second event
     assert len([e for e in events if e.type == "deploy_waiting"]) == 4
+
+
+def test_a_deploy_fails_once_prometheus_has_not_answered_for_the_outage_setting(
+    w: World,
+) -> None:
+    """An outage shorter than ``metrics_outage_seconds`` (30) is waited out; a longer one
+    fails the deploy naming Prometheus and the error, long before the deploy timeout (60)."""
+    first, second = w.create(), w.create(hosts=["web-3"])
+    w.experiments.start(first, actor="user:t")
+    w.experiments.start(second, actor="user:t")
+    w.tick()
+    w.reference.unavailable = "Cannot reach Prometheus at http://p:9090: connection refused."
+    w.tick()
+    w.tick(seconds=29)
+    assert w.get(first).state is S.DEPLOYING
+    w.reference.unavailable = ""  # back (a restart)
+    w.tick(seconds=30)
+    assert w.get(first).state is S.DEPLOYING
+    w.reference.unavailable = "Cannot reach Prometheus at http://p:9090: connection refused."
+    w.tick(seconds=31)
+    w.tick(seconds=45)
+    assert w.get(first).state is S.DEPLOYING  # down for 14 s only: counted from its start
+    w.tick(seconds=61)
+    for experiment in (first, second):
+        record = w.get(experiment)
+        assert record.state is S.FAILED
+        assert re.fullmatch(
+            re.escape(
+                f"the Prometheus at {SETTINGS.prometheus_url} (PHOENIX_CONTROLLER_PROMETHEUS_URL) "
+                "has not answered for 30 s, since "
+            )
+            + r"\d\d:\d\d:\d\d UTC"
+            + re.escape(
+                "; keep-lists and the verdict read it: Cannot reach Prometheus at "
+                "http://p:9090: connection refused."
+            ),
+            record.failure_reason or "",
+        ), record.failure_reason
 
 
 def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> None:

@@ -38,6 +38,7 @@ class World:
         series: pd.DataFrame,
         *,
         agent_env: dict[str, str] | None = None,
+        api_env: dict[str, str] | None = None,
         scrape_interval_seconds: float = 1,
         api_port: int | None = None,
     ) -> None:
@@ -51,7 +52,7 @@ class World:
             "PHOENIX_CONTROLLER_SCRAPE_INTERVAL_SECONDS": str(scrape_interval_seconds),
             "PHOENIX_CONTROLLER_PORT_RANGE_START": str(start),
             "PHOENIX_CONTROLLER_PORT_RANGE_END": str(start + 20),
-        }
+        } | (api_env or {})
         self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
         # the baseline's latest values, for the candidates' keep-lists, come from there too
         self.env["PHOENIX_CONTROLLER_PROMETHEUS_URL"] = self.prometheus.url
