@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import subprocess
 import threading
 import time
@@ -73,11 +74,11 @@ def _spec(candidate: dict[str, Any] = SLIM, **overrides: Any) -> dict[str, Any]:
 def _create(api: Api, tmp_path: Path, candidate: dict[str, Any] = SLIM, **overrides: Any) -> str:
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(_spec(candidate, **overrides)))
-    created = run_cli(
-        "phoenix", ["experiment", "create", str(spec_file), "--output", "json"], api.env
-    )
+    command = ["experiment", "create", str(spec_file), "--output", "id"]
+    created = run_cli("phoenix", command, api.env)
     assert created.returncode == 0, created.stderr
-    return str(json.loads(created.stdout)[0]["id"])
+    assert re.fullmatch(r"[0-9a-f-]{36}\n", created.stdout), created.stdout  # the id alone
+    return created.stdout.strip()
 
 
 def test_settings_are_named_in_errors_and_the_token_never_printed(api: Api) -> None:

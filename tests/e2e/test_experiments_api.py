@@ -240,7 +240,7 @@ def test_the_cli_drives_experiments_through_the_api(api: Api, tmp_path: Path) ->
     spec_file.write_text(yaml.safe_dump(_spec(name="from the cli")))
     created = run_cli("phoenix", ["experiment", "create", str(spec_file), "--output", "json"], env)
     assert created.returncode == 0, created.stderr
-    experiment = json.loads(created.stdout)[0]
+    experiment = json.loads(created.stdout)  # the record, an object
     listed = run_cli("phoenix", ["experiment", "list"], env)
     assert experiment["id"] in listed.stdout and "from the cli" in listed.stdout
     planned = run_cli(

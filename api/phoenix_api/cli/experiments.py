@@ -22,7 +22,14 @@ def experiment() -> None:
 
 @experiment.command("create")
 @click.argument("spec_file", type=click.File("r"))
-@OUTPUT
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json", "id"]),
+    default="table",
+    show_default=True,
+    help="json: the record, as POST /api/v1/experiments answers it; id: only its id, for "
+    'scripts (ID=$(phoenix experiment create spec.yaml --output id)).',
+)
 def experiment_create(spec_file: IO[str], output: str) -> None:
     """Create a draft from SPEC_FILE (YAML or JSON; '-' reads standard input)."""
     import yaml
@@ -33,7 +40,12 @@ def experiment_create(spec_file: IO[str], output: str) -> None:
         raise click.BadParameter(f"not YAML or JSON: {exc}", param_hint="SPEC_FILE") from exc
     with api_client() as client:
         created = client.create_experiment(spec)
-    _print_experiments([created], output)
+    if output == "id":
+        click.echo(created["id"])
+    elif output == "json":
+        click.echo(json.dumps(created, indent=2))
+    else:
+        _print_experiments([created], output)
 
 
 @experiment.command("list")
