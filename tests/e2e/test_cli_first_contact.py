@@ -23,7 +23,7 @@ import yaml
 
 from support.control_plane import cli_token, online_host, receiving_at
 from support.processes import BIN, api_server, run_cli
-from support.prometheus import PrometheusServer, prometheus_server
+from support.prometheus import PrometheusServer
 from support.specs import spec_data
 
 
@@ -31,14 +31,6 @@ class Api:
     def __init__(self, url: str, data_dir: Path, operator: str, host_token: str) -> None:
         self.url, self.data_dir, self.host_token = url, data_dir, host_token
         self.env = {"PHOENIX_API_URL": url, "PHOENIX_TOKEN": operator}
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[PrometheusServer]:
-    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers (one
-    for the module: nothing here reads what it receives)."""
-    with prometheus_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -31,14 +31,6 @@ class Api:
         )
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[PrometheusServer]:
-    """What a start checks: the sink accepts remote writes, Phoenix's Prometheus answers (one
-    for the module: nothing here reads what it receives)."""
-    with prometheus_server() as server:
-        yield server
-
-
 @pytest.fixture
 def api(tmp_path: Path, receiver: PrometheusServer) -> Iterator[Api]:
     env = {

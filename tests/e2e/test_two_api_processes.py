@@ -18,8 +18,9 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 import phoenix_core
+from support.control_plane import receiving_at
 from support.processes import api_server, run_cli
-from support.prometheus import prometheus_server
+from support.prometheus import PrometheusServer
 from support.specs import spec_data
 
 
@@ -78,14 +79,13 @@ class Live:
 
 
 @pytest.fixture
-def two_apis(postgres_url: str) -> Iterator[tuple[list[str], dict[str, str]]]:
-    receiver = ExitStack()
-    prometheus = receiver.enter_context(prometheus_server())  # what a start checks
+def two_apis(
+    postgres_url: str, receiver: PrometheusServer
+) -> Iterator[tuple[list[str], dict[str, str]]]:
     env = {
         "PHOENIX_DATABASE_URL": postgres_url,
         "PHOENIX_CONTROLLER_INTERVAL_SECONDS": "0.2",
-        "PHOENIX_CONTROLLER_PROMETHEUS_URL": prometheus.url,
-        "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        **receiving_at(receiver),  # what a start checks
     }
 
     def token(*args: str) -> str:
@@ -97,7 +97,7 @@ def two_apis(postgres_url: str) -> Iterator[tuple[list[str], dict[str, str]]]:
         "operator": token("token", "create", "olga", "--role", "operator"),
         "enrol": token("enrolment-token", "create", "rack"),
     }
-    with receiver, ExitStack() as stack:
+    with ExitStack() as stack:
         yield [stack.enter_context(api_server(env))[0] for _ in range(2)], tokens
 
 

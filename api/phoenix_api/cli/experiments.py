@@ -28,7 +28,7 @@ def experiment() -> None:
     default="table",
     show_default=True,
     help="json: the record, as POST /api/v1/experiments answers it; id: only its id, for "
-    'scripts (ID=$(phoenix experiment create spec.yaml --output id)).',
+    "scripts (ID=$(phoenix experiment create spec.yaml --output id)).",
 )
 def experiment_create(spec_file: IO[str], output: str) -> None:
     """Create a draft from SPEC_FILE (YAML or JSON; '-' reads standard input)."""
