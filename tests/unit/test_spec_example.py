@@ -20,6 +20,7 @@ from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.spec import ExperimentSpec, Gate, LoadProfile, Sink, Source, VariantSpec
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "experiment.yaml"
+FIRST = EXAMPLE.with_name("first-experiment.yaml")  # docs/by-hand.md runs it
 
 
 def _data(text: str | None = None) -> Any:
@@ -47,8 +48,9 @@ def test_every_gate_builds_its_verdict_gate() -> None:
     assert {"active_series", "collector_cpu_cores", "critical_coverage"} <= kpis
 
 
-def test_every_variant_renders_as_the_controller_renders_it() -> None:
-    spec = ExperimentSpec.parse(_data())
+@pytest.mark.parametrize("example", [EXAMPLE, FIRST], ids=lambda p: p.name)
+def test_every_variant_renders_as_the_controller_renders_it(example: Path) -> None:
+    spec = ExperimentSpec.parse(yaml.safe_load(example.read_text()))
     deployer = Deployer(ControllerSettings(), TemplateLibrary.builtin())
     for variant in spec.variants:
         deployer.pipeline(spec, variant)  # raises ValidationFailed naming the variable
