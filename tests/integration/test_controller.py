@@ -16,12 +16,13 @@ from sqlalchemy import select
 
 from phoenix_core.clock import utcnow
 from phoenix_core.controller import Controller, ControllerSettings, StaticReference
+from phoenix_core.controller.deployment import Deployer
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState, Verdict
 from phoenix_core.metrics.reader import StaticReader
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import QueueSettings, Report, Task, open_queue
-from phoenix_core.spec import ExperimentSpec
+from phoenix_core.spec import STORED, ExperimentSpec
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.events import EventRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
@@ -120,6 +121,12 @@ class World:
             reports = [Report(t.id, t.attempt, status, error_message=error) for t in tasks]
             queue.report(self.hosts[host], reports).raise_for_refusal()
         return tasks
+
+
+NO_LOAD: dict[str, Any] = {
+    "load_profile": None,
+    "sources": [{"name": "node", "kind": "node-exporter"}],  # a loadsim source needs a load
+}
 
 
 def _reference(host: str, address: str = "127.0.0.1:21000") -> pd.DataFrame:
@@ -282,7 +289,7 @@ def test_two_experiments_never_share_a_host(w: World) -> None:
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "b", "role": "candidate", "template": "baseline"},
         ],
-        load_profile=None,
+        **NO_LOAD,
     )
     second = w.create(
         hosts=["web-1", "web-2"],
@@ -290,7 +297,7 @@ def test_two_experiments_never_share_a_host(w: World) -> None:
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "b", "role": "candidate", "template": "baseline"},
         ],
-        load_profile=None,
+        **NO_LOAD,
     )
     w.experiments.start(first, actor="user:t")
     w.experiments.start(second, actor="user:t")
@@ -337,7 +344,7 @@ def test_deploy_timeout_fails_with_the_reason(w: World) -> None:
 
 
 def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> None:
-    experiment = w.create(load_profile=None)
+    experiment = w.create(**NO_LOAD)
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
@@ -354,7 +361,7 @@ def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> Non
 
 
 def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> None:
-    experiment = w.create(load_profile=None, hosts=["web-1"])
+    experiment = w.create(**NO_LOAD, hosts=["web-1"])
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
@@ -374,7 +381,7 @@ def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> N
 
 
 def test_a_dead_task_fails_the_experiment(w: World) -> None:
-    experiment = w.create(load_profile=None, hosts=["web-3"])
+    experiment = w.create(**NO_LOAD, hosts=["web-3"])
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
@@ -393,7 +400,7 @@ def test_a_dead_task_fails_the_experiment(w: World) -> None:
 def _deployed_on_web_1(w: World) -> tuple[uuid.UUID, list[Task]]:
     """A started experiment of two variants on web-1, and the tasks its agent ran."""
     experiment = w.create(
-        load_profile=None,
+        **NO_LOAD,
         hosts=["web-1"],
         variants=[
             {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -474,7 +481,7 @@ def test_a_collector_its_agent_stops_listing_fails_the_experiment(w: World) -> N
 
 def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> None:
     experiment = w.create(
-        load_profile=None,
+        **NO_LOAD,
         variants=[
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "b", "role": "candidate", "template": "baseline"},
@@ -500,7 +507,7 @@ def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> No
 def _top_k_warming_up(w: World, **overrides: Any) -> uuid.UUID:
     """A baseline and a top-1 candidate on web-1, deployed from the reference: warming up."""
     experiment = w.create(
-        load_profile=None,
+        **NO_LOAD,
         hosts=["web-1"],
         variants=[
             {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -623,6 +630,27 @@ def test_a_dry_run_renders_from_the_baseline_s_inventory_once_known(w: World) ->
         r"inventory shows 2 series would collide once pid are removed",
     ):
         w.experiments.dry_run(experiment)
+
+
+def test_a_stored_loadsim_source_without_a_load_is_refused_never_dropped() -> None:
+    """A spec stored before a loadsim source needed a load (read back as it was): rendering it,
+    as the controller does for a running experiment, names load_profile instead of leaving
+    the source out."""
+    data = {
+        "name": "from before",
+        "hosts": ["web-1"],
+        "variants": [
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+    }
+    spec = ExperimentSpec.model_validate(data, context=STORED)
+    deployer = Deployer(ControllerSettings(), TemplateLibrary.builtin())
+    with pytest.raises(ValidationFailed) as caught:
+        deployer.targets(spec, loadsim_port=None)
+    [error] = caught.value.errors
+    assert error.loc == ("load_profile",)
+    assert error.message.startswith("source 'loadsim' (sources.0; the default sources are")
 
 
 @pytest.fixture
