@@ -246,7 +246,7 @@ def test_the_cli_drives_experiments_through_the_api(api: Api, tmp_path: Path) ->
     planned = run_cli(
         "phoenix", ["experiment", "dry-run", experiment["id"], "--output", "json"], env
     )
-    assert [p["variant"] for p in json.loads(planned.stdout)] == ["baseline", "slim"]
+    assert [p["variant"] for p in json.loads(planned.stdout)["plans"]] == ["baseline", "slim"]
     started = run_cli("phoenix", ["experiment", "start", experiment["id"]], env)
     assert started.stdout.strip() == f"Experiment {experiment['id']} is scheduled."
     hosts = json.loads(run_cli("phoenix", ["host", "list", "--output", "json"], env).stdout)

@@ -653,6 +653,38 @@ def test_a_stored_loadsim_source_without_a_load_is_refused_never_dropped() -> No
     assert error.message.startswith("source 'loadsim' (sources.0; the default sources are")
 
 
+def test_a_dry_run_forecasts_from_the_baseline_s_measured_series_once_known(w: World) -> None:
+    """Before the baseline's inventory is known, the forecast is the load's (100 processes x
+    4 metrics, the same on every host); once it is known on web-1, web-1's forecast is from
+    those series, and web-2 keeps the load's."""
+    experiment = w.create(
+        hosts=["web-1", "web-2"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
+        ],
+    )
+    w.experiments.start(experiment, actor="user:t")
+    load = {("baseline", None): (400, 400), ("topk", None): (400, 4)}  # the busiest process
+    before = w.experiments.dry_run(experiment)
+    assert {(f.variant, f.host): (f.series_in, f.series_out) for f in before.forecast} == load
+    w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
+    after = w.experiments.dry_run(experiment)
+    # web-1: nginx is the busiest process; kubelet is critical (protected)
+    measured = {("baseline", "web-1"): (3, 3), ("topk", "web-1"): (3, 2)}
+    assert {(f.variant, f.host): (f.series_in, f.series_out) for f in after.forecast} == (
+        measured | load
+    )
+    based_on = {f.host: f.based_on for f in after.forecast}
+    assert based_on["web-1"] == (
+        "the baseline's complete series on host web-1 at the receiver: 3 series of loadsim"
+    )
+    assert based_on[None].endswith(
+        "= 400 series, on each of web-2 (no measured series there yet); not forecast: node "
+        "(node-exporter), whose series are known once the baseline runs"
+    )
+
+
 @pytest.fixture
 def w(world: World) -> World:
     return world
