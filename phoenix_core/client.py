@@ -183,8 +183,10 @@ class PhoenixClient:
     def stop_experiment(self, experiment_id: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/api/v1/experiments/{experiment_id}/stop").json())
 
-    def dry_run(self, experiment_id: str) -> list[dict[str, Any]]:
-        return list(self._call("POST", f"/api/v1/experiments/{experiment_id}/dry-run").json())
+    def dry_run(self, experiment_id: str) -> dict[str, Any]:
+        """``{plans, forecast, warnings}``: every variant rendered for every host, each
+        variant's forecast series, and where a candidate cannot save anything."""
+        return dict(self._call("POST", f"/api/v1/experiments/{experiment_id}/dry-run").json())
 
     def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]:
         page = self._call(

@@ -28,11 +28,13 @@ from phoenix_core.analysis.gates import Gate as VerdictGate
 from phoenix_core.errors import NotFound, ValidationFailed
 from phoenix_core.metrics.catalog import builtin_catalog
 from phoenix_core.pipelines.selectors import SelectorError, parse_selector
+from phoenix_core.wire.loads import PARAMETERS, SERVING_PROFILES
 from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
     "REDACTED",
     "REVEAL_SECRETS",
+    "STORED",
     "ExperimentSpec",
     "Gate",
     "LoadProfile",
@@ -83,8 +85,9 @@ class Source(_Model):
 
     name: Name = Field(description="The source's name, unique in the experiment; its scrape job.")
     kind: Literal["loadsim", "node-exporter", "scrape"] = Field(
-        description="loadsim: the load generator the agent starts (needs a load_profile); "
-        "node-exporter: the controller's node_exporter_address on each host; scrape: address."
+        description="loadsim: the load the agent starts (needs a load_profile that serves "
+        "series: high-cardinality or spike); node-exporter: the controller's "
+        "node_exporter_address on each host; scrape: address."
     )
     address: str | None = Field(
         default=None, description="host:port to scrape; required for kind 'scrape'."
@@ -106,6 +109,10 @@ REDACTED = "**********"
 """What a secret looks like in every response, event and log line."""
 REVEAL_SECRETS = {"reveal_secrets": True}
 """Serialisation context that writes secrets in clear: only the store and the compilers."""
+STORED = {"stored": True}
+"""Validation context of a spec read back from the store: the checks of a ``loadsim`` source's
+load, added after specs without one were accepted, are left to the deployer, which refuses such
+a spec at start and dry run (naming ``load_profile``), so stored experiments still read."""
 
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,100}$")]
 
@@ -203,8 +210,49 @@ class LoadProfile(_Model):
 
     name: LoadProfileName = Field(description="The shape of the load.")
     parameters: dict[str, Any] = Field(
-        default_factory=dict, description="The profile's parameters (e.g. series: processes)."
+        default_factory=dict,
+        description="The profile's parameters, checked against the profile's own (e.g. "
+        "series: processes; docs/examples/experiment.yaml lists them).",
     )
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_of_the_profile(cls, value: dict[str, Any], info: ValidationInfo) -> Any:
+        kind = PARAMETERS.get(str(info.data.get("name", "")))
+        if kind is None or _stored(info):  # no such profile: 'name' says so
+            return value
+        try:
+            kind.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(problems) from None
+        return value
+
+
+def _load_problem(sources: list[Source], profile: LoadProfile | None) -> str:
+    """Why the ``loadsim`` sources would scrape nothing under ``profile`` ("" when they would
+    not): without a load nothing serves them, and only some loads serve series."""
+    loadsim = [(i, s) for i, s in enumerate(sources) if s.kind == "loadsim"]
+    if not loadsim or (profile is not None and profile.name.value in SERVING_PROFILES):
+        return ""
+    index, source = loadsim[0]
+    which = f"source {source.name!r} (sources.{index}"
+    which += "; the default sources are loadsim and node)" if sources == _default_sources() else ")"
+    serving = " or ".join(SERVING_PROFILES)
+    if profile is None:
+        problem = f"{which} scrapes the load the agent runs, and no load_profile is given"
+    else:
+        problem = f"{which} would scrape nothing, as the {profile.name.value} load serves no series"
+    return (
+        f"{problem}: give a load_profile that serves series (profiles: {serving}), or "
+        "sources without a loadsim one (e.g. [{name: node, kind: node-exporter}])"
+    )
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool((info.context or {}).get("stored"))
 
 
 class Gate(_Model):
@@ -319,7 +367,10 @@ class ExperimentSpec(_Model):
     )
     sink: Sink = Field(default_factory=Sink, description="Where the collectors write.")
     load_profile: LoadProfile | None = Field(
-        default=None, description="The load the agent generates for a loadsim source."
+        default=None,
+        validate_default=True,
+        description="The load the agent generates on each host; required with a loadsim "
+        "source (high-cardinality or spike: the loads that serve series).",
     )
     warmup_seconds: float = Field(
         default=60.0, ge=0, description="Seconds after every variant runs before measuring."
@@ -376,6 +427,17 @@ class ExperimentSpec(_Model):
             raise ValueError("source names must be unique")
         return value
 
+    @field_validator("load_profile")
+    @classmethod
+    def _loadsim_sources_have_a_load(
+        cls, value: LoadProfile | None, info: ValidationInfo
+    ) -> LoadProfile | None:
+        if "sources" not in info.data or _stored(info):  # bad sources are reported already
+            return value
+        if problem := _load_problem(info.data["sources"], value):
+            raise ValueError(problem)
+        return value
+
     @property
     def baseline(self) -> VariantSpec:
         return next(v for v in self.variants if v.role is VariantRole.BASELINE)
@@ -383,6 +445,10 @@ class ExperimentSpec(_Model):
     @property
     def candidates(self) -> list[VariantSpec]:
         return [v for v in self.variants if v.role is VariantRole.CANDIDATE]
+
+    def load_problem(self) -> str:
+        """Why its ``loadsim`` sources would scrape nothing ("" when they would not)."""
+        return _load_problem(self.sources, self.load_profile)
 
     def keeping_secrets_of(self, stored: ExperimentSpec) -> ExperimentSpec:
         """This spec, with each secret given as ``**********`` taken from ``stored``."""

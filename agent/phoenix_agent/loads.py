@@ -1,4 +1,4 @@
-"""Load for experiments, the agent's side: the profiles' parameters and :class:`LoadRunner`,
+"""Load for experiments, the agent's side: :class:`LoadRunner`,
 which starts an experiment's load as its own process group, stops it, and finds it again after
 an agent restart. Load is what the collectors measure: processes with known metrics and
 resource use.
@@ -15,8 +15,10 @@ starts short-lived processes at ``rate`` per second. ``custom`` runs a script fr
 allow-list (``PHOENIX_AGENT_CUSTOM_LOAD_SCRIPTS``). Each runs as its own process group for a
 bounded time and is stopped as a whole.
 
-The processes themselves are the program :mod:`phoenix_agent.loadsim` (``python -m
-phoenix_agent.loadsim serve|churn|custom ...``), so the agent never loads prometheus_client.
+The profiles' parameters and the exporter's series are :mod:`phoenix_core.wire.loads` (the
+spec checks them and a dry run forecasts from them). The processes themselves are the program
+:mod:`phoenix_agent.loadsim` (``python -m phoenix_agent.loadsim serve|churn|custom ...``), so
+the agent never loads prometheus_client.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
 from phoenix_agent.children import Child
 from phoenix_agent.children import Identity as ProcessIdentity
@@ -43,6 +44,15 @@ from phoenix_agent.failures import TaskCancelled, TaskFailed
 from phoenix_agent.held import TaskControl
 from phoenix_agent.identity import write_atomically
 from phoenix_core.processes import signal_group
+from phoenix_core.wire.loads import (
+    FAMILIES,
+    SERVING_PROFILES,
+    CustomParameters,
+    HighCardinalityParameters,
+    ProcessChurnParameters,
+    RealisticParameters,
+    SpikeParameters,
+)
 from phoenix_core.wire.tasks import LoadsimStartPayload, LoadsimStopPayload
 
 log = logging.getLogger(__name__)
@@ -54,52 +64,6 @@ __all__ = [
     "ProcessChurnParameters",
     "SpikeParameters",
 ]
-
-FAMILIES = (
-    ("process_cpu_seconds_total", "counter", lambda i: 1000.0 / (i + 1)),
-    ("process_resident_memory_bytes", "gauge", lambda i: 1_000_000.0 * (i % 97 + 1)),
-    ("process_open_fds", "gauge", lambda i: float(i % 50)),
-    ("process_io_read_bytes_total", "counter", lambda i: 1000.0 * i),
-)
-
-
-class HighCardinalityParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    series: int = Field(default=500, ge=1, le=200_000, description="Processes per metric.")
-    metrics: int = Field(default=4, ge=1, le=len(FAMILIES))
-    churn_seconds: float = Field(default=0, ge=0, description="Rename processes this often.")
-
-
-class SpikeParameters(HighCardinalityParameters):
-    """High cardinality that jumps to ``burst_series`` for ``burst_seconds`` of every
-    ``every_seconds``."""
-
-    series: int = Field(default=200, ge=1, le=200_000)
-    burst_series: int = Field(default=1000, ge=1, le=200_000)
-    every_seconds: float = Field(default=60, gt=0)
-    burst_seconds: float = Field(default=10, gt=0)
-
-
-class ProcessChurnParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rate: float = Field(default=5, gt=0, le=500, description="Processes started per second.")
-    lifetime_seconds: float = Field(default=1, gt=0, le=3600)
-
-
-class CustomParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    script: Path = Field(description="An executable on the agent's allow-list.")
-
-
-class RealisticParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cpu_workers: int = Field(default=1, ge=1, le=64)
-    cpu_load: int = Field(default=30, ge=1, le=100, description="Percent per CPU worker.")
-    vm_bytes: str = Field(default="64M", pattern=r"^\d+[KMG]?$")
 
 
 @dataclass(frozen=True)
@@ -165,7 +129,7 @@ class LoadRunner:
             return {"pid": current.child.pid, "already_running": True}
         child, result = self._spawn(start)
         try:
-            if start.profile in ("high-cardinality", "spike"):
+            if start.profile in SERVING_PROFILES:
                 _wait_serving(child, start.port, self._folder(start) / "load.log", control)
         except (TaskFailed, TaskCancelled):
             child.terminate(5)
@@ -230,7 +194,7 @@ class LoadRunner:
     def _command(self, start: LoadsimStartPayload) -> tuple[list[str], dict[str, Any]]:
         seconds = str(max(1, int(start.duration_seconds)))  # whole seconds, never more
         module = [sys.executable, "-m", "phoenix_agent.loadsim"]
-        if start.profile in ("high-cardinality", "spike"):
+        if start.profile in SERVING_PROFILES:
             if start.port is None:
                 raise TaskFailed(f"the {start.profile} load needs a port to serve on")
             kind = SpikeParameters if start.profile == "spike" else HighCardinalityParameters

@@ -2,7 +2,8 @@
 the high-cardinality exporter (prometheus_client), process churn, and allow-listed scripts.
 
 A program of its own so that the agent, which only starts and stops these, never loads
-prometheus_client. The profiles and their parameters: :mod:`phoenix_agent.loads`.
+prometheus_client. The profiles, their parameters and the exporter's series:
+:mod:`phoenix_core.wire.loads`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from phoenix_agent.loads import (
+from phoenix_core.wire.loads import (
     FAMILIES,
+    PROCESS_LABELS,
     HighCardinalityParameters,
     ProcessChurnParameters,
     SpikeParameters,
+    process_labels,
 )
 
 __all__ = ["HighCardinality", "main"]
@@ -53,9 +56,9 @@ class HighCardinality:
         for name, kind, value in FAMILIES[: p.metrics]:
             family_class = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
             base = name.removesuffix("_total") if kind == "counter" else name
-            family = family_class(base, f"Simulated {name}.", labels=["process", "pid"])
+            family = family_class(base, f"Simulated {name}.", labels=list(PROCESS_LABELS))
             for i in range(count):
-                family.add_metric([f"proc-{generation}-{i:05d}", str(10_000 + i)], value(i))
+                family.add_metric(list(process_labels(generation, i)), value(i))
             yield family
 
 

@@ -38,6 +38,7 @@ from phoenix_core.wire import (
 
 __all__ = [
     "PORT_NAMES",
+    "PREVIEW_LOADSIM_PORT",
     "Deployer",
     "PlannedCollector",
     "needs_reference",
@@ -51,6 +52,8 @@ PORT_NAMES: dict[CollectorKind, tuple[str, ...]] = {
 
 LOADSIM_MARGIN_SECONDS = 60.0
 """Load runs this much longer than warm-up plus duration, so analysis sees a steady tail."""
+PREVIEW_LOADSIM_PORT = 1
+"""The load's port in a dry run's configs (a start allocates one on each host)."""
 
 
 class PlannedCollector(BaseModel):
@@ -85,8 +88,9 @@ class Deployer:
         targets = []
         for source in spec.sources:
             if source.kind == "loadsim":
-                if loadsim_port is None:
-                    continue  # no load profile: nothing serves the load simulator's metrics
+                if loadsim_port is None:  # a stored spec from before loadsim needed a load
+                    problem = spec.load_problem() or "no port was allocated for the load"
+                    raise ValidationFailed([FieldError(("load_profile",), problem)])
                 address = f"127.0.0.1:{loadsim_port}"
             elif source.kind == "node-exporter":
                 address = self.settings.node_exporter_address
@@ -134,6 +138,8 @@ class Deployer:
         """What starting the experiment would deploy: every variant on every host, rendered
         with example ports, from the baseline's inventory on the host where ``references``
         has it (lists from reference values stay empty otherwise)."""
+        if problem := spec.load_problem():  # a stored spec from before the spec checked it
+            raise ValidationFailed([FieldError(("load_profile",), problem)])
         empty = pd.DataFrame({NAME: pd.Series([], dtype=str), VALUE: pd.Series([], dtype=float)})
         names = PORT_NAMES[spec.collector]
         ports = {name: self.settings.port_range_start + i for i, name in enumerate(names)}
@@ -157,7 +163,7 @@ class Deployer:
                         variant=variant,
                         host=host,
                         ports=ports,
-                        loadsim_port=1 if spec.load_profile else None,
+                        loadsim_port=PREVIEW_LOADSIM_PORT if spec.load_profile else None,
                         reference=(references or {}).get(host.id, empty),
                     )
                 except ValidationFailed as exc:

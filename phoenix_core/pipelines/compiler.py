@@ -45,6 +45,9 @@ class Support:
 
     mode: SupportMode
     note: str
+    keeps_series: str = ""
+    """Why the collector, running this step, never lowers the series count though the step may
+    ("" where it can): a candidate relying on it saves no series there."""
 
 
 @dataclass(frozen=True)

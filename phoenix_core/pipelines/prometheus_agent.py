@@ -68,6 +68,8 @@ SUPPORT: dict[str, Support] = {
         SupportMode.EXACT,
         "only where the reference inventory shows the labels to be redundant (no series "
         "collide); relabelling cannot sum colliding series",
+        keeps_series="relabelling cannot sum series: it runs only where no series collide, "
+        "so every series stays (with fewer labels)",
     ),
     "aggregate": Support(SupportMode.REFUSED, "relabelling cannot aggregate series"),
     "filter_below": Support(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from phoenix_core.errors import Conflict, InvalidTransition, NotFound, StaleVersion
 from phoenix_core.lifecycle import TERMINAL_STATES, ExperimentState, Verdict, transition
-from phoenix_core.spec import REVEAL_SECRETS, ExperimentSpec, VariantRole, VariantSpec
+from phoenix_core.spec import REVEAL_SECRETS, STORED, ExperimentSpec, VariantRole, VariantSpec
 from phoenix_core.store.events import EventRepository
 from phoenix_core.store.tables import ExperimentHostRow, ExperimentRow, VariantRow
 from phoenix_core.store.types import utcnow
@@ -166,7 +166,7 @@ def _record(row: ExperimentRow) -> ExperimentRecord:
     return ExperimentRecord(
         id=row.id,
         state=ExperimentState(row.state),
-        spec=ExperimentSpec.model_validate(spec_data),
+        spec=ExperimentSpec.model_validate(spec_data, context=STORED),
         version=row.version,
         verdict=Verdict(row.verdict) if row.verdict else None,
         verdict_reasons=list(row.verdict_reasons or []),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from phoenix_core.controller.deployment import Deployer, PlannedCollector
+from phoenix_core.controller.deployment import Deployer
 from phoenix_core.controller.reference import ReferenceSource
 from phoenix_core.errors import Conflict
 from phoenix_core.lifecycle import ExperimentState
@@ -14,6 +14,7 @@ from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.deployments import DeploymentRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.dry_run import DryRun, forecast_variants
 from phoenix_core.use_cases.preflight import Preflight
 
 __all__ = ["Experiments"]
@@ -82,10 +83,12 @@ class Experiments:
                 experiment_id, ExperimentState.STOPPING, actor=actor
             )
 
-    def dry_run(self, experiment_id: uuid.UUID) -> list[PlannedCollector]:
-        """Everything a start would deploy, rendered; nothing is deployed. Once the baseline's
-        complete inventory on a host is known (a started experiment), its variants render
-        from it, so a step the collector refuses on those series is refused here."""
+    def dry_run(self, experiment_id: uuid.UUID) -> DryRun:
+        """Everything a start would deploy, rendered, and each variant's forecast with
+        warnings where a candidate saves nothing; nothing is deployed. Once the baseline's
+        complete inventory on a host is known (a started experiment), its variants render and
+        are forecast from it, so a step the collector refuses on those series is refused
+        here; before, the forecast is the load's (``phoenix_core.use_cases.dry_run``)."""
         with self.store.session() as session:
             record = ExperimentRepository(session).get(experiment_id)
             hosts = DeploymentRepository(session).resolve_hosts(record.spec)
@@ -97,7 +100,12 @@ class Experiments:
                 found = self.reference.latest(record.id, baseline, host.hostname, jobs)
                 if found.inventory is not None:
                     references[host.id] = found.inventory
-        return self.deployer.preview(record.spec, hosts, references)
+        plans = self.deployer.preview(record.spec, hosts, references)
+        measured = {host.hostname: references[host.id] for host in hosts if host.id in references}
+        forecasts, warnings = forecast_variants(
+            self.deployer, record.spec, [host.hostname for host in hosts], measured
+        )
+        return DryRun(plans=plans, forecast=forecasts, warnings=warnings)
 
     def _check(self, spec: ExperimentSpec) -> None:
         """Refuse a spec whose hosts do not resolve or whose variants do not render."""

@@ -24,7 +24,7 @@ import yaml
 from support.control_plane import cli_token, online_host, receiving_at
 from support.processes import BIN, api_server, run_cli
 from support.prometheus import PrometheusServer
-from support.specs import spec_data
+from support.specs import NO_LOAD, spec_data
 
 
 class Api:
@@ -57,7 +57,7 @@ SLIM = {
 
 def _spec(candidate: dict[str, Any] = SLIM, **overrides: Any) -> dict[str, Any]:
     sink = {"kind": "prometheus-remote-write"}  # the controller's remote_write_url
-    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, sink=sink)
+    data = spec_data(hosts=["web-1"], host_selector=None, sink=sink, **NO_LOAD)
     data |= overrides
     data["variants"] = [{"name": "baseline", "role": "baseline", "template": "baseline"}, candidate]
     return data

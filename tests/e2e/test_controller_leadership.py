@@ -41,6 +41,7 @@ def test_one_controller_acts_and_another_takes_over(postgres_url: str) -> None:
             {
                 "name": "takeover",
                 "hosts": ["web-1"],
+                "sources": [{"name": "node", "kind": "node-exporter"}],
                 "warmup_seconds": 2,
                 "duration_seconds": 600,
                 "variants": [

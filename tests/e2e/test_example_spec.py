@@ -79,7 +79,7 @@ def test_the_example_spec_is_created_as_it_is(operator: dict[str, str]) -> None:
 
     planned = json.loads(
         _cli_output(["experiment", "dry-run", experiment_id, "--output", "json"], operator)
-    )
+    )["plans"]
     assert {(p["host"], p["variant"]) for p in planned} == {
         (host, v["name"]) for host in ("web-1", "web-2") for v in example["variants"]
     }

@@ -17,7 +17,7 @@ import pytest
 from support.control_plane import cli_token, online_host, receiving_at
 from support.processes import api_server, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
-from support.specs import spec_data
+from support.specs import NO_LOAD, spec_data
 
 
 class Api:
@@ -51,7 +51,7 @@ def api(tmp_path: Path, receiver: PrometheusServer) -> Iterator[Api]:
 
 def _spec(**overrides: Any) -> dict[str, Any]:
     sink = {"kind": "prometheus-remote-write"}  # the controller's remote_write_url
-    data = spec_data(hosts=["web-1"], host_selector=None, load_profile=None, sink=sink)
+    data = spec_data(hosts=["web-1"], host_selector=None, sink=sink, **NO_LOAD)
     data |= overrides
     data["variants"] = [
         {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -238,7 +238,7 @@ def test_the_cli_drives_experiments_through_the_api(api: Api, tmp_path: Path) ->
     planned = run_cli(
         "phoenix", ["experiment", "dry-run", experiment["id"], "--output", "json"], env
     )
-    assert [p["variant"] for p in json.loads(planned.stdout)] == ["baseline", "slim"]
+    assert [p["variant"] for p in json.loads(planned.stdout)["plans"]] == ["baseline", "slim"]
     started = run_cli("phoenix", ["experiment", "start", experiment["id"]], env)
     assert started.stdout.strip() == f"Experiment {experiment['id']} is scheduled."
     hosts = json.loads(run_cli("phoenix", ["host", "list", "--output", "json"], env).stdout)

@@ -21,7 +21,7 @@ import phoenix_core
 from support.control_plane import receiving_at
 from support.processes import api_server, run_cli
 from support.prometheus import PrometheusServer
-from support.specs import spec_data
+from support.specs import NO_LOAD, spec_data
 
 
 class Live:
@@ -137,8 +137,8 @@ def test_agents_operators_and_watchers_on_different_processes(
         spec = spec_data(
             hosts=["web-1"],
             host_selector=None,
-            load_profile=None,
             collector="otelcol",
+            **NO_LOAD,
             sink={"kind": "prometheus-remote-write"},  # the controller's remote_write_url
         )
         spec["variants"] = [

@@ -73,7 +73,7 @@ def test_dry_run_renders_every_variant_for_every_host(api: dict[str, Any]) -> No
     path = f"/api/v1/experiments/{api['experiment']}/dry-run"
     response = request(api["app"], "POST", path, headers=api["auth"])
     assert response.status_code == 200, response.text
-    planned = response.json()
+    planned = response.json()["plans"]
     assert [(p["host"], p["variant"]) for p in planned] == [
         ("web-1", "baseline"),
         ("web-1", "topk20"),

@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from phoenix_core.clock import utcnow
 from phoenix_core.controller import Controller, ControllerSettings, StaticReference
+from phoenix_core.controller.deployment import Deployer
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState, Verdict
 from phoenix_core.metrics.reader import StaticReader
 from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import QueueSettings, Report, Task, open_queue
-from phoenix_core.spec import ExperimentSpec
+from phoenix_core.spec import STORED, ExperimentSpec
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.events import EventRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
@@ -121,6 +122,12 @@ class World:
             reports = [Report(t.id, t.attempt, status, error_message=error) for t in tasks]
             queue.report(self.hosts[host], reports).raise_for_refusal()
         return tasks
+
+
+NO_LOAD: dict[str, Any] = {
+    "load_profile": None,
+    "sources": [{"name": "node", "kind": "node-exporter"}],  # a loadsim source needs a load
+}
 
 
 def _reference(host: str, address: str = "127.0.0.1:21000") -> pd.DataFrame:
@@ -283,7 +290,7 @@ def test_two_experiments_never_share_a_host(w: World) -> None:
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "b", "role": "candidate", "template": "baseline"},
         ],
-        load_profile=None,
+        **NO_LOAD,
     )
     second = w.create(
         hosts=["web-1", "web-2"],
@@ -291,7 +298,7 @@ def test_two_experiments_never_share_a_host(w: World) -> None:
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "b", "role": "candidate", "template": "baseline"},
         ],
-        load_profile=None,
+        **NO_LOAD,
     )
     w.experiments.start(first, actor="user:t")
     w.experiments.start(second, actor="user:t")
@@ -376,7 +383,7 @@ def test_a_deploy_fails_once_prometheus_has_not_answered_for_the_outage_setting(
 
 
 def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> None:
-    experiment = w.create(load_profile=None)
+    experiment = w.create(**NO_LOAD)
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
@@ -393,7 +400,7 @@ def test_a_failed_start_fails_the_experiment_and_stops_the_rest(w: World) -> Non
 
 
 def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> None:
-    experiment = w.create(load_profile=None, hosts=["web-1"])
+    experiment = w.create(**NO_LOAD, hosts=["web-1"])
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
@@ -413,7 +420,7 @@ def test_a_stopped_experiment_ends_stopped_even_if_a_start_failed(w: World) -> N
 
 
 def test_a_dead_task_fails_the_experiment(w: World) -> None:
-    experiment = w.create(load_profile=None, hosts=["web-3"])
+    experiment = w.create(**NO_LOAD, hosts=["web-3"])
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     w.tick()
@@ -432,7 +439,7 @@ def test_a_dead_task_fails_the_experiment(w: World) -> None:
 def _deployed_on_web_1(w: World) -> tuple[uuid.UUID, list[Task]]:
     """A started experiment of two variants on web-1, and the tasks its agent ran."""
     experiment = w.create(
-        load_profile=None,
+        **NO_LOAD,
         hosts=["web-1"],
         variants=[
             {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -513,7 +520,7 @@ def test_a_collector_its_agent_stops_listing_fails_the_experiment(w: World) -> N
 
 def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> None:
     experiment = w.create(
-        load_profile=None,
+        **NO_LOAD,
         variants=[
             {"name": "baseline", "role": "baseline", "template": "baseline"},
             {"name": "b", "role": "candidate", "template": "baseline"},
@@ -539,7 +546,7 @@ def test_hosts_offline_past_the_grace_period_fail_the_experiment(w: World) -> No
 def _top_k_warming_up(w: World, **overrides: Any) -> uuid.UUID:
     """A baseline and a top-1 candidate on web-1, deployed from the reference: warming up."""
     experiment = w.create(
-        load_profile=None,
+        **NO_LOAD,
         hosts=["web-1"],
         variants=[
             {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -662,6 +669,59 @@ def test_a_dry_run_renders_from_the_baseline_s_inventory_once_known(w: World) ->
         r"inventory shows 2 series would collide once pid are removed",
     ):
         w.experiments.dry_run(experiment)
+
+
+def test_a_stored_loadsim_source_without_a_load_is_refused_never_dropped() -> None:
+    """A spec stored before a loadsim source needed a load (read back as it was): rendering it,
+    as the controller does for a running experiment, names load_profile instead of leaving
+    the source out."""
+    data = {
+        "name": "from before",
+        "hosts": ["web-1"],
+        "variants": [
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "b", "role": "candidate", "template": "baseline"},
+        ],
+    }
+    spec = ExperimentSpec.model_validate(data, context=STORED)
+    deployer = Deployer(ControllerSettings(), TemplateLibrary.builtin())
+    with pytest.raises(ValidationFailed) as caught:
+        deployer.targets(spec, loadsim_port=None)
+    [error] = caught.value.errors
+    assert error.loc == ("load_profile",)
+    assert error.message.startswith("source 'loadsim' (sources.0; the default sources are")
+
+
+def test_a_dry_run_forecasts_from_the_baseline_s_measured_series_once_known(w: World) -> None:
+    """Before the baseline's inventory is known, the forecast is the load's (100 processes x
+    4 metrics, the same on every host); once it is known on web-1, web-1's forecast is from
+    those series, and web-2 keeps the load's."""
+    experiment = w.create(
+        hosts=["web-1", "web-2"],
+        variants=[
+            {"name": "baseline", "role": "baseline", "template": "baseline"},
+            {"name": "topk", "role": "candidate", "template": "top-k", "variables": {"k": 1}},
+        ],
+    )
+    w.experiments.start(experiment, actor="user:t")
+    load = {("baseline", None): (400, 400), ("topk", None): (400, 4)}  # the busiest process
+    before = w.experiments.dry_run(experiment)
+    assert {(f.variant, f.host): (f.series_in, f.series_out) for f in before.forecast} == load
+    w.reference.inventories[("baseline", "web-1")] = _reference("web-1")
+    after = w.experiments.dry_run(experiment)
+    # web-1: nginx is the busiest process; kubelet is critical (protected)
+    measured = {("baseline", "web-1"): (3, 3), ("topk", "web-1"): (3, 2)}
+    assert {(f.variant, f.host): (f.series_in, f.series_out) for f in after.forecast} == (
+        measured | load
+    )
+    based_on = {f.host: f.based_on for f in after.forecast}
+    assert based_on["web-1"] == (
+        "the baseline's complete series on host web-1 at the receiver: 3 series of loadsim"
+    )
+    assert based_on[None].endswith(
+        "= 400 series, on each of web-2 (no measured series there yet); not forecast: node "
+        "(node-exporter), whose series are known once the baseline runs"
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+APP: dict[str, Any] = {
+    "name": "app",
+    "kind": "scrape",
+    "address": "127.0.0.1:9100",
+    "metrics_path": "/m",
+}
+NO_LOAD: dict[str, Any] = {"load_profile": None, "sources": [APP]}
+"""``spec_data(**NO_LOAD)``: no load, and so no loadsim source (one needs the other)."""
+
 
 def spec_data(**overrides: Any) -> dict[str, Any]:
     """A complete A/B/n spec (one baseline, two candidates) using every field."""
@@ -30,7 +39,7 @@ def spec_data(**overrides: Any) -> dict[str, Any]:
         "host_selector": {"env": "staging", "role": "web"},
         "sources": [
             {"name": "loadsim", "kind": "loadsim"},
-            {"name": "app", "kind": "scrape", "address": "127.0.0.1:9100", "metrics_path": "/m"},
+            APP,
         ],
         "sink": {"kind": "prometheus-remote-write", "url": "http://127.0.0.1:9090/api/v1/write"},
         "load_profile": {"name": "high-cardinality", "parameters": {"series": 5000}},

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from phoenix_core.errors import ValidationFailed
-from phoenix_core.spec import REDACTED, REVEAL_SECRETS, ExperimentSpec, VariantRole
+from phoenix_core.spec import REDACTED, REVEAL_SECRETS, STORED, ExperimentSpec, VariantRole
 from support.specs import spec_data
 
 
@@ -24,22 +24,85 @@ def test_a_full_a_b_n_spec_parses() -> None:
     assert spec.candidates[0].role is VariantRole.CANDIDATE
 
 
+MINIMAL: dict[str, Any] = {
+    "name": "minimal",
+    "hosts": ["web-1"],
+    "variants": [
+        {"name": "a", "role": "baseline", "template": "baseline"},
+        {"name": "b", "role": "candidate", "template": "top-k"},
+    ],
+}
+
+
 def test_defaults_are_the_documented_ones() -> None:
-    spec = ExperimentSpec.parse(
-        {
-            "name": "minimal",
-            "hosts": ["web-1"],
-            "variants": [
-                {"name": "a", "role": "baseline", "template": "baseline"},
-                {"name": "b", "role": "candidate", "template": "top-k"},
-            ],
-        }
-    )
+    spec = ExperimentSpec.parse(MINIMAL | {"load_profile": {"name": "high-cardinality"}})
     assert [s.kind for s in spec.sources] == ["loadsim", "node-exporter"]
     assert spec.sink.kind == "prometheus-remote-write"
     assert spec.sink.url is None
     assert spec.collector == "prometheus-agent"
-    assert spec.load_profile is None
+    assert spec.load_profile is not None and spec.load_profile.parameters == {}
+
+
+NODE = [{"name": "node", "kind": "node-exporter"}]
+
+
+def _refusal(data: dict[str, Any]) -> tuple[str, str]:
+    with pytest.raises(ValidationFailed) as caught:
+        ExperimentSpec.parse(data)
+    [error] = caught.value.errors
+    return error.path, error.message
+
+
+def test_a_loadsim_source_without_a_load_is_refused_naming_load_profile() -> None:
+    """The default sources scrape the load: without a load_profile nothing would serve them."""
+    path, message = _refusal(MINIMAL)
+    assert path == "load_profile"
+    assert message == (
+        "source 'loadsim' (sources.0; the default sources are loadsim and node) scrapes the "
+        "load the agent runs, and no load_profile is given: give a load_profile that serves "
+        "series (profiles: high-cardinality or spike), or sources without a loadsim one (e.g. "
+        "[{name: node, kind: node-exporter}])"
+    )
+    sources = [{"name": "node", "kind": "node-exporter"}, {"name": "load", "kind": "loadsim"}]
+    path, message = _refusal(MINIMAL | {"sources": sources})
+    assert path == "load_profile"
+    assert message.startswith("source 'load' (sources.1) scrapes the load the agent runs")
+
+
+def test_a_loadsim_source_under_a_load_that_serves_no_series_is_refused() -> None:
+    path, message = _refusal(MINIMAL | {"load_profile": {"name": "realistic"}})
+    assert path == "load_profile"
+    assert "would scrape nothing, as the realistic load serves no series" in message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sources": NODE},  # no load at all
+        {"sources": NODE, "load_profile": {"name": "realistic"}},  # the node exporter reads it
+        {"load_profile": {"name": "spike", "parameters": {"burst_series": 5000}}},
+    ],
+)  # fmt: skip
+def test_loads_that_fit_their_sources_are_accepted(change: dict[str, Any]) -> None:
+    assert ExperimentSpec.parse(MINIMAL | change).sources
+
+
+def test_a_load_s_parameters_are_checked_against_its_profile() -> None:
+    profile = {"name": "high-cardinality", "parameters": {"series": 0, "seriess": 5}}
+    path, message = _refusal(MINIMAL | {"load_profile": profile})
+    assert path == "load_profile.parameters"
+    assert message == (
+        "series: Input should be greater than or equal to 1; seriess: Extra inputs are not "
+        "permitted"
+    )
+
+
+def test_a_stored_spec_from_before_the_load_checks_still_reads() -> None:
+    """Specs accepted before a loadsim source needed a load are read back as they were (the
+    deployer refuses to start them, naming load_profile)."""
+    stored = ExperimentSpec.model_validate(MINIMAL, context=STORED)
+    assert stored.load_profile is None
+    assert stored.load_problem().startswith("source 'loadsim' (sources.0;")
 
 
 @pytest.mark.parametrize(

@@ -272,7 +272,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
         experiment = client.create_experiment(spec(series, warmup, duration))
         experiment_id = experiment["id"]
         echo(f"Experiment {experiment_id}: {experiment['spec']['name']}")
-        for planned in client.dry_run(experiment_id):
+        for planned in client.dry_run(experiment_id)["plans"]:
             sha = planned["config_sha256"][:12]
             echo(f"  {planned['variant']:<10} {planned['collector']} config {sha}")
         client.start_experiment(experiment_id)

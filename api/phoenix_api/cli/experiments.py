@@ -10,7 +10,7 @@ import click
 
 from phoenix_api.cli._common import OUTPUT, PhoenixGroup, api_client
 from phoenix_api.cli.report import DEFAULT_FLEET_HOSTS, fetch_report, report_lines
-from phoenix_api.cli.views import Waiting, experiment_lines, task_line
+from phoenix_api.cli.views import Waiting, dry_run_lines, experiment_lines, task_line
 
 __all__ = ["experiment"]
 
@@ -194,19 +194,17 @@ def experiment_watch(experiment_id: str, price_book: str | None, fleet_hosts: in
 @click.argument("experiment_id")
 @OUTPUT
 def experiment_dry_run(experiment_id: str, output: str) -> None:
-    """Every variant rendered for every host; nothing is deployed."""
+    """Every variant rendered for every host, each variant's forecast series (from the
+    baseline's measured series once a started experiment has them, else from the load), and
+    warnings where a candidate cannot save anything; nothing is deployed. ``--output json``:
+    ``{plans, forecast, warnings}``, as ``POST /api/v1/experiments/{id}/dry-run`` answers."""
     with api_client() as client:
-        planned = client.dry_run(experiment_id)
+        answer = client.dry_run(experiment_id)
     if output == "json":
-        click.echo(json.dumps(planned, indent=2))
+        click.echo(json.dumps(answer, indent=2))
         return
-    click.echo(f"{'HOST':<24} {'VARIANT':<16} {'COLLECTOR':<17} {'CONFIG':<14} WAITS FOR VALUES")
-    for p in planned:
-        waits = "yes" if p["needs_reference"] else "no"
-        click.echo(
-            f"{p['host']:<24} {p['variant']:<16} {p['collector']:<17} "
-            f"{p['config_sha256'][:12]:<14} {waits}"
-        )
+    for line in dry_run_lines(answer):
+        click.echo(line)
 
 
 def _print_experiments(items: list[dict[str, Any]], output: str) -> None:

@@ -1,12 +1,12 @@
-"""How ``phoenix experiment show`` and ``… watch`` put an experiment in words: pure functions of
-the API's answers, so that they are tested without a server."""
+"""How ``phoenix experiment show``, ``… watch`` and ``… dry-run`` put an experiment in words:
+pure functions of the API's answers, so that they are tested without a server."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Waiting", "experiment_lines", "task_line"]
+__all__ = ["Waiting", "dry_run_lines", "experiment_lines", "task_line"]
 
 SERIES_KPI = "active_series"
 
@@ -86,6 +86,40 @@ def _series(kpis: dict[str, Any] | None) -> dict[str, str]:
             text += f" ({row['change_percent']:+.1f}% against the baseline)"
         found[row["variant"]] = text
     return found
+
+
+def dry_run_lines(answer: dict[str, Any]) -> list[str]:
+    """A dry run (``POST …/dry-run``): each collector a start would deploy, each variant's
+    forecast series under what it is based on, and the warnings."""
+    lines = [f"{'HOST':<24} {'VARIANT':<16} {'COLLECTOR':<17} {'CONFIG':<14} WAITS FOR VALUES"]
+    for p in answer["plans"]:
+        waits = "yes" if p["needs_reference"] else "no"
+        lines.append(
+            f"{p['host']:<24} {p['variant']:<16} {p['collector']:<17} "
+            f"{p['config_sha256'][:12]:<14} {waits}"
+        )
+    groups: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+    for row in answer["forecast"]:
+        groups.setdefault((row["host"], row["based_on"]), []).append(row)
+    for (host, based_on), rows in groups.items():
+        where = f"on host {host}" if host else "on each host"
+        lines += [
+            "",
+            f"Forecast {where}, in {rows[0]['unit']}, by the forecast simulator",
+            f"  based on {based_on}",
+            f"{'VARIANT':<16} {'ROLE':<10} {'SERIES IN':>10} {'SERIES OUT':>11} {'CHANGE':>8}",
+        ]
+        for row in rows:
+            change = row["change_percent"]
+            shown = "" if change is None else f"{change:+.1f}%"
+            line = (
+                f"{row['variant']:<16} {row['role']:<10} {row['series_in']:>10,} "
+                f"{row['series_out']:>11,} {shown:>8}"
+            )
+            lines.append(line.rstrip())
+    lines += ["", "Warnings:" if answer["warnings"] else "No warnings."]
+    lines += [f"  - {warning['message']}" for warning in answer["warnings"]]
+    return lines
 
 
 def task_line(detail: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from phoenix_api.deps import Operator, services
-from phoenix_core.controller.deployment import PlannedCollector
 from phoenix_core.errors import FieldError, ValidationFailed
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.spec import ExperimentSpec
@@ -21,6 +20,7 @@ from phoenix_core.store.experiments import (
     ExperimentRepository,
     parse_page_cursor,
 )
+from phoenix_core.use_cases.dry_run import DryRun
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
 
@@ -128,9 +128,11 @@ def stop(experiment_id: uuid.UUID, principal: Operator, request: Request) -> Exp
     return services(request).experiments.stop(experiment_id, actor=principal.actor)
 
 
-@router.post("/{experiment_id}/dry-run", response_model=list[PlannedCollector])
-def dry_run(experiment_id: uuid.UUID, request: Request) -> list[PlannedCollector]:
-    """Validate and render every variant for every host; nothing is deployed."""
+@router.post("/{experiment_id}/dry-run", response_model=DryRun)
+def dry_run(experiment_id: uuid.UUID, request: Request) -> DryRun:
+    """Validate and render every variant for every host (``plans``), forecast each variant's
+    series (``forecast``: from the baseline's measured series once known, else from the load),
+    and warn where a candidate cannot save anything (``warnings``); nothing is deployed."""
     return services(request).experiments.dry_run(experiment_id)
 
 
