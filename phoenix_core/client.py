@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -253,6 +254,29 @@ class PhoenixClient:
         """Recompute a completed experiment's analysis (operators); the new verdict."""
         path = f"/api/v1/experiments/{experiment_id}/analysis"
         return dict(self._call("POST", path, json={"source": source}).json())
+
+    # the receiving store
+    def cardinality(
+        self,
+        selector: str | None = None,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        limit: int | None = None,
+        timeout: float = 300.0,
+    ) -> dict[str, Any]:
+        """The inventory of the series ``selector`` matches in Phoenix's Prometheus over
+        ``[start, end]`` (defaults: every series, the last hour): totals, churn, and the
+        ``metrics``, ``labels`` and ``pairs`` tables (``Inventory.from_answer`` makes
+        DataFrames of them). A large store takes seconds: ``timeout`` is longer than calls'."""
+        params: dict[str, Any] = {}
+        for name, value in (("selector", selector), ("start", start), ("end", end)):
+            if value is not None:
+                params[name] = value.isoformat() if isinstance(value, datetime) else value
+        if limit is not None:
+            params["limit"] = limit
+        response = self._call("GET", "/api/v1/cardinality", params=params, timeout=timeout)
+        return dict(response.json())
 
     # pipelines
     def templates(self) -> list[dict[str, Any]]:

@@ -98,6 +98,10 @@ class ValidationFailed(PhoenixError):
         summary = "; ".join(f"{e.path or '(root)'}: {e.message}" for e in self.errors)
         super().__init__(f"Invalid input: {summary}")
 
+    def under(self, *prefix: str | int) -> ValidationFailed:
+        """The same errors, each located under ``prefix`` (``"query"``: a query parameter)."""
+        return ValidationFailed([FieldError((*prefix, *e.loc), e.message) for e in self.errors])
+
     @classmethod
     def from_pydantic(cls, exc: object, prefix: Sequence[str | int] = ()) -> ValidationFailed:
         """Wrap a ``pydantic.ValidationError`` without importing pydantic here."""

@@ -19,6 +19,7 @@ from phoenix_api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from phoenix_api.routers import (
     agent,
     analysis,
+    cardinality,
     experiments,
     fleet,
     health,
@@ -36,6 +37,7 @@ from phoenix_core.store.database import is_postgresql, make_engine
 from phoenix_core.store.events import EventRecord, LiveNotice
 from phoenix_core.store.session import Store
 from phoenix_core.use_cases.analysis import Analyses
+from phoenix_core.use_cases.cardinality import Cardinality
 from phoenix_core.use_cases.experiments import Experiments
 from phoenix_core.use_cases.preflight import Preflight
 
@@ -107,6 +109,7 @@ def create_app(
             Preflight(controller_settings.remote_write_url, controller_settings.prometheus_url),
         ),
         analyses=analyses,
+        cardinality=Cardinality.from_prometheus(controller_settings.prometheus_url),
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (WebSocket sessions authenticate themselves: routers/live.py)
@@ -122,6 +125,7 @@ def create_app(
     app.include_router(agent.router)
     app.include_router(experiments.router)
     app.include_router(analysis.router)
+    app.include_router(cardinality.router)
     app.include_router(health.router)
     app.include_router(fleet.router)
     app.include_router(pipelines.router)

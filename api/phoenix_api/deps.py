@@ -28,6 +28,7 @@ from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import TaskQueue
 from phoenix_core.store.session import Store
 from phoenix_core.use_cases.analysis import Analyses
+from phoenix_core.use_cases.cardinality import Cardinality
 from phoenix_core.use_cases.experiments import Experiments
 
 __all__ = ["Admin", "Operator", "Services", "caller", "calling_host", "requires", "services"]
@@ -44,6 +45,7 @@ class Services:
     controller_settings: ControllerSettings
     experiments: Experiments
     analyses: Analyses
+    cardinality: Cardinality
     library: TemplateLibrary
     event_hub: EventHub
     tokens: PrincipalCache

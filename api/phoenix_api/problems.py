@@ -23,6 +23,7 @@ from phoenix_core.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from phoenix_core.metrics.reader import MetricsUnavailable
 
 __all__ = ["PROBLEM_RESPONSES", "Problem", "install_problem_handlers", "problem"]
 
@@ -63,7 +64,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     412: _problem_response("If-Match names an outdated version."),
     413: _problem_response("The request body is too large."),
     422: _problem_response("Invalid input; errors name the fields."),
-    503: _problem_response("The database is unavailable or not migrated."),
+    503: _problem_response(
+        "The database or the receiving Prometheus is unavailable, or the database is not migrated."
+    ),
 }
 """Documented on every operation: every error is a problem document."""
 
@@ -76,6 +79,7 @@ _STATUS: list[tuple[type[PhoenixError], int]] = [
     (Conflict, 409),
     (DatabaseUnavailable, 503),
     (SchemaMismatch, 503),
+    (MetricsUnavailable, 503),
     (ConfigurationError, 500),
 ]
 

@@ -3,7 +3,9 @@
 ``PrometheusReader`` runs instant and range queries (``PrometheusConnect.custom_query`` and
 ``custom_query_range``) with a timeout on both ends (the HTTP request, and Prometheus' own
 ``timeout`` parameter so it stops evaluating too), and returns long DataFrames: one column per
-label, then ``timestamp`` (UTC) and ``value``, one row per sample.
+label, then ``timestamp`` (UTC) and ``value``, one row per sample. It also reads the index:
+the label names and a label's values among the series a selector matches (``label_names``,
+``label_values``), which need no samples.
 
 "No data" is never zero: a query that matches nothing gives an empty frame (with the
 ``timestamp`` and ``value`` columns), and a sample Prometheus computes as NaN (0/0) stays NaN;
@@ -138,11 +140,11 @@ class PrometheusReader:
             allowed_methods=None,
             raise_on_status=False,
         )
-        options: dict[str, Any] = {"retry": retry, "timeout": timeout}
+        self._session = session or requests.Session()
+        self._headers = headers
+        options: dict[str, Any] = {"retry": retry, "timeout": timeout, "session": self._session}
         if headers is not None:
             options["headers"] = headers
-        if session is not None:
-            options["session"] = session
         self._connect = PrometheusConnect(url=self.base_url, **options)
 
     def instant(self, query: str, at: datetime | None = None) -> pd.DataFrame:
@@ -166,35 +168,82 @@ class PrometheusReader:
 
         return self._run(query, call)
 
+    def label_names(self, start: datetime, end: datetime, match: str | None = None) -> list[str]:
+        """The label names of the series (matching ``match``, a series selector) in the blocks
+        that overlap ``start``–``end``: from the index, a superset of those with a sample in
+        the window."""
+        params = self._index_params(start, end, match)
+        what = f"the label names of {match or 'every series'}"
+        return [
+            str(name) for name in self._ask(what, lambda: self._connect.get_label_names(params))
+        ]
+
+    def label_values(
+        self, label: str, start: datetime, end: datetime, match: str | None = None
+    ) -> list[str]:
+        """The values of ``label`` (among the series matching ``match``) in the blocks that
+        overlap ``start``–``end``: from the index, as ``label_names``."""
+        params = self._index_params(start, end, match)
+        what = f"the values of label {label} of {match or 'every series'}"
+        answer = self._ask(what, lambda: self._connect.get_label_values(label, params))
+        return [str(value) for value in answer]
+
+    def flags(self) -> dict[str, str] | None:
+        """The store's command-line flags (``/api/v1/status/flags``), or None where the store
+        does not offer them (404)."""
+
+        def call() -> Any:
+            url = f"{self.base_url}/api/v1/status/flags"
+            answer = self._session.get(url, headers=self._headers, timeout=self.timeout)
+            if answer.status_code == 404:
+                return None
+            if answer.status_code != 200:
+                raise PrometheusApiClientException(
+                    f"HTTP Status Code {answer.status_code} ({answer.content!r})"
+                )
+            return answer.json()["data"]
+
+        flags = self._ask("its flags", call)
+        return None if flags is None else {str(k): str(v) for k, v in flags.items()}
+
     def _params(self) -> dict[str, Any]:
         return {"timeout": f"{self.timeout:g}s"}
 
+    def _index_params(self, start: datetime, end: datetime, match: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"start": f"{_unix(start):.3f}", "end": f"{_unix(end):.3f}"}
+        if match is not None:
+            params["match[]"] = match
+        return params
+
     def _run(self, query: str, call: Any) -> pd.DataFrame:
-        try:
-            result = call()
-        except requests.Timeout as exc:
-            raise MetricsUnavailable(
-                f"Prometheus at {self.base_url} did not answer query {query!r} within "
-                f"{self.timeout:g} s."
-            ) from exc
-        except requests.RequestException as exc:
-            raise MetricsUnavailable(
-                f"Cannot reach Prometheus at {self.base_url} for query {query!r}: {exc}."
-            ) from exc
-        except PrometheusApiClientException as exc:
-            raise MetricsUnavailable(
-                f"Prometheus at {self.base_url} refused query {query!r}: {_refusal(exc)}."
-            ) from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MetricsUnavailable(
-                f"Prometheus at {self.base_url} gave no readable answer to query {query!r}: {exc}."
-            ) from exc
+        result = self._ask(f"query {query!r}", call)
         try:
             return to_frame(result)
         except (ValueError, KeyError, TypeError) as exc:
             raise MetricsUnavailable(
                 f"Prometheus at {self.base_url} gave an answer to query {query!r} that is not "
                 f"a vector, matrix or scalar: {exc}."
+            ) from exc
+
+    def _ask(self, what: str, call: Any) -> Any:
+        """``call()``'s answer; every failure as ``MetricsUnavailable`` naming ``what``."""
+        try:
+            return call()
+        except requests.Timeout as exc:
+            raise MetricsUnavailable(
+                f"Prometheus at {self.base_url} did not answer {what} within {self.timeout:g} s."
+            ) from exc
+        except requests.RequestException as exc:
+            raise MetricsUnavailable(
+                f"Cannot reach Prometheus at {self.base_url} for {what}: {exc}."
+            ) from exc
+        except PrometheusApiClientException as exc:
+            raise MetricsUnavailable(
+                f"Prometheus at {self.base_url} refused {what}: {_refusal(exc)}."
+            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MetricsUnavailable(
+                f"Prometheus at {self.base_url} gave no readable answer to {what}: {exc}."
             ) from exc
 
     def close(self) -> None:

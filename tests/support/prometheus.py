@@ -7,6 +7,7 @@ on its flush deadline).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -73,12 +74,20 @@ def _running(
 
 
 @contextmanager
-def prometheus_server(*, remote_write_receiver: bool = True) -> Iterator[PrometheusServer]:
-    """A Prometheus server with nothing to scrape and (unless told not to) the remote-write
-    receiver."""
+def prometheus_server(
+    *, remote_write_receiver: bool = True, scrape: dict[str, str] | None = None
+) -> Iterator[PrometheusServer]:
+    """A Prometheus server (scraping every second the ``{job: "host:port"}`` in ``scrape``,
+    if any) with (unless told not to) the remote-write receiver."""
     folder = Path(tempfile.mkdtemp(prefix="phoenix-prom-"))
     config = folder / "prometheus.yml"
-    config.write_text("global: {scrape_interval: 1s}\n")
+    jobs = [
+        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        for job, target in (scrape or {}).items()
+    ]
+    config.write_text(
+        json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": jobs}) + "\n"
+    )
     args = [f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}"]
     if remote_write_receiver:
         args.append("--web.enable-remote-write-receiver")

@@ -15,6 +15,7 @@ import click
 
 import phoenix_core
 from phoenix_api.cli import (
+    cardinality,
     controller,
     db,
     demo,
@@ -46,7 +47,7 @@ def main() -> None:
     Server side (api, db, controller, token, enrolment-token):
       PHOENIX_DATABASE_URL  the database (unset: a SQLite file in PHOENIX_DATA_DIR,
                             by default ~/.local/share/phoenix)
-    Through the REST API (experiment, host, pipeline, price-books):
+    Through the REST API (experiment, host, pipeline, price-books, cardinality):
       PHOENIX_API_URL       the API's base URL (default http://127.0.0.1:8000)
       PHOENIX_TOKEN         a user's token, phx_u_... (from 'phoenix token create')
 
@@ -82,3 +83,4 @@ main.add_command(experiments.experiment)
 main.add_command(hosts.host)
 main.add_command(pipelines.pipeline)
 main.add_command(price_books.price_books)
+main.add_command(cardinality.cardinality)
