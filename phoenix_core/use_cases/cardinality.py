@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from phoenix_core.clock import utcnow
 from phoenix_core.errors import FieldError, ValidationFailed
@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_SELECTOR",
     "DEFAULT_WINDOW",
     "MAX_LIMIT",
+    "MAX_WINDOW",
     "Cardinality",
 ]
 
@@ -30,8 +31,11 @@ DEFAULT_SELECTOR = '{__name__=~".+"}'
 """Every series (Prometheus refuses a selector that could match an empty label set)."""
 DEFAULT_WINDOW = timedelta(hours=1)
 """The window when no start is given: the hour before the end."""
+MAX_WINDOW = timedelta(days=31)
+"""The longest window: every query reads every sample of the window of every series."""
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 10_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(minutes=1)
 """How far past now an end may be (clocks differ): later, every series would count as ended."""
 
@@ -87,18 +91,17 @@ class Cardinality:
             raise ValidationFailed(errors)
         now = self.clock()
         end = now if end is None else end
+        if not EPOCH < end <= now + FUTURE_SLACK:
+            when = "in the future: nothing is present then" if end > now else "before 1970"
+            raise ValidationFailed([FieldError(("end",), f"{end.isoformat()} is {when}")])
         start = end - DEFAULT_WINDOW if start is None else start
-        if end > now + FUTURE_SLACK:
-            errors.append(
-                FieldError(("end",), f"{end.isoformat()} is in the future: nothing is present then")
-            )
         if start >= end:
-            errors.append(
-                FieldError(
-                    ("start",), f"{start.isoformat()} must be before end ({end.isoformat()})"
-                )
-            )
-        if errors:
-            raise ValidationFailed(errors)
-        assert parsed is not None
-        return parsed, start, end
+            reason = f"{start.isoformat()} must be before end ({end.isoformat()})"
+        elif end - start > MAX_WINDOW:
+            reason = f"the window may be {MAX_WINDOW.days} days long at most"
+        elif start < EPOCH:
+            reason = f"{start.isoformat()} is before 1970"
+        else:
+            assert parsed is not None
+            return parsed, start, end
+        raise ValidationFailed([FieldError(("start",), reason)])

@@ -1,6 +1,7 @@
 """Schemathesis against the app's own OpenAPI document: generated requests (bounded: 10 per
 operation) for every operation, as an admin or a host, find no server error and no response
-that breaks the schema (status codes, content types, bodies)."""
+that breaks the schema (status codes, content types, bodies). The controller's Prometheus is a
+real, empty one (``/api/v1/cardinality`` asks it)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,25 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from phoenix_core.auth import Role, TokenKind
+from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
 from phoenix_core.store.tokens import TokenRepository
 from support.asgi import app_on_sqlite
+from support.prometheus import prometheus_server
 
 TOKENS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with app_on_sqlite(tmp_path_factory.mktemp("schema")) as (app, url):
+    with (
+        prometheus_server(remote_write_receiver=False) as prometheus,  # for /api/v1/cardinality
+        app_on_sqlite(
+            tmp_path_factory.mktemp("schema"), ControllerSettings(prometheus_url=prometheus.url)
+        ) as (app, url),
+    ):
         engine = make_engine(url)
         with Store(engine).session() as session:
             tokens = TokenRepository(session)

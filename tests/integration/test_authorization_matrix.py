@@ -43,6 +43,7 @@ TABLE = {
     ("GET", "/api/v1/experiments/{experiment_id}/verdict"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/cost"): VIEWER,
     ("POST", "/api/v1/experiments/{experiment_id}/analysis"): OPERATOR,
+    ("GET", "/api/v1/cardinality"): VIEWER,
     ("GET", "/api/v1/hosts"): VIEWER,
     ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,
     ("GET", "/api/v1/tasks/stats"): VIEWER,

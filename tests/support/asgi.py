@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from phoenix_api.app import create_app
 from phoenix_api.settings import ApiSettings
+from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.migrate import upgrade
 
@@ -28,13 +29,16 @@ def request(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Res
 
 
 @contextmanager
-def app_on_sqlite(folder: Path) -> Iterator[tuple[FastAPI, str]]:
-    """The app on a migrated SQLite database (without its controller loop); yields the URL too."""
+def app_on_sqlite(
+    folder: Path, controller_settings: ControllerSettings | None = None
+) -> Iterator[tuple[FastAPI, str]]:
+    """The app on a migrated SQLite database (without its controller loop); yields the URL too.
+    ``controller_settings``: the controller's (its Prometheus), else from the environment."""
     url = f"sqlite:///{folder / 'phoenix.db'}"
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    app = create_app(ApiSettings(database_url=url, run_controller=False))
+    app = create_app(ApiSettings(database_url=url, run_controller=False), controller_settings)
     try:
         yield app, url
     finally:
