@@ -1,6 +1,6 @@
 """The inventory of a store's series for a selector over a window, and how its tables are
 shaped from what Prometheus answers (pure: frames in, frames out; the queries are in
-``phoenix_core.metrics.cardinality``).
+``inventory_queries``, asked by ``cardinality``; docs/cardinality.md).
 
 Every number counts series (unit: series) over the window ``[start, end]``:
 

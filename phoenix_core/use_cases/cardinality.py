@@ -48,8 +48,9 @@ class Cardinality:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def from_prometheus(cls, prometheus_url: str, timeout: float = 60) -> Cardinality:
-        """The production wiring: the Prometheus at ``prometheus_url``."""
+    def from_prometheus(cls, prometheus_url: str, timeout: float = 120) -> Cardinality:
+        """The production wiring: the Prometheus at ``prometheus_url``; ``timeout`` per query
+        (Prometheus' own default; a query over 1,000,000 series takes seconds)."""
         from phoenix_core.metrics.reader import PrometheusReader
 
         return cls(reader=lambda: PrometheusReader(prometheus_url, timeout=timeout))

@@ -250,6 +250,10 @@ def test_the_selector_narrows_every_number(shop: Shop) -> None:
         ("queue", EU, 1),
     ]
 
+    nothing = shop.inventory('{job="nobody"}')
+    assert (nothing.total_series, nothing.created, nothing.ended, nothing.metric_count) == (0,) * 4
+    assert nothing.metrics.empty and nothing.labels.empty and nothing.pairs.empty
+
     requests = shop.inventory(f'{REQUESTS}{{verb!="PUT"}}')
     assert _rows(requests.metrics) == [(REQUESTS, 5, 0, 0)]
     assert _rows(requests.labels) == [
