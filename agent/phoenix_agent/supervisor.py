@@ -261,6 +261,8 @@ class Collector:
         if self.child is not None:
             self.status = ActivePipelineStatus.STOPPING
             self.child.terminate(grace_seconds)
+            log.info("%s/%s: stopped %s (pid %s)", self.experiment_id, self.variant,
+                     self.kind.value, self.child.pid)  # fmt: skip
         self.status = ActivePipelineStatus.STOPPED
 
     def report(self) -> ActivePipelineReport:
