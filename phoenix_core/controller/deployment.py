@@ -212,13 +212,17 @@ class Deployer:
             key=f"{placed.variant}:start",
         )
 
-    def reload_task(self, placed: ActivePipelineRecord, experiment_id: uuid.UUID) -> NewTask:
+    def reload_task(
+        self, placed: ActivePipelineRecord, experiment_id: uuid.UUID, sequence: int
+    ) -> NewTask:
+        """The collector's ``sequence``-th reload (from 0): a keep-list that changes back to an
+        earlier config is another reload, not the earlier one again."""
         return self._config_task(
             placed,
             experiment_id,
             CollectorReloadPayload,
             TaskAction.RELOAD,
-            key=f"{placed.variant}:reload:{placed.config_sha256}",
+            key=f"{placed.variant}:reload:{sequence}:{placed.config_sha256}",
         )
 
     def _config_task(

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 FAILED_TASK = (TaskStatus.FAILED, TaskStatus.DEAD)
 DEPLOY_WAITING = "deploy_waiting"
 """The event saying what a variant waits for on a host before it can be deployed."""
+CONFIG_REFRESHED = "config_refreshed"
+"""The event saying that a refresh changed a variant's config on a host (a reload follows)."""
 
 
 @dataclass
@@ -175,22 +177,28 @@ class Controller:
         elapsed = (now - record.state_changed_at).total_seconds()
         if record.state is ExperimentState.DEPLOYING:
             self._deploy(record, tasks, elapsed)
-        elif record.state is ExperimentState.WARMING_UP:
-            self._refresh_keep_lists(record, now)
-            if elapsed >= record.spec.warmup_seconds:
-                self._move(record, ExperimentState.RUNNING)
-        elif record.state is ExperimentState.RUNNING:
-            self._refresh_keep_lists(record, now)
-            if elapsed >= record.spec.duration_seconds:
-                window = self._measurement_window(record, now)
-                self._issue_stops(record)
-                self._move(record, ExperimentState.ANALYZING, measurement_window=window)
+        elif record.state in (ExperimentState.WARMING_UP, ExperimentState.RUNNING):
+            self._collect(record, tasks, now, elapsed)
         elif record.state is ExperimentState.ANALYZING:
             self._analyze(record, elapsed)
         elif record.state is ExperimentState.STOPPING:
             self._issue_stops(record)
             if self._stops_done(record):
                 self._move(record, ExperimentState.STOPPED)
+
+    def _collect(
+        self, record: ExperimentRecord, tasks: list[Task], now: datetime, elapsed: float
+    ) -> None:
+        """Warming up or running: keep-lists refreshed, then on when the time is up."""
+        if not self._refresh_keep_lists(record, tasks, now):
+            return
+        if record.state is ExperimentState.WARMING_UP:
+            if elapsed >= record.spec.warmup_seconds:
+                self._move(record, ExperimentState.RUNNING)
+        elif elapsed >= record.spec.duration_seconds:
+            window = self._measurement_window(record, now)
+            self._issue_stops(record)
+            self._move(record, ExperimentState.ANALYZING, measurement_window=window)
 
     def _analyze(self, record: ExperimentRecord, elapsed: float) -> None:
         """Once the collectors' last writes can have arrived, judge; if the measurements
@@ -322,10 +330,14 @@ class Controller:
         )
         return deployments.add_pipeline(record.id, host.id, variant.name, config)
 
-    def _refresh_keep_lists(self, record: ExperimentRecord, now: datetime) -> None:
-        """Recompute value-dependent lists from the baseline every refresh interval; reload
-        a collector whose config changed."""
-        reloads: list[NewTask] = []
+    def _refresh_keep_lists(
+        self, record: ExperimentRecord, tasks: list[Task], now: datetime
+    ) -> bool:
+        """Recompute value-dependent lists from the baseline every refresh interval, and send
+        each collector whose config changed a reload. False when the experiment failed: its
+        collector refuses a step on the baseline's new inventory (a drop on prometheus-agent
+        that now merges series; a top-k metric the baseline no longer has)."""
+        refused = ""
         with self.store.session() as session:
             deployments = DeploymentRepository(session)
             hosts = deployments.hosts(record.id)
@@ -345,20 +357,78 @@ class Controller:
                     reference = self._reference(record, host).inventory
                     if reference is None:
                         continue
-                    config = self.deployer.render(
-                        experiment_id=record.id,
-                        spec=record.spec,
-                        variant=variant,
-                        host=host,
-                        ports=placed.ports,
-                        loadsim_port=loadsim.get(host.id),
-                        reference=reference,
-                    )
+                    try:
+                        config = self.deployer.render(
+                            experiment_id=record.id,
+                            spec=record.spec,
+                            variant=variant,
+                            host=host,
+                            ports=placed.ports,
+                            loadsim_port=loadsim.get(host.id),
+                            reference=reference,
+                        )
+                    except ValidationFailed as exc:
+                        where = f"variant {variant.name} on host {host.hostname}"
+                        refused = refused or f"{where}: {exc}"
+                        continue
                     changed = deployments.record_render(placed, config, at=now)
                     if changed is not None:
-                        reloads.append(self.deployer.reload_task(changed, record.id))
-        if reloads:
-            self.queue.enqueue(reloads)
+                        self._note_refreshed(session, record, placed, changed, host)
+            placed_all = deployments.pipelines(record.id)
+        if refused:
+            self._fail(record, f"a refresh of its keep-lists was refused: {refused}")
+            return False
+        self._send_reloads(placed_all, tasks, record.id)
+        return True
+
+    def _note_refreshed(
+        self,
+        session: Session,
+        record: ExperimentRecord,
+        before: ActivePipelineRecord,
+        after: ActivePipelineRecord,
+        host: HostRecord,
+    ) -> None:
+        EventRepository(session).append(
+            CONFIG_REFRESHED,
+            actor=self.actor,
+            experiment_id=record.id,
+            host_id=host.id,
+            data={
+                "variant": after.variant,
+                "host": host.hostname,
+                "previous_config_sha256": before.config_sha256,
+                "config_sha256": after.config_sha256,
+            },
+        )
+
+    def _send_reloads(
+        self, placed: list[ActivePipelineRecord], tasks: list[Task], experiment_id: uuid.UUID
+    ) -> None:
+        """A reload for each collector whose recorded config is not the one its last start or
+        reload task carried, once that task has succeeded (reloads of one collector run one
+        after the other, the last config last). Level-triggered: a pass that recorded a new
+        config but stopped before sending its reload is made good by the next one."""
+        sent: dict[tuple[uuid.UUID, str], Task] = {}
+        reloads: dict[tuple[uuid.UUID, str], int] = {}
+        for task in tasks:  # oldest first
+            variant = task.payload.get("variant")
+            if task.type is not TaskType.COLLECTOR or not isinstance(variant, str):
+                continue
+            if task.action in (TaskAction.START, TaskAction.RELOAD):
+                sent[(task.host_id, variant)] = task
+            if task.action is TaskAction.RELOAD:
+                reloads[(task.host_id, variant)] = reloads.get((task.host_id, variant), 0) + 1
+        new = []
+        for pipeline in placed:
+            key = (pipeline.host_id, pipeline.variant)
+            last = sent.get(key)
+            if last is None or last.payload.get("config_sha256") == pipeline.config_sha256:
+                continue
+            if last.status is TaskStatus.SUCCEEDED:
+                new.append(self.deployer.reload_task(pipeline, experiment_id, reloads.get(key, 0)))
+        if new:
+            self.queue.enqueue(new)
 
     def _issue_stops(self, record: ExperimentRecord) -> None:
         """Cancel what has not run yet, then stop every collector and the load (idempotent)."""
