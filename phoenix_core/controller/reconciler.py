@@ -378,7 +378,9 @@ class Controller:
         if refused:
             self._fail(record, f"a refresh of its keep-lists was refused: {refused}")
             return False
-        self._send_reloads(placed_all, tasks, record.id)
+        reloads = self.deployer.reloads_due(placed_all, tasks, record.id)
+        if reloads:
+            self.queue.enqueue(reloads)
         return True
 
     def _note_refreshed(
@@ -401,34 +403,6 @@ class Controller:
                 "config_sha256": after.config_sha256,
             },
         )
-
-    def _send_reloads(
-        self, placed: list[ActivePipelineRecord], tasks: list[Task], experiment_id: uuid.UUID
-    ) -> None:
-        """A reload for each collector whose recorded config is not the one its last start or
-        reload task carried, once that task has succeeded (reloads of one collector run one
-        after the other, the last config last). Level-triggered: a pass that recorded a new
-        config but stopped before sending its reload is made good by the next one."""
-        sent: dict[tuple[uuid.UUID, str], Task] = {}
-        reloads: dict[tuple[uuid.UUID, str], int] = {}
-        for task in tasks:  # oldest first
-            variant = task.payload.get("variant")
-            if task.type is not TaskType.COLLECTOR or not isinstance(variant, str):
-                continue
-            if task.action in (TaskAction.START, TaskAction.RELOAD):
-                sent[(task.host_id, variant)] = task
-            if task.action is TaskAction.RELOAD:
-                reloads[(task.host_id, variant)] = reloads.get((task.host_id, variant), 0) + 1
-        new = []
-        for pipeline in placed:
-            key = (pipeline.host_id, pipeline.variant)
-            last = sent.get(key)
-            if last is None or last.payload.get("config_sha256") == pipeline.config_sha256:
-                continue
-            if last.status is TaskStatus.SUCCEEDED:
-                new.append(self.deployer.reload_task(pipeline, experiment_id, reloads.get(key, 0)))
-        if new:
-            self.queue.enqueue(new)
 
     def _issue_stops(self, record: ExperimentRecord) -> None:
         """Cancel what has not run yet, then stop every collector and the load (idempotent)."""
