@@ -33,9 +33,11 @@ class Outage:
         else:
             self._log.debug("%s failed again: %s", self.what, detail)
 
-    def worked(self) -> None:
+    def worked(self) -> bool:
+        """Say it works again if it had failed; whether it had."""
         with self._lock:
             failures, self._failures = self._failures, 0
         if failures:
             self._log.info("%s works again, after %d failures over %.0f s", self.what, failures,
                            time.monotonic() - self._since)  # fmt: skip
+        return bool(failures)

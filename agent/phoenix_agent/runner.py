@@ -55,6 +55,8 @@ T = TypeVar("T")
 
 EXIT_DRAINED = 0
 EXIT_REFUSED = 2
+_BACK_CHECK_SECONDS = 0.5
+"""How often a backoff looks whether the API is back (see ``Runner._sleep``)."""
 
 
 Handler = Callable[[dict[str, Any], TaskControl], dict[str, Any] | None]
@@ -101,6 +103,9 @@ class Agent:
         self.settings = settings
         self.draining = threading.Event()
         """Set by the first SIGTERM (or a refusal): take no new work, finish what runs."""
+        self._api_back_at = 0.0
+        """When a heartbeat last got through after failing (monotonic): the API is back, and
+        every loop backing off tries again at once instead of after its backoff."""
         self.done = threading.Event()
         self.status = StatusBoard(settings.state_dir / "status")
         self.exit_code = EXIT_DRAINED
@@ -286,7 +291,8 @@ class Agent:
                 extended = plane.heartbeat(beat)
                 self._extend(beat.active_tasks, sent)
                 self.status.set("heartbeat", "ok", f"{extended} leases extended")
-                outage.worked()
+                if outage.worked():
+                    self._api_back_at = time.monotonic()
             except Unavailable as exc:
                 self.status.set("heartbeat", "failing", str(exc))
                 outage.failed(exc)
@@ -425,7 +431,14 @@ class Agent:
         return result
 
     def _sleep(self, seconds: float) -> None:
-        self.draining.wait(seconds)
+        """Back off for ``seconds``, or less: draining ends the wait, and so does a heartbeat
+        that gets through again (after an API restart a poll need not wait out a backoff that
+        grew up to ``max_backoff_seconds`` while the API was down)."""
+        began = time.monotonic()
+        deadline = began + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.draining.wait(min(left, _BACK_CHECK_SECONDS)) or self._api_back_at > began:
+                return
 
     def _heartbeat(self) -> Heartbeat:
         with self._held_lock:
