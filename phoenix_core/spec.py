@@ -200,7 +200,6 @@ class LoadProfileName(StrEnum):
     HIGH_CARDINALITY = "high-cardinality"
     REALISTIC = "realistic"
     SPIKE = "spike"
-    STEADY = "steady"
     PROCESS_CHURN = "process-churn"
     CUSTOM = "custom"
 

@@ -226,3 +226,10 @@ def test_a_spec_gate_replaces_the_kpis_default_in_the_verdicts_terms(
         "critical_coverage",
         "host_balance",
     }
+
+
+def test_every_load_profile_the_spec_accepts_is_one_an_agent_runs() -> None:
+    from phoenix_core.spec import LoadProfileName
+    from phoenix_core.wire.loads import PARAMETERS
+
+    assert {name.value for name in LoadProfileName} == set(PARAMETERS)
