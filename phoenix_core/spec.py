@@ -231,10 +231,18 @@ class LoadProfile(_Model):
 
 
 def _load_problem(sources: list[Source], profile: LoadProfile | None) -> str:
-    """Why the ``loadsim`` sources would scrape nothing under ``profile`` ("" when they would
-    not): without a load nothing serves them, and only some loads serve series."""
+    """Why the ``loadsim`` sources would scrape nothing under ``profile``, or why the load
+    would serve series nobody scrapes ("" when neither): without a load nothing serves a
+    loadsim source, only some loads serve series, and those need a loadsim source."""
     loadsim = [(i, s) for i, s in enumerate(sources) if s.kind == "loadsim"]
-    if not loadsim or (profile is not None and profile.name.value in SERVING_PROFILES):
+    serves = profile is not None and profile.name.value in SERVING_PROFILES
+    if serves and not loadsim:
+        assert profile is not None
+        return (
+            f"the {profile.name.value} load serves series that no source scrapes: add a source "
+            "{name: loadsim, kind: loadsim}, or leave the load out"
+        )
+    if not loadsim or serves:
         return ""
     index, source = loadsim[0]
     which = f"source {source.name!r} (sources.{index}"

@@ -75,6 +75,15 @@ def test_a_loadsim_source_under_a_load_that_serves_no_series_is_refused() -> Non
     assert "would scrape nothing, as the realistic load serves no series" in message
 
 
+def test_a_load_that_serves_series_no_source_scrapes_is_refused() -> None:
+    path, message = _refusal(MINIMAL | {"sources": NODE, "load_profile": {"name": "spike"}})
+    assert path == "load_profile"
+    assert message == (
+        "the spike load serves series that no source scrapes: add a source "
+        "{name: loadsim, kind: loadsim}, or leave the load out"
+    )
+
+
 @pytest.mark.parametrize(
     "change",
     [
