@@ -175,7 +175,8 @@ def add_usage_source(
     source ``name`` (operators): 201 and a new version, or 200 and the latest one when it holds
     this content already. Content that is not of its kind is refused (422 naming ``content``);
     queries that do not parse are reported in ``problems``, with their sources, and the rest
-    is read. 409 if ``name`` holds another kind."""
+    is read. 409 if ``name`` holds another kind. A body over ``PHOENIX_MAX_BODY_BYTES`` (1 MiB
+    by default; the content is escaped inside it) gets 413."""
     with services(request).store.session() as session:
         upload = usage.add_version(
             session, body.name, body.kind, body.content, actor=principal.actor
