@@ -35,6 +35,7 @@ __all__ = [
     "REDACTED",
     "REVEAL_SECRETS",
     "STORED",
+    "USAGE_SOURCE_NAME",
     "ExperimentSpec",
     "Gate",
     "LoadProfile",
@@ -47,6 +48,15 @@ __all__ = [
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 """A variant or source name: lowercase letters, digits, ``-`` and ``_``, at most 63 long."""
+
+USAGE_SOURCE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+"""A usage source's name, like a file's (``node-rules``, ``web.dashboard``): letters, digits,
+``.``, ``_`` and ``-``, beginning with a letter or digit, at most 100 long."""
+
+UsageSourceRef = Annotated[
+    str, StringConstraints(pattern=rf"^{USAGE_SOURCE_NAME}(@[1-9][0-9]{{0,8}})?$")
+]
+"""A stored usage source, its latest version (``node-rules``) or one version (``node-rules@2``)."""
 
 
 class _Model(BaseModel):
@@ -393,6 +403,13 @@ class ExperimentSpec(_Model):
         default_factory=list,
         description="Replace KPIs' default gates (docs/analysis.md); the rest stay.",
     )
+    usage_sources: list[UsageSourceRef] = Field(
+        default_factory=list,
+        description="Stored usage sources (docs/usage.md): the rule files, dashboards and "
+        "query lists that read the fleet's metrics, as NAME (its latest version) or "
+        "NAME@VERSION. Each must exist when the experiment is created, edited and started; "
+        "nothing else uses them yet.",
+    )
 
     @field_validator("critical_selectors")
     @classmethod
@@ -402,6 +419,14 @@ class ExperimentSpec(_Model):
                 parse_selector(selector)
             except SelectorError as exc:
                 raise ValueError(f"item {index} is not a usable series selector: {exc}") from None
+        return value
+
+    @field_validator("usage_sources")
+    @classmethod
+    def _each_usage_source_once(cls, value: list[str]) -> list[str]:
+        names = [reference.partition("@")[0] for reference in value]
+        if len(set(names)) != len(names):
+            raise ValueError("name each usage source once")
         return value
 
     @field_validator("variants")

@@ -27,6 +27,7 @@ from phoenix_api.routers import (
     live,
     pipelines,
     price_books,
+    usage,
 )
 from phoenix_api.settings import ApiSettings
 from phoenix_api.shutdown import Shutdown
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(fleet.router)
     app.include_router(pipelines.router)
     app.include_router(price_books.router)
+    app.include_router(usage.router)
     app.include_router(live.router)
     app.add_route("/metrics", observability.endpoint, include_in_schema=False)
     return app

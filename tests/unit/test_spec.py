@@ -242,3 +242,17 @@ def test_every_load_profile_the_spec_accepts_is_one_an_agent_runs() -> None:
     from phoenix_core.wire.loads import PARAMETERS
 
     assert {name.value for name in LoadProfileName} == set(PARAMETERS)
+
+
+def test_usage_sources_name_stored_sources_or_one_of_their_versions() -> None:
+    valid = MINIMAL | {"load_profile": {"name": "high-cardinality"}}
+    spec = ExperimentSpec.parse(
+        valid | {"usage_sources": ["node-rules", "web.dashboard@12", "Runbook_2"]}
+    )
+    assert spec.usage_sources == ["node-rules", "web.dashboard@12", "Runbook_2"]
+    assert ExperimentSpec.parse(valid).usage_sources == []
+    bad = ["ok", "rules/node", "-x", "x@0", "x@", "x@1@2", "x" * 101, "y@1234567890"]
+    assert _paths(valid | {"usage_sources": bad}) == [
+        f"usage_sources.{index}" for index in range(1, len(bad))
+    ]
+    assert _paths(valid | {"usage_sources": ["node-rules", "node-rules@2"]}) == ["usage_sources"]
