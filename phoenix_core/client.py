@@ -17,9 +17,10 @@ No message ever holds the token.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field, SecretStr
@@ -309,12 +310,57 @@ class PhoenixClient:
         """Add a price book (admins); ``ValidationFailed`` names the fields at fault."""
         return dict(self._call("POST", "/api/v1/price-books", json=book).json())
 
+    # usage sources
+    def add_usage_source(self, name: str, kind: str, content: str) -> dict[str, Any]:
+        """Upload a rule file, Grafana dashboard or query list (``kind`` ``rules``,
+        ``dashboard`` or ``queries``; ``content`` the file's text) as the next version of the
+        source ``name`` (operators). ``created`` is False when the latest version holds this
+        content already; ``problems`` lists the queries not read, with their sources."""
+        body = {"name": name, "kind": kind, "content": content}
+        return dict(self._call("POST", "/api/v1/usage-sources", json=body).json())
+
+    def usage_sources(self) -> list[dict[str, Any]]:
+        """Every usage source with its latest version."""
+        return list(self._call("GET", "/api/v1/usage-sources").json())
+
+    def usage_source(self, name: str) -> dict[str, Any]:
+        """One usage source and every version of it (``versions``, oldest first)."""
+        return dict(self._call("GET", f"/api/v1/usage-sources/{_segment(name)}").json())
+
+    def usage_queries(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """Every query of a version of the source (default: the latest): ``records``, each
+        with its ``source``, ``status`` (ok, error, skipped), ``message`` and ``uses``."""
+        params = {"version": version} if version is not None else {}
+        path = f"/api/v1/usage-sources/{_segment(name)}/queries"
+        return dict(self._call("GET", path, params=params).json())
+
+    def usage(
+        self, sources: Sequence[str] | None = None, metric: str | None = None
+    ) -> dict[str, Any]:
+        """Who reads which metric, over the latest version of every source or of ``sources``
+        (``name`` or ``name@version``); with ``metric``, that metric's row alone."""
+        params: dict[str, Any] = {}
+        if sources is not None:
+            params["sources"] = ",".join(sources)
+        if metric is not None:
+            params["metric"] = metric
+        return dict(self._call("GET", "/api/v1/usage", params=params).json())
+
+    def delete_usage_source(self, name: str) -> None:
+        """Delete a usage source and all its versions (admins)."""
+        self._call("DELETE", f"/api/v1/usage-sources/{_segment(name)}")
+
     # hosts
     def hosts(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/hosts").json())
 
     def decommission(self, host_id: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/api/v1/hosts/{host_id}/decommission").json())
+
+
+def _segment(name: str) -> str:
+    """``name`` as one path segment."""
+    return quote(name, safe="")
 
 
 def _error(response: httpx.Response) -> PhoenixError:

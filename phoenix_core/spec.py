@@ -35,6 +35,7 @@ __all__ = [
     "REDACTED",
     "REVEAL_SECRETS",
     "STORED",
+    "USAGE_SOURCE_NAME",
     "ExperimentSpec",
     "Gate",
     "LoadProfile",
@@ -47,6 +48,15 @@ __all__ = [
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 """A variant or source name: lowercase letters, digits, ``-`` and ``_``, at most 63 long."""
+
+USAGE_SOURCE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+"""A usage source's name, like a file's (``node-rules``, ``web.dashboard``): letters, digits,
+``.``, ``_`` and ``-``, beginning with a letter or digit, at most 100 long."""
+
+UsageSourceRef = Annotated[
+    str, StringConstraints(pattern=rf"^{USAGE_SOURCE_NAME}(@[1-9][0-9]{{0,8}})?$")
+]
+"""A stored usage source, its latest version (``node-rules``) or one version (``node-rules@2``)."""
 
 
 class _Model(BaseModel):
@@ -200,7 +210,6 @@ class LoadProfileName(StrEnum):
     HIGH_CARDINALITY = "high-cardinality"
     REALISTIC = "realistic"
     SPIKE = "spike"
-    STEADY = "steady"
     PROCESS_CHURN = "process-churn"
     CUSTOM = "custom"
 
@@ -232,10 +241,18 @@ class LoadProfile(_Model):
 
 
 def _load_problem(sources: list[Source], profile: LoadProfile | None) -> str:
-    """Why the ``loadsim`` sources would scrape nothing under ``profile`` ("" when they would
-    not): without a load nothing serves them, and only some loads serve series."""
+    """Why the ``loadsim`` sources would scrape nothing under ``profile``, or why the load
+    would serve series nobody scrapes ("" when neither): without a load nothing serves a
+    loadsim source, only some loads serve series, and those need a loadsim source."""
     loadsim = [(i, s) for i, s in enumerate(sources) if s.kind == "loadsim"]
-    if not loadsim or (profile is not None and profile.name.value in SERVING_PROFILES):
+    serves = profile is not None and profile.name.value in SERVING_PROFILES
+    if serves and not loadsim:
+        assert profile is not None
+        return (
+            f"the {profile.name.value} load serves series that no source scrapes: add a source "
+            "{name: loadsim, kind: loadsim}, or leave the load out"
+        )
+    if not loadsim or serves:
         return ""
     index, source = loadsim[0]
     which = f"source {source.name!r} (sources.{index}"
@@ -386,6 +403,13 @@ class ExperimentSpec(_Model):
         default_factory=list,
         description="Replace KPIs' default gates (docs/analysis.md); the rest stay.",
     )
+    usage_sources: list[UsageSourceRef] = Field(
+        default_factory=list,
+        description="Stored usage sources (docs/usage.md): the rule files, dashboards and "
+        "query lists that read the fleet's metrics, as NAME (its latest version) or "
+        "NAME@VERSION. Each must exist when the experiment is created, edited and started; "
+        "nothing else uses them yet.",
+    )
 
     @field_validator("critical_selectors")
     @classmethod
@@ -395,6 +419,14 @@ class ExperimentSpec(_Model):
                 parse_selector(selector)
             except SelectorError as exc:
                 raise ValueError(f"item {index} is not a usable series selector: {exc}") from None
+        return value
+
+    @field_validator("usage_sources")
+    @classmethod
+    def _each_usage_source_once(cls, value: list[str]) -> list[str]:
+        names = [reference.partition("@")[0] for reference in value]
+        if len(set(names)) != len(names):
+            raise ValueError("name each usage source once")
         return value
 
     @field_validator("variants")

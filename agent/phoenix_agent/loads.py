@@ -139,6 +139,8 @@ class LoadRunner:
                 child, start, time.time() + start.duration_seconds
             )
             self._save()
+        log.info("%s: started the %s load (pid %s) for %.0f s", start.experiment_id,
+                 start.profile, child.pid, start.duration_seconds)  # fmt: skip
         return {"pid": child.pid, **result}
 
     def _folder(self, start: LoadsimStartPayload) -> Path:
@@ -163,6 +165,8 @@ class LoadRunner:
         if load is None:
             return {"stopped": False}
         load.child.terminate(5)
+        log.info("%s: stopped the %s load (pid %s)", stop.experiment_id, load.start.profile,
+                 load.child.pid)  # fmt: skip
         return {"stopped": True}
 
     def pids(self) -> dict[uuid.UUID, int]:

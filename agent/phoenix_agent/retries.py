@@ -18,6 +18,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_ran
 from phoenix_agent.control_plane import ControlPlane, Refused, Unavailable
 from phoenix_agent.failures import TaskCancelled, TaskFailed
 from phoenix_agent.held import TaskControl
+from phoenix_agent.outages import Outage
 
 __all__ = ["backoff", "fetch_config"]
 
@@ -47,6 +48,7 @@ def fetch_config(
 ) -> str:
     """The config at ``url``, retried while the API is unavailable (``note`` hears of each
     retry), until the task's lease would run out or the task is cancelled."""
+    outage = Outage(f"download of {url}", log)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -59,7 +61,7 @@ def fetch_config(
                 f"{state.attempt_number} tries)"
             ) from exc
         note(f"in {wait:.1f} s: {exc}")
-        log.warning("download of %s: %s; retrying in %.1f s", url, exc, wait)
+        outage.failed(f"{exc}; retrying in {wait:.1f} s")
 
     def sleep(seconds: float) -> None:
         if control.cancelled.wait(seconds):
@@ -73,6 +75,8 @@ def fetch_config(
         reraise=True,
     )
     try:
-        return retrying(lambda: plane.config(url))
+        text = retrying(lambda: plane.config(url))
     except Refused as exc:
         raise TaskFailed(f"the API refused the config {url} ({exc.status}): {exc.detail}") from exc
+    outage.worked()
+    return text

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from phoenix_agent.failures import TaskCancelled, TaskFailed
 from phoenix_agent.held import TaskControl
 from phoenix_agent.identity import Identity, write_atomically
 from phoenix_agent.loads import LoadRunner
+from phoenix_agent.outages import Outage
 from phoenix_agent.retries import backoff, fetch_config
 from phoenix_agent.settings import AgentSettings
 from phoenix_agent.supervisor import Supervisor, SupervisorSettings
@@ -54,6 +55,8 @@ T = TypeVar("T")
 
 EXIT_DRAINED = 0
 EXIT_REFUSED = 2
+_BACK_CHECK_SECONDS = 0.5
+"""How often a backoff looks whether the API is back (see ``Runner._sleep``)."""
 
 
 Handler = Callable[[dict[str, Any], TaskControl], dict[str, Any] | None]
@@ -67,6 +70,13 @@ def _noop(payload: dict[str, Any], control: TaskControl) -> dict[str, Any]:
 class _Held:
     task: TaskAssignment
     control: TaskControl
+    since: float = field(default_factory=time.monotonic)
+
+    def __str__(self) -> str:
+        task = self.task
+        variant = task.payload.get("variant")
+        of = f" (variant {variant})" if isinstance(variant, str) else ""
+        return f"task {task.id} {task.type.value}/{task.action.value}{of} attempt {task.attempt}"
 
 
 class StatusBoard:
@@ -93,6 +103,9 @@ class Agent:
         self.settings = settings
         self.draining = threading.Event()
         """Set by the first SIGTERM (or a refusal): take no new work, finish what runs."""
+        self._api_back_at = 0.0
+        """When a heartbeat last got through after failing (monotonic): the API is back, and
+        every loop backing off tries again at once instead of after its backoff."""
         self.done = threading.Event()
         self.status = StatusBoard(settings.state_dir / "status")
         self.exit_code = EXIT_DRAINED
@@ -163,6 +176,7 @@ class Agent:
         # collectors and load keep running: the next start of the agent adopts them
         self.status.set("agent", "stopped", f"exit {self.exit_code}")
         self._plane.close()
+        log.info("stopped (exit status %d)", self.exit_code)
         self.done.set()
         return self.exit_code
 
@@ -240,6 +254,7 @@ class Agent:
                         continue
                     held = _Held(task, TaskControl.claimed(task.lease_expires_at))
                     self._held[task.id] = held
+                log.info("%s: claimed", held)
                 self._tasks.submit(self._execute, held)
             cancelled = self._cancel(result.cancellations)
             self.status.set("poll", "ok", f"{len(result.tasks)} tasks received, "
@@ -268,6 +283,7 @@ class Agent:
     def _heartbeat_loop(self) -> None:
         plane = self._plane
         assert plane is not None
+        outage = Outage("heartbeat", log)
         while not self.draining.is_set():
             try:
                 sent = time.monotonic()
@@ -275,18 +291,21 @@ class Agent:
                 extended = plane.heartbeat(beat)
                 self._extend(beat.active_tasks, sent)
                 self.status.set("heartbeat", "ok", f"{extended} leases extended")
+                if outage.worked():
+                    self._api_back_at = time.monotonic()
             except Unavailable as exc:
                 self.status.set("heartbeat", "failing", str(exc))
-                log.warning("heartbeat failed: %s", exc)
+                outage.failed(exc)
             except Refused as exc:
                 self.status.set("heartbeat", "refused", str(exc))
-                log.warning("heartbeat refused: %s", exc)
+                outage.failed(exc)
             if self.draining.wait(self.settings.heartbeat_seconds):
                 return
 
     def _metrics_loop(self) -> None:
         plane = self._plane
         assert plane is not None
+        sending, pushing = Outage("sending metrics", log), Outage("push to the Pushgateway", log)
         while not self.draining.wait(self.settings.metrics_seconds):
             with self._held_lock:
                 held = len(self._held)
@@ -294,18 +313,20 @@ class Agent:
             try:
                 stored = sum(plane.metrics(batch) for batch in selfmetrics.to_batches(measured))
                 self.status.set("metrics", "ok", f"{stored} samples stored")
+                sending.worked()
             except (Unavailable, Refused) as exc:
                 self.status.set("metrics", "failing", str(exc))
-                log.warning("metrics not sent: %s", exc)
+                sending.failed(exc)
             gateway = self.settings.pushgateway_url
             if gateway:
                 try:
                     selfmetrics.push(gateway, self.settings.hostname, measured)
                 except OSError as exc:  # urllib's errors: unreachable, refused, HTTP errors
                     self.status.set("pushgateway", "failing", str(exc))
-                    log.warning("push to %s failed: %s", gateway, exc)
+                    pushing.failed(f"{gateway}: {exc}")
                 else:
                     self.status.set("pushgateway", "ok", f"{len(measured)} series pushed")
+                    pushing.worked()
 
     # --- tasks ----------------------------------------------------------------------------
 
@@ -321,27 +342,27 @@ class Agent:
         handler = self._handlers.get((task.type, task.action))
         try:
             if handler is None:
-                self._report(task, TaskStatus.FAILED, error=(
+                self._report(held, TaskStatus.FAILED, error=(
                     f"phoenix-agent {phoenix_core.__version__} cannot run "
                     f"{task.type.value}/{task.action.value} tasks"
                 ))  # fmt: skip
                 return
             if control.cancelled.is_set():
-                self._report(task, TaskStatus.CANCELLED, error=(
+                self._report(held, TaskStatus.CANCELLED, error=(
                     "cancelled by the control plane before it started"))  # fmt: skip
                 return
-            if not self._report(task, TaskStatus.RUNNING):
+            if not self._report(held, TaskStatus.RUNNING):
                 return
             try:
                 result = handler(task.payload, control)
             except TaskCancelled as exc:
-                self._report(task, TaskStatus.CANCELLED, error=str(exc))
+                self._report(held, TaskStatus.CANCELLED, error=str(exc))
             except ValidationError as exc:
-                self._report(task, TaskStatus.FAILED, error=f"bad payload: {exc}")
+                self._report(held, TaskStatus.FAILED, error=f"bad payload: {exc}")
             except TaskFailed as exc:
-                self._report(task, TaskStatus.FAILED, error=str(exc))
+                self._report(held, TaskStatus.FAILED, error=str(exc))
             else:
-                self._report(task, TaskStatus.SUCCEEDED, result=result)
+                self._report(held, TaskStatus.SUCCEEDED, result=result)
         except Fatal as exc:
             log.error("%s", exc)
             self.exit_code = EXIT_REFUSED
@@ -352,7 +373,7 @@ class Agent:
 
     def _report(
         self,
-        task: TaskAssignment,
+        held: _Held,
         status: TaskStatus,
         *,
         result: dict[str, Any] | None = None,
@@ -361,16 +382,20 @@ class Agent:
         """Report until the API takes it; False if it refused (the lease is lost)."""
         plane = self._plane
         assert plane is not None
+        task = held.task
         report = StatusReport(
             attempt=task.attempt, status=status, result=result, error_message=error
         )
         try:
             self._retry(f"report {task.id}", lambda: plane.report(task.id, report), always=True)
         except Refused as exc:
-            log.warning("task %s: %s", task.id, exc)
+            log.warning("%s: %s", held, exc)
             return False
-        log.info("task %s %s/%s attempt %s: %s", task.id, task.type.value, task.action.value,
-                 task.attempt, status.value)  # fmt: skip
+        if status is TaskStatus.RUNNING:
+            log.debug("%s: running", held)
+        else:
+            took = time.monotonic() - held.since
+            log.info("%s: %s in %.1f s%s", held, status.value, took, f": {error}" if error else "")
         return True
 
     # --- helpers --------------------------------------------------------------------------
@@ -382,11 +407,13 @@ class Agent:
         def stop(state: RetryCallState) -> bool:
             return self.draining.is_set() and not always
 
+        outage = Outage(what, log)
+
         def note(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             self.status.set(what.split(maxsplit=1)[0], "retrying", f"in {wait:.1f} s: {exc}")
-            log.warning("%s: %s; retrying in %.1f s", what, exc, wait)
+            outage.failed(f"{exc}; retrying in {wait:.1f} s")
 
         retrying = Retrying(
             retry=retry_if_exception_type(Unavailable),
@@ -397,12 +424,21 @@ class Agent:
             reraise=True,
         )
         try:
-            return retrying(call)
+            result = retrying(call)
         except Unavailable:
             return None  # stopped by draining
+        outage.worked()
+        return result
 
     def _sleep(self, seconds: float) -> None:
-        self.draining.wait(seconds)
+        """Back off for ``seconds``, or less: draining ends the wait, and so does a heartbeat
+        that gets through again (after an API restart a poll need not wait out a backoff that
+        grew up to ``max_backoff_seconds`` while the API was down)."""
+        began = time.monotonic()
+        deadline = began + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.draining.wait(min(left, _BACK_CHECK_SECONDS)) or self._api_back_at > began:
+                return
 
     def _heartbeat(self) -> Heartbeat:
         with self._held_lock:

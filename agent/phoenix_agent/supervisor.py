@@ -8,10 +8,12 @@ answering) within the apply timeout. A collector that exits is restarted after a
 exponential backoff; one that fails ``crash_loop_after`` times without staying up
 ``stable_seconds`` is ``crash_looping`` and left stopped (the heartbeat says so, and the
 controller fails its experiment). Stop: SIGTERM to the process group, the grace period,
-then SIGKILL of the group and of any child that left it. Reload: the new config through the
-same health gate, or back to the last good one. A start or reload the control plane cancels
-stops where it is: a download stops retrying, a collector still starting is stopped (SIGTERM,
-grace, SIGKILL of its group) and the task ends ``cancelled``.
+then SIGKILL of the group and of any child that left it. Reload: the running process takes the
+new config in place (``phoenix_agent.reloads``; same pid), or keeps the last good one when it
+refuses it; a process that cannot (not running, or started without the means) is restarted on
+the new config through the same health gate, or back on the last good one. A start or reload
+the control plane cancels stops where it is: a download stops retrying, a collector still
+starting is stopped (SIGTERM, grace, SIGKILL of its group) and the task ends ``cancelled``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ from phoenix_agent.children import Identity as ProcessIdentity
 from phoenix_agent.failures import TaskCancelled, TaskFailed
 from phoenix_agent.held import TaskControl
 from phoenix_agent.identity import write_atomically
+from phoenix_agent.reloads import (
+    LIFECYCLE_FLAG,
+    ReloadFailed,
+    reload_otelcol,
+    reload_prometheus_agent,
+    validate_otelcol,
+)
 from phoenix_core.processes import signal_group
 from phoenix_core.wire import ActivePipelineReport, ActivePipelineStatus
 from phoenix_core.wire.tasks import (
@@ -105,6 +114,7 @@ def _command(kind: CollectorKind, binary: str, config: Path, ports: dict[str, in
             f"--config.file={config}",
             f"--storage.agent.path={config.parent / 'wal'}",
             f"--web.listen-address=127.0.0.1:{ports['http']}",
+            LIFECYCLE_FLAG,  # reloads in place (POST /-/reload), on loopback only
         ]
     return [binary, f"--config={config}"]
 
@@ -253,6 +263,51 @@ class Collector:
             self.spawn()
             self.status = ActivePipelineStatus.RUNNING
 
+    def reloadable(self, payload: CollectorStartPayload, binary: str) -> bool:
+        """Whether the running process can take ``payload``'s config in place: the same
+        collector and ports, and (Prometheus) started with the lifecycle API."""
+        child = self.child
+        return (
+            child is not None
+            and child.alive()
+            and payload.collector is self.kind
+            and payload.ports == self.ports
+            and binary == self.binary
+            and (
+                self.kind is not CollectorKind.PROMETHEUS_AGENT
+                or LIFECYCLE_FLAG in child.identity.cmdline
+            )
+        )
+
+    def reload(self, payload: CollectorStartPayload, config: str) -> dict[str, Any]:
+        """The running process takes ``config`` (same pid); ``ReloadFailed`` leaves the last
+        good config in its file."""
+        child = self.child
+        assert child is not None
+        timeout = self.settings.apply_timeout_seconds
+        if self.kind is CollectorKind.OTELCOL:  # otelcol exits on a config it cannot build
+            candidate = self.folder / "config.next.yml"
+            write_atomically(candidate, config)
+            try:
+                validate_otelcol(self.binary, candidate, timeout)
+            finally:
+                candidate.unlink(missing_ok=True)
+        last_good = self.config.read_text()
+        write_atomically(self.config, config)
+        try:
+            if self.kind is CollectorKind.PROMETHEUS_AGENT:
+                reload_prometheus_agent(self.ports["http"], timeout)
+            else:
+                reload_otelcol(child, _health_url(self.kind, self.ports), timeout)
+        except ReloadFailed as exc:
+            write_atomically(self.config, last_good)
+            raise ReloadFailed(f"{exc}: {self.log_tail()}", restart=exc.restart) from exc
+        self.payload = payload
+        log.info("%s/%s: %s (pid %s) reloaded in place", self.experiment_id, self.variant,
+                 self.kind.value, child.pid)  # fmt: skip
+        self.on_change()
+        return {"pid": child.pid, "config_sha256": self.config_sha256, "in_place": True}
+
     def stop(self, grace_seconds: float) -> None:
         """SIGTERM to its process group, then SIGKILL after the grace period; no orphans."""
         self._stopping.set()
@@ -261,6 +316,8 @@ class Collector:
         if self.child is not None:
             self.status = ActivePipelineStatus.STOPPING
             self.child.terminate(grace_seconds)
+            log.info("%s/%s: stopped %s (pid %s)", self.experiment_id, self.variant,
+                     self.kind.value, self.child.pid)  # fmt: skip
         self.status = ActivePipelineStatus.STOPPED
 
     def report(self) -> ActivePipelineReport:
@@ -378,8 +435,23 @@ class Supervisor:
             raise TaskFailed(f"no collector of variant {reload.variant} runs here to reload")
         if current.config_sha256 == reload.config_sha256:
             return {"pid": current.report().pid, "unchanged": True}
+        binary, folder, text = self._checked_config(reload, control)
+        if current.reloadable(reload, binary):
+            control.check(f"{current.kind.value} was about to reload")
+            try:
+                return current.reload(reload, text)
+            except ReloadFailed as exc:
+                if not exc.restart:
+                    raise TaskFailed(f"{exc}; still running the last good config") from exc
+                current.stop(10)  # and its monitor, which would start it again
+                again = Collector(current.payload, current.binary, folder, self.settings,
+                                  self._save)  # fmt: skip
+                again.restarts = current.restarts + 1
+                self._launch(key, again, TaskControl())
+                raise TaskFailed(f"{exc}; started again on the last good config") from exc
         last_good = current.config.read_text()
-        collector = self._prepare(reload, control)
+        collector = Collector(reload, binary, folder, self.settings, self._save)
+        write_atomically(collector.config, text)
         current.stop(10)
         try:
             return self._launch(key, collector, control)
@@ -417,6 +489,16 @@ class Supervisor:
             write_atomically(self.state_file, json.dumps(entries, indent=2))
 
     def _prepare(self, payload: CollectorStartPayload, control: TaskControl) -> Collector:
+        binary, folder, text = self._checked_config(payload, control)
+        collector = Collector(payload, binary, folder, self.settings, self._save)
+        write_atomically(collector.config, text)
+        return collector
+
+    def _checked_config(
+        self, payload: CollectorStartPayload, control: TaskControl
+    ) -> tuple[str, Path, str]:
+        """The collector's binary, its folder and its config (downloaded, verified, with the
+        host-local values substituted); ``TaskFailed`` says what is wrong."""
         allowed = self.settings.ports
         outside = {n: p for n, p in payload.ports.items() if allowed and p not in allowed}
         if allowed and outside:
@@ -443,9 +525,7 @@ class Supervisor:
         )
         folder.mkdir(parents=True, exist_ok=True)
         config = substitute(text, {"data_dir": str(folder), "hostname": self.settings.hostname})
-        collector = Collector(payload, resolved, folder, self.settings, self._save)
-        write_atomically(collector.config, config)
-        return collector
+        return resolved, folder, config
 
     def _launch(
         self, key: tuple[uuid.UUID, str], collector: Collector, control: TaskControl

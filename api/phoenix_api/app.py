@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,8 +28,10 @@ from phoenix_api.routers import (
     live,
     pipelines,
     price_books,
+    usage,
 )
 from phoenix_api.settings import ApiSettings
+from phoenix_api.shutdown import Shutdown
 from phoenix_core.controller import Controller
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.fast_path import FastPath, fast_path_for
@@ -41,7 +45,13 @@ from phoenix_core.use_cases.cardinality import Cardinality
 from phoenix_core.use_cases.experiments import Experiments
 from phoenix_core.use_cases.preflight import Preflight
 
-__all__ = ["create_app"]
+__all__ = ["CONTROLLER_STOP_SECONDS", "create_app"]
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_STOP_SECONDS = 5.0
+"""How long shutdown waits for a controller pass under way to end; one that takes longer is
+left behind (passes are level-triggered: the next leader does what it left undone)."""
 
 
 def create_app(
@@ -65,26 +75,33 @@ def create_app(
     )
     controller = Controller.build(store, queue, controller_settings, analyses)
 
+    stop = threading.Event()  # the controller's loop
+    shutdown = Shutdown()  # begun by ``phoenix api serve`` as it stops (cli/serve.py)
+    shutdown.on_begin += [queue.waiters.notify_all, stop.set]  # wake held long-polls; stop
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await event_hub.start()
         await fast_path.open()
         await anyio.to_thread.run_sync(queue.listen)  # long-polls never wait for it
-        stop = threading.Event()
-        loop = threading.Thread(target=controller.run, args=(stop,), name="phoenix-controller")
+        loop = threading.Thread(
+            target=controller.run, args=(stop,), name="phoenix-controller", daemon=True
+        )
         if settings.run_controller:
             loop.start()
+        where = "in this process" if settings.run_controller else "elsewhere"
+        log.info("started (pid %d); the controller runs %s", os.getpid(), where)
         try:
             yield
         finally:
             stop.set()
-            if loop.is_alive():
-                loop.join(timeout=30)
+            await _joined(loop)
             await event_hub.stop()
             await fast_path.close()
             queue.close()
             store.dispose()
+            log.info("stopped")
 
     app = FastAPI(
         title="Phoenix API",
@@ -113,6 +130,7 @@ def create_app(
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (WebSocket sessions authenticate themselves: routers/live.py)
+        shutdown=shutdown,
     )
     install_problem_handlers(app)
     observability = Observability(store, queue)
@@ -122,17 +140,30 @@ def create_app(
     app.add_middleware(RequestTimer, latency=observability.latency)
     # Routes are matched in order, each tried costs every request behind it: what a fleet's
     # agents call all the time first (the agent router's own begin with heartbeat and poll).
-    app.include_router(agent.router)
-    app.include_router(experiments.router)
-    app.include_router(analysis.router)
-    app.include_router(cardinality.router)
-    app.include_router(health.router)
-    app.include_router(fleet.router)
-    app.include_router(pipelines.router)
-    app.include_router(price_books.router)
-    app.include_router(live.router)
+    for module in (
+        agent,
+        experiments,
+        analysis,
+        cardinality,
+        health,
+        fleet,
+        pipelines,
+        price_books,
+        usage,
+        live,
+    ):
+        app.include_router(module.router)
     app.add_route("/metrics", observability.endpoint, include_in_schema=False)
     return app
+
+
+async def _joined(controller: threading.Thread) -> None:
+    """Wait for the controller's loop, told to stop, to end (``CONTROLLER_STOP_SECONDS``)."""
+    if controller.is_alive():
+        await anyio.to_thread.run_sync(controller.join, CONTROLLER_STOP_SECONDS)
+    if controller.is_alive():
+        log.warning("a controller pass still runs after %.0f s: left behind",
+                    CONTROLLER_STOP_SECONDS)  # fmt: skip
 
 
 def _tokens(

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from phoenix_api.authentication import PrincipalCache, require_host
 from phoenix_api.event_hub import EventHub
 from phoenix_api.settings import ApiSettings
+from phoenix_api.shutdown import Shutdown
 from phoenix_core.auth import Principal, Role
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.fast_path import FastPath
@@ -49,6 +50,7 @@ class Services:
     library: TemplateLibrary
     event_hub: EventHub
     tokens: PrincipalCache
+    shutdown: Shutdown
 
 
 def services(connection: HTTPConnection) -> Services:

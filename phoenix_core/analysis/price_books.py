@@ -71,6 +71,20 @@ class Meter(StrEnum):
     GB_INGESTED = "gb_ingested"
     """Gigabytes (10^9 bytes) received in the month."""
 
+    @property
+    def unit(self) -> str:
+        """The unit of what is billed, as a table's column names it: ``series``, ``custom
+        metrics``, ``samples`` or ``GB`` (per month)."""
+        return _METER_UNITS[self]
+
+
+_METER_UNITS = {
+    Meter.ACTIVE_SERIES: "series",
+    Meter.CUSTOM_METRICS: "custom metrics",
+    Meter.SAMPLES_INGESTED: "samples",
+    Meter.GB_INGESTED: "GB",
+}
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

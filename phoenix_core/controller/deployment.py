@@ -1,8 +1,8 @@
 """Turning an experiment into collectors on hosts: pipelines, ports, rendered configs, tasks.
 
-Pure: the spec, its hosts, the ports in use and reference values in; configs and tasks out (the
-controller reads and writes the store). Tasks carry idempotency keys, so a pass that builds them
-again (after a crash, say) enqueues nothing twice.
+Pure: the spec, its hosts, the ports in use, reference values and the tasks so far in; configs
+and tasks out (the controller reads and writes the store). Tasks carry idempotency keys, so a
+pass that builds them again (after a crash, say) enqueues nothing twice.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from phoenix_core.pipelines.compiler import CompileContext, RenderedConfig, Scra
 from phoenix_core.pipelines.inventory import NAME, VALUE
 from phoenix_core.pipelines.ir import Pipeline
 from phoenix_core.pipelines.templates import TemplateLibrary
-from phoenix_core.queue import NewTask
+from phoenix_core.queue import NewTask, Task
 from phoenix_core.spec import ExperimentSpec, VariantSpec
 from phoenix_core.store.deployments import ActivePipelineRecord
 from phoenix_core.store.hosts import HostRecord
@@ -33,6 +33,7 @@ from phoenix_core.wire import (
     LoadsimStartPayload,
     LoadsimStopPayload,
     TaskAction,
+    TaskStatus,
     TaskType,
 )
 
@@ -218,14 +219,46 @@ class Deployer:
             key=f"{placed.variant}:start",
         )
 
-    def reload_task(self, placed: ActivePipelineRecord, experiment_id: uuid.UUID) -> NewTask:
+    def reload_task(
+        self, placed: ActivePipelineRecord, experiment_id: uuid.UUID, sequence: int
+    ) -> NewTask:
+        """The collector's ``sequence``-th reload (from 0): a keep-list that changes back to an
+        earlier config is another reload, not the earlier one again."""
         return self._config_task(
             placed,
             experiment_id,
             CollectorReloadPayload,
             TaskAction.RELOAD,
-            key=f"{placed.variant}:reload:{placed.config_sha256}",
+            key=f"{placed.variant}:reload:{sequence}:{placed.config_sha256}",
         )
+
+    def reloads_due(
+        self, placed: list[ActivePipelineRecord], tasks: list[Task], experiment_id: uuid.UUID
+    ) -> list[NewTask]:
+        """A reload for each collector whose recorded config is not the one its last start or
+        reload task carried, once that task has succeeded: reloads of one collector run one
+        after the other, the latest config last. Level-triggered: what a pass recorded but did
+        not send (it stopped in between) is sent by the next one."""
+        sent: dict[tuple[uuid.UUID, str], Task] = {}
+        count: dict[tuple[uuid.UUID, str], int] = {}
+        for task in tasks:  # oldest first
+            variant = task.payload.get("variant")
+            if task.type is not TaskType.COLLECTOR or not isinstance(variant, str):
+                continue
+            key = (task.host_id, variant)
+            if task.action in (TaskAction.START, TaskAction.RELOAD):
+                sent[key] = task
+            if task.action is TaskAction.RELOAD:
+                count[key] = count.get(key, 0) + 1
+        due = []
+        for pipeline in placed:
+            key = (pipeline.host_id, pipeline.variant)
+            last = sent.get(key)
+            if last is None or last.payload.get("config_sha256") == pipeline.config_sha256:
+                continue
+            if last.status is TaskStatus.SUCCEEDED:
+                due.append(self.reload_task(pipeline, experiment_id, count.get(key, 0)))
+        return due
 
     def _config_task(
         self,

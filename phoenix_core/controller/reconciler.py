@@ -22,6 +22,7 @@ from phoenix_core.clock import utcnow
 from phoenix_core.controller.analysis import Analyzer
 from phoenix_core.controller.deployment import Deployer, needs_reference
 from phoenix_core.controller.leadership import Leadership
+from phoenix_core.controller.outage import MetricsOutage
 from phoenix_core.controller.reference import Reference, ReferenceSource
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.errors import (
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 FAILED_TASK = (TaskStatus.FAILED, TaskStatus.DEAD)
 DEPLOY_WAITING = "deploy_waiting"
 """The event saying what a variant waits for on a host before it can be deployed."""
+CONFIG_REFRESHED = "config_refreshed"
+"""The event saying that a refresh changed a variant's config on a host (a reload follows)."""
 
 
 @dataclass
@@ -79,7 +82,9 @@ class Controller:
         self._last_purge: datetime | None = None
         self._waiting: dict[tuple[uuid.UUID, str, uuid.UUID], str] = {}  # deploying ones only
         self._references: dict[tuple[uuid.UUID, uuid.UUID], Reference] = {}
-        self._metrics_down: tuple[datetime, str] | None = None  # since when, and why
+        self._outage = MetricsOutage(
+            self.reference, self.settings.prometheus_url, self.settings.metrics_outage_seconds
+        )
 
     @classmethod
     def build(
@@ -147,9 +152,9 @@ class Controller:
         self._waiting = {k: why for k, why in self._waiting.items() if k[0] in deploying}
         self._references = {}  # read afresh each pass
         if deploying:
-            self._check_metrics(now)
+            self._outage.check(now)
         else:
-            self._metrics_down = None  # an outage counts only while it is watched
+            self._outage.forget()
         for record in records:
             try:
                 self._advance(record, now)
@@ -180,22 +185,28 @@ class Controller:
         elapsed = (now - record.state_changed_at).total_seconds()
         if record.state is ExperimentState.DEPLOYING:
             self._deploy(record, tasks, now, elapsed)
-        elif record.state is ExperimentState.WARMING_UP:
-            self._refresh_keep_lists(record, now)
-            if elapsed >= record.spec.warmup_seconds:
-                self._move(record, ExperimentState.RUNNING)
-        elif record.state is ExperimentState.RUNNING:
-            self._refresh_keep_lists(record, now)
-            if elapsed >= record.spec.duration_seconds:
-                window = self._measurement_window(record, now)
-                self._issue_stops(record)
-                self._move(record, ExperimentState.ANALYZING, measurement_window=window)
+        elif record.state in (ExperimentState.WARMING_UP, ExperimentState.RUNNING):
+            self._collect(record, tasks, now, elapsed)
         elif record.state is ExperimentState.ANALYZING:
             self._analyze(record, elapsed)
         elif record.state is ExperimentState.STOPPING:
             self._issue_stops(record)
             if self._stops_done(record):
                 self._move(record, ExperimentState.STOPPED)
+
+    def _collect(
+        self, record: ExperimentRecord, tasks: list[Task], now: datetime, elapsed: float
+    ) -> None:
+        """Warming up or running: keep-lists refreshed, then on when the time is up."""
+        if not self._refresh_keep_lists(record, tasks, now):
+            return
+        if record.state is ExperimentState.WARMING_UP:
+            if elapsed >= record.spec.warmup_seconds:
+                self._move(record, ExperimentState.RUNNING)
+        elif elapsed >= record.spec.duration_seconds:
+            window = self._measurement_window(record, now)
+            self._issue_stops(record)
+            self._move(record, ExperimentState.ANALYZING, measurement_window=window)
 
     def _analyze(self, record: ExperimentRecord, elapsed: float) -> None:
         """Once the collectors' last writes can have arrived, judge; if the measurements
@@ -222,37 +233,6 @@ class Controller:
             return
         self._move(
             record, ExperimentState.COMPLETED, verdict=result.verdict, reasons=result.reasons
-        )
-
-    def _check_metrics(self, now: datetime) -> None:
-        """Whether the Prometheus the controller reads answers (once a pass, while anything
-        deploys): from when it stopped answering, and why."""
-        try:
-            self.reference.check()
-        except MetricsUnavailable as exc:
-            if self._metrics_down is None:
-                log.warning("the Prometheus the controller reads does not answer: %s", exc)
-                self._metrics_down = (now, str(exc))
-            else:
-                self._metrics_down = (self._metrics_down[0], str(exc))
-            return
-        if self._metrics_down is not None:
-            log.info("the Prometheus the controller reads answers again")
-        self._metrics_down = None
-
-    def _metrics_outage(self, now: datetime) -> str:
-        """Why a deploying experiment fails now: its measurements' store has not answered
-        for ``metrics_outage_seconds``; or nothing."""
-        if self._metrics_down is None:
-            return ""
-        since, why = self._metrics_down
-        down = (now - since).total_seconds()
-        if down < self.settings.metrics_outage_seconds:
-            return ""
-        return (
-            f"the Prometheus at {self.settings.prometheus_url} (PHOENIX_CONTROLLER_PROMETHEUS_URL)"
-            f" has not answered for {down:.0f} s, since {since:%H:%M:%S} UTC; keep-lists and the"
-            f" verdict read it: {why}"
         )
 
     def _schedule(self, record: ExperimentRecord) -> None:
@@ -282,7 +262,7 @@ class Controller:
     ) -> None:
         """Place every variant on every host (candidates that need reference values once the
         baseline has measurements), start them, and move on when every start succeeded."""
-        outage = self._metrics_outage(now)
+        outage = self._outage.reason(now)
         if outage:
             self._fail(record, outage)
             return
@@ -364,10 +344,14 @@ class Controller:
         )
         return deployments.add_pipeline(record.id, host.id, variant.name, config)
 
-    def _refresh_keep_lists(self, record: ExperimentRecord, now: datetime) -> None:
-        """Recompute value-dependent lists from the baseline every refresh interval; reload
-        a collector whose config changed."""
-        reloads: list[NewTask] = []
+    def _refresh_keep_lists(
+        self, record: ExperimentRecord, tasks: list[Task], now: datetime
+    ) -> bool:
+        """Recompute value-dependent lists from the baseline every refresh interval, and send
+        each collector whose config changed a reload. False when the experiment failed: its
+        collector refuses a step on the baseline's new inventory (a drop on prometheus-agent
+        that now merges series; a top-k metric the baseline no longer has)."""
+        refused = ""
         with self.store.session() as session:
             deployments = DeploymentRepository(session)
             hosts = deployments.hosts(record.id)
@@ -387,20 +371,52 @@ class Controller:
                     reference = self._reference(record, host).inventory
                     if reference is None:
                         continue
-                    config = self.deployer.render(
-                        experiment_id=record.id,
-                        spec=record.spec,
-                        variant=variant,
-                        host=host,
-                        ports=placed.ports,
-                        loadsim_port=loadsim.get(host.id),
-                        reference=reference,
-                    )
+                    try:
+                        config = self.deployer.render(
+                            experiment_id=record.id,
+                            spec=record.spec,
+                            variant=variant,
+                            host=host,
+                            ports=placed.ports,
+                            loadsim_port=loadsim.get(host.id),
+                            reference=reference,
+                        )
+                    except ValidationFailed as exc:
+                        where = f"variant {variant.name} on host {host.hostname}"
+                        refused = refused or f"{where}: {exc}"
+                        continue
                     changed = deployments.record_render(placed, config, at=now)
                     if changed is not None:
-                        reloads.append(self.deployer.reload_task(changed, record.id))
+                        self._note_refreshed(session, record, placed, changed, host)
+            placed_all = deployments.pipelines(record.id)
+        if refused:
+            self._fail(record, f"a refresh of its keep-lists was refused: {refused}")
+            return False
+        reloads = self.deployer.reloads_due(placed_all, tasks, record.id)
         if reloads:
             self.queue.enqueue(reloads)
+        return True
+
+    def _note_refreshed(
+        self,
+        session: Session,
+        record: ExperimentRecord,
+        before: ActivePipelineRecord,
+        after: ActivePipelineRecord,
+        host: HostRecord,
+    ) -> None:
+        EventRepository(session).append(
+            CONFIG_REFRESHED,
+            actor=self.actor,
+            experiment_id=record.id,
+            host_id=host.id,
+            data={
+                "variant": after.variant,
+                "host": host.hostname,
+                "previous_config_sha256": before.config_sha256,
+                "config_sha256": after.config_sha256,
+            },
+        )
 
     def _issue_stops(self, record: ExperimentRecord) -> None:
         """Cancel what has not run yet, then stop every collector and the load (idempotent)."""

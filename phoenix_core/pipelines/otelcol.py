@@ -68,6 +68,8 @@ SELF_RECEIVER = f"prometheus/{SELF_JOB}"
 """A receiver of its own scrapes the collector's telemetry, in a pipeline without the steps (as
 prometheus-agent's self-scrape has no relabelling), so its self-metrics reach the receiver with
 the identity labels whatever the steps keep."""
+NOT_SUMMARY = "metric.type != METRIC_DATA_TYPE_SUMMARY"
+"""``aggregate_on_attributes`` refuses Summary metrics: steps that merge leave them alone."""
 RESOURCE_LABELS = {
     "job": 'resource.attributes["service.name"]',
     "instance": 'resource.attributes["service.instance.id"]',
@@ -83,13 +85,15 @@ SUPPORT: dict[str, Support] = {
         SupportMode.EXACT,
         'transform processor: delete_key, then aggregate_on_attributes("sum") merges the '
         "datapoints left with the same attributes; not for job or instance (resource "
-        "attributes), and the collector cannot aggregate Summary metrics",
+        "attributes); Summary metrics keep their labels (the collector cannot sum them, and "
+        "series that collided would reach the receiver as duplicates, of which it keeps one)",
     ),
     "aggregate": Support(
         SupportMode.EXACT,
         "transform processor: aggregate_on_attributes with the kept labels; only when `by` "
         "holds job and instance (the collector keeps them as resource attributes), and not "
-        "over protected series; histograms are always summed, Summary metrics not aggregated",
+        "over protected series; histograms keep their buckets and are always summed, Summary "
+        "metrics are left as they are",
     ),
     "filter_below": Support(
         SupportMode.EXACT,
@@ -290,8 +294,7 @@ def _drop_labels(out: _Processors, index: int, step: DropLabels) -> None:
             f"{', '.join(resource)} are resource attributes in the collector "
             "(service.name, service.instance.id), not datapoint labels",
         )
-    conditions = [*_scope(step.metrics), *out.unprotected]
-    where = f" where {_all(conditions)}" if conditions else ""
+    where = f" where {_all([*_scope(step.metrics), *out.unprotected, NOT_SUMMARY])}"
     deletes = [f"delete_key(attributes, {ottl_string(label)}){where}" for label in step.labels]
     merge = f'aggregate_on_attributes("sum"){_metric_scope(step.metrics)}'
     out.transform(index, step, [("datapoint", deletes), ("metric", [merge])])

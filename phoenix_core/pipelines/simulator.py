@@ -282,9 +282,29 @@ def _drop_labels(step: DropLabels, frame: pd.DataFrame, _index: int) -> Applied:
 
 
 def _aggregate(step: Aggregate, frame: pd.DataFrame, _index: int) -> Applied:
+    """Keep the ``by`` labels; a histogram also keeps its buckets (``le`` on ``<family>_bucket``)
+    and always combines with ``sum`` (its buckets, ``_sum`` and ``_count``), as a collector
+    that aggregates histograms does and as ``sum by (…, le)`` reads them."""
     rows = _in_scope(frame, step.metrics) & _unprotected(frame)
-    others = [c for c in label_columns(frame) if c not in (NAME, _PROTECTED, *step.by)]
-    return _merge(_blank(frame, others, rows), step.fn), {}
+    buckets, histograms = _histogram_rows(frame)
+    others = [c for c in label_columns(frame) if c not in (NAME, _PROTECTED, "le", *step.by)]
+    frame = _blank(_blank(frame, others, rows), ["le"], rows & ~buckets)
+    if not histograms.any():
+        return _merge(frame, step.fn), {}
+    merged = [_merge(frame.loc[~histograms], step.fn), _merge(frame.loc[histograms], "sum")]
+    return pd.concat(merged, ignore_index=True), {}
+
+
+def _histogram_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of histogram buckets (``<family>_bucket`` with an ``le``), and of every series
+    of those families (their buckets, ``<family>_sum`` and ``<family>_count``)."""
+    names = frame[NAME]
+    buckets = _on_categories(names, lambda n: n.endswith("_bucket")) & (
+        _column(frame, "le").astype(str).to_numpy() != ""
+    )
+    families = {str(n)[: -len("_bucket")] for n in names[buckets].unique()}
+    parts = {f"{f}{suffix}" for f in families for suffix in ("_bucket", "_sum", "_count")}
+    return buckets, _on_categories(names, parts.__contains__)
 
 
 def _values(frame: pd.DataFrame, step: Step, index: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,8 +23,12 @@ __all__ = [
     "EventRepository",
     "LiveNotice",
     "announce",
+    "describe",
+    "log_committed",
     "notify_payload",
 ]
+
+log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "phoenix_events"
 LIVE_CHANNEL = "phoenix_live"
@@ -139,3 +144,37 @@ def notify_payload(notice: LiveNotice, *, reserve: int = 0) -> str:
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool) or v is None}
+
+
+def describe(event: EventRecord | LiveNotice) -> str:
+    """One line for a log: what happened, to what, what changed, by whom."""
+    data = dict(event.data)
+    words = [event.type + ":"]
+    words += [f"{kind} {key}" for kind, key in (("experiment", event.experiment_id),
+                                               ("host", event.host_id)) if key]  # fmt: skip
+    if "from" in data and "to" in data:
+        words.append(f"{data.pop('from')} -> {data.pop('to')}")
+    details = ", ".join(f"{k}={_short(v)}" for k, v in data.items() if v not in (None, "", []))
+    if details:
+        words.append(f"({details})")
+    if isinstance(event, EventRecord):
+        words.append(f"by {event.actor}")
+    return " ".join(words)
+
+
+def log_committed(events: Sequence[EventRecord | LiveNotice]) -> None:
+    """What a transaction of this process committed: each audit event at INFO (what the API
+    and the controller did), live notices at DEBUG, heartbeats (one per agent every 10 s) not
+    at all."""
+    for event in events:
+        extra = {"action": event.type, "experiment_id": event.experiment_id,
+                 "host_id": event.host_id}  # fmt: skip
+        if isinstance(event, EventRecord):
+            log.info("%s", describe(event), extra=extra)
+        elif event.type != "heartbeat" and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", describe(event), extra=extra)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -43,6 +43,7 @@ _SPEC_COLUMNS = (
     "duration_seconds",
     "critical_selectors",
     "gates",
+    "usage_sources",
 )
 
 
@@ -153,6 +154,7 @@ def _variant_rows(spec: ExperimentSpec) -> list[VariantRow]:
 
 def _record(row: ExperimentRow) -> ExperimentRecord:
     spec_data: dict[str, Any] = {column: getattr(row, column) for column in _SPEC_COLUMNS}
+    spec_data["usage_sources"] = spec_data["usage_sources"] or []  # NULL before 0007
     spec_data["variants"] = [
         VariantSpec(
             name=v.name,
@@ -267,6 +269,25 @@ class ExperimentRepository:
         return [
             ExperimentSummary.model_validate({**row._mapping, "variants": names[row.id]})
             for row in rows
+        ]
+
+    def naming_usage_source(self, name: str) -> Sequence[tuple[uuid.UUID, str, ExperimentState]]:
+        """The experiments not yet ended whose spec names the usage source ``name`` (any
+        version): id, name and state, oldest first. No spec is decoded."""
+        rows = self._session.execute(
+            select(
+                ExperimentRow.id,
+                ExperimentRow.name,
+                ExperimentRow.state,
+                ExperimentRow.usage_sources,
+            )
+            .where(ExperimentRow.state.not_in([s.value for s in TERMINAL_STATES]))
+            .order_by(ExperimentRow.created_at, ExperimentRow.id)
+        )
+        return [
+            (row.id, row.name, ExperimentState(row.state))
+            for row in rows
+            if any(ref.partition("@")[0] == name for ref in row.usage_sources or [])
         ]
 
     def update_spec(

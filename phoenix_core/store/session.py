@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from phoenix_core.store.database import translate_error
-from phoenix_core.store.events import COMMITTED_EVENTS, EventRecord, LiveNotice
+from phoenix_core.store.events import COMMITTED_EVENTS, EventRecord, LiveNotice, log_committed
 
 __all__ = ["Store"]
 
@@ -37,6 +37,7 @@ class Store:
             session.commit()
             events = session.info.pop(COMMITTED_EVENTS, None)
             if events:
+                log_committed(events)
                 for subscriber in list(self.event_subscribers):
                     subscriber(events)
         except DBAPIError as exc:

@@ -39,6 +39,8 @@ __all__ = [
     "MetricsCacheRow",
     "PipelineRow",
     "PriceBookRow",
+    "UsageSourceRow",
+    "UsageVersionRow",
     "VariantRow",
 ]
 
@@ -79,6 +81,7 @@ class ExperimentRow(Base):
     duration_seconds: Mapped[float] = mapped_column(Float)
     critical_selectors: Mapped[Any] = mapped_column(JsonDoc)
     gates: Mapped[Any] = mapped_column(JsonDoc)
+    usage_sources: Mapped[Any] = mapped_column(JsonDoc, nullable=True)  # NULL: none (pre-0007)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -347,6 +350,34 @@ class PriceBookRow(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     document: Mapped[Any] = mapped_column(JsonDoc)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageSourceRow(Base):
+    """A named source of queries (a rule file, a dashboard, a query list); its content is in
+    its versions."""
+
+    __tablename__ = "usage_sources"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageVersionRow(Base):
+    """One upload of a usage source: the content as uploaded and its SHA-256 (never changed)."""
+
+    __tablename__ = "usage_source_versions"
+
+    source_name: Mapped[str] = mapped_column(
+        ForeignKey("usage_sources.name", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -16,6 +16,7 @@ from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepositor
 from phoenix_core.store.session import Store
 from phoenix_core.use_cases.dry_run import DryRun, forecast_variants
 from phoenix_core.use_cases.preflight import Preflight
+from phoenix_core.use_cases.usage import check_references
 
 __all__ = ["Experiments"]
 
@@ -58,12 +59,13 @@ class Experiments:
             ExperimentRepository(session).delete(experiment_id, actor=actor)
 
     def start(self, experiment_id: uuid.UUID, *, actor: str) -> ExperimentRecord:
-        """Validate a draft (hosts resolve, every variant renders), check that its sink and
-        Phoenix's Prometheus answer, and schedule it."""
+        """Validate a draft (its usage sources are stored, hosts resolve, every variant
+        renders), check that its sink and Phoenix's Prometheus answer, and schedule it."""
         with self.store.session() as session:
             record = ExperimentRepository(session).get(experiment_id)
             if record.state is not ExperimentState.DRAFT:
                 raise Conflict(f"Experiment {experiment_id} is '{record.state}', not a draft.")
+            check_references(session, record.spec.usage_sources)  # deleted since?
             hosts = DeploymentRepository(session).resolve_hosts(record.spec)
             self.deployer.validate(record.spec, hosts)
         if self.preflight is not None:  # over the network: outside the transaction
@@ -108,7 +110,9 @@ class Experiments:
         return DryRun(plans=plans, forecast=forecasts, warnings=warnings)
 
     def _check(self, spec: ExperimentSpec) -> None:
-        """Refuse a spec whose hosts do not resolve or whose variants do not render."""
+        """Refuse a spec naming usage sources that are not stored, or whose hosts do not
+        resolve, or whose variants do not render."""
         with self.store.session() as session:
+            check_references(session, spec.usage_sources)
             hosts = DeploymentRepository(session).resolve_hosts(spec)
         self.deployer.validate(spec, hosts)

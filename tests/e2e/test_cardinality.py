@@ -36,7 +36,7 @@ from phoenix_core.metrics.inventory import Inventory
 from phoenix_core.metrics.reader import PrometheusReader
 from phoenix_core.pipelines.selectors import parse_selector
 from support.control_plane import cli_token
-from support.exporter import changing_exporter
+from support.exporter import exporter
 from support.processes import api_server, run_cli
 from support.prometheus import prometheus_server
 from support.waiting import until
@@ -142,9 +142,9 @@ def _count(reader: PrometheusReader, query: str) -> float:
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Shop]:
     with (
-        changing_exporter(_before()) as exporter,
+        exporter(_before()) as served,
         prometheus_server(
-            remote_write_receiver=False, scrape={"shop": exporter.address}
+            remote_write_receiver=False, scrape={"shop": served.address}
         ) as prometheus,
         PrometheusReader(prometheus.url, timeout=5) as reader,
     ):
@@ -152,11 +152,11 @@ def shop() -> Iterator[Shop]:
         start = _now()
         scraped = 'timestamp(up{job="shop"})'
         until(lambda: _count(reader, scraped) > start.timestamp(), "a scrape after the start")
-        exporter.serve(_after())
+        served.serve(_after())
         until(lambda: _count(reader, f"count({SHOP})") == 19, "the second set is scraped")
         end = _now()
         time.sleep(0.1)  # end is in the past for Prometheus too
-        yield Shop(prometheus.url, exporter.address, start, end)
+        yield Shop(prometheus.url, served.address, start, end)
 
 
 def _rows(frame: pd.DataFrame) -> list[tuple[object, ...]]:

@@ -40,7 +40,7 @@ def test_serves_on_the_embedded_default(tmp_path: Path) -> None:
         # uvicorn shuts down gracefully, then re-raises the signal it caught
         assert process.wait(timeout=20) in (0, -signal.SIGTERM)
         assert process.stderr is not None
-        assert "Application shutdown complete" in process.stderr.read()
+        assert "phoenix_api.app: stopped" in process.stderr.read()
 
 
 def test_serves_on_postgresql_from_an_empty_database(empty_postgres_url: str) -> None:

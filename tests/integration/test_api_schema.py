@@ -69,3 +69,14 @@ def test_no_server_errors_and_responses_match_the_schema(api_schema: Any) -> Non
         check()
         checked.append(operation.label)
     assert len(checked) >= 20
+    assert set(checked) >= USAGE_OPERATIONS
+
+
+USAGE_OPERATIONS = {
+    "POST /api/v1/usage-sources",
+    "GET /api/v1/usage-sources",
+    "GET /api/v1/usage-sources/{name}",
+    "GET /api/v1/usage-sources/{name}/queries",
+    "DELETE /api/v1/usage-sources/{name}",
+    "GET /api/v1/usage",
+}

@@ -56,6 +56,12 @@ TABLE = {
     ("GET", "/api/v1/price-books"): VIEWER,
     ("GET", "/api/v1/price-books/{name}"): VIEWER,
     ("POST", "/api/v1/price-books"): ADMIN,
+    ("POST", "/api/v1/usage-sources"): OPERATOR,
+    ("GET", "/api/v1/usage-sources"): VIEWER,
+    ("GET", "/api/v1/usage-sources/{name}"): VIEWER,
+    ("GET", "/api/v1/usage-sources/{name}/queries"): VIEWER,
+    ("DELETE", "/api/v1/usage-sources/{name}"): ADMIN,
+    ("GET", "/api/v1/usage"): VIEWER,
 }
 
 CALLERS = ["nobody", VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT]

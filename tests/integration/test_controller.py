@@ -25,7 +25,8 @@ from phoenix_core.pipelines.templates import TemplateLibrary
 from phoenix_core.queue import QueueSettings, Report, Task, open_queue
 from phoenix_core.spec import STORED, ExperimentSpec
 from phoenix_core.store.database import make_engine
-from phoenix_core.store.events import EventRepository
+from phoenix_core.store.deployments import ActivePipelineRecord, DeploymentRepository
+from phoenix_core.store.events import EventRecord, EventRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.hosts import HostRepository
 from phoenix_core.store.session import Store
@@ -568,16 +569,90 @@ def _top_k_warming_up(w: World, **overrides: Any) -> uuid.UUID:
 
 def test_keep_lists_refresh_with_a_reload(w: World) -> None:
     experiment = _top_k_warming_up(w)
+    started = _pipeline(w, experiment, "topk")
     w.tick(seconds=61)  # due, but the values did not change: no reload
-    assert not [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.RELOAD]
+    assert not _reloads(w, experiment)
+    assert _pipeline(w, experiment, "topk").rendered_at > started.rendered_at  # type: ignore[operator]
+    assert not _refreshed(w, experiment)
     changed = _reference("web-1").assign(__value__=[1.0, 0.5, 9.0])  # cron is busiest now
     w.reference.inventories[("baseline", "web-1")] = changed
     w.tick(seconds=122)
-    reloads = [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.RELOAD]
+    reloads = _reloads(w, experiment)
     assert len(reloads) == 1
     with w.store.session() as session:
         content = session.get(CollectorConfigRow, reloads[0].payload["config_sha256"]).content  # type: ignore[union-attr]
     assert "regex: cron" in content
+    (event,) = _refreshed(w, experiment)
+    assert event.data == {
+        "variant": "topk",
+        "host": "web-1",
+        "previous_config_sha256": started.config_sha256,
+        "config_sha256": reloads[0].payload["config_sha256"],
+    }
+
+
+def test_a_keep_list_that_changes_back_is_reloaded_each_time_one_reload_at_a_time(
+    w: World,
+) -> None:
+    """Busiest process nginx, cron, nginx, cron: three reloads, in that order, each sent once
+    the one before succeeded (the config an agent ends on is the last one)."""
+    experiment = _top_k_warming_up(w, warmup_seconds=3600)
+    first = _pipeline(w, experiment, "topk").config_sha256
+    cron = _reference("web-1").assign(__value__=[1.0, 0.5, 9.0])
+    nginx = _reference("web-1")
+    w.reference.inventories[("baseline", "web-1")] = cron
+    w.tick(seconds=61)
+    second = _pipeline(w, experiment, "topk").config_sha256
+    assert [t.payload["config_sha256"] for t in _reloads(w, experiment)] == [second]
+    w.reference.inventories[("baseline", "web-1")] = nginx
+    w.tick(seconds=122)  # recorded, but the reload to cron has not run yet: nothing sent
+    assert _pipeline(w, experiment, "topk").config_sha256 == first
+    assert len(_reloads(w, experiment)) == 1
+    w.agent("web-1")
+    w.tick(seconds=123)  # now it has: the reload back to the first config
+    w.agent("web-1")
+    w.reference.inventories[("baseline", "web-1")] = cron
+    w.tick(seconds=183)
+    reloads = _reloads(w, experiment)
+    assert [t.payload["config_sha256"] for t in reloads] == [second, first, second]
+    assert len({t.idempotency_key for t in reloads}) == 3
+    assert [e.data["config_sha256"] for e in _refreshed(w, experiment)] == [second, first, second]
+
+
+def test_a_refresh_the_collector_refuses_fails_the_experiment(w: World) -> None:
+    """The baseline no longer has the metric top-k ranks by: the experiment fails at once,
+    saying so, and its collectors are stopped."""
+    experiment = _top_k_warming_up(w)
+    gone = _reference("web-1").assign(__name__="process_open_fds")
+    w.reference.inventories[("baseline", "web-1")] = gone
+    w.tick(seconds=61)
+    record = w.get(experiment)
+    assert record.state is S.FAILED
+    assert record.failure_reason is not None
+    assert record.failure_reason.startswith(
+        "a refresh of its keep-lists was refused: variant topk on host web-1: Invalid input: "
+        "steps.1: top_k cannot run on prometheus-agent: it ranks by process_cpu_seconds_total, "
+        "which the baseline's complete series do not have"
+    ), record.failure_reason
+    stops = [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.STOP]
+    assert {t.payload["variant"] for t in stops} == {"baseline", "topk"}
+
+
+def _pipeline(w: World, experiment: uuid.UUID, variant: str) -> ActivePipelineRecord:
+    with w.store.session() as session:
+        placed = DeploymentRepository(session).pipeline(experiment, w.hosts["web-1"], variant)
+    assert placed is not None
+    return placed
+
+
+def _reloads(w: World, experiment: uuid.UUID) -> list[Task]:
+    return [t for t in w.controller.queue.tasks_of(experiment) if t.action is TaskAction.RELOAD]
+
+
+def _refreshed(w: World, experiment: uuid.UUID) -> list[EventRecord]:
+    with w.store.session() as session:
+        events = EventRepository(session).list(experiment_id=experiment)
+    return [e for e in events if e.type == "config_refreshed"]
 
 
 def test_the_measurement_window_starts_once_every_variant_s_final_config_took_effect(

@@ -334,6 +334,40 @@ REVISIONS: dict[str, Revision] = {
         },
         columns={"kpi_results": {"host": Added("web-1")}},
     ),
+    "0007": Revision(
+        tables={
+            "usage_sources": [
+                {
+                    "name": "node-rules",
+                    "kind": "rules",
+                    "created_by": "user:olga",
+                    "created_at": T0,
+                }
+            ],
+            "usage_source_versions": [
+                {
+                    "source_name": "node-rules",
+                    "version": 1,
+                    "sha256": "12" * 32,
+                    "size_bytes": 44,
+                    "content": "groups:\n  - name: n\n    rules: []  # ünïcode ✓\n",
+                    "created_by": "user:olga",
+                    "created_at": T0,
+                },
+                {
+                    "source_name": "node-rules",
+                    "version": 2,
+                    "sha256": "34" * 32,
+                    "size_bytes": 8,
+                    "content": "groups:\n",
+                    "created_by": "user:ada",
+                    "created_at": T1,
+                },
+            ],
+        },
+        # experiments written before 0007 name no usage source (NULL, read as [])
+        columns={"experiments": {"usage_sources": Added(["node-rules", "web-dashboard@2"])}},
+    ),
 }
 
 ORDER = list(REVISIONS)

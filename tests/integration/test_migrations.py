@@ -33,6 +33,8 @@ TABLES = {
     "kpi_results",
     "analyses",
     "price_books",
+    "usage_sources",
+    "usage_source_versions",
     "events",
 }
 

@@ -1,5 +1,5 @@
-"""A tiny exporter for tests: serves a set of series (an inventory) in exposition format,
-fixed or replaced between scrapes."""
+"""A tiny exporter for tests: serves a set of series (an inventory, or exposition text as
+given), which the test may change between scrapes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 
-__all__ = ["Exporter", "changing_exporter", "exposition", "static_exporter"]
+__all__ = ["Exporter", "exporter", "exposition", "static_exporter"]
 
 
 def _escape(value: str) -> str:
@@ -32,25 +32,27 @@ def exposition(inventory: pd.DataFrame) -> str:
 
 
 class Exporter:
-    """A served inventory that a test may replace between scrapes (``serve``)."""
+    """What a running exporter serves, at ``address`` (``host:port``)."""
 
-    def __init__(self, inventory: pd.DataFrame) -> None:
-        self.address = ""
-        self.serve(inventory)
+    def __init__(self, address: str, body: bytes) -> None:
+        self.address = address
+        self.body = body
 
-    def serve(self, inventory: pd.DataFrame) -> None:
-        """Answer every scrape from now on with ``inventory``."""
-        self.body = exposition(inventory).encode()
+    def serve(self, series: pd.DataFrame | str) -> None:
+        """Serve ``series`` (an inventory, or exposition text as it is) from the next scrape."""
+        text = series if isinstance(series, str) else exposition(series)
+        self.body = text.encode()
 
 
 @contextmanager
-def changing_exporter(inventory: pd.DataFrame) -> Iterator[Exporter]:
-    """Serve ``inventory`` on a free loopback port until told another (``Exporter.serve``)."""
-    exporter = Exporter(inventory)
+def exporter(series: pd.DataFrame | str) -> Iterator[Exporter]:
+    """Serve ``series`` on a free loopback port until the end of the block."""
+    served = Exporter("", b"")
+    served.serve(series)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = exporter.body
+            body = served.body
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
@@ -61,11 +63,11 @@ def changing_exporter(inventory: pd.DataFrame) -> Iterator[Exporter]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    exporter.address = f"127.0.0.1:{server.server_address[1]}"
+    served.address = f"127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield exporter
+        yield served
     finally:
         server.shutdown()
         server.server_close()
@@ -74,5 +76,5 @@ def changing_exporter(inventory: pd.DataFrame) -> Iterator[Exporter]:
 @contextmanager
 def static_exporter(inventory: pd.DataFrame) -> Iterator[str]:
     """Serve ``inventory`` on a free loopback port; yields ``host:port``."""
-    with changing_exporter(inventory) as exporter:
-        yield exporter.address
+    with exporter(inventory) as served:
+        yield served.address

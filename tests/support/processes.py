@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,21 +84,25 @@ def run_cli(
 
 @contextmanager
 def api_server(
-    env: dict[str, str], timeout: float = 60, port: int = 0
+    env: dict[str, str], timeout: float = 60, port: int = 0, log: Path | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``phoenix api serve --port PORT`` (a free one by default); yields its base URL (read
-    from its first line)."""
-    process = _spawn(
-        ["phoenix", "api", "serve", "--port", str(port)], env, subprocess.PIPE, subprocess.PIPE
-    )
+    from its first line). Its log (stderr) is appended to ``log`` if given (else a pipe that
+    nothing reads while it runs: keep it quiet, as at the default INFO)."""
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("a")) if log is not None else subprocess.PIPE
+        process = _spawn(
+            ["phoenix", "api", "serve", "--port", str(port)], env, subprocess.PIPE, stderr
+        )
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         line = process.stdout.readline()
         if not line.startswith("Phoenix API listening on "):
             process.kill()
-            _, stderr = process.communicate(timeout=10)
-            raise AssertionError(f"API did not start: {line!r}\n{stderr}")
+            _, said = process.communicate(timeout=10)
+            said = log.read_text() if log is not None else said
+            raise AssertionError(f"API did not start: {line!r}\n{said}")
         url = line.split()[4]
         assert time.monotonic() < deadline
         yield url, process

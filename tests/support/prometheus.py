@@ -41,6 +41,12 @@ class PrometheusServer:
         response.raise_for_status()
         return list(response.json()["data"])
 
+    def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        """An instant query now: each series' labels and value."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        response.raise_for_status()
+        return [(r["metric"], float(r["value"][1])) for r in response.json()["data"]["result"]]
+
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30

@@ -1,6 +1,6 @@
 """A real control plane, agent and receiver for end-to-end experiments: ``phoenix api serve``
 (its controller in it) on a given database, ``phoenix-agent run`` enrolled as ``web-1``, a
-receiving Prometheus, and an exporter serving a given series set."""
+receiving Prometheus, and an exporter serving a given series set (which a test may change)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import psutil
 from phoenix_api.cli.demo import free_port_range
 from phoenix_core.store.database import make_engine
 from phoenix_core.wire.labels import IDENTITY_LABELS, matchers
-from support.exporter import static_exporter
+from support.exporter import Exporter, exporter
 from support.postgres import free_port
 from support.processes import agent_process, api_server, kill_processes_in, run_cli
 from support.prometheus import PrometheusServer, prometheus_server
@@ -62,7 +62,9 @@ class World:
         self.agent_log = tmp_path / "agent.log"
         operator = self.cli("token", "create", "olga", "--role", "operator")
         enrolment = self.cli("enrolment-token", "create", "rack")
-        self.exporter: str = stack.enter_context(static_exporter(series))
+        self.source: Exporter = stack.enter_context(exporter(series))
+        """What the exporter serves; ``self.source.serve(...)`` changes it."""
+        self.exporter = self.source.address
         self.api_port = api_port or free_port()
         self.url, self.api = stack.enter_context(api_server(self.env, port=self.api_port))
         self.operator = httpx.Client(

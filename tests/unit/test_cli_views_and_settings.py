@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from phoenix_api.cli import _settings_classes
-from phoenix_api.cli.views import Waiting, experiment_lines, task_line
+from phoenix_api.cli.views import Waiting, event_line, experiment_lines, task_line
 from phoenix_core.client import ClientSettings, NotPhoenixApi, PhoenixClient
 from phoenix_core.errors import ConfigurationError, NotFound
 from phoenix_core.pipelines.templates import TemplateLibrary
@@ -180,3 +180,19 @@ def test_watch_lines_name_variant_host_and_what_a_deploy_waits_for() -> None:
     )
     moved = {"from": "deploying", "to": "warming_up"}
     assert waiting.update("experiment_state_changed", moved) is None
+    reload = {**notice, "action": "reload", "variant": "slim"}  # a keep-list refresh, running
+    assert waiting.update("task_updated", reload) is None
+
+
+def test_event_lines_say_what_happened() -> None:
+    refreshed = {"variant": "top", "host": "web-1", "previous_config_sha256": "a" * 64,
+                 "config_sha256": "b" * 64}  # fmt: skip
+    assert event_line("config_refreshed", refreshed) == (
+        "top on web-1: its config changed at a refresh (aaaaaaaaaaaa -> bbbbbbbbbbbb), reloading"
+    )
+    failed = {"from": "deploying", "to": "failed", "reason": "deploy timed out"}
+    assert event_line("experiment_state_changed", failed) == (
+        "deploying -> failed  (deploy timed out)"
+    )
+    analysed = {"verdict": "pass", "source": "stored"}
+    assert event_line("experiment_analysed", analysed) == "verdict pass, recomputed from stored"

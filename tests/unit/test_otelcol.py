@@ -224,6 +224,7 @@ def test_drop_labels_deletes_then_sums_what_collides() -> None:
     config = _compile([{"protect": {"selectors": CRITICAL}}, {"drop_labels": drop}])
     where = (
         'where IsMatch(metric.name, "^(?:process_.*)$") and attributes["phoenix.protected"] == nil'
+        " and metric.type != METRIC_DATA_TYPE_SUMMARY"
     )
     assert _statements(config, "transform/phoenix_1_drop_labels") == [
         (
@@ -237,10 +238,13 @@ def test_drop_labels_deletes_then_sums_what_collides() -> None:
     ]
 
 
-def test_drop_labels_everywhere_has_no_where() -> None:
+def test_drop_labels_everywhere_leaves_only_summaries_alone() -> None:
     config = _compile([{"drop_labels": {"labels": ["pid"]}}])
     assert _statements(config, "transform/phoenix_0_drop_labels") == [
-        ("datapoint", ['delete_key(attributes, "pid")']),
+        (
+            "datapoint",
+            ['delete_key(attributes, "pid") where metric.type != METRIC_DATA_TYPE_SUMMARY'],
+        ),
         ("metric", ['aggregate_on_attributes("sum")']),
     ]
 

@@ -134,6 +134,16 @@ def test_a_bounded_last_tier_names_it() -> None:
     assert _paths(_with(tiers=tiers)) == ["tiers.2.up_to"]
 
 
+def test_every_meter_names_the_unit_it_bills() -> None:
+    units = {meter: meter.unit for meter in Meter}
+    assert units == {
+        Meter.ACTIVE_SERIES: "series",
+        Meter.CUSTOM_METRICS: "custom metrics",
+        Meter.SAMPLES_INGESTED: "samples",
+        Meter.GB_INGESTED: "GB",
+    }
+
+
 def test_an_unknown_meter_names_the_meter() -> None:
     assert _paths(_with(meter="hosts")) == ["meter"]
 

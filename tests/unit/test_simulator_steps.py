@@ -119,6 +119,27 @@ def test_drop_labels_merges_only_unprotected_series() -> None:
     assert result.collisions == 0
 
 
+def test_aggregate_keeps_a_histogram_s_buckets_and_sums_it_whatever_its_function() -> None:
+    """``le`` of a ``_bucket`` series is the bucket, not a label to aggregate away; a histogram
+    family combines with sum (max of bucket counts means nothing); other series with ``fn``, and
+    an ``le`` elsewhere is a label like any other."""
+    rows = [
+        {"__name__": "lat_bucket", "pod": "1", "le": "0.1", "__value__": 1.0},
+        {"__name__": "lat_bucket", "pod": "1", "le": "+Inf", "__value__": 2.0},
+        {"__name__": "lat_count", "pod": "1", "__value__": 2.0},
+        {"__name__": "lat_bucket", "pod": "2", "le": "0.1", "__value__": 3.0},
+        {"__name__": "lat_bucket", "pod": "2", "le": "+Inf", "__value__": 6.0},
+        {"__name__": "lat_count", "pod": "2", "__value__": 6.0},
+        {"__name__": "load", "pod": "1", "le": "x", "__value__": 5.0},
+        {"__name__": "load", "pod": "2", "le": "y", "__value__": 7.0},
+    ]
+    result = _run([{"aggregate": {"by": [], "fn": "max"}}], rows)
+    names, les = result["__name__"].astype(str), result["le"].astype(str)
+    got = dict(zip(zip(names, les, strict=True), result["__value__"], strict=True))
+    assert got == {("lat_bucket", "0.1"): 4.0, ("lat_bucket", "+Inf"): 8.0,
+                   ("lat_count", ""): 8.0, ("load", ""): 7.0}  # fmt: skip
+
+
 def test_inventory_refuses_duplicates_and_needs_a_name() -> None:
     with pytest.raises(ValidationFailed, match="more than once"):
         inventory_from_series([{"__name__": "m", "a": "1"}, {"__name__": "m", "a": "1"}])

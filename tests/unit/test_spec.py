@@ -75,6 +75,15 @@ def test_a_loadsim_source_under_a_load_that_serves_no_series_is_refused() -> Non
     assert "would scrape nothing, as the realistic load serves no series" in message
 
 
+def test_a_load_that_serves_series_no_source_scrapes_is_refused() -> None:
+    path, message = _refusal(MINIMAL | {"sources": NODE, "load_profile": {"name": "spike"}})
+    assert path == "load_profile"
+    assert message == (
+        "the spike load serves series that no source scrapes: add a source "
+        "{name: loadsim, kind: loadsim}, or leave the load out"
+    )
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -226,3 +235,24 @@ def test_a_spec_gate_replaces_the_kpis_default_in_the_verdicts_terms(
         "critical_coverage",
         "host_balance",
     }
+
+
+def test_every_load_profile_the_spec_accepts_is_one_an_agent_runs() -> None:
+    from phoenix_core.spec import LoadProfileName
+    from phoenix_core.wire.loads import PARAMETERS
+
+    assert {name.value for name in LoadProfileName} == set(PARAMETERS)
+
+
+def test_usage_sources_name_stored_sources_or_one_of_their_versions() -> None:
+    valid = MINIMAL | {"load_profile": {"name": "high-cardinality"}}
+    spec = ExperimentSpec.parse(
+        valid | {"usage_sources": ["node-rules", "web.dashboard@12", "Runbook_2"]}
+    )
+    assert spec.usage_sources == ["node-rules", "web.dashboard@12", "Runbook_2"]
+    assert ExperimentSpec.parse(valid).usage_sources == []
+    bad = ["ok", "rules/node", "-x", "x@0", "x@", "x@1@2", "x" * 101, "y@1234567890"]
+    assert _paths(valid | {"usage_sources": bad}) == [
+        f"usage_sources.{index}" for index in range(1, len(bad))
+    ]
+    assert _paths(valid | {"usage_sources": ["node-rules", "node-rules@2"]}) == ["usage_sources"]

@@ -1,8 +1,8 @@
 """``phoenix``: the command line of the Phoenix control plane.
 
 Server-side commands (``api serve``, ``db …``) act on the database directly; commands that act
-on experiments, hosts, pipelines and price books come with the REST API and go through
-``phoenix_core.client``.
+on experiments, hosts, pipelines, price books and usage sources come with the REST API and go
+through ``phoenix_core.client``.
 This module holds the root group, ``main``; each command group has a module of its own.
 """
 
@@ -25,6 +25,7 @@ from phoenix_api.cli import (
     price_books,
     serve,
     tokens,
+    usage,
 )
 from phoenix_api.cli._common import PhoenixGroup
 from phoenix_core.settings import unknown_variable_warnings
@@ -47,7 +48,7 @@ def main() -> None:
     Server side (api, db, controller, token, enrolment-token):
       PHOENIX_DATABASE_URL  the database (unset: a SQLite file in PHOENIX_DATA_DIR,
                             by default ~/.local/share/phoenix)
-    Through the REST API (experiment, host, pipeline, price-books, cardinality):
+    Through the REST API (experiment, host, pipeline, price-books, usage, cardinality):
       PHOENIX_API_URL       the API's base URL (default http://127.0.0.1:8000)
       PHOENIX_TOKEN         a user's token, phx_u_... (from 'phoenix token create')
 
@@ -83,4 +84,5 @@ main.add_command(experiments.experiment)
 main.add_command(hosts.host)
 main.add_command(pipelines.pipeline)
 main.add_command(price_books.price_books)
+main.add_command(usage.usage)
 main.add_command(cardinality.cardinality)

@@ -10,7 +10,13 @@ import click
 
 from phoenix_api.cli._common import OUTPUT, PhoenixGroup, api_client
 from phoenix_api.cli.report import DEFAULT_FLEET_HOSTS, fetch_report, report_lines
-from phoenix_api.cli.views import Waiting, dry_run_lines, experiment_lines, task_line
+from phoenix_api.cli.views import (
+    Waiting,
+    dry_run_lines,
+    event_line,
+    experiment_lines,
+    task_line,
+)
 
 __all__ = ["experiment"]
 
@@ -167,12 +173,8 @@ def experiment_watch(experiment_id: str, price_book: str | None, fleet_hosts: in
             if "id" not in data:  # a live notice (a task update), not an audit event
                 click.echo(f"{when}  {'':<32} {event['type']:<26} {task_line(detail)}")
             else:
-                change = f"{detail['from']} -> {detail['to']}" if "to" in detail else ""
-                if "waiting_for" in detail:  # deploy_waiting
-                    change = f"{detail['variant']} on {detail['host']} waits: "
-                    change += detail["waiting_for"]
-                reason = f"  ({detail['reason']})" if detail.get("reason") else ""
-                click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {change}{reason}")
+                line = event_line(event["type"], detail)
+                click.echo(f"{when}  {data['actor']:<32} {event['type']:<26} {line}")
             if (summary := waiting.update(event["type"], detail)) is not None:
                 click.echo(f"{'':<21}{'':<33}{'':<27}{summary}")
             if "id" not in data:

@@ -1,5 +1,5 @@
 """``phoenix api serve``: the API server's start-up (migration, listening socket, open-file
-limit) and its tuning of Python's garbage collector."""
+limit), its tuning of Python's garbage collector, and its prompt shutdown."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import resource
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,9 +18,20 @@ from phoenix_core.errors import ConfigurationError
 from phoenix_core.logs import configure_logging
 from phoenix_core.settings import load_settings
 
-__all__ = ["api"]
+if TYPE_CHECKING:
+    import uvicorn
+
+    from phoenix_api.shutdown import Shutdown
+
+__all__ = ["GRACE_SECONDS", "HELD_SECONDS", "api"]
 
 log = logging.getLogger(__name__)
+
+HELD_SECONDS = 2.0
+"""On SIGTERM, how long held long-polls and live sessions have to end once told to."""
+GRACE_SECONDS = 5
+"""Then how long requests under way have to finish before they are cut (a bound for a hung
+one; a request that finishes normally takes milliseconds)."""
 
 
 @click.group(cls=PhoenixGroup)
@@ -35,7 +47,9 @@ def api() -> None:
 def api_serve(host: str | None, port: int | None) -> None:
     """Migrate the database to head, then serve the API until interrupted.
 
-    Prints the address it listens on as its first line of output.
+    Prints the address it listens on as its first line of output. On SIGTERM (or Ctrl-C) it
+    stops at once: held long-polls are answered, live sessions closed (1001), requests under
+    way finish (at most 5 s more), the controller stops.
     """
     import uvicorn
 
@@ -57,12 +71,14 @@ def api_serve(host: str | None, port: int | None) -> None:
         f"Phoenix API listening on http://{shown_host}:{bound_port} "
         f"(database {database}, schema {status.current})"
     )
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
-        log_level=settings.log_level.lower(),
-        log_config=None,  # keep the logging configured above
+        app,
+        log_level=None,  # keep the logging configured above, levels included
+        log_config=None,
         access_log=False,
         timeout_keep_alive=settings.keep_alive_seconds,
+        timeout_graceful_shutdown=GRACE_SECONDS,
     )
     # Start-up's objects frozen out of the collector's sight; full collections on a clock, not
     # on the survivors' count (why: bench/README.md, "Choices in the code").
@@ -70,7 +86,22 @@ def api_serve(host: str | None, port: int | None) -> None:
     gc.freeze()
     gc.set_threshold(700, 10, _NEVER)
     _collect_fully_every(settings.full_collection_seconds)
-    uvicorn.Server(config).run(sockets=[sock])
+    _server(config, app.state.services.shutdown).run(sockets=[sock])
+
+
+def _server(config: uvicorn.Config, shutdown: Shutdown) -> uvicorn.Server:
+    """uvicorn's server, except that its shutdown first ends what holds a connection open
+    (``phoenix_api/shutdown.py``): uvicorn alone waits for every held long-poll to time out."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for server in self.servers:
+                server.close()  # no new connection meanwhile (uvicorn's own shutdown does too)
+            await shutdown.begin(timeout=HELD_SECONDS)
+            await super().shutdown(sockets)
+
+    return Server(config)
 
 
 _NEVER = 2**31 - 1

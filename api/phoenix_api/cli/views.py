@@ -132,6 +132,26 @@ def task_line(detail: dict[str, Any]) -> str:
     return f"{line}  ({detail['error_message']})" if detail.get("error_message") else line
 
 
+def event_line(kind: str, detail: dict[str, Any]) -> str:
+    """An audit event of an experiment in words: a state change (with its reason), what a
+    variant waits for, a keep-list refresh, a recomputed verdict."""
+    if kind == "deploy_waiting":
+        line = f"{detail['variant']} on {detail['host']} waits: {detail['waiting_for']}"
+    elif kind == "config_refreshed":
+        line = (
+            f"{detail['variant']} on {detail['host']}: its config changed at a refresh "
+            f"({str(detail['previous_config_sha256'])[:12]} -> "
+            f"{str(detail['config_sha256'])[:12]}), reloading"
+        )
+    elif kind == "experiment_analysed":
+        line = f"verdict {detail['verdict']}, recomputed from {detail['source']}"
+    elif "to" in detail:
+        line = f"{detail.get('from')} -> {detail['to']}"
+    else:
+        line = ""
+    return f"{line}  ({detail['reason']})" if detail.get("reason") else line
+
+
 @dataclass
 class Waiting:
     """What a deploying experiment waits for, as its events tell it: a variant on a host waits
@@ -140,8 +160,15 @@ class Waiting:
 
     pending: dict[tuple[str, str], str] = field(default_factory=dict)
     shown: str = ""
+    deploying: bool = True  # until a state change says otherwise (reloads while running)
 
     def update(self, kind: str, detail: dict[str, Any]) -> str | None:
+        if kind == "experiment_state_changed":
+            self.deploying = detail.get("to") == "deploying"
+        if not self.deploying:
+            self.pending.clear()
+            self.shown = ""
+            return None
         if kind == "deploy_waiting":
             self.pending[(detail["variant"], detail["host"])] = detail["waiting_for"]
         elif kind == "task_updated" and detail.get("variant") and detail.get("host"):
@@ -151,10 +178,6 @@ class Waiting:
                     self.pending.pop(key, None)
                 else:
                     self.pending[key] = f"its collector to start ({detail.get('status')})"
-        elif kind == "experiment_state_changed" and detail.get("to") != "deploying":
-            self.pending.clear()
-            self.shown = ""
-            return None
         else:
             return None
         text = "; ".join(f"{v} on {h}: {why}" for (v, h), why in sorted(self.pending.items()))

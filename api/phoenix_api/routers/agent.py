@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from phoenix_api.deps import caller, calling_host, services
+from phoenix_core.fast_path import AgentWork
 from phoenix_core.queue import Report
 from phoenix_core.store.agent_data import config_for_host, store_metrics
 from phoenix_core.use_cases.enrolment import enrol
@@ -51,26 +52,36 @@ async def heartbeat(body: Heartbeat, request: Request) -> LeasesExtended:
 @router.get("/tasks", response_model=PollResult)
 async def poll(
     request: Request,
+    response: Response,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for work.")] = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> PollResult:
     """Claim up to ``limit`` tasks and list the held tasks the agent must stop; with neither,
     wait for work (woken by the enqueue, not by polling). An empty answer comes after between
     80 % and 100 % of ``wait`` seconds, at random: agents that started together (a fleet
-    after an API restart) drift apart instead of polling in step."""
+    after an API restart) drift apart instead of polling in step. Once the server shuts down
+    a poll is answered at once, empty, and claims nothing (``shutdown.py``)."""
     host_id = calling_host(request)
     found = services(request)
     fast_path, lease = found.fast_path, found.controller_settings.task_lease_seconds
-    with found.queue.watch(host_id) as wakeup:  # before the claim: no enqueue slips between
-        work = await fast_path.poll(host_id, limit=limit, lease_seconds=lease, waiting=wait > 0)
+    shutdown = found.shutdown
+    work = AgentWork([], [])
+    with shutdown.holding("long-poll"), found.queue.watch(host_id) as wakeup:
+        # (the watch before the claim: no enqueue slips between)
+        if not shutdown.begun:
+            work = await fast_path.poll(host_id, limit=limit, lease_seconds=lease, waiting=wait > 0)
         if (
             not work.claimed
             and not work.cancellations
             and wait > 0
+            and not shutdown.begun
             and await wakeup.wait(wait * random.uniform(0.8, 1.0))  # noqa: S311 (not a secret)
+            and not shutdown.begun  # woken by the shutdown: claim nothing
             and not await request.is_disconnected()  # the agent went away: claim nothing for it
         ):
             work = await fast_path.poll(host_id, limit=limit, lease_seconds=lease)
+    if shutdown.begun:
+        response.headers["Connection"] = "close"  # the next poll goes to the next process
     return PollResult(
         tasks=[
             TaskAssignment(

@@ -7,7 +7,8 @@ heartbeats: not stored, so not replayed); ``{"type": "unsubscribe", "topic":
 …}`` stops it. Messages are ``{type, topic, data, timestamp}``. Authenticate with an
 ``Authorization: Bearer`` header or a ``token`` query parameter (browsers cannot set headers).
 The token is checked again before every message and at least every token-cache lifetime
-(``SessionToken``): once it no longer holds, the socket is closed with 4401 (or 4403).
+(``SessionToken``): once it no longer holds, the socket is closed with 4401 (or 4403). When the
+server shuts down, every session is closed with 1001 (going away).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from phoenix_api.authentication import SessionToken
 from phoenix_api.deps import services
 from phoenix_api.event_hub import Subscription, envelope
+from phoenix_api.shutdown import GOING_AWAY
 from phoenix_core.auth import Forbidden, Role
 from phoenix_core.errors import PhoenixError
 from phoenix_core.store.events import EventRecord, EventRepository
@@ -70,6 +72,13 @@ class _Session:
             if not self._closed:
                 await self._close(exc)
 
+    async def going_away(self) -> None:
+        """Close for the server's shutdown (the client may reconnect to another process)."""
+        async with self._lock:
+            if not self._closed:
+                self._closed = True
+                await self.websocket.close(GOING_AWAY, "the server is shutting down")
+
     async def _close(self, exc: PhoenixError) -> None:
         self._closed = True
         await _refuse(self.websocket, exc)
@@ -108,14 +117,19 @@ async def live(websocket: WebSocket) -> None:
         return
     subscription = hub.subscribe(asyncio.get_running_loop())
     replayed = _Replayed()
+    shutdown = asyncio.create_task(found.shutdown.wait())
     tasks = [
         asyncio.create_task(_receive(session, store, subscription, replayed)),
         asyncio.create_task(_send(session, subscription, replayed)),
         asyncio.create_task(session.token.watch()),
+        shutdown,
     ]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        await _settle(session, done)
+        with found.shutdown.holding("live session"):
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if shutdown in done:
+                await session.going_away()
+            await _settle(session, done)
     finally:
         hub.unsubscribe(subscription)
         for task in tasks:
