@@ -28,6 +28,7 @@ from phoenix_api.routers import (
     live,
     pipelines,
     price_books,
+    recommendations,
     usage,
 )
 from phoenix_api.settings import ApiSettings
@@ -44,6 +45,7 @@ from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.cardinality import Cardinality
 from phoenix_core.use_cases.experiments import Experiments
 from phoenix_core.use_cases.preflight import Preflight
+from phoenix_core.use_cases.recommendations import Recommendations
 
 __all__ = ["CONTROLLER_STOP_SECONDS", "create_app"]
 
@@ -113,20 +115,23 @@ def create_app(
         # on, looks for configured providers (tracing, metrics, logs) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    experiment_cases = Experiments(
+        store,
+        controller.deployer,
+        controller.reference,
+        Preflight(controller_settings.remote_write_url, controller_settings.prometheus_url),
+    )
+    inventories = Cardinality.from_prometheus(controller_settings.prometheus_url)
     app.state.services = Services(
         settings=settings,
         store=store,
         queue=queue,
         fast_path=fast_path,
         controller_settings=controller.settings,
-        experiments=Experiments(
-            store,
-            controller.deployer,
-            controller.reference,
-            Preflight(controller_settings.remote_write_url, controller_settings.prometheus_url),
-        ),
+        experiments=experiment_cases,
         analyses=analyses,
-        cardinality=Cardinality.from_prometheus(controller_settings.prometheus_url),
+        cardinality=inventories,
+        recommendations=Recommendations(store, inventories, experiment_cases, controller.library),
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (WebSocket sessions authenticate themselves: routers/live.py)
@@ -150,6 +155,7 @@ def create_app(
         pipelines,
         price_books,
         usage,
+        recommendations,
         live,
     ):
         app.include_router(module.router)

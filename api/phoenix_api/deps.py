@@ -31,6 +31,7 @@ from phoenix_core.store.session import Store
 from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.cardinality import Cardinality
 from phoenix_core.use_cases.experiments import Experiments
+from phoenix_core.use_cases.recommendations import Recommendations
 
 __all__ = ["Admin", "Operator", "Services", "caller", "calling_host", "requires", "services"]
 
@@ -47,6 +48,7 @@ class Services:
     experiments: Experiments
     analyses: Analyses
     cardinality: Cardinality
+    recommendations: Recommendations
     library: TemplateLibrary
     event_hub: EventHub
     tokens: PrincipalCache

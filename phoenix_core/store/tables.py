@@ -39,6 +39,7 @@ __all__ = [
     "MetricsCacheRow",
     "PipelineRow",
     "PriceBookRow",
+    "RecommendationRow",
     "UsageSourceRow",
     "UsageVersionRow",
     "VariantRow",
@@ -380,6 +381,19 @@ class UsageVersionRow(Base):
     content: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecommendationRow(Base):
+    """A computed recommendation, under the id that names its proposal; computing the same
+    proposal again replaces its document (the latest forecast, savings and evidence)."""
+
+    __tablename__ = "recommendations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    document: Mapped[Any] = mapped_column(JsonDoc)
+    computed_by: Mapped[str] = mapped_column(String(200))
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class EventRow(Base):

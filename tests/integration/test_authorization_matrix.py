@@ -62,6 +62,9 @@ TABLE = {
     ("GET", "/api/v1/usage-sources/{name}/queries"): VIEWER,
     ("DELETE", "/api/v1/usage-sources/{name}"): ADMIN,
     ("GET", "/api/v1/usage"): VIEWER,
+    ("GET", "/api/v1/recommendations"): VIEWER,
+    ("GET", "/api/v1/recommendations/{recommendation_id}"): VIEWER,
+    ("POST", "/api/v1/recommendations/{recommendation_id}/experiment"): OPERATOR,
 }
 
 CALLERS = ["nobody", VIEWER, OPERATOR, ADMIN, HOST, ENROLMENT]

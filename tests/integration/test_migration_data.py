@@ -368,6 +368,19 @@ REVISIONS: dict[str, Revision] = {
         # experiments written before 0007 name no usage source (NULL, read as [])
         columns={"experiments": {"usage_sources": Added(["node-rules", "web-dashboard@2"])}},
     ),
+    "0008": Revision(
+        tables={
+            "recommendations": [
+                {
+                    "id": "d54dbbc3915ffe50",
+                    "kind": "top_k",
+                    "document": {"kind": "top_k", "title": "keep the 5 process values ✓"},
+                    "computed_by": "user:vera",
+                    "computed_at": T1,
+                }
+            ]
+        }
+    ),
 }
 
 ORDER = list(REVISIONS)

@@ -35,6 +35,7 @@ TABLES = {
     "price_books",
     "usage_sources",
     "usage_source_versions",
+    "recommendations",
     "events",
 }
 
