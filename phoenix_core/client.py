@@ -279,6 +279,89 @@ class PhoenixClient:
         response = self._call("GET", "/api/v1/cardinality", params=params, timeout=timeout)
         return dict(response.json())
 
+    # recommendations
+    def recommendations(
+        self,
+        selector: str | None = None,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        usage_sources: Sequence[str] | None = None,
+        critical_selectors: Sequence[str] | None = None,
+        collector: str | None = None,
+        price_book: str | None = None,
+        fleet_hosts: int | None = None,
+        scrape_interval_seconds: float | None = None,
+        top_k: int | None = None,
+        limit: int | None = None,
+        timeout: float = 300.0,
+    ) -> dict[str, Any]:
+        """Reductions for the series ``selector`` matches over ``[start, end]`` (defaults:
+        every series, the last hour), from the usage of ``usage_sources`` (default: every
+        source's latest version), ranked by monthly savings under ``price_book`` on
+        ``fleet_hosts`` hosts: ``recommendations`` (each with its forecast, savings, usage
+        evidence, critical selectors and pipeline) and ``refusals`` (what was considered and
+        why not). It takes an inventory of the store: ``timeout`` is longer than calls'."""
+        params: dict[str, Any] = {}
+        for name, value in (("selector", selector), ("start", start), ("end", end)):
+            if value is not None:
+                params[name] = value.isoformat() if isinstance(value, datetime) else value
+        if usage_sources is not None:
+            params["usage_sources"] = ",".join(usage_sources)
+        if critical_selectors:
+            params["critical_selectors"] = list(critical_selectors)
+        for name, given in (
+            ("collector", collector),
+            ("price_book", price_book),
+            ("fleet_hosts", fleet_hosts),
+            ("scrape_interval_seconds", scrape_interval_seconds),
+            ("top_k", top_k),
+            ("limit", limit),
+        ):
+            if given is not None:
+                params[name] = given
+        response = self._call("GET", "/api/v1/recommendations", params=params, timeout=timeout)
+        return dict(response.json())
+
+    def recommendation(self, recommendation_id: str) -> dict[str, Any]:
+        """One recommendation as last computed."""
+        path = f"/api/v1/recommendations/{_segment(recommendation_id)}"
+        return dict(self._call("GET", path).json())
+
+    def experiment_from_recommendation(
+        self,
+        recommendation_id: str,
+        *,
+        hosts: Sequence[str] | None = None,
+        host_selector: dict[str, str] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        sources: Sequence[dict[str, Any]] | None = None,
+        sink: dict[str, Any] | None = None,
+        warmup_seconds: float | None = None,
+        duration_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """A draft experiment (operators): the baseline against the recommended pipeline on
+        ``hosts`` or ``host_selector``, scraping where the series came from (or ``sources``),
+        with the recommendation's critical selectors and usage sources; the record, as
+        ``create_experiment`` answers it. ``start_experiment`` starts it as it is."""
+        body: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("hosts", list(hosts) if hosts is not None else None),
+                ("host_selector", host_selector),
+                ("name", name),
+                ("description", description),
+                ("sources", list(sources) if sources is not None else None),
+                ("sink", sink),
+                ("warmup_seconds", warmup_seconds),
+                ("duration_seconds", duration_seconds),
+            )
+            if value is not None
+        }
+        path = f"/api/v1/recommendations/{_segment(recommendation_id)}/experiment"
+        return dict(self._call("POST", path, json=body).json())
+
     # pipelines
     def templates(self) -> list[dict[str, Any]]:
         """The newest version of every pipeline template: name, version, description, variables."""

@@ -23,6 +23,7 @@ from phoenix_api.cli import (
     hosts,
     pipelines,
     price_books,
+    recommendations,
     serve,
     tokens,
     usage,
@@ -48,7 +49,8 @@ def main() -> None:
     Server side (api, db, controller, token, enrolment-token):
       PHOENIX_DATABASE_URL  the database (unset: a SQLite file in PHOENIX_DATA_DIR,
                             by default ~/.local/share/phoenix)
-    Through the REST API (experiment, host, pipeline, price-books, usage, cardinality):
+    Through the REST API (experiment, host, pipeline, price-books, usage, cardinality,
+    recommendations):
       PHOENIX_API_URL       the API's base URL (default http://127.0.0.1:8000)
       PHOENIX_TOKEN         a user's token, phx_u_... (from 'phoenix token create')
 
@@ -86,3 +88,4 @@ main.add_command(pipelines.pipeline)
 main.add_command(price_books.price_books)
 main.add_command(usage.usage)
 main.add_command(cardinality.cardinality)
+main.add_command(recommendations.recommendations)
