@@ -154,8 +154,9 @@ class _Rules:
             readers = self.usage.users(metric)
             if readers:
                 first = readers[0]
+                verb = "reads" if len(readers) == 1 else "read"
                 reason = (
-                    f"drop metric {metric}: {_count(len(readers))} read it, first "
+                    f"drop metric {metric}: {_count(len(readers))} {verb} it, first "
                     f"{first.source}: {first.query}"
                 )
                 found.refusals.append(
@@ -232,7 +233,8 @@ class _Rules:
                 self.usage,
                 [metric],
                 only=lambda record, m: label_use_of(record, m).uses(label),
-                summary=f"{_count(len(using))} depend on {label}",
+                summary=f"{_count(len(using))} {'depends' if len(using) == 1 else 'depend'} "
+                f"on {label}",
             )
             return f"{what}: {first.source} uses it: {first.query}", usage
         for selector in self.critical:
@@ -327,7 +329,11 @@ class _Rules:
             "none: no query reads them"
             if not readers
             else f"every query reading them names the {label} values it reads"
-            + (f" ({len(pinned)} values, protected)" if pinned else "")
+            + (
+                f" ({len(pinned)} {'value' if len(pinned) == 1 else 'values'}, protected)"
+                if pinned
+                else ""
+            )
         )
         return Candidate(
             kind=Kind.TOP_K,

@@ -1,0 +1,471 @@
+"""Recommendations against a real Prometheus scraping a known shop, with known usage files
+(tests/fixtures/recommendations/), through the real API, client and CLI: every recommendation
+and every refusal below is worked out by hand, series and savings included; a draft experiment
+made of the best one is created, dry-run and started.
+
+The shop (job "shop"; every series also has ``instance``, the exporter), 77 series:
+
+    shop_requests_total{pod, status, verb}    web-1, web-2 × 200, 500 × GET, POST     8
+    shop_sessions{pod, node}                  web-1 on node-a, web-2 on node-b         2
+    shop_process_cpu_seconds_total{process, pid}
+                                              kubelet (pid 1, 0.5 s) and proc-00 …
+                                              proc-29 (pids 1000 …, 100 - i s)        31
+    shop_process_memory_bytes{process, pid}   the same 31 processes                   31
+    shop_queue_depth{queue}                   orders, payments, emails                 3
+    shop_build_info{version}                                                           1
+    shop_license_expiry_seconds                                                        1
+
+The usage: rules ``HighErrorRate`` (``sum by (status) (rate(shop_requests_total{status="500"}
+[5m])) > 1``: requests' status) and ``KubeletBusy`` (``rate(shop_process_cpu_seconds_total
+{process="kubelet"}[5m]) > 0.5``: a comparison, every label of cpu, and it names the process
+kubelet); the dashboard's panels "Requests by pod" (requests' pod) and "Sessions" (``sum by
+(pod) (shop_sessions)``: sessions' pod); the runbook's ``count({__name__=~"shop_build_.*"})``
+(the build, by a pattern). Critical selectors: ``shop_queue_depth{queue="orders"}`` and
+``shop_license_expiry_seconds``. Top-k with k = 5.
+
+Savings under grafana-cloud-pro on 2,000 hosts, a sample a minute (so the data points per
+minute equal the series: Grafana bills the series): 77 × 2,000 = 154,000 series cost
+(100,000 - 10,000) × $6.50/1k + (154,000 - 100,000) × $5.90/1k = 585 + 318.60 = $903.60.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from phoenix_core.client import PhoenixClient
+from phoenix_core.errors import NotFound, ValidationFailed
+from support.control_plane import cli_token, online_host, receiving_at
+from support.exporter import exporter
+from support.processes import api_server, run_cli
+from support.prometheus import prometheus_server
+from support.waiting import until
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "recommendations"
+SHOP = '{job="shop", __name__=~"shop_.+"}'
+REQUESTS, SESSIONS = "shop_requests_total", "shop_sessions"
+CPU, MEMORY = "shop_process_cpu_seconds_total", "shop_process_memory_bytes"
+QUEUE, BUILD, LICENSE = "shop_queue_depth", "shop_build_info", "shop_license_expiry_seconds"
+CRITICAL = ['shop_queue_depth{queue="orders"}', LICENSE]
+SOURCES = ["shop-rules", "shop-dashboard", "shop-queries"]
+PROCESSES = [("kubelet", "1", 0.5)] + [
+    (f"proc-{i:02d}", str(1000 + i), 100.0 - i) for i in range(30)
+]
+
+
+def _shop() -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for pod, node in (("web-1", "node-a"), ("web-2", "node-b")):
+        for status in ("200", "500"):
+            for verb in ("GET", "POST"):
+                rows.append({"__name__": REQUESTS, "pod": pod, "status": status, "verb": verb})
+        rows.append({"__name__": SESSIONS, "pod": pod, "node": node, "__value__": 3.0})
+    for process, pid, cpu in PROCESSES:
+        rows.append({"__name__": CPU, "process": process, "pid": pid, "__value__": cpu})
+        rows.append({"__name__": MEMORY, "process": process, "pid": pid, "__value__": 1e6})
+    rows += [{"__name__": QUEUE, "queue": q} for q in ("orders", "payments", "emails")]
+    rows += [{"__name__": BUILD, "version": "1.2.0"}, {"__name__": LICENSE}]
+    frame = pd.DataFrame(rows)
+    frame["__value__"] = frame["__value__"].fillna(1.0)
+    return frame.fillna("")
+
+
+def grafana(series: int) -> float:
+    """grafana-cloud-pro's monthly bill for ``series`` (× 2,000 hosts), by its tiers."""
+    billed = series * 2000
+    tiers = [(10_000, 0.0), (100_000, 6.50), (200_000, 5.90), (float("inf"), 5.50)]
+    cost, lower = 0.0, 0
+    for upper, price in tiers:
+        cost += max(0, min(billed, upper) - lower) * price / 1000
+        lower = upper
+    return cost
+
+
+BEFORE = grafana(77)  # $903.60
+assert round(BEFORE, 2) == 903.60
+RULES = "shop-rules › group 'shop'"
+KUBELET_BUSY = f"{RULES} › alert 'KubeletBusy'"
+KUBELET_QUERY = 'rate(shop_process_cpu_seconds_total{process="kubelet"}[5m]) > 0.5'
+BY_POD = "sum by (pod) (rate(shop_requests_total[$__rate_interval]))"
+PANEL = "shop-dashboard › dashboard shop 'Shop' › panel 1 'Requests by pod' › target A"
+
+# (kind, title, series before, after, monthly savings, protected (selector, series)), ranked
+PROMETHEUS_AGENT = [
+    # keep the 5 busiest processes (proc-00 … proc-04) and kubelet, which KubeletBusy names:
+    # 31 -> 6 on cpu and on memory, 62 -> 12; 154,000 -> 104,000 - 50 × 2,000 = 54,000
+    (
+        "top_k",
+        f"keep the 5 process values with the most {CPU} on {CPU}, {MEMORY}",
+        62,
+        12,
+        grafana(77) - grafana(27),  # 903.60 - (44,000 × 6.50/1k = 286) = 617.60
+        [('{process="kubelet"}', 2)],
+    ),
+    # nobody reads memory: 31 -> 0
+    ("drop_metric", f"drop metric {MEMORY}", 31, 0, grafana(77) - grafana(46), []),  # 370.60
+    # nobody reads the queues; the orders queue is critical: 3 -> 1
+    (
+        "drop_metric",
+        f"drop metric {QUEUE}",
+        3,
+        1,
+        grafana(77) - grafana(75),  # 903.60 - (585 + 50 × 5.90 = 880) = 23.60
+        [('shop_queue_depth{queue="orders"}', 1)],
+    ),
+]
+# otelcol can sum: requests' verb goes, GET and POST summed: 8 -> 4 (903.60 - 856.40 = 47.20)
+VERB = ("drop_labels", f"drop label verb of {REQUESTS}", 8, 4, grafana(77) - grafana(73), [])
+OTELCOL = [*PROMETHEUS_AGENT[:2], VERB, PROMETHEUS_AGENT[2]]
+
+PIPELINE_TOP_K = {
+    "template": "top-k",
+    "template_version": 1,
+    "variables": {
+        "metric": CPU,
+        "k": 5,
+        "by_label": "process",
+        "apply_to": f"{CPU}|{MEMORY}",
+        "critical": [*CRITICAL, '{process="kubelet"}'],
+    },
+}
+
+
+def refusals(collector: str) -> list[tuple[str, list[str], list[str], int, str]]:
+    """(kind, metrics, labels, series, reason), most series first, then kind, metrics, labels."""
+    verb = (
+        f"drop label verb of {REQUESTS}: 8 series become 4 (series that differ only in them "
+        "would be summed), and prometheus-agent cannot do that: relabelling cannot sum "
+        "series: it runs only where no series collide, so every series stays (with fewer "
+        "labels)"
+    )
+    return [
+        ("drop_labels", [CPU], ["pid"], 31,
+         f"drop label pid of {CPU}: {KUBELET_BUSY} uses it: {KUBELET_QUERY}"),
+        ("drop_labels", [CPU], ["process"], 31,
+         f"drop label process of {CPU}: {KUBELET_BUSY} uses it: {KUBELET_QUERY}"),
+        ("drop_metric", [CPU], [], 31,
+         f"drop metric {CPU}: 1 query reads it, first {KUBELET_BUSY}: {KUBELET_QUERY}"),
+        ("top_k", [CPU], ["pid"], 31,
+         f"top-5 of pid on {CPU}: {KUBELET_BUSY} reads every pid: {KUBELET_QUERY}"),
+        ("top_k", [REQUESTS, SESSIONS], ["pod"], 10,
+         f"top-5 of pod: {REQUESTS}, which ranks them, has 2 values of it, not more than 5: "
+         "all would stay"),
+        ("drop_labels", [REQUESTS], ["pod"], 8,
+         f"drop label pod of {REQUESTS}: {PANEL} uses it: {BY_POD}"),
+        ("drop_labels", [REQUESTS], ["status"], 8,
+         f"drop label status of {REQUESTS}: {RULES} › alert 'HighErrorRate' uses it: "
+         'sum by (status) (rate(shop_requests_total{status="500"}[5m])) > 1'),
+        *([("drop_labels", [REQUESTS], ["verb"], 8, verb)] if collector == "prometheus-agent"
+          else []),
+        ("drop_metric", [REQUESTS], [], 8,
+         f"drop metric {REQUESTS}: 2 queries read it, first {RULES} › alert 'HighErrorRate': "
+         'sum by (status) (rate(shop_requests_total{status="500"}[5m])) > 1'),
+        ("drop_labels", [SESSIONS], ["node"], 2,
+         f"drop label node of {SESSIONS}: saves no series: no two of its 2 series coincide "
+         "once they are removed (the other labels tell them apart)"),
+        ("drop_labels", [SESSIONS], ["pod"], 2,
+         f"drop label pod of {SESSIONS}: shop-dashboard › dashboard shop 'Shop' › panel 2 "
+         "'Sessions' › target A uses it: sum by (pod) (shop_sessions)"),
+        ("drop_metric", [SESSIONS], [], 2,
+         f"drop metric {SESSIONS}: 1 query reads it, first shop-dashboard › dashboard shop "
+         "'Shop' › panel 2 'Sessions' › target A: sum by (pod) (shop_sessions)"),
+        ("drop_metric", [BUILD], [], 1,
+         f"drop metric {BUILD}: 1 query reads it, first shop-queries:2: "
+         'count({__name__=~"shop_build_.*"})'),
+        ("drop_metric", [LICENSE], [], 1,
+         f"drop metric {LICENSE}: removes no series: the critical selectors protect all 1 of "
+         "its series"),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class World:
+    url: str
+    operator: str
+    exporter: str
+    start: datetime
+    end: datetime
+
+    def client(self) -> PhoenixClient:
+        return PhoenixClient(self.url, self.operator)
+
+    def recommend(
+        self, client: PhoenixClient, selector: str = SHOP, **given: Any
+    ) -> dict[str, Any]:
+        asked: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "usage_sources": SOURCES,
+            "critical_selectors": CRITICAL,
+            "price_book": "grafana-cloud-pro",
+            "fleet_hosts": 2000,
+            "scrape_interval_seconds": 60,
+            "top_k": 5,
+            "limit": 100,
+        }
+        return client.recommendations(selector, **(asked | given))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with (
+        exporter(_shop()) as served,
+        prometheus_server(scrape={"shop": served.address}) as prometheus,
+    ):
+        count = f"count({SHOP})"
+        until(lambda: [v for _, v in prometheus.query(count)] == [77.0], "the shop is scraped")
+        time.sleep(1)
+        now = datetime.now(UTC)
+        end = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what Prometheus resolves
+        time.sleep(0.1)  # end is in the past for Prometheus too
+        env = {
+            "PHOENIX_DATA_DIR": str(tmp_path_factory.mktemp("api")),
+            "PHOENIX_RUN_CONTROLLER": "false",
+            **receiving_at(prometheus),
+        }
+        operator = cli_token(env, "token", "create", "olga", "--role", "operator")
+        enrolment = cli_token(env, "enrolment-token", "create", "rack")
+        with api_server(env) as (url, _), PhoenixClient(url, operator) as client:
+            for name, kind, file in (
+                ("shop-rules", "rules", "shop-rules.yaml"),
+                ("shop-dashboard", "dashboard", "shop-dashboard.json"),
+                ("shop-queries", "queries", "shop-queries.txt"),
+                ("broken-queries", "queries", "broken-queries.txt"),
+            ):
+                client.add_usage_source(name, kind, (FIXTURES / file).read_text())
+            online_host(url, enrolment, "web-1")
+            yield World(url, operator, served.address, end - timedelta(minutes=5), end)
+
+
+def _is_id(text: str) -> bool:
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def _ranked(answer: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r["kind"],
+            r["title"],
+            r["series_before"],
+            r["series_after"],
+            r["savings"]["monthly"],
+            [(p["selector"], p["series"]) for p in r["protects"]],
+        )
+        for r in answer["recommendations"]
+    ]
+
+
+def _expected(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(*row[:4], round(row[4], 6), row[5]) for row in rows]
+
+
+def _refused(answer: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (r["kind"], r["metrics"], r["labels"], r["series"], r["reason"]) for r in answer["refusals"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("collector", "expected"),
+    [("prometheus-agent", PROMETHEUS_AGENT), ("otelcol", OTELCOL)],
+    ids=["prometheus-agent", "otelcol"],
+)
+def test_every_recommendation_and_refusal_is_the_one_worked_out_by_hand(
+    world: World, collector: str, expected: list[tuple[Any, ...]]
+) -> None:
+    with world.client() as client:
+        answer = world.recommend(client, collector=collector)
+    assert _ranked(answer) == _expected(expected)
+    assert _refused(answer) == refusals(collector)
+    assert (answer["total_series"], answer["metric_count"]) == (77, 7)
+    assert answer["monthly_cost"] == pytest.approx(903.60)
+    assert answer["usage_sources"] == ["shop-rules@1", "shop-dashboard@1", "shop-queries@1"]
+    assert answer["usage_complete"] is True
+    assert (answer["recommendation_count"], answer["refusal_count"]) == (
+        len(expected),
+        len(refusals(collector)),
+    )
+
+    top = answer["recommendations"][0]
+    assert top["pipeline"] == PIPELINE_TOP_K
+    assert top["metrics"] == [CPU, MEMORY] and top["labels"] == ["process"]
+    assert [(m["metric"], m["series_before"], m["series_after"]) for m in top["per_metric"]] == [
+        (CPU, 31, 6),
+        (MEMORY, 31, 6),
+    ]
+    assert [(s["kind"], s["series_in"], s["series_out"]) for s in top["waterfall"]] == [
+        ("protect", 62, 62),
+        ("top_k", 62, 12),
+    ]
+    assert (top["samples_per_second_before"], top["samples_per_second_after"]) == (62 / 60, 0.2)
+    assert (top["series_change"], top["change_percent"]) == (-50, round(-50 / 62 * 100, 2))
+    savings = top["savings"]
+    assert (savings["total_series_before"], savings["total_series_after"]) == (77, 27)
+    assert savings["monthly_before"] == pytest.approx(903.60)
+    assert savings["monthly_after"] == pytest.approx(286.0)
+    assert savings["yearly"] == pytest.approx(617.60 * 12)
+    assert (savings["currency"], savings["fleet_hosts"], savings["meter"]) == (
+        "USD",
+        2000,
+        "active_series",
+    )
+    assert top["usage"]["summary"] == (
+        "every query reading them names the process values it reads (1 value, protected)"
+    )
+    assert [(q["where"], q["reads"]) for q in top["usage"]["queries"]] == [
+        (KUBELET_BUSY, 'process="kubelet" (protected)')
+    ]
+    assert top["critical_selectors"] == CRITICAL
+    assert top["targets"] == [{"job": "shop", "instance": world.exporter, "series": 62}]
+    assert top["usage_sources"] == answer["usage_sources"]
+
+    memory = answer["recommendations"][1]
+    assert memory["usage"] == {
+        "summary": "none: no query reads it",
+        "query_count": 0,
+        "queries": [],
+    }
+    assert memory["pipeline"]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
+    if collector == "otelcol":
+        verb = answer["recommendations"][2]
+        assert verb["pipeline"]["variables"] == {
+            "labels": ["verb"],
+            "apply_to": REQUESTS,
+            "critical": CRITICAL,
+        }
+        assert verb["usage"]["summary"] == (
+            "read by 2 queries; none depends on verb (together they use: pod, status)"
+        )
+
+
+def test_the_same_proposal_keeps_its_id_and_is_stored(world: World) -> None:
+    with world.client() as client:
+        first = world.recommend(client)
+        again = world.recommend(client, end=world.end - timedelta(seconds=1), limit=1)
+        assert [r["id"] for r in again["recommendations"]] == [first["recommendations"][0]["id"]]
+        for listed in first["recommendations"]:
+            stored = client.recommendation(listed["id"])
+            assert stored["title"] == listed["title"] and stored["pipeline"] == listed["pipeline"]
+        with pytest.raises(NotFound, match="No recommendation '0123456789abcdef' is stored"):
+            client.recommendation("0123456789abcdef")
+
+
+def test_nothing_is_proposed_while_a_query_does_not_parse(world: World) -> None:
+    with world.client() as client:
+        answer = world.recommend(client, usage_sources=[*SOURCES, "broken-queries"])
+    assert answer["recommendations"] == [] and answer["usage_complete"] is False
+    why = (
+        "the usage is incomplete: 1 query failed to parse, and an unparsed query could read "
+        "anything (first: broken-queries:2: "
+    )
+    refused = {r["reason"].split(": ", 1)[0]: r["reason"] for r in answer["refusals"]}
+    for title in (
+        f"Drop metric {MEMORY}",
+        f"Drop metric {QUEUE}",
+        f"Keep the 5 process values with the most {CPU} on {CPU}, {MEMORY}",
+    ):
+        assert refused[title].startswith(f"{title}: {why}"), refused
+    assert answer["notes"][-1].startswith(f"nothing is proposed: {why}")
+
+
+def test_a_draft_experiment_of_the_best_one_dry_runs_and_starts(world: World) -> None:
+    with world.client() as client:
+        best = world.recommend(client, limit=1)["recommendations"][0]
+        draft = client.experiment_from_recommendation(best["id"], hosts=["web-1"])
+        spec = draft["spec"]
+        assert draft["state"] == "draft"
+        assert spec["collector"] == "prometheus-agent"
+        assert [(v["name"], v["role"], v["template"]) for v in spec["variants"]] == [
+            ("baseline", "baseline", "baseline"),
+            ("recommended", "candidate", "top-k"),
+        ]
+        assert spec["variants"][1]["variables"] == PIPELINE_TOP_K["variables"]
+        assert spec["variants"][1]["template_version"] == 1
+        assert spec["sources"] == [
+            {
+                "name": "shop",
+                "kind": "scrape",
+                "address": world.exporter,
+                "metrics_path": "/metrics",
+            }
+        ]
+        assert spec["critical_selectors"] == CRITICAL
+        assert spec["usage_sources"] == ["shop-rules@1", "shop-dashboard@1", "shop-queries@1"]
+        assert spec["hosts"] == ["web-1"] and spec["load_profile"] is None
+        assert best["id"] in spec["name"] and "saves 617.60 USD a month" in spec["description"]
+
+        dry = client.dry_run(draft["id"])
+        assert sorted(plan["variant"] for plan in dry["plans"]) == ["baseline", "recommended"]
+        assert [w["message"] for w in dry["warnings"]] == [
+            f"No forecast: the series of shop (scrape {world.exporter}) are known only once the "
+            "baseline runs; a dry run of the started experiment forecasts from them."
+        ]
+        started = client.start_experiment(draft["id"])
+        assert started["state"] == "scheduled"
+
+
+def test_bad_requests_name_the_field(world: World) -> None:
+    with world.client() as client:
+        with pytest.raises(ValidationFailed) as refused:
+            world.recommend(client, collector="fluent-bit")
+        assert [e.path for e in refused.value.errors] == ["query.collector"]
+        with pytest.raises(ValidationFailed) as refused:
+            world.recommend(client, critical_selectors=[LICENSE, "{job="], selector="{")
+        assert sorted(e.path for e in refused.value.errors) == [
+            "query.critical_selectors.1",
+            "query.selector",
+        ]
+        with pytest.raises(NotFound, match="No usage source 'nobody' exists"):
+            world.recommend(client, usage_sources=["nobody"])
+        with pytest.raises(NotFound, match="No price book 'acme' exists"):
+            world.recommend(client, price_book="acme")
+        best = world.recommend(client, limit=1)["recommendations"][0]
+        with pytest.raises(ValidationFailed) as refused:
+            client.experiment_from_recommendation(best["id"])
+        assert [(e.path, e.message) for e in refused.value.errors] == [
+            ("body.host_selector", "give exactly one of 'hosts' (a list) or 'host_selector' "
+             "(labels)")
+        ]  # fmt: skip
+        with pytest.raises(ValidationFailed) as refused:
+            client.experiment_from_recommendation(best["id"], hosts=["web-9"])
+        assert [e.path for e in refused.value.errors] == ["body.hosts.0"]
+
+
+def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: World) -> None:
+    env = {"PHOENIX_API_URL": world.url, "PHOENIX_TOKEN": world.operator}
+    args = ["recommendations", "--selector", SHOP, "--since", "1h", "--top-k", "5"]
+    args += ["--fleet-hosts", "2000", "--scrape-interval", "60", "--limit", "3"]
+    for source in SOURCES:
+        args += ["--usage-source", source]
+    for selector in CRITICAL:
+        args += ["--critical", selector]
+    shown = run_cli("phoenix", args, env)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    ranked = [row for row in map(str.split, lines) if len(row) > 1 and _is_id(row[1])]
+    assert [(row[0], row[2], row[3], row[5], row[6]) for row in ranked] == [
+        ("1", "top_k", "62", "12", "617.60"),
+        ("2", "drop_metric", "31", "0", "370.60"),
+        ("3", "drop_metric", "3", "1", "23.60"),
+    ]
+    assert '     protects 2 series: {process="kubelet"}' in lines
+    assert "Refused (14):" in lines
+    assert f"  - {refusals('prometheus-agent')[0][4]}" in lines
+    assert "  (11 more: --limit)" in lines
+
+    made = run_cli(
+        "phoenix",
+        ["recommendations", "experiment", ranked[1][1], "--host", "web-1", "--output", "json"],
+        env,
+    )
+    assert made.returncode == 0, made.stderr
+    spec = json.loads(made.stdout)["spec"]
+    assert spec["variants"][1]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
