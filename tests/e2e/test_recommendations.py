@@ -35,10 +35,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from phoenix_core.client import PhoenixClient
@@ -47,35 +45,22 @@ from support.control_plane import cli_token, online_host, receiving_at
 from support.exporter import exporter
 from support.processes import api_server, run_cli
 from support.prometheus import prometheus_server
+from support.shop import (
+    BUILD,
+    CPU,
+    FIXTURES,
+    LICENSE,
+    MEMORY,
+    QUEUE,
+    REQUESTS,
+    SESSIONS,
+    shop_series,
+)
 from support.waiting import until
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "recommendations"
 SHOP = '{job="shop", __name__=~"shop_.+"}'
-REQUESTS, SESSIONS = "shop_requests_total", "shop_sessions"
-CPU, MEMORY = "shop_process_cpu_seconds_total", "shop_process_memory_bytes"
-QUEUE, BUILD, LICENSE = "shop_queue_depth", "shop_build_info", "shop_license_expiry_seconds"
 CRITICAL = ['shop_queue_depth{queue="orders"}', LICENSE]
 SOURCES = ["shop-rules", "shop-dashboard", "shop-queries"]
-PROCESSES = [("kubelet", "1", 0.5)] + [
-    (f"proc-{i:02d}", str(1000 + i), 100.0 - i) for i in range(30)
-]
-
-
-def _shop() -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for pod, node in (("web-1", "node-a"), ("web-2", "node-b")):
-        for status in ("200", "500"):
-            for verb in ("GET", "POST"):
-                rows.append({"__name__": REQUESTS, "pod": pod, "status": status, "verb": verb})
-        rows.append({"__name__": SESSIONS, "pod": pod, "node": node, "__value__": 3.0})
-    for process, pid, cpu in PROCESSES:
-        rows.append({"__name__": CPU, "process": process, "pid": pid, "__value__": cpu})
-        rows.append({"__name__": MEMORY, "process": process, "pid": pid, "__value__": 1e6})
-    rows += [{"__name__": QUEUE, "queue": q} for q in ("orders", "payments", "emails")]
-    rows += [{"__name__": BUILD, "version": "1.2.0"}, {"__name__": LICENSE}]
-    frame = pd.DataFrame(rows)
-    frame["__value__"] = frame["__value__"].fillna(1.0)
-    return frame.fillna("")
 
 
 def grafana(series: int) -> float:
@@ -217,7 +202,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with (
-        exporter(_shop()) as served,
+        exporter(shop_series()) as served,
         prometheus_server(scrape={"shop": served.address}) as prometheus,
     ):
         count = f"count({SHOP})"
