@@ -1,7 +1,7 @@
 """Schemathesis against the app's own OpenAPI document: generated requests (bounded: 10 per
 operation) for every operation, as an admin or a host, find no server error and no response
 that breaks the schema (status codes, content types, bodies). The controller's Prometheus is a
-real, empty one (``/api/v1/cardinality`` asks it)."""
+real, empty one (``/api/v1/cardinality`` and ``/api/v1/recommendations`` ask it)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_no_server_errors_and_responses_match_the_schema(api_schema: Any) -> Non
         check()
         checked.append(operation.label)
     assert len(checked) >= 20
-    assert set(checked) >= USAGE_OPERATIONS
+    assert set(checked) >= USAGE_OPERATIONS | RECOMMENDATION_OPERATIONS
 
 
 USAGE_OPERATIONS = {
@@ -79,4 +79,9 @@ USAGE_OPERATIONS = {
     "GET /api/v1/usage-sources/{name}/queries",
     "DELETE /api/v1/usage-sources/{name}",
     "GET /api/v1/usage",
+}
+RECOMMENDATION_OPERATIONS = {
+    "GET /api/v1/recommendations",
+    "GET /api/v1/recommendations/{recommendation_id}",
+    "POST /api/v1/recommendations/{recommendation_id}/experiment",
 }
