@@ -131,7 +131,13 @@ def create_app(
         experiments=experiment_cases,
         analyses=analyses,
         cardinality=inventories,
-        recommendations=Recommendations(store, inventories, experiment_cases, controller.library),
+        recommendations=Recommendations.from_prometheus(
+            store,
+            inventories,
+            experiment_cases,
+            controller.library,
+            prometheus_url=controller_settings.prometheus_url,
+        ),
         library=controller.library,
         event_hub=event_hub,
         tokens=tokens,  # (WebSocket sessions authenticate themselves: routers/live.py)

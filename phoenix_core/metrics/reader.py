@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 import pandas as pd
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -154,6 +155,31 @@ class PrometheusReader:
         if at is not None:
             params["time"] = _unix(at)
         return self._run(query, lambda: self._connect.custom_query(query, params=params))
+
+    def instant_series(
+        self, query: str, at: datetime | None = None
+    ) -> tuple[list[dict[str, str]], list[float]]:
+        """An instant vector's series: each one's labels and value. Sent as a form (a long
+        query fits) and decoded by orjson: a large answer (100,000 series, tens of MB) costs a
+        fraction of what ``instant``'s frame of every sample does."""
+        form = {"query": query, **self._params()}
+        if at is not None:
+            form["time"] = f"{_unix(at):.3f}"
+
+        def call() -> Any:
+            url = f"{self.base_url}/api/v1/query"
+            answer = self._session.post(url, data=form, headers=self._headers, timeout=self.timeout)
+            if answer.status_code != 200:
+                raise PrometheusApiClientException(
+                    f"HTTP Status Code {answer.status_code} ({answer.content!r})"
+                )
+            data = orjson.loads(answer.content)["data"]
+            if data["resultType"] != "vector":
+                raise ValueError(f"a {data['resultType']}, not an instant vector")
+            return data["result"]
+
+        result = self._ask(f"query {query!r}", call)
+        return [item["metric"] for item in result], [float(item["value"][1]) for item in result]
 
     def range(self, query: str, start: datetime, end: datetime, step: float) -> pd.DataFrame:
         """``query`` evaluated every ``step`` seconds from ``start`` to ``end`` (whole seconds,

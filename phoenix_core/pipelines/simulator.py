@@ -124,9 +124,12 @@ class Forecast:
         )
 
 
-def forecast(pipeline: Pipeline, inventory: pd.DataFrame) -> Forecast:
-    """Apply ``pipeline`` to ``inventory`` (see ``phoenix_core.pipelines.inventory``)."""
-    frame = _identity_renamed(normalize_inventory(inventory))
+def forecast(pipeline: Pipeline, inventory: pd.DataFrame, *, normalized: bool = False) -> Forecast:
+    """Apply ``pipeline`` to ``inventory`` (see ``phoenix_core.pipelines.inventory``).
+    ``normalized``: the inventory is (rows of) what ``normalize_inventory`` returned, so not
+    normalised and checked again (a caller forecasting many subsets of one inventory)."""
+    frame = inventory.reset_index(drop=True) if normalized else normalize_inventory(inventory)
+    frame = _identity_renamed(frame)
     frame[_PROTECTED] = False
     input_series = len(frame)
     effects: list[StepEffect] = []

@@ -248,7 +248,7 @@ class _Forecaster:
         series = self._series(candidate.reads)
         template = self.library.get(candidate.template)
         pipeline = template.render(candidate.variables)
-        result = forecast(pipeline, series)
+        result = forecast(pipeline, series, normalized=True)
         before, after = result.input_series, result.output_series
         if refusal := self._refused(candidate, result, before, after):
             return refusal
@@ -277,14 +277,7 @@ class _Forecaster:
             change_percent=round((after - before) / before * 100, 2),
             samples_per_second_before=before / pricing.scrape_interval_seconds,
             samples_per_second_after=after / pricing.scrape_interval_seconds,
-            per_metric=[
-                MetricChange(
-                    metric=row["metric"],
-                    series_before=int(row["input_series"]),
-                    series_after=int(row["output_series"]),
-                )
-                for row in result.per_metric(series).to_dict("records")
-            ],
+            per_metric=_per_metric(series, result),
             waterfall=[
                 StepChange(
                     step=e.index, kind=e.kind, series_in=e.series_in, series_out=e.series_out
@@ -368,6 +361,21 @@ class _Forecaster:
             yearly=_number(saved * 12),
             percent=_number(saved / before * 100) if before > 0 else None,
         )
+
+
+def _per_metric(series: pd.DataFrame, result: Forecast) -> list[MetricChange]:
+    """Series per metric before and after, most before first (on the categories' codes: the
+    simulator's ``per_metric`` compares names as text, slow over a million series)."""
+    before = series[NAME].value_counts(sort=False)
+    after = result.series[NAME].astype(series[NAME].dtype).value_counts(sort=False)
+    table = pd.DataFrame({"before": before, "after": after.reindex(before.index, fill_value=0)})
+    table = table[table["before"] > 0].rename_axis("metric").reset_index()
+    table["metric"] = table["metric"].astype(str)
+    table = table.sort_values(["before", "metric"], ascending=[False, True])
+    return [
+        MetricChange(metric=metric, series_before=int(b), series_after=int(a))
+        for metric, b, a in zip(table["metric"], table["before"], table["after"], strict=True)
+    ]
 
 
 def _number(value: float) -> float | None:

@@ -14,14 +14,13 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from phoenix_core.clock import utcnow
 from phoenix_core.errors import FieldError, NotFound, ValidationFailed
-from phoenix_core.metrics.cardinality import InventoryReader
 from phoenix_core.metrics.inventory_queries import Window
 from phoenix_core.pipelines.inventory import NAME, VALUE
 from phoenix_core.pipelines.selectors import Selector, SelectorError, parse_selector
@@ -56,6 +55,7 @@ __all__ = [
     "PrometheusSeries",
     "RecommendationQuery",
     "Recommendations",
+    "SeriesReader",
 ]
 
 DEFAULT_LIMIT = 20
@@ -108,28 +108,39 @@ class ExperimentDraft(BaseModel):
     duration_seconds: float | None = Field(default=None, gt=0)
 
 
+class SeriesReader(Protocol):
+    """What fetching series needs of a store (``PrometheusReader``)."""
+
+    def instant_series(
+        self, query: str, at: datetime | None = None
+    ) -> tuple[list[dict[str, str]], list[float]]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class PrometheusSeries:
     """The series of some metrics in the window, from the Prometheus the inventory read: one
     ``last_over_time`` per batch of names, evaluated at the window's end (each series in the
     window once, with its latest value)."""
 
-    reader: InventoryReader
+    reader: SeriesReader
     window: Window
 
     def series(self, metrics: Sequence[str]) -> pd.DataFrame:
-        frames = []
+        labels: list[dict[str, str]] = []
+        values: list[float] = []
         for names in _batches(metrics):
             regex = "|".join(names)  # metric names hold no regex metacharacter but ':'
             query = self.window.in_window(f'{NAME}=~"{regex}"')
-            frames.append(self.reader.instant(query, self.window.end))
-        found = [frame for frame in frames if len(frame)]
-        if not found:
+            found, latest = self.reader.instant_series(query, self.window.end)
+            labels += found
+            values += latest
+        if not labels:
             return pd.DataFrame({NAME: pd.Series([], dtype=str), VALUE: pd.Series([], dtype=float)})
-        frame = pd.concat(found, ignore_index=True).drop(columns=["timestamp"])
-        labels = [column for column in frame.columns if column != "value"]
-        frame[labels] = frame[labels].fillna("")  # a batch without a label another one has
-        return frame.rename(columns={"value": VALUE})
+        frame = pd.DataFrame.from_records(labels).fillna("")  # "": a label a series lacks
+        frame[VALUE] = values
+        return frame
 
 
 def _batches(metrics: Sequence[str]) -> list[list[str]]:
@@ -152,8 +163,29 @@ class Recommendations:
     cardinality: Cardinality
     experiments: Experiments
     library: TemplateLibrary
+    reader: Callable[[], SeriesReader]
+    """Opens the Prometheus the series are fetched from (the one ``cardinality`` reads)."""
     series_budget: int = DEFAULT_SERIES_BUDGET
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    @classmethod
+    def from_prometheus(
+        cls,
+        store: Store,
+        cardinality: Cardinality,
+        experiments: Experiments,
+        library: TemplateLibrary,
+        *,
+        prometheus_url: str,
+        timeout: float = 120,
+    ) -> Recommendations:
+        """The production wiring: the series from the Prometheus at ``prometheus_url``."""
+        from phoenix_core.metrics.reader import PrometheusReader
+
+        def reader() -> SeriesReader:
+            return PrometheusReader(prometheus_url, timeout=timeout)
+
+        return cls(store, cardinality, experiments, library, reader)
 
     def compute(self, query: RecommendationQuery, *, actor: str) -> RecommendationSet:
         """Every recommendation for ``query``, ranked by savings (the first ``limit`` of them
@@ -186,7 +218,7 @@ class Recommendations:
             series_budget=self.series_budget,
         )
         window = Window(parse_selector(inventory.selector), inventory.start, inventory.end)
-        with closing(self.cardinality.reader()) as reader:
+        with closing(self.reader()) as reader:
             outcome = recommend(
                 inputs,
                 metrics=inventory.metrics,

@@ -41,6 +41,10 @@ import pytest
 
 from phoenix_core.client import PhoenixClient
 from phoenix_core.errors import NotFound, ValidationFailed
+from phoenix_core.metrics.inventory_queries import Window
+from phoenix_core.metrics.reader import MetricsUnavailable, PrometheusReader
+from phoenix_core.pipelines.selectors import parse_selector
+from phoenix_core.use_cases.recommendations import PrometheusSeries
 from support.control_plane import cli_token, online_host, receiving_at
 from support.exporter import exporter
 from support.processes import api_server, run_cli
@@ -174,6 +178,7 @@ def refusals(collector: str) -> list[tuple[str, list[str], list[str], int, str]]
 @dataclass(frozen=True)
 class World:
     url: str
+    prometheus: str
     operator: str
     exporter: str
     start: datetime
@@ -227,7 +232,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             ):
                 client.add_usage_source(name, kind, (FIXTURES / file).read_text())
             online_host(url, enrolment, "web-1")
-            yield World(url, operator, served.address, end - timedelta(minutes=5), end)
+            start = end - timedelta(minutes=5)
+            yield World(url, prometheus.url, operator, served.address, start, end)
 
 
 def _is_id(text: str) -> bool:
@@ -454,3 +460,24 @@ def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: World) -> None
     assert made.returncode == 0, made.stderr
     spec = json.loads(made.stdout)["spec"]
     assert spec["variants"][1]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
+
+
+def test_the_series_come_from_prometheus_with_their_latest_values(world: World) -> None:
+    window = Window(parse_selector(SHOP), world.start, world.end)
+    with PrometheusReader(world.prometheus, timeout=10) as reader:
+        series = PrometheusSeries(reader, window).series([QUEUE, CPU])
+        assert len(series) == 34
+        kubelet = series[(series["__name__"] == CPU) & (series["process"] == "kubelet")]
+        assert kubelet[["pid", "job", "__value__"]].to_dict("records") == [
+            {"pid": "1", "job": "shop", "__value__": 0.5}
+        ]
+        assert sorted(series.loc[series["__name__"] == QUEUE, "queue"]) == [
+            "emails",
+            "orders",
+            "payments",
+        ]
+        assert set(series.loc[series["__name__"] == QUEUE, "pid"]) == {""}  # lacks it
+        with pytest.raises(MetricsUnavailable, match=r"refused query 'rate\(': HTTP .*parse error"):
+            reader.instant_series("rate(")
+        with pytest.raises(MetricsUnavailable, match="not an instant vector"):
+            reader.instant_series(f"{QUEUE}[1m]")
