@@ -52,8 +52,9 @@ __all__ = [
 ]
 
 DEFAULT_SERIES_BUDGET = 250_000
-"""The most series one request fetches to forecast (Prometheus encodes each, ~11 µs of its CPU
-and ~140 bytes on the wire: ~3 s and ~35 MB at this bound; bench/README.md)."""
+"""The most series one request fetches to forecast: Prometheus reads and encodes each (~15 µs of
+its CPU, ~170 bytes), Phoenix decodes it (~10 µs): ~7 s at this bound on the project's 2-core
+machine (bench/README.md)."""
 
 
 class SeriesSource(Protocol):
