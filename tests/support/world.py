@@ -41,7 +41,10 @@ class World:
         api_env: dict[str, str] | None = None,
         scrape_interval_seconds: float = 1,
         api_port: int | None = None,
+        scrape_job: str | None = None,
     ) -> None:
+        """``scrape_job``: the receiving Prometheus also scrapes the exporter under this job, as
+        a production Prometheus would (what the store holds besides the experiments')."""
         self.agent_env = agent_env or {}
         self.collector = "prometheus-agent"
         start = free_port_range(21)
@@ -53,7 +56,11 @@ class World:
             "PHOENIX_CONTROLLER_PORT_RANGE_START": str(start),
             "PHOENIX_CONTROLLER_PORT_RANGE_END": str(start + 20),
         } | (api_env or {})
-        self.prometheus: PrometheusServer = stack.enter_context(prometheus_server())
+        self.source: Exporter = stack.enter_context(exporter(series))
+        """What the exporter serves; ``self.source.serve(...)`` changes it."""
+        self.exporter = self.source.address
+        scrape = {scrape_job: self.exporter} if scrape_job else None
+        self.prometheus: PrometheusServer = stack.enter_context(prometheus_server(scrape=scrape))
         # the baseline's latest values, for the candidates' keep-lists, come from there too
         self.env["PHOENIX_CONTROLLER_PROMETHEUS_URL"] = self.prometheus.url
         self.engine = make_engine(postgres_url)
@@ -62,9 +69,6 @@ class World:
         self.agent_log = tmp_path / "agent.log"
         operator = self.cli("token", "create", "olga", "--role", "operator")
         enrolment = self.cli("enrolment-token", "create", "rack")
-        self.source: Exporter = stack.enter_context(exporter(series))
-        """What the exporter serves; ``self.source.serve(...)`` changes it."""
-        self.exporter = self.source.address
         self.api_port = api_port or free_port()
         self.url, self.api = stack.enter_context(api_server(self.env, port=self.api_port))
         self.operator = httpx.Client(
