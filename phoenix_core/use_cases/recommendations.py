@@ -56,6 +56,8 @@ __all__ = [
     "RecommendationQuery",
     "Recommendations",
     "SeriesReader",
+    "draft_spec",
+    "scrape_sources",
 ]
 
 DEFAULT_LIMIT = 20

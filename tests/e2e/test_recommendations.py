@@ -452,6 +452,21 @@ def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: World) -> None
     assert f"  - {refusals('prometheus-agent')[0][4]}" in lines
     assert "  (11 more: --limit)" in lines
 
+    shown = run_cli("phoenix", ["recommendations", "show", ranked[0][1]], env)
+    assert shown.returncode == 0, shown.stderr
+    detail = shown.stdout.splitlines()
+    assert detail[0] == (
+        f"Recommendation {ranked[0][1]} (top_k, prometheus-agent): keep the 5 process values "
+        f"with the most {CPU} on {CPU}, {MEMORY}"
+    )
+    assert "  series: 62 -> 12 (-80.7 %), samples/s 1.03 -> 0.20" in detail
+    assert (
+        "  saves 617.60 USD a month (7,411.20 a year) under grafana-cloud-pro on 2,000 hosts"
+        in (detail)
+    )
+    assert '  protects 2 series: {process="kubelet"}' in detail
+    assert f"  {CPU}: 31 -> 6" in detail
+
     made = run_cli(
         "phoenix",
         ["recommendations", "experiment", ranked[1][1], "--host", "web-1", "--output", "json"],
@@ -460,6 +475,16 @@ def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: World) -> None
     assert made.returncode == 0, made.stderr
     spec = json.loads(made.stdout)["spec"]
     assert spec["variants"][1]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
+    table = run_cli(
+        "phoenix", ["recommendations", "experiment", ranked[2][1], "--host", "web-1"], env
+    )
+    assert table.returncode == 0, table.stderr
+    said = table.stdout.splitlines()
+    assert said[1:3] == [
+        "  baseline against drop-metrics on prometheus-agent",
+        f"  sources: shop ({world.exporter})",
+    ]
+    assert said[3].startswith("  next: phoenix experiment dry-run ")
 
 
 def test_the_series_come_from_prometheus_with_their_latest_values(world: World) -> None:
