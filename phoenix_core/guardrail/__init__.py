@@ -23,6 +23,15 @@ from phoenix_core.guardrail.comparison import (
     compare_results,
     format_series,
 )
+from phoenix_core.guardrail.evaluation import (
+    FINDING_COLUMNS,
+    KPI,
+    KPI_COLUMNS,
+    GuardrailResult,
+    evaluation_times,
+    preserved_queries,
+    subject,
+)
 from phoenix_core.guardrail.scoping import (
     ResultType,
     ScopeConflict,
@@ -33,13 +42,20 @@ from phoenix_core.guardrail.scoping import (
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "FINDING_COLUMNS",
+    "KPI",
+    "KPI_COLUMNS",
     "Comparison",
+    "GuardrailResult",
     "ResultType",
     "ScopeConflict",
     "ScopeError",
     "combine",
     "compare_results",
+    "evaluation_times",
     "format_series",
+    "preserved_queries",
     "result_type",
     "scoped",
+    "subject",
 ]
