@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_core.guardrail import evaluation_times, preserved_queries
+from phoenix_core.guardrail import GuardrailResult, evaluation_times, preserved_queries
 from phoenix_core.metrics.reader import PrometheusReader
 from phoenix_core.usage import queries_from_dashboard, queries_from_rules
 from phoenix_core.usage.records import QueryUsage
@@ -129,7 +129,7 @@ def times() -> list[datetime]:
     return evaluation_times(start, end, points=3)
 
 
-def findings_of(result, candidate: str) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+def findings_of(result: GuardrailResult, candidate: str) -> dict[str, tuple[str, str]]:
     rows = result.findings[result.findings["candidate"] == candidate]
     return {r.subject: (r.outcome, r.finding) for r in rows.itertuples()}
 
@@ -197,13 +197,8 @@ def test_which_dashboards_and_alerts_lose_data(
         assert "tolerance 1 %" in finding
     # p1 is a tenth of every code's requests: the sums are 10 % low, less what the baseline's
     # own swing within one scrape interval covers
-    assert (
-        0.05
-        < result.findings.set_index(["candidate", "subject"]).loc[
-            ("topk3", BY_CODE), "max_difference"
-        ]
-        < 0.1
-    )
+    by_candidate = result.findings.set_index(["candidate", "subject"])
+    assert 0.05 < float(by_candidate.loc[("topk3", BY_CODE), "max_difference"]) < 0.1
 
     for candidate in CANDIDATES:
         found = findings_of(result, candidate)
