@@ -4,22 +4,26 @@ A result is a frame as ``phoenix_core.metrics.reader`` returns it: one column pe
 where a series lacks it), then ``timestamp`` and ``value``. Identity labels (``drop_labels``:
 the experiment and variant the query was scoped by) are removed first; every other label counts.
 
-The rule, in order:
+Two collectors scrape the same source at different moments, up to one scrape interval apart. So
+at an evaluation time t a faithful candidate shows what the baseline shows at some moment near
+t, not at t exactly: a gauge moved in between, a rate's window holds samples taken seconds
+later, a series renamed by the source is renamed at each one's next scrape. The caller passes
+each side's results around t too (``baseline_around``, ``candidate_around``: e.g. at t minus and
+plus one scrape interval, t included), and the rule, in order:
 
-1. **Label sets, exactly.** Both empty: ``no_data`` (nothing to compare). Otherwise the sets of
-   series (each one's labels, ``__name__`` included) must be equal, or the finding says how
-   they differ: ``returns 0 series instead of 12``, ``loses label `pod` (12 series become 3)``,
+1. **Label sets, exactly.** Each series is its set of labels (``__name__`` included). Nothing on
+   either side at t: ``no_data``. Otherwise a baseline series at t is missing only if the
+   candidate does not have it anywhere around t, and a candidate series at t is extra only if
+   the baseline does not have it anywhere around t; the finding says how they differ:
+   ``returns 0 series instead of 12``, ``loses label `pod` (12 series become 3)``,
    ``3 of 12 series missing: {…}``, ``2 series the baseline does not have: {…}``.
-2. **Values, within a tolerance.** Two collectors scrape the same source at different moments
-   (up to one scrape interval apart), so a faithful candidate's value at time t is what the
-   baseline shows at some time near t, not at t exactly: a gauge moved, a rate's window holds
-   samples taken a few seconds later. The caller passes the baseline's values around t
-   (``envelope``, e.g. at t minus and plus one scrape interval); the candidate's value must lie
-   within their range widened by ``tolerance`` (relative, default 1 %) or by ``ABSOLUTE_FLOOR``
-   near zero. NaN matches only NaN. Without an envelope the baseline's value at t is the range.
+2. **Values, within a tolerance.** Each series both have at t: the candidate's value at t must
+   lie within the range of the baseline's values around t, widened by ``tolerance`` (relative,
+   default 1 %) or by ``ABSOLUTE_FLOOR`` near zero. NaN matches only NaN.
 
-A series that appears in several rows (a range-vector result, ``x[5m]``) is compared on its
-latest sample.
+Without the frames around t, each side's result at t is all there is: exact label sets, values
+within the tolerance of the baseline's at t. A series that appears in several rows of a result
+(a range vector, ``x[5m]``) is compared on its latest sample.
 """
 
 from __future__ import annotations
@@ -72,12 +76,13 @@ def compare_results(
     baseline: pd.DataFrame,
     candidate: pd.DataFrame,
     *,
-    envelope: pd.DataFrame | None = None,
+    baseline_around: pd.DataFrame | None = None,
+    candidate_around: pd.DataFrame | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     drop_labels: Iterable[str] = (),
 ) -> Comparison:
-    """``candidate``'s result against ``baseline``'s at the same evaluation time; ``envelope``:
-    more of the baseline's values for the same series (around that time)."""
+    """``candidate``'s result against ``baseline``'s at the same evaluation time; the frames
+    ``…_around`` hold each side's results at times around it (see the module docstring)."""
     if not (tolerance >= 0):
         raise ValueError(f"tolerance must be a fraction >= 0, not {tolerance!r}")
     drop = frozenset(drop_labels)
@@ -86,15 +91,17 @@ def compare_results(
     nb, nc = len(base), len(cand)
     if nb == 0 and nc == 0:
         return Comparison("no_data", "returns no series, for the baseline either", 0, 0)
-    if nc == 0 or nb == 0:
+    around = _values_around(baseline_around, drop)
+    base_near = set(base) | set(around)
+    cand_near = set(cand) | set(_values_around(candidate_around, drop))
+    if (nc == 0 and not set(base) & cand_near) or (nb == 0 and not set(cand) & base_near):
         return Comparison("changed", f"returns {nc} series instead of {nb}", nb, nc)
 
-    parts = _series_differences(set(base), set(cand))
-    bounds = _bounds(base, envelope, drop)
+    parts = _series_differences(set(base), set(cand), base_near, cand_near)
     common = sorted(set(base) & set(cand), key=_sort_key)
     worst, differing, example = (0.0 if common else math.nan), 0, None
     for key in common:
-        difference = _difference(cand[key], *bounds[key])
+        difference = _difference(cand[key], base[key], around.get(key, []))
         if difference > tolerance:
             differing += 1
             if example is None or difference > worst:
@@ -161,31 +168,27 @@ def _latest(frame: pd.DataFrame, drop: frozenset[str]) -> dict[Series, float]:
     return out
 
 
-def _bounds(
-    base: dict[Series, float], envelope: pd.DataFrame | None, drop: frozenset[str]
-) -> dict[Series, tuple[float, float, float]]:
-    """Per series: the baseline's value, and the lowest and highest (not NaN) around it."""
-    around: dict[Series, list[float]] = {}
-    if envelope is not None and len(envelope):
-        labels = [c for c in envelope.columns if c not in ("timestamp", "value") and c not in drop]
-        for row in envelope[[*labels, "value"]].itertuples(index=False, name=None):
-            *values, value = row
-            key = frozenset((k, str(v)) for k, v in zip(labels, values, strict=True) if v != "")
-            if not math.isnan(float(value)):
-                around.setdefault(key, []).append(float(value))
-    out = {}
-    for key, value in base.items():
-        seen = around.get(key, []) + ([] if math.isnan(value) else [value])
-        low, high = (min(seen), max(seen)) if seen else (math.nan, math.nan)
-        out[key] = (value, low, high)
+def _values_around(frame: pd.DataFrame | None, drop: frozenset[str]) -> dict[Series, list[float]]:
+    """Each series in ``frame`` (labels as in ``_latest``) and its values that are not NaN."""
+    out: dict[Series, list[float]] = {}
+    if frame is None or not len(frame):
+        return out
+    labels = [c for c in frame.columns if c not in ("timestamp", "value") and c not in drop]
+    for row in frame[[*labels, "value"]].itertuples(index=False, name=None):
+        *values, value = row
+        key = frozenset((k, str(v)) for k, v in zip(labels, values, strict=True) if v != "")
+        values_of = out.setdefault(key, [])
+        if not math.isnan(float(value)):
+            values_of.append(float(value))
     return out
 
 
-def _difference(value: float, base: float, low: float, high: float) -> float:
-    """How far ``value`` is outside [low, high], relative to the nearer end (0 inside; inf when
-    exactly one of the two is NaN)."""
+def _difference(value: float, base: float, around: list[float]) -> float:
+    """How far ``value`` is outside the range of ``base`` and ``around``, relative to the nearer
+    end (0 inside; inf when exactly one of ``value`` and ``base`` is NaN)."""
     if math.isnan(value) or math.isnan(base):
         return 0.0 if math.isnan(value) and math.isnan(base) else math.inf
+    low, high = min([base, *around]), max([base, *around])
     if low <= value <= high:
         return 0.0
     edge = low if value < low else high
@@ -197,22 +200,29 @@ def _difference(value: float, base: float, low: float, high: float) -> float:
     return gap / abs(edge) if edge != 0 else math.inf
 
 
-def _series_differences(base: set[Series], cand: set[Series]) -> list[str]:
+def _series_differences(
+    base: set[Series], cand: set[Series], base_near: set[Series], cand_near: set[Series]
+) -> list[str]:
+    """How the series at t differ, each side's series around t given the benefit of the doubt."""
     parts: list[str] = []
     base_names = {k for s in base for k, _ in s}
     cand_names = {k for s in cand for k, _ in s}
-    lost, gained = base_names - cand_names, cand_names - base_names
+    lost = base_names - {k for s in cand_near for k, _ in s}
+    gained = cand_names - {k for s in base_near for k, _ in s}
     counts = f"{_count(len(base))} become {len(cand)}" if len(base) != len(cand) else None
     if lost:
         parts.append(f"loses {_labels(lost)}" + (f" ({counts})" if counts else ""))
         counts = None
     if gained:
         parts.append(f"gains {_labels(gained)}" + (f" ({counts})" if counts else ""))
-    common = base_names & cand_names
     if lost or gained:  # what remains once both sides have the same label names
-        base = {frozenset((k, v) for k, v in s if k in common) for s in base}
-        cand = {frozenset((k, v) for k, v in s if k in common) for s in cand}
-    missing, extra = base - cand, cand - base
+        common = (base_names | cand_names) - lost - gained
+
+        def project(series: set[Series]) -> set[Series]:
+            return {frozenset((k, v) for k, v in s if k in common) for s in series}
+
+        base, cand, base_near, cand_near = map(project, (base, cand, base_near, cand_near))
+    missing, extra = base - cand_near, cand - base_near
     if missing:
         what = "series" if not (lost or gained) else "series (on the labels both have)"
         parts.append(f"{len(missing)} of {len(base)} {what} missing: {_list(missing)}")

@@ -6,14 +6,15 @@ variant on every selector, and never the collectors' self-scrape job), evaluated
 receiver at the same evaluation times, and compared (``comparison.compare_results``). A
 candidate's KPI is the share of the compared queries whose results match, in %.
 
-Per evaluation time t, the baseline is read as a range query over [t - s, t + s] with a step of
-s (s: the scrape interval, whole seconds), giving its value at t and around it; each candidate
-as an instant query at t. A query whose result is a range vector (``x[5m]``) cannot be a range
-query: both sides are read at t, and the baseline's samples of the last two intervals are its
-range. With ``scrape_interval=0`` values are compared at t exactly. A query several sources
-hold is evaluated once. A dashboard variable that lists one label's values
-(``label_values(query, label)``; ``metrics(regex)``, the values of ``__name__``) is evaluated as
-``group by (label) (query)``: only those values are compared, as only they reach the dashboard.
+Per evaluation time t, each side is read as a range query over [t - s, t + s] with a step of s
+(s: the scrape interval, whole seconds): its result at t, and around it, which the comparison
+needs because two collectors scrape the same source up to s apart. A query whose result is a
+range vector (``x[5m]``) cannot be a range query: both sides are read at t, and the baseline's
+samples of the last two intervals are its values around t. With ``scrape_interval=0`` both are
+read at t alone and compared exactly (up to the tolerance). A query several sources hold is
+evaluated once. A dashboard variable that lists one label's values (``label_values(query,
+label)``; ``metrics(regex)``, the values of ``__name__``) is evaluated as ``group by (label)
+(query)``: only those values are compared, as only they reach the dashboard.
 
 What each (candidate, query) comes to, the ``outcome`` of a finding:
 
@@ -255,17 +256,16 @@ class _Run:
         if kind == "string":
             why = "not evaluated: the query is a string, which reads no series"
             return dict.fromkeys(self.candidates, _Finding("not_evaluated", why))
-        base = [self.read_baseline(texts[self.baseline], kind, t) for t in self.times]
+        base = [self.read(texts[self.baseline], kind, t, baseline=True) for t in self.times]
         return {c: self.compare(base, texts[c], kind) for c in self.candidates}
 
-    def read_baseline(
-        self, text: str, kind: ResultType, at: datetime
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None] | str:
-        """The baseline's result at ``at`` and its values around it, or why it failed."""
+    def read(self, text: str, kind: ResultType, at: datetime, *, baseline: bool) -> _Read | str:
+        """One side's result at ``at`` and around it (see the module docstring), or why the
+        receiver gave none."""
         try:
             if kind == "matrix" or self.half == 0:
                 frame = self.reader.instant(text, at)
-                if kind != "matrix" or self.half == 0:
+                if kind != "matrix" or self.half == 0 or not baseline:
                     return frame, None
                 since = pd.Timestamp(at - timedelta(seconds=2 * self.half))
                 return frame, frame[frame["timestamp"] > since]
@@ -275,43 +275,34 @@ class _Run:
             return _why(exc, text)
         return around[around["timestamp"] == pd.Timestamp(at)], around
 
-    def compare(
-        self,
-        base: list[tuple[pd.DataFrame, pd.DataFrame | None] | str],
-        text: str,
-        kind: ResultType,
-    ) -> _Finding:
+    def compare(self, base: list[_Read | str], text: str, kind: ResultType) -> _Finding:
         points: list[Comparison] = []
         failure: str | None = None
         for at, baseline in zip(self.times, base, strict=True):
             if isinstance(baseline, str):
                 failure = failure or baseline
                 continue
-            frame, envelope = baseline
-            try:
-                candidate = self.reader.instant(text, at)
-            except MetricsUnavailable as exc:
-                series = _series_count(frame)
-                why = _why(exc, text)
-                words = (
-                    f"fails at the receiver ({why}), where the baseline's returns {series} series"
-                )
+            candidate = self.read(text, kind, at, baseline=False)
+            if isinstance(candidate, str):
+                series = _series_count(baseline[0])
+                words = f"fails at the receiver ({candidate}), where the baseline's returns"
+                words += f" {series} series"
                 points.append(Comparison("changed", words, series, 0))
                 continue
             points.append(
                 compare_results(
-                    frame,
-                    candidate,
-                    envelope=envelope,
+                    baseline[0],
+                    candidate[0],
+                    baseline_around=baseline[1],
+                    candidate_around=candidate[1],
                     tolerance=self.tolerance,
                     drop_labels=(EXPERIMENT, VARIANT),
                 )
             )
         changed = any(p.outcome == "changed" for p in points)
         if failure is not None and not changed:
-            return _Finding(
-                "failed", f"not compared: the baseline's query fails: {failure}", scoped_query=text
-            )
+            words = f"not compared: the baseline's query fails: {failure}"
+            return _Finding("failed", words, scoped_query=text)
         found = combine(points)
         return _Finding(
             found.outcome,
@@ -321,6 +312,10 @@ class _Run:
             found.max_difference,
             text,
         )
+
+
+_Read = tuple[pd.DataFrame, pd.DataFrame | None]
+"""One side's result at an evaluation time, and its results around it (None: only at it)."""
 
 
 def _question(record: QueryUsage) -> tuple[str, str | None] | _Finding:

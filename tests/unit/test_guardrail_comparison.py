@@ -170,11 +170,32 @@ def test_a_value_within_what_the_baseline_shows_around_the_time_is_preserved() -
         [frame("baseline", [({"job": "a"}, v)], at=T + dt) for v, dt in ((98.0, -15), (105.0, 15))]
     )
     assert compare(base, cand).outcome == "changed"  # 4 % off the baseline at t alone
-    assert compare(base, cand, envelope=around).outcome == "preserved"
+    assert compare(base, cand, baseline_around=around).outcome == "preserved"
     beyond = frame("c", [({"job": "a"}, 107.1)])
-    found = compare(base, beyond, envelope=around)
+    found = compare(base, beyond, baseline_around=around)
     assert found.outcome == "changed"
     assert found.max_difference == pytest.approx(2.1 / 105)
+
+
+def test_a_series_renamed_between_the_two_scrapes_is_not_missing() -> None:
+    """The source renamed its sessions at 10:00:03: the baseline (scraped at :05) shows the new
+    names at t = :08, the candidate (scraped at :09) still the old ones."""
+    old = [({"session": f"old-{i}"}, 1.0) for i in range(3)]
+    new = [({"session": f"new-{i}"}, 1.0) for i in range(3)]
+    base, cand = frame("baseline", new), frame("c", old)
+    assert compare(base, cand).finding == (
+        '3 of 3 series missing: {session="new-0"}, {session="new-1"}, {session="new-2"}; 3 series '
+        'the baseline does not have: {session="old-0"}, {session="old-1"}, {session="old-2"}'
+    )
+    base_around = pd.concat([frame("baseline", old, at=T - 15), base])
+    cand_around = pd.concat([cand, frame("c", new, at=T + 15)])
+    found = compare(base, cand, baseline_around=base_around, candidate_around=cand_around)
+    assert found.outcome == "preserved"
+    # a series the candidate never has, around t either, is missing all the same
+    found = compare(base, cand, baseline_around=base_around, candidate_around=cand)
+    assert found.finding == (
+        '3 of 3 series missing: {session="new-0"}, {session="new-1"}, {session="new-2"}'
+    )
 
 
 def test_identity_labels_are_left_out_and_host_is_kept() -> None:

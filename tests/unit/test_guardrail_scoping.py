@@ -305,7 +305,7 @@ def test_durations_and_strings() -> None:
 _NAMES = st.sampled_from(["x", "up", "http_requests_total", "job:x:rate5m", "on_time"])
 _LABELS = st.sampled_from(["job", "pod", "code", "le", "a.b", "_x", "instance"])
 _TEXT = st.text(
-    st.one_of(st.sampled_from('"\\\n\t\'`{}$'), st.characters(exclude_categories=("Cs",))),
+    st.one_of(st.sampled_from("\"\\\n\t'`{}$"), st.characters(exclude_categories=("Cs",))),
     max_size=6,
 )  # characters a string must escape, often; any other too
 _DURATIONS = st.sampled_from(["1m", "5m", "90s", "1h30m", "1500ms", "2d", "1h"])
