@@ -7,7 +7,7 @@
     )
     result.kpi          # per candidate: queries_preserved (%), and how many queries came to what
     result.findings     # per candidate and query: its source, outcome and the finding in words
-    result.lines("top20")   # ["alert `PodErrors` returns 0 series instead of 4", ...]
+    result.lines("top20")   # ["alert `PodErrors`: returns 0 series instead of 4", ...]
 
 ``scoped`` (every selector gets the variant's identity matchers), ``compare_results`` (two
 results, one finding) are pure; ``preserved_queries`` reads the receiver through a

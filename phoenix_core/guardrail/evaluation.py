@@ -118,12 +118,12 @@ class GuardrailResult:
         return float(row[KPI].iloc[0])
 
     def lines(self, candidate: str, outcomes: Sequence[str] = ("changed",)) -> list[str]:
-        """What would lose data on ``candidate``, one sentence per query: "alert `HighCPU`
-        returns 0 series instead of 12"."""
+        """What would lose data on ``candidate``, one line per query: "alert `HighCPU`: returns
+        0 series instead of 12"."""
         rows = self.findings[
             (self.findings["candidate"] == candidate) & self.findings["outcome"].isin(outcomes)
         ]
-        return [f"{r.subject} {r.finding}" for r in rows.itertuples()]
+        return [f"{r.subject}: {r.finding}" for r in rows.itertuples()]
 
 
 def evaluation_times(

@@ -190,9 +190,9 @@ def test_which_dashboards_and_alerts_lose_data(
 
     nopod = findings_of(result, "nopod")
     assert result.lines("nopod") == [
-        "alert `PodErrors` returns 0 series instead of 4",
-        "panel 'Requests by pod' of dashboard 'HTTP' loses label `pod` (4 series become 1)",
-        "panel 'Every series' of dashboard 'HTTP' loses label `pod` (12 series become 3)",
+        "alert `PodErrors`: returns 0 series instead of 4",
+        "panel 'Requests by pod' of dashboard 'HTTP': loses label `pod` (4 series become 1)",
+        "panel 'Every series' of dashboard 'HTTP': loses label `pod` (12 series become 3)",
     ]
     for preserved in (REC, BY_CODE, CPU, SESSIONS, JOB_VARIABLE):
         assert nopod[preserved][0] == "preserved", nopod[preserved]
@@ -241,8 +241,8 @@ def test_a_faithful_candidate_needs_both_sides_around_the_evaluation_time(
         reader, EXPERIMENT_ID, "baseline", ["full"], times(), records, scrape_interval=0
     )
     lines = exact.lines("full")
-    assert any(line.startswith(f"{EVERY} values differ on 12 of 12 series") for line in lines)
-    assert f"{SESSIONS} 3 of 6 series missing: " in "\n".join(lines)
+    assert any(line.startswith(f"{EVERY}: values differ on 12 of 12 series") for line in lines)
+    assert f"{SESSIONS}: 3 of 6 series missing: " in "\n".join(lines)
     assert any(line.endswith("(at 1 of 3 evaluation times)") for line in lines if SESSIONS in line)
     assert exact.value("full") < 100.0
 
@@ -256,7 +256,7 @@ def test_the_collectors_own_metrics_are_never_read(
         reader, EXPERIMENT_ID, "baseline", CANDIDATES, times(), cpu, exclude={}
     )
     assert with_collectors.kpi["queries_preserved"].tolist() == [0.0, 0.0, 0.0]
-    assert with_collectors.lines("nopod")[0].startswith(f"{CPU} value ")
+    assert with_collectors.lines("nopod")[0].startswith(f"{CPU}: value ")
     scoped_right = preserved_queries(reader, EXPERIMENT_ID, "baseline", CANDIDATES, times(), cpu)
     assert scoped_right.kpi["queries_preserved"].tolist() == [100.0, 100.0, 100.0]
     assert 'job!="phoenix_collector"' in scoped_right.findings["scoped_query"].iloc[0]

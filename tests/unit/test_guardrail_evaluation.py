@@ -121,7 +121,7 @@ def test_the_kpi_is_the_share_of_compared_queries_preserved() -> None:
         "not_evaluated",
         "not_evaluated",
     ]
-    assert result.lines("cand") == ["query at queries.txt:1 loses label `pod` (2 series become 1)"]
+    assert result.lines("cand") == ["query at queries.txt:1: loses label `pod` (2 series become 1)"]
     assert result.evaluated_at == (AT,)
 
 
@@ -163,7 +163,7 @@ def test_several_times_and_candidates() -> None:
     result = preserved_queries(reader, "exp", "baseline", ["c1", "c2"], times, [record("up")])
     assert len(reader.asked) == 9  # per time: the baseline once, each candidate once
     assert result.kpi["queries_preserved"].tolist() == [100.0, 0.0]
-    assert result.lines("c2") == ["query at queries.txt:1 returns 0 series instead of 1"]
+    assert result.lines("c2") == ["query at queries.txt:1: returns 0 series instead of 1"]
 
 
 def test_a_candidate_query_the_receiver_refuses_is_a_changed_finding() -> None:
