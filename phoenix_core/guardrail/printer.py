@@ -27,6 +27,8 @@ from typing import Any
 
 import promql_parser as pp
 
+from phoenix_core.wire.labels import quoted
+
 __all__ = ["SelectorMatchers", "format_duration", "format_string", "to_promql"]
 
 SelectorMatchers = Callable[[Any, Sequence[Any]], list[tuple[str, str, str]]]
@@ -36,7 +38,6 @@ SelectorMatchers = Callable[[Any, Sequence[Any]], list[tuple[str, str, str]]]
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 
@@ -49,15 +50,7 @@ def to_promql(expr: Any, matchers: SelectorMatchers | None = None) -> str:
 
 def format_string(text: str) -> str:
     """``text`` as a double-quoted PromQL string that reads back as exactly ``text``."""
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
+    return quoted(text)
 
 
 def format_duration(delta: timedelta) -> str:
