@@ -101,6 +101,7 @@ class Derived(StrEnum):
 
     CRITICAL_COVERAGE = "critical_coverage"
     HOST_BALANCE = "host_balance"
+    QUERIES_PRESERVED = "queries_preserved"
 
 
 class CacheReduce(StrEnum):

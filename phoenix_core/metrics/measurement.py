@@ -52,6 +52,8 @@ class Measurement:
     window_start: datetime | None = None
     window_end: datetime | None = None
     lookback_seconds: float | None = None
+    findings: dict[str, list[str]] = field(default_factory=dict)
+    """Per candidate, what would lose data on it, in words (the query guardrail's findings)."""
 
     def missing_required(self, catalog: Catalog) -> pd.DataFrame:
         """The missing values of the KPIs that must have data (the verdict cannot pass)."""

@@ -53,7 +53,7 @@ from phoenix_core.pipelines.ir import (
 )
 from phoenix_core.pipelines.prometheus_agent import SELF_JOB, duration, re2_escape
 from phoenix_core.pipelines.selectors import Selector, parse_selector
-from phoenix_core.wire.labels import IDENTITY_LABELS, exported
+from phoenix_core.wire.labels import IDENTITY_LABELS, exported, quoted
 from phoenix_core.wire.tasks import CollectorKind
 
 if TYPE_CHECKING:
@@ -112,20 +112,10 @@ SUPPORT: dict[str, Support] = {
     ),
 }
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
 
 def ottl_string(text: str) -> str:
     """``text`` as a double-quoted OTTL string literal (Go escapes)."""
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
+    return quoted(text)
 
 
 def _number(value: float) -> str:

@@ -27,7 +27,7 @@ from phoenix_core.usage.query_analysis import MetricUse
 from phoenix_core.usage.records import QuerySource, QueryUsage, failed, skipped, usage_of
 from phoenix_core.usage.template_variables import substitute_variables
 
-__all__ = ["queries_from_dashboard"]
+__all__ = ["grafana_function", "queries_from_dashboard"]
 
 _VARIABLE_REFERENCE = re.compile(r"\$\{?(\w+)\}?")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -142,7 +142,7 @@ def _variable_queries(variable: Mapping[str, Any], board: _Dashboard) -> list[Qu
 
 
 def _variable_query(where: QuerySource, text: str, expanded: str) -> QueryUsage:
-    function, args = _grafana_function(expanded)
+    function, args = grafana_function(expanded)
     if function == "label_values":
         return _label_values(where, text, args)
     if function == "label_names":
@@ -164,7 +164,7 @@ def _label_values(where: QuerySource, text: str, args: list[str]) -> QueryUsage:
     return usage_of(where, text, args[0], label=args[1])
 
 
-def _grafana_function(query: str) -> tuple[str | None, list[str]]:
+def grafana_function(query: str) -> tuple[str | None, list[str]]:
     """``name(arg, …)`` for Grafana's variable functions, arguments split at top-level commas;
     (None, []) for anything else (plain PromQL)."""
     head, paren, rest = query.partition("(")

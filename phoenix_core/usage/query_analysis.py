@@ -35,7 +35,7 @@ from phoenix_core.pipelines.selectors import Matcher
 from phoenix_core.usage.label_use import LabelUse
 from phoenix_core.usage.metric_ref import MetricRef
 
-__all__ = ["MetricUse", "PromQLError", "analyze_query", "analyze_label_values"]
+__all__ = ["MetricUse", "PromQLError", "analyze_query", "analyze_label_values", "parse_promql"]
 
 
 class PromQLError(ValidationFailed):
@@ -144,6 +144,12 @@ def _analyze(query: str, root: _Context) -> tuple[MetricUse, ...]:
     found: dict[MetricRef, LabelUse] = {}
     _visit(expr, root, found)
     return tuple(MetricUse(ref, found[ref]) for ref in sorted(found, key=lambda r: r.key))
+
+
+def parse_promql(query: str) -> Any:
+    """``query``'s AST (``promql_parser`` nodes), with Prometheus 2's ``holt_winters`` known.
+    Raises ``PromQLError``."""
+    return _parse(query)
 
 
 def _parse(query: str) -> Any:

@@ -30,6 +30,7 @@ from phoenix_core.analysis.gates import Gate
 from phoenix_core.analysis.verdict import Verdict, judge
 from phoenix_core.controller.analysis import AnalysisResult
 from phoenix_core.errors import Conflict
+from phoenix_core.guardrail import evaluation_times, preserved_queries
 from phoenix_core.lifecycle import ExperimentState
 from phoenix_core.lifecycle import Verdict as Outcome
 from phoenix_core.metrics import derived
@@ -42,12 +43,17 @@ from phoenix_core.store.analyses import AnalysisRecord, AnalysisRepository, KpiR
 from phoenix_core.store.deployments import DeploymentRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.usage import usage_records
 
 __all__ = ["Analyses", "SampleSource", "gates_for"]
 
 NO_CRITICAL_SELECTORS = (
     "critical_coverage: not judged: the experiment names no critical selectors (spec field"
     " critical_selectors), so there are no critical series to cover"
+)
+NO_USAGE_SOURCES = (
+    "queries_preserved: not judged: the experiment names no usage sources (spec field"
+    " usage_sources), so there are no queries to compare"
 )
 
 
@@ -68,6 +74,9 @@ def gates_for(spec: ExperimentSpec, catalog: Catalog) -> tuple[Gate, ...]:
     if not spec.critical_selectors:
         coverage = {k.name for k in catalog.kpis if k.derived is Derived.CRITICAL_COVERAGE}
         gates = tuple(gate for gate in gates if gate.kpi not in coverage)
+    if not spec.usage_sources:
+        guardrail = {k.name for k in catalog.kpis if k.derived is Derived.QUERIES_PRESERVED}
+        gates = tuple(gate for gate in gates if gate.kpi not in guardrail)
     return gates
 
 
@@ -162,6 +171,8 @@ class Analyses:
         reasons = list(verdict.reasons)
         if not spec.critical_selectors:
             reasons.append(NO_CRITICAL_SELECTORS)
+        if not spec.usage_sources:
+            reasons.append(NO_USAGE_SOURCES)
         analysis = AnalysisRecord(
             experiment_id=experiment.id,
             outcome=verdict.outcome.value,
@@ -172,7 +183,7 @@ class Analyses:
                     "variant": c.variant,
                     "outcome": c.outcome.value,
                     "reasons": list(c.reasons),
-                    "notes": list(c.notes),
+                    "notes": [*c.notes, *measurement.findings.get(c.variant, [])],
                 }
                 for c in verdict.candidates
             ],
@@ -220,9 +231,68 @@ class Analyses:
                 baseline=spec.baseline.name,
                 critical_selectors=spec.critical_selectors,
             )
+            measured = self._with_guardrail(measured, experiment, reader)
         finally:
             reader.close()
         return self._with_cache(measured, experiment.id, variants, hosts)
+
+    def _with_guardrail(
+        self, measured: Measurement, experiment: ExperimentRecord, reader: MetricsReader
+    ) -> Measurement:
+        """``queries_preserved``: the usage sources' queries read at the receiver for the
+        baseline and each candidate, compared (``phoenix_core.guardrail``); its findings."""
+        spec = experiment.spec
+        kpis = [k for k in self.catalog.kpis if k.derived is Derived.QUERIES_PRESERVED]
+        if not kpis or not spec.usage_sources:
+            return measured
+        assert measured.window_start is not None and measured.window_end is not None
+        with self.store.session() as session:
+            records = usage_records(session, spec.usage_sources)
+        times = evaluation_times(measured.window_start, measured.window_end)
+        candidates = [variant.name for variant in spec.candidates]
+        result = preserved_queries(
+            reader,
+            str(experiment.id),
+            spec.baseline.name,
+            candidates,
+            times,
+            records,
+            scrape_interval=self.scrape_interval_seconds,
+        )
+        name = kpis[0].name
+        at = measured.window_end
+        rows = [(name, spec.baseline.name, derived.ALL_HOSTS, at, 100.0)]  # its own reference
+        gaps, findings = [], {}
+        for candidate in candidates:
+            value = result.value(candidate)
+            findings[candidate] = [f"{name}: {line}" for line in result.lines(candidate)]
+            if math.isnan(value):
+                why = "no query of the usage sources had data to compare (see the findings)"
+                gaps.append((name, candidate, derived.ALL_HOSTS, why))
+                findings[candidate] += [
+                    f"{name}: {line}"
+                    for line in result.lines(candidate, ("no_data", "failed", "not_evaluated"))
+                ]
+            else:
+                rows.append((name, candidate, derived.ALL_HOSTS, at, value))
+        stamps = ", ".join(f"{t:%H:%M:%S}" for t in times)
+        queries = dict(measured.queries)
+        queries[name] = (
+            f"derived: the {len(records)} queries of {', '.join(spec.usage_sources)}, scoped to "
+            f"each variant and read at the receiver at {stamps} UTC (docs/guardrail.md)"
+        )
+        samples = pd.DataFrame(rows, columns=list(derived.KPI_COLUMNS))
+        samples["timestamp"] = pd.to_datetime(samples["timestamp"], utc=True)
+        return replace(
+            measured,
+            samples=pd.concat([measured.samples, samples], ignore_index=True),
+            missing=pd.concat(
+                [measured.missing, pd.DataFrame(gaps, columns=list(MISSING_COLUMNS))],
+                ignore_index=True,
+            ),
+            queries=queries,
+            findings=findings,
+        )
 
     def _with_cache(
         self,
@@ -300,7 +370,17 @@ class Analyses:
             queries={row.kpi: row.query for row in rows},
             window_start=analysis.window_start,
             window_end=analysis.window_end,
+            findings={
+                row.variant: list(row.details["findings"])
+                for row in rows
+                if "findings" in row.details
+            },
         )
+
+    @property
+    def _guardrail_kpi(self) -> str:
+        kpis = [k.name for k in self.catalog.kpis if k.derived is Derived.QUERIES_PRESERVED]
+        return kpis[0] if kpis else ""
 
     # --- rows --------------------------------------------------------------------------------
 
@@ -334,7 +414,9 @@ class Analyses:
             times = (group["timestamp"].astype("int64") / 1e9).round(3).tolist()
             samples = {"t": times, "v": group["value"].tolist()}
             median = float(group["value"].median())
-            details = {"n": len(group), "samples": samples}
+            details: dict[str, Any] = {"n": len(group), "samples": samples}
+            if variant in measurement.findings and kpi == self._guardrail_kpi:
+                details["findings"] = measurement.findings[str(variant)]
             yield self._row(measurement, str(kpi), str(variant), str(host), median, details=details)
         for gap in measurement.missing.itertuples(index=False):
             details = {"n": 0, "missing": str(gap.reason)}

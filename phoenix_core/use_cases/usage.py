@@ -55,6 +55,7 @@ __all__ = [
     "source",
     "sources",
     "usage",
+    "usage_records",
 ]
 
 _NAME = re.compile(rf"^{USAGE_SOURCE_NAME}$")
@@ -282,6 +283,12 @@ def check_references(
         errors.append(FieldError((*loc, position), message))
     if errors:
         raise ValidationFailed(errors)
+
+
+def usage_records(session: Session, references: Sequence[str]) -> list[QueryUsage]:
+    """Every query record of the named sources (``name`` or ``name@version``), in order: what
+    an experiment's ``usage_sources`` read."""
+    return [record for read in _resolve(session, references) for record in read.records]
 
 
 def _resolve(session: Session, references: Sequence[str] | None) -> list[SourceQueries]:

@@ -22,6 +22,7 @@ __all__ = [
     "identity",
     "matchers",
     "promql_string",
+    "quoted",
 ]
 
 EXPERIMENT = "phoenix_experiment_id"
@@ -53,6 +54,23 @@ def matchers(
     )
 
 
+def quoted(text: str) -> str:
+    """``text`` as a double-quoted string literal with Go's escapes, which PromQL and OTTL
+    both read back as exactly ``text``."""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def promql_string(text: str) -> str:
     """``text`` escaped for the inside of a double-quoted PromQL string."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return quoted(text)[1:-1]

@@ -26,6 +26,20 @@ from support.world import World, until
 SCRAPE = 2.0
 DURATION = 36.0  # (36 s - the 8 s lookback) / 2 s + 1 = 15 points a variant, at least 11
 FLEET = 1000
+REQUESTS, LATENCY = ground_truth.REQUESTS, ground_truth.LATENCY
+QUERIES = [
+    f"sum by (code) ({REQUESTS})",  # every service and code: changed wherever one is dropped
+    f'{LATENCY}{{service="svc-00"}}',  # the busiest service's latency on its 8 hosts
+    f'count({REQUESTS}{{service="svc-14",code="503"}})',  # the critical series: kept by all
+    f"sum({LATENCY})",
+]
+USAGE = {"name": "truth-queries", "kind": "queries", "content": "\n".join(QUERIES) + "\n"}
+PRESERVED = {  # worked out from support.ground_truth's candidates, query by query
+    "top5": 50.0,  # 1 changed (other services' requests); 4 changed (their latency)
+    "floor": 75.0,  # 1 changed (requests under the threshold); latency untouched
+    "nolatency": 50.0,  # 2 and 4 lose every latency series
+    "ok-codes": 75.0,  # 1 changed (codes other than 2xx, but the critical 503s)
+}
 
 
 @pytest.fixture
@@ -38,11 +52,15 @@ def analysed(postgres_url: str, tmp_path: Path) -> Iterator[Any]:
             ground_truth.source(),
             scrape_interval_seconds=SCRAPE,
         )
+        until(lambda: world.operator.get("/api/v1/hosts").json(), "the agent enrolled")
+        uploaded = world.operator.post("/api/v1/usage-sources", json=USAGE)
+        assert uploaded.status_code == 201, uploaded.text
         experiment = world.start_experiment(
             name="analysis of the ground truth",
             variants=ground_truth.candidates(),
             sources=[{"name": "truth", "kind": "scrape", "address": world.exporter}],
             critical_selectors=[ground_truth.CRITICAL_SELECTOR],
+            usage_sources=[USAGE["name"]],
             warmup_seconds=1,
             duration_seconds=DURATION,
         )
@@ -230,10 +248,29 @@ def _the_cli_reports_it(analysed: Any) -> None:
     assert f"Verdict: {verdict['outcome'].upper()}" in watched.stdout  # ends with the report
 
 
+def _the_queries_of_its_usage_sources_are_compared(analysed: Any) -> None:
+    """queries_preserved per candidate (host "*"), its findings in the candidates' notes, and
+    its gate (100 %) failing every candidate that loses a query."""
+    world, experiment = analysed
+    rows = _get(world, f"/api/v1/experiments/{experiment}/kpis")["kpis"]
+    preserved = _rows(rows, "queries_preserved", "*")
+    assert {v: r["value"] for v, r in preserved.items()} == {"baseline": 100.0, **PRESERVED}
+    assert "the 4 queries of truth-queries" in preserved["top5"]["query"]
+    verdict = _get(world, f"/api/v1/experiments/{experiment}/verdict")
+    notes = {c["variant"]: c["notes"] for c in verdict["candidates"]}
+    lost = "queries_preserved: query at truth-queries:2: returns 0 series instead of 8"
+    assert lost in notes["nolatency"], notes["nolatency"]
+    floor = [n for n in notes["floor"] if n.startswith("queries_preserved: ")]
+    assert [n.split(": ", 2)[1] for n in floor] == ["query at truth-queries:1"], floor
+    reasons = {c["variant"]: " ".join(c["reasons"]) for c in verdict["candidates"]}
+    assert all("queries_preserved" in reasons[v] for v in PRESERVED), reasons
+
+
 def test_an_experiment_is_analysed_end_to_end(analysed: Any) -> None:
     """One experiment (a minute and a half of real collectors), every check on it in turn."""
     _the_experiment_completes_with_a_verdict_from_its_measurements(analysed)
     _the_kpis_equal_the_truth(analysed)
+    _the_queries_of_its_usage_sources_are_compared(analysed)
     _cost_is_priced_from_the_measured_series(analysed)
     _bad_cost_requests_name_the_field(analysed)
     _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed)
