@@ -19,7 +19,8 @@ import promql_parser as pp
 
 from phoenix_core.pipelines.selectors import Matcher
 from phoenix_core.recommendations.model import QueryEvidence, UsageEvidence
-from phoenix_core.usage import LabelUse, QueryUsage, UsageIndex
+from phoenix_core.usage import LabelUse, PromQLError, QueryUsage, UsageIndex
+from phoenix_core.usage.query_analysis import parse_promql
 
 __all__ = ["QUERIES_LISTED", "evidence", "label_use_of", "pinned_values"]
 
@@ -100,13 +101,10 @@ def pinned_values(record: QueryUsage, metric: str, label: str) -> frozenset[str]
 
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> Any:
-    """The query's tree, or None. Records come from ``phoenix_core.usage``, which parsed them
-    in this process (and taught the parser Prometheus 2's functions first)."""
+    """The query's tree, or None (then it reads every value, as far as anyone can tell)."""
     try:
-        return pp.parse(text)
-    except BaseException as exc:  # the parser's Rust panics are BaseExceptions (pyo3)
-        if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
-            raise
+        return parse_promql(text)
+    except PromQLError:
         return None
 
 

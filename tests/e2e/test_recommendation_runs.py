@@ -2,11 +2,13 @@
 shop (tests/e2e/test_recommendations.py works out what Phoenix recommends for it) served by an
 exporter that the receiving Prometheus scrapes as production would; recommendations through the
 real API; the draft of one started with only hosts and the sink given; the real agent runs real
-collectors scraping the shop where its series came from, and the receiver gets, from the
-candidate, exactly the series the recommendation forecast (and, on otelcol, their sums)."""
+collectors scraping the shop where its series came from, the receiver gets, from the candidate,
+exactly the series the recommendation forecast (and, on otelcol, their sums), and the
+experiment completes with the query guardrail finding every usage query's result unchanged."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -47,7 +49,9 @@ def _recommend(world: World) -> list[dict[str, Any]]:
         assert world.operator.post("/api/v1/usage-sources", json=body).status_code == 201
     count = f"count({SHOP})"
     until(lambda: [v for _, v in world.prometheus.query(count)] == [77.0], "the shop is scraped")
-    end = datetime.now(UTC) - timedelta(seconds=1)
+    time.sleep(1)
+    end = datetime.now(UTC)  # after a scrape of the whole shop
+    time.sleep(0.1)  # and in the past for Prometheus too
     params: dict[str, Any] = {
         "selector": SHOP,
         "start": (end - timedelta(minutes=5)).isoformat(),
@@ -82,7 +86,7 @@ def test_a_draft_of_a_recommendation_runs_and_delivers_its_forecast(world: World
         "hosts": ["web-1"],
         "sink": {"url": world.prometheus.remote_write_url},
         "warmup_seconds": 1,
-        "duration_seconds": 3600,
+        "duration_seconds": 30,  # (30 s - the 4 s lookback) / 1 s + 1 = 27 points a variant
     }
     made = world.operator.post(f"/api/v1/recommendations/{chosen['id']}/experiment", json=body)
     assert made.status_code == 201, made.text
@@ -119,4 +123,10 @@ def test_a_draft_of_a_recommendation_runs_and_delivers_its_forecast(world: World
             for pod in ("web-1", "web-2")
             for status in ("200", "500")
         }
-    world.stop(experiment)
+
+    # it ran as it was drafted, to a verdict; the guardrail evaluated the usage sources' queries
+    # on both variants: the recommendation changed none of their results
+    until(lambda: world.state_of(experiment) == "completed", "completed", timeout=240)
+    rows = world.operator.get(f"/api/v1/experiments/{experiment}/kpis").json()["kpis"]
+    preserved = {r["variant"]: r["value"] for r in rows if r["kpi"] == "queries_preserved"}
+    assert preserved == {"baseline": 100.0, "recommended": 100.0}, preserved
