@@ -86,7 +86,9 @@ case "${1:-}" in
     lint
     collector
     say "pytest"
-    "$VENV/bin/pytest" "${@:2}"
+    # Two workers, each test file whole on one: most of the e2e time is waiting on scrapes and
+    # experiments, so the two overlap; PHOENIX_TEST_WORKERS=0 runs in one process.
+    "$VENV/bin/pytest" -n "${PHOENIX_TEST_WORKERS:-2}" --dist loadfile "${@:2}"
     ;;
   demo)
     setup

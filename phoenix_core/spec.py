@@ -407,8 +407,9 @@ class ExperimentSpec(_Model):
         default_factory=list,
         description="Stored usage sources (docs/usage.md): the rule files, dashboards and "
         "query lists that read the fleet's metrics, as NAME (its latest version) or "
-        "NAME@VERSION. Each must exist when the experiment is created, edited and started; "
-        "nothing else uses them yet.",
+        "NAME@VERSION. Each must exist when the experiment is created, edited and started. "
+        "Their queries are the query guardrail's (KPI queries_preserved, docs/guardrail.md): "
+        "without any, that KPI is not judged.",
     )
 
     @field_validator("critical_selectors")

@@ -19,17 +19,53 @@ from sqlalchemy.engine import make_url
 from phoenix_core.store.database import make_engine
 from phoenix_core.store.migrate import upgrade
 from phoenix_core.store.session import Store
+from support.notebooks import TIMINGS
 from support.postgres import ThrowawayPostgres
 
 _MARKER_BY_FOLDER = {"unit", "integration", "e2e", "ui", "notebook"}
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its notebook timings to the controller (``workeroutput``)."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["notebook_timings"] = session.config.stash.get(TIMINGS, [])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller keeps each finished worker's notebook timings."""
+    config: pytest.Config = node.config  # type: ignore[attr-defined]
+    lines = node.workeroutput.get("notebook_timings", [])  # type: ignore[attr-defined]
+    config.stash.setdefault(TIMINGS, []).extend(lines)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """How long each notebook took to execute (``support.notebooks.report_seconds``)."""
+    lines = config.stash.get(TIMINGS, [])
+    if lines:
+        terminalreporter.section("notebook execution times")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+_FIRST = ("e2e", "notebook", "ui", "integration", "unit")
+"""Folders in the order their tests run: the slow ones first, so that with xdist's workers
+(``./dev.sh test``) the quick unit tests fill the gaps at the end instead of one worker
+finishing a long end-to-end file alone."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test gets the marker of its folder (tests/unit → ``unit``, …)."""
+    """Each test gets the marker of its folder (tests/unit → ``unit``, …), and the folders run
+    in ``_FIRST``'s order (a stable sort: the same in every worker)."""
     for item in items:
         folder = Path(str(item.fspath)).parent.name
         if folder in _MARKER_BY_FOLDER:
             item.add_marker(getattr(pytest.mark, folder))
+    rank = {folder: i for i, folder in enumerate(_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).parent.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

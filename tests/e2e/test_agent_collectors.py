@@ -166,8 +166,9 @@ def test_load_and_a_reducing_candidate_match_the_truth_and_the_forecast(world: W
         lambda: (
             not [
                 p
-                for p in psutil.process_iter(["cmdline"])
+                for p in psutil.process_iter(["cmdline", "cwd"])
                 if "phoenix_agent.loadsim" in " ".join(p.info["cmdline"] or [])
+                and (p.info["cwd"] or "").startswith(str(load))
             ]
         ),
         "the load is gone",

@@ -31,10 +31,8 @@ minute equal the series: Grafana bills the series): 77 × 2,000 = 154,000 series
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -45,24 +43,21 @@ from phoenix_core.metrics.inventory_queries import Window
 from phoenix_core.metrics.reader import MetricsUnavailable, PrometheusReader
 from phoenix_core.pipelines.selectors import parse_selector
 from phoenix_core.use_cases.recommendations import PrometheusSeries
-from support.control_plane import cli_token, online_host, receiving_at
-from support.exporter import exporter
-from support.processes import api_server, run_cli
-from support.prometheus import prometheus_server
+from support.processes import run_cli
 from support.shop import (
     BUILD,
     CPU,
-    FIXTURES,
     LICENSE,
     MEMORY,
     QUEUE,
     REQUESTS,
+    SELECTOR,
     SESSIONS,
-    shop_series,
+    USAGE_FILES,
+    ShopWorld,
+    shop_world,
 )
-from support.waiting import until
 
-SHOP = '{job="shop", __name__=~"shop_.+"}'
 CRITICAL = ['shop_queue_depth{queue="orders"}', LICENSE]
 SOURCES = ["shop-rules", "shop-dashboard", "shop-queries"]
 
@@ -175,65 +170,28 @@ def refusals(collector: str) -> list[tuple[str, list[str], list[str], int, str]]
     ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class World:
-    url: str
-    prometheus: str
-    operator: str
-    exporter: str
-    start: datetime
-    end: datetime
-
-    def client(self) -> PhoenixClient:
-        return PhoenixClient(self.url, self.operator)
-
-    def recommend(
-        self, client: PhoenixClient, selector: str = SHOP, **given: Any
-    ) -> dict[str, Any]:
-        asked: dict[str, Any] = {
-            "start": self.start,
-            "end": self.end,
-            "usage_sources": SOURCES,
-            "critical_selectors": CRITICAL,
-            "price_book": "grafana-cloud-pro",
-            "fleet_hosts": 2000,
-            "scrape_interval_seconds": 60,
-            "top_k": 5,
-            "limit": 100,
-        }
-        return client.recommendations(selector, **(asked | given))
+def recommend(
+    world: ShopWorld, client: PhoenixClient, selector: str = SELECTOR, **given: Any
+) -> dict[str, Any]:
+    """The shop's recommendations as the module docstring works them out (``given`` changes)."""
+    asked: dict[str, Any] = {
+        "start": world.start,
+        "end": world.end,
+        "usage_sources": SOURCES,
+        "critical_selectors": CRITICAL,
+        "price_book": "grafana-cloud-pro",
+        "fleet_hosts": 2000,
+        "scrape_interval_seconds": 60,
+        "top_k": 5,
+        "limit": 100,
+    }
+    return client.recommendations(selector, **(asked | given))
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with (
-        exporter(shop_series()) as served,
-        prometheus_server(scrape={"shop": served.address}) as prometheus,
-    ):
-        count = f"count({SHOP})"
-        until(lambda: [v for _, v in prometheus.query(count)] == [77.0], "the shop is scraped")
-        time.sleep(1)
-        now = datetime.now(UTC)
-        end = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what Prometheus resolves
-        time.sleep(0.1)  # end is in the past for Prometheus too
-        env = {
-            "PHOENIX_DATA_DIR": str(tmp_path_factory.mktemp("api")),
-            "PHOENIX_RUN_CONTROLLER": "false",
-            **receiving_at(prometheus),
-        }
-        operator = cli_token(env, "token", "create", "olga", "--role", "operator")
-        enrolment = cli_token(env, "enrolment-token", "create", "rack")
-        with api_server(env) as (url, _), PhoenixClient(url, operator) as client:
-            for name, kind, file in (
-                ("shop-rules", "rules", "shop-rules.yaml"),
-                ("shop-dashboard", "dashboard", "shop-dashboard.json"),
-                ("shop-queries", "queries", "shop-queries.txt"),
-                ("broken-queries", "queries", "broken-queries.txt"),
-            ):
-                client.add_usage_source(name, kind, (FIXTURES / file).read_text())
-            online_host(url, enrolment, "web-1")
-            start = end - timedelta(minutes=5)
-            yield World(url, prometheus.url, operator, served.address, start, end)
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopWorld]:
+    with shop_world(tmp_path_factory.mktemp("api"), usage_files=USAGE_FILES) as running:
+        yield running
 
 
 def _is_id(text: str) -> bool:
@@ -270,10 +228,10 @@ def _refused(answer: dict[str, Any]) -> list[tuple[Any, ...]]:
     ids=["prometheus-agent", "otelcol"],
 )
 def test_every_recommendation_and_refusal_is_the_one_worked_out_by_hand(
-    world: World, collector: str, expected: list[tuple[Any, ...]]
+    world: ShopWorld, collector: str, expected: list[tuple[Any, ...]]
 ) -> None:
     with world.client() as client:
-        answer = world.recommend(client, collector=collector)
+        answer = recommend(world, client, collector=collector)
     assert _ranked(answer) == _expected(expected)
     assert _refused(answer) == refusals(collector)
     assert (answer["total_series"], answer["metric_count"]) == (77, 7)
@@ -337,10 +295,10 @@ def test_every_recommendation_and_refusal_is_the_one_worked_out_by_hand(
         )
 
 
-def test_the_same_proposal_keeps_its_id_and_is_stored(world: World) -> None:
+def test_the_same_proposal_keeps_its_id_and_is_stored(world: ShopWorld) -> None:
     with world.client() as client:
-        first = world.recommend(client)
-        again = world.recommend(client, end=world.end - timedelta(seconds=1), limit=1)
+        first = recommend(world, client)
+        again = recommend(world, client, end=world.end - timedelta(seconds=1), limit=1)
         assert [r["id"] for r in again["recommendations"]] == [first["recommendations"][0]["id"]]
         for listed in first["recommendations"]:
             stored = client.recommendation(listed["id"])
@@ -349,9 +307,9 @@ def test_the_same_proposal_keeps_its_id_and_is_stored(world: World) -> None:
             client.recommendation("0123456789abcdef")
 
 
-def test_nothing_is_proposed_while_a_query_does_not_parse(world: World) -> None:
+def test_nothing_is_proposed_while_a_query_does_not_parse(world: ShopWorld) -> None:
     with world.client() as client:
-        answer = world.recommend(client, usage_sources=[*SOURCES, "broken-queries"])
+        answer = recommend(world, client, usage_sources=[*SOURCES, "broken-queries"])
     assert answer["recommendations"] == [] and answer["usage_complete"] is False
     why = (
         "the usage is incomplete: 1 query failed to parse, and an unparsed query could read "
@@ -367,9 +325,9 @@ def test_nothing_is_proposed_while_a_query_does_not_parse(world: World) -> None:
     assert answer["notes"][-1].startswith(f"nothing is proposed: {why}")
 
 
-def test_a_draft_experiment_of_the_best_one_dry_runs_and_starts(world: World) -> None:
+def test_a_draft_experiment_of_the_best_one_dry_runs_and_starts(world: ShopWorld) -> None:
     with world.client() as client:
-        best = world.recommend(client, limit=1)["recommendations"][0]
+        best = recommend(world, client, limit=1)["recommendations"][0]
         draft = client.experiment_from_recommendation(best["id"], hosts=["web-1"])
         spec = draft["spec"]
         assert draft["state"] == "draft"
@@ -403,22 +361,22 @@ def test_a_draft_experiment_of_the_best_one_dry_runs_and_starts(world: World) ->
         assert started["state"] == "scheduled"
 
 
-def test_bad_requests_name_the_field(world: World) -> None:
+def test_bad_requests_name_the_field(world: ShopWorld) -> None:
     with world.client() as client:
         with pytest.raises(ValidationFailed) as refused:
-            world.recommend(client, collector="fluent-bit")
+            recommend(world, client, collector="fluent-bit")
         assert [e.path for e in refused.value.errors] == ["query.collector"]
         with pytest.raises(ValidationFailed) as refused:
-            world.recommend(client, critical_selectors=[LICENSE, "{job="], selector="{")
+            recommend(world, client, critical_selectors=[LICENSE, "{job="], selector="{")
         assert sorted(e.path for e in refused.value.errors) == [
             "query.critical_selectors.1",
             "query.selector",
         ]
         with pytest.raises(NotFound, match="No usage source 'nobody' exists"):
-            world.recommend(client, usage_sources=["nobody"])
+            recommend(world, client, usage_sources=["nobody"])
         with pytest.raises(NotFound, match="No price book 'acme' exists"):
-            world.recommend(client, price_book="acme")
-        best = world.recommend(client, limit=1)["recommendations"][0]
+            recommend(world, client, price_book="acme")
+        best = recommend(world, client, limit=1)["recommendations"][0]
         with pytest.raises(ValidationFailed) as refused:
             client.experiment_from_recommendation(best["id"])
         assert [(e.path, e.message) for e in refused.value.errors] == [
@@ -430,9 +388,9 @@ def test_bad_requests_name_the_field(world: World) -> None:
         assert [e.path for e in refused.value.errors] == ["body.hosts.0"]
 
 
-def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: World) -> None:
+def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: ShopWorld) -> None:
     env = {"PHOENIX_API_URL": world.url, "PHOENIX_TOKEN": world.operator}
-    args = ["recommendations", "--selector", SHOP, "--since", "1h", "--top-k", "5"]
+    args = ["recommendations", "--selector", SELECTOR, "--since", "1h", "--top-k", "5"]
     args += ["--fleet-hosts", "2000", "--scrape-interval", "60", "--limit", "3"]
     for source in SOURCES:
         args += ["--usage-source", source]
@@ -487,8 +445,8 @@ def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: World) -> None
     assert said[3].startswith("  next: phoenix experiment dry-run ")
 
 
-def test_the_series_come_from_prometheus_with_their_latest_values(world: World) -> None:
-    window = Window(parse_selector(SHOP), world.start, world.end)
+def test_the_series_come_from_prometheus_with_their_latest_values(world: ShopWorld) -> None:
+    window = Window(parse_selector(SELECTOR), world.start, world.end)
     with PrometheusReader(world.prometheus, timeout=10) as reader:
         series = PrometheusSeries(reader, window).series([QUEUE, CPU])
         assert len(series) == 34

@@ -8,7 +8,6 @@ from contextlib import ExitStack
 import pytest
 
 from support.analysed import Analysed, analysed_experiment
-from support.notebooks import TIMINGS
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +16,3 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Analysed]:
     module: about a minute."""
     with ExitStack() as stack:
         yield analysed_experiment(stack, tmp_path_factory.mktemp("phoenix"))
-
-
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    """How long each notebook took to execute (``support.notebooks.report_seconds``)."""
-    lines = config.stash.get(TIMINGS, [])
-    if lines:
-        terminalreporter.section("notebook execution times")
-        for line in lines:
-            terminalreporter.write_line(line)

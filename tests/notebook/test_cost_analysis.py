@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from papermill import PapermillExecutionError
 
@@ -23,6 +22,7 @@ from support.notebooks import (
     cell,
     close,
     execute,
+    failed_cells,
     mimetypes,
     report_seconds,
     tables,
@@ -211,7 +211,7 @@ def test_a_wrong_token_stops_the_first_cell(analysed: Analysed, tmp_path: Path) 
         execute(NOTEBOOK, output, api_url=analysed.world.url, token="phx_u_" + "A" * 43)
     assert stopped.value.ename == "Unauthenticated"
     assert "(the token parameter)" in stopped.value.evalue
-    assert _failed_cells(output) == ["connect"]
+    assert failed_cells(output) == ["connect"]
 
 
 def test_an_unreachable_api_stops_the_first_cell(tmp_path: Path) -> None:
@@ -223,7 +223,7 @@ def test_an_unreachable_api_stops_the_first_cell(tmp_path: Path) -> None:
             execute(NOTEBOOK, output, api_url=url, token="phx_u_" + "A" * 43)
     assert stopped.value.ename == "ApiUnavailable"
     assert f"Cannot reach the Phoenix API at {url} (the api_url parameter)" in stopped.value.evalue
-    assert _failed_cells(output) == ["connect"]
+    assert failed_cells(output) == ["connect"]
 
 
 def test_no_token_stops_the_first_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,15 +233,4 @@ def test_no_token_stops_the_first_cell(tmp_path: Path, monkeypatch: pytest.Monke
         execute(NOTEBOOK, output, api_url="http://127.0.0.1:9")
     assert stopped.value.ename == "ConfigurationError"
     assert "give the token parameter or set PHOENIX_TOKEN" in stopped.value.evalue
-    assert _failed_cells(output) == ["connect"]
-
-
-def _failed_cells(output: Path) -> list[str]:
-    """The tags of the code cells that ended in an error, in the executed notebook."""
-    notebook = nbformat.read(output, as_version=4)
-    return [
-        tag
-        for c in notebook.cells
-        if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)
-        for tag in c.metadata.get("tags", [])
-    ]
+    assert failed_cells(output) == ["connect"]

@@ -40,6 +40,7 @@ __all__ = [
     "committed",
     "committed_outputs",
     "execute",
+    "failed_cells",
     "kernel_problem",
     "mimetypes",
     "phoenix_imports",
@@ -108,7 +109,7 @@ TIMINGS = pytest.StashKey[list[str]]()
 
 def report_seconds(config: pytest.Config, executed: Executed, what: str) -> None:
     """Keep how long a notebook took, for the end of the test session's report (a figure to
-    read, never a pass or fail)."""
+    read, never a pass or fail; ``tests/conftest.py`` gathers them from every xdist worker)."""
     line = f"{what}: {executed.seconds:.1f} s, kernel start included"
     config.stash.setdefault(TIMINGS, []).append(line)
 
@@ -187,3 +188,14 @@ def phoenix_imports(path: Path) -> list[tuple[str, str | None]]:
             elif isinstance(node, ast.Import):
                 found += [(alias.name, None) for alias in node.names]
     return [(module, name) for module, name in found if module.split(".")[0].startswith("phoenix")]
+
+
+def failed_cells(output: Path) -> list[str]:
+    """The tags of the code cells that ended in an error, in the executed notebook."""
+    notebook = nbformat.read(output, as_version=4)
+    return [
+        tag
+        for c in notebook.cells
+        if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)
+        for tag in c.metadata.get("tags", [])
+    ]

@@ -4,10 +4,22 @@ what each series and query is, and what Phoenix must recommend and refuse for th
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from phoenix_core.client import PhoenixClient
+from support.control_plane import cli_token, online_host, receiving_at
+from support.exporter import exporter
+from support.processes import api_server
+from support.prometheus import prometheus_server
+from support.waiting import until
 
 __all__ = [
     "BUILD",
@@ -18,8 +30,12 @@ __all__ = [
     "PROCESSES",
     "QUEUE",
     "REQUESTS",
+    "SELECTOR",
     "SESSIONS",
+    "USAGE_FILES",
+    "ShopWorld",
     "shop_series",
+    "shop_world",
 ]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "recommendations"
@@ -30,6 +46,15 @@ PROCESSES = [("kubelet", "1", 0.5)] + [
     (f"proc-{i:02d}", str(1000 + i), 100.0 - i) for i in range(30)
 ]
 """(process, pid, CPU seconds): kubelet is nearly idle, proc-00 the busiest."""
+SELECTOR = '{job="shop", __name__=~"shop_.+"}'
+"""The shop's 77 series as the receiving Prometheus has them (job ``shop``)."""
+USAGE_FILES = (
+    ("shop-rules", "rules", "shop-rules.yaml"),
+    ("shop-dashboard", "dashboard", "shop-dashboard.json"),
+    ("shop-queries", "queries", "shop-queries.txt"),
+    ("broken-queries", "queries", "broken-queries.txt"),
+)
+"""(usage source, kind, file in FIXTURES): what reads the shop, and a file that fails to parse."""
 
 
 def shop_series() -> pd.DataFrame:
@@ -48,3 +73,54 @@ def shop_series() -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["__value__"] = frame["__value__"].fillna(1.0)
     return frame.fillna("")
+
+
+@dataclass(frozen=True)
+class ShopWorld:
+    """The shop scraped by a real Prometheus, and a Phoenix API (no controller) receiving at it
+    with an online host ``web-1``; ``[start, end]``: five minutes ending after the first scrape."""
+
+    url: str
+    prometheus: str
+    operator: str
+    """An operator's token."""
+    viewer: str
+    """A viewer's token."""
+    exporter: str
+    start: datetime
+    end: datetime
+
+    def client(self) -> PhoenixClient:
+        return PhoenixClient(self.url, self.operator)
+
+
+@contextmanager
+def shop_world(
+    folder: Path, usage_files: Sequence[tuple[str, str, str]] = ()
+) -> Iterator[ShopWorld]:
+    """Start everything (the API's data in ``folder``), upload ``usage_files`` (see
+    ``USAGE_FILES``), stop everything on exit."""
+    with (
+        exporter(shop_series()) as served,
+        prometheus_server(scrape={"shop": served.address}) as prometheus,
+    ):
+        count = f"count({SELECTOR})"
+        until(lambda: [v for _, v in prometheus.query(count)] == [77.0], "the shop is scraped")
+        time.sleep(1)
+        now = datetime.now(UTC)
+        end = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what Prometheus resolves
+        time.sleep(0.1)  # end is in the past for Prometheus too
+        env = {
+            "PHOENIX_DATA_DIR": str(folder),
+            "PHOENIX_RUN_CONTROLLER": "false",
+            **receiving_at(prometheus),
+        }
+        operator = cli_token(env, "token", "create", "olga", "--role", "operator")
+        viewer = cli_token(env, "token", "create", "vera", "--role", "viewer")
+        enrolment = cli_token(env, "enrolment-token", "create", "rack")
+        with api_server(env) as (url, _), PhoenixClient(url, operator) as client:
+            for name, kind, file in usage_files:
+                client.add_usage_source(name, kind, (FIXTURES / file).read_text())
+            online_host(url, enrolment, "web-1")
+            start = end - timedelta(minutes=5)
+            yield ShopWorld(url, prometheus.url, operator, viewer, served.address, start, end)

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from phoenix_api.deps import services
+from phoenix_api.series_window import SeriesWindowQuery
 from phoenix_core.errors import ValidationFailed
 from phoenix_core.metrics.inventory import Inventory
-from phoenix_core.use_cases.cardinality import DEFAULT_LIMIT, DEFAULT_SELECTOR, MAX_LIMIT
+from phoenix_core.use_cases.cardinality import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/cardinality", tags=["cardinality"])
 
@@ -85,21 +86,7 @@ class CardinalityAnswer(BaseModel):
 )
 def cardinality(
     request: Request,
-    selector: Annotated[
-        str | None,
-        Query(
-            max_length=10_000,
-            description=f"A series selector (default {DEFAULT_SELECTOR}: every series), "
-            'e.g. {job="node"} or http_requests_total{code=~"5.."}.',
-        ),
-    ] = None,
-    start: Annotated[
-        datetime | None,
-        Query(description="RFC 3339 with a time zone, or epoch seconds (default: end - 1 h)."),
-    ] = None,
-    end: Annotated[
-        datetime | None, Query(description="As start (default: now); not in the future.")
-    ] = None,
+    window: SeriesWindowQuery,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Rows of each table.")
     ] = DEFAULT_LIMIT,
@@ -107,7 +94,9 @@ def cardinality(
     """Series per metric, each label's distinct values per metric, the biggest label-value
     pairs, and the series created and ended in the window."""
     try:
-        inventory = services(request).cardinality.inventory(selector, start, end, limit)
+        inventory = services(request).cardinality.inventory(
+            window.selector, window.start, window.end, limit
+        )
     except ValidationFailed as exc:
         raise exc.under("query") from None
     return answer(inventory)

@@ -7,16 +7,15 @@ What each field means: ``phoenix_core.recommendations.model`` and docs/recommend
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from phoenix_api.deps import Operator, caller, services
+from phoenix_api.series_window import SeriesWindowQuery
 from phoenix_core.errors import ValidationFailed
 from phoenix_core.recommendations import Recommendation, RecommendationSet
 from phoenix_core.store.experiments import ExperimentRecord
-from phoenix_core.use_cases.cardinality import DEFAULT_SELECTOR
 from phoenix_core.use_cases.cost import DEFAULT_PRICE_BOOK
 from phoenix_core.use_cases.recommendations import (
     DEFAULT_LIMIT,
@@ -45,20 +44,7 @@ RecommendationId = Annotated[
 def recommendations(
     request: Request,
     *,
-    selector: Annotated[
-        str | None,
-        Query(
-            max_length=10_000,
-            description=f"A series selector (default {DEFAULT_SELECTOR}: every series).",
-        ),
-    ] = None,
-    start: Annotated[
-        datetime | None,
-        Query(description="RFC 3339 with a time zone, or epoch seconds (default: end - 1 h)."),
-    ] = None,
-    end: Annotated[
-        datetime | None, Query(description="As start (default: now); not in the future.")
-    ] = None,
+    window: SeriesWindowQuery,
     usage_sources: Annotated[
         str | None,
         Query(
@@ -104,9 +90,9 @@ def recommendations(
     the usage evidence; and the reductions considered and refused, with why. Every computed
     recommendation is kept under its id (``POST …/{id}/experiment``)."""
     query = RecommendationQuery(
-        selector=selector,
-        start=start,
-        end=end,
+        selector=window.selector,
+        start=window.start,
+        end=window.end,
         usage_sources=None
         if usage_sources is None
         else [s.strip() for s in usage_sources.split(",") if s.strip()],
