@@ -437,6 +437,11 @@ class PhoenixClient:
     def hosts(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/hosts").json())
 
+    def collectors(self) -> list[dict[str, Any]]:
+        """The collectors of the experiments that hold hosts now, with their status and
+        restarts as each agent last reported them."""
+        return list(self._call("GET", "/api/v1/collectors").json())
+
     def decommission(self, host_id: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/api/v1/hosts/{host_id}/decommission").json())
 

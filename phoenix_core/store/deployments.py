@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from phoenix_core.errors import FieldError, ValidationFailed
-from phoenix_core.lifecycle import ACTIVE_STATES
+from phoenix_core.lifecycle import ACTIVE_STATES, ExperimentState
 from phoenix_core.pipelines.compiler import RenderedConfig
 from phoenix_core.spec import ExperimentSpec
 from phoenix_core.store.hosts import HostRecord, HostRepository
@@ -21,11 +21,12 @@ from phoenix_core.store.tables import (
     CollectorConfigRow,
     ExperimentHostRow,
     ExperimentRow,
+    HostRow,
 )
 from phoenix_core.store.types import utcnow
 from phoenix_core.wire import ActivePipelineStatus, CollectorKind
 
-__all__ = ["ActivePipelineRecord", "DeploymentRepository", "HostsBusy"]
+__all__ = ["ActivePipelineRecord", "DeploymentRepository", "HostsBusy", "PlacedCollector"]
 
 
 class HostsBusy(Exception):
@@ -47,6 +48,24 @@ class ActivePipelineRecord(BaseModel):
     status: ActivePipelineStatus
     restarts: int
     rendered_at: datetime | None
+
+
+class PlacedCollector(BaseModel):
+    """A collector as the fleet sees it: on which host, for which experiment and variant, and
+    its status and restarts as its agent last reported them (``updated_at``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host_id: uuid.UUID
+    hostname: str
+    experiment_id: uuid.UUID
+    experiment_name: str
+    experiment_state: ExperimentState
+    variant: str
+    collector: CollectorKind
+    status: ActivePipelineStatus
+    restarts: int
+    updated_at: datetime
 
 
 class DeploymentRepository:
@@ -177,6 +196,32 @@ class DeploymentRepository:
             select(ActivePipelineRow).where(ActivePipelineRow.experiment_id == experiment_id)
         ).all()
         return [ActivePipelineRecord.model_validate(row) for row in rows]
+
+    def placed_collectors(self) -> list[PlacedCollector]:
+        """The collectors of every experiment that holds hosts now (scheduled to stopping), by
+        hostname, then experiment, then variant."""
+        query = (
+            select(ActivePipelineRow, HostRow.hostname, ExperimentRow.name, ExperimentRow.state)
+            .join(HostRow, HostRow.id == ActivePipelineRow.host_id)
+            .join(ExperimentRow, ExperimentRow.id == ActivePipelineRow.experiment_id)
+            .where(ExperimentRow.state.in_([state.value for state in ACTIVE_STATES]))
+            .order_by(HostRow.hostname, ExperimentRow.created_at, ActivePipelineRow.variant)
+        )
+        return [
+            PlacedCollector(
+                host_id=row.host_id,
+                hostname=hostname,
+                experiment_id=row.experiment_id,
+                experiment_name=name,
+                experiment_state=ExperimentState(state),
+                variant=row.variant,
+                collector=CollectorKind(row.collector),
+                status=ActivePipelineStatus(row.status),
+                restarts=row.restarts,
+                updated_at=row.updated_at,
+            )
+            for row, hostname, name, state in self._session.execute(query)
+        ]
 
     def broken_pipelines(self, experiment_id: uuid.UUID) -> list[ActivePipelineRecord]:
         """The experiment's collectors that crash-loop or that their agent no longer lists."""

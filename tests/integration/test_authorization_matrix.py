@@ -45,6 +45,7 @@ TABLE = {
     ("POST", "/api/v1/experiments/{experiment_id}/analysis"): OPERATOR,
     ("GET", "/api/v1/cardinality"): VIEWER,
     ("GET", "/api/v1/hosts"): VIEWER,
+    ("GET", "/api/v1/collectors"): VIEWER,
     ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,
     ("GET", "/api/v1/tasks/stats"): VIEWER,
     ("GET", "/api/v1/pipelines/templates"): VIEWER,

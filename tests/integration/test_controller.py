@@ -479,6 +479,32 @@ def test_a_crash_looping_collector_fails_the_experiment(w: World) -> None:
     )
 
 
+def test_the_fleet_s_collectors_are_those_of_experiments_holding_hosts(w: World) -> None:
+    """``GET /api/v1/collectors``: each collector with its host, experiment and variant, and
+    the status and restarts its agent last reported; gone once the experiment ended."""
+    experiment, tasks = _deployed_on_web_1(w)
+    start = next(t for t in tasks if t.payload["variant"] == "b")
+    report = ActivePipelineReport(
+        experiment_id=experiment,
+        variant="b",
+        config_sha256=start.payload["config_sha256"],
+        status=ActivePipelineStatus.CRASH_LOOPING,
+        restarts=6,
+    )
+    w.heartbeat("web-1", active_pipelines=[report])
+    with w.store.session() as session:
+        placed = DeploymentRepository(session).placed_collectors()
+    assert [(c.hostname, c.variant, c.status.value, c.restarts) for c in placed] == [
+        ("web-1", "b", "crash_looping", 6),
+        ("web-1", "baseline", "starting", 0),  # placed, not yet reported by its agent
+    ]
+    assert {c.experiment_id for c in placed} == {experiment}
+    assert {c.experiment_name for c in placed} == {"top-k vs adaptive"}
+    w.tick()  # the crash loop fails the experiment: it holds no host any more
+    with w.store.session() as session:
+        assert DeploymentRepository(session).placed_collectors() == []
+
+
 def test_a_collector_its_agent_stops_listing_fails_the_experiment(w: World) -> None:
     """An agent's heartbeats are the truth about what runs: a collector it reported and then
     no longer lists (its container restarted, say) is `gone` while the experiment collects,

@@ -1,4 +1,5 @@
-"""``/api/v1/hosts`` and ``/api/v1/tasks``: the fleet and its work queue."""
+"""``/api/v1/hosts``, ``/api/v1/collectors`` and ``/api/v1/tasks``: the fleet, the collectors
+placed on it, and its work queue."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from phoenix_api.deps import Admin, services
+from phoenix_core.store.deployments import DeploymentRepository, PlacedCollector
 from phoenix_core.store.hosts import HostRecord, HostRepository
 from phoenix_core.wire import TaskStatus
 
@@ -32,6 +34,14 @@ def decommission(host_id: uuid.UUID, principal: Admin, request: Request) -> Host
     """Take a host out of the fleet: no experiment selects it any more."""
     with services(request).store.session() as session:
         return HostRepository(session).decommission(host_id, actor=principal.actor)
+
+
+@router.get("/collectors", response_model=list[PlacedCollector])
+def collectors(request: Request) -> list[PlacedCollector]:
+    """The collectors of the experiments that hold hosts now (scheduled to stopping): host,
+    experiment, variant, status and restarts as each agent last reported them."""
+    with services(request).store.session() as session:
+        return DeploymentRepository(session).placed_collectors()
 
 
 @router.get("/tasks/stats", response_model=QueueStatsPublic)
