@@ -165,16 +165,26 @@ class PhoenixClient:
         return dict(self._call("POST", "/api/v1/experiments", json=spec).json())
 
     def list_experiments(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"limit": limit}
-        if state:
-            params["state"] = state
         items: list[dict[str, Any]] = []
+        cursor = None
         while True:
-            page = self._call("GET", "/api/v1/experiments", params=params).json()
+            page = self.experiments_page(state=state, limit=limit, cursor=cursor)
             items += page["items"]
             if not page["next_cursor"] or len(items) >= limit:
                 return items[:limit]
-            params["cursor"] = page["next_cursor"]
+            cursor = page["next_cursor"]
+
+    def experiments_page(
+        self, *, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of summaries, newest first: ``{items, next_cursor}``; pass ``next_cursor``
+        back as ``cursor`` for the page after it."""
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = state
+        if cursor:
+            params["cursor"] = cursor
+        return dict(self._call("GET", "/api/v1/experiments", params=params).json())
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/v1/experiments/{experiment_id}").json())

@@ -59,6 +59,11 @@ class ApiSettings(DatabaseSettings):
         "survivors' count. Lower it if the process's memory keeps growing (see "
         "bench/README.md).",
     )
+    dashboards: bool = Field(
+        default=False,
+        description="Also serve the Panel dashboards under /dashboards (they read this API "
+        "over HTTP, at its own address). Needs the dashboards extra.",
+    )
     token_cache_seconds: float = Field(
         default=30.0,
         ge=0,

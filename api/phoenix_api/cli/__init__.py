@@ -17,6 +17,7 @@ import phoenix_core
 from phoenix_api.cli import (
     cardinality,
     controller,
+    dashboards,
     db,
     demo,
     experiments,
@@ -50,7 +51,7 @@ def main() -> None:
       PHOENIX_DATABASE_URL  the database (unset: a SQLite file in PHOENIX_DATA_DIR,
                             by default ~/.local/share/phoenix)
     Through the REST API (experiment, host, pipeline, price-books, usage, cardinality,
-    recommendations):
+    recommendations, dashboards):
       PHOENIX_API_URL       the API's base URL (default http://127.0.0.1:8000)
       PHOENIX_TOKEN         a user's token, phx_u_... (from 'phoenix token create')
 
@@ -89,3 +90,4 @@ main.add_command(price_books.price_books)
 main.add_command(usage.usage)
 main.add_command(cardinality.cardinality)
 main.add_command(recommendations.recommendations)
+main.add_command(dashboards.dashboards)

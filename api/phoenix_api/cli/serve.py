@@ -72,6 +72,12 @@ def api_serve(host: str | None, port: int | None) -> None:
         f"(database {database}, schema {status.current})"
     )
     app = create_app(settings)
+    if settings.dashboards:
+        from phoenix_api.cli.dashboards import mount_dashboards
+
+        itself = _reachable(shown_host)
+        prefix = mount_dashboards(app, f"http://{itself}:{bound_port}")
+        click.echo(f"Dashboards at http://{shown_host}:{bound_port}{prefix}/")
     config = uvicorn.Config(
         app,
         log_level=None,  # keep the logging configured above, levels included
@@ -87,6 +93,11 @@ def api_serve(host: str | None, port: int | None) -> None:
     gc.set_threshold(700, 10, _NEVER)
     _collect_fully_every(settings.full_collection_seconds)
     _server(config, app.state.services.shutdown).run(sockets=[sock])
+
+
+def _reachable(shown_host: str) -> str:
+    """The address this process reaches itself at: a wildcard's loopback."""
+    return {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(shown_host, shown_host)  # noqa: S104
 
 
 def _server(config: uvicorn.Config, shutdown: Shutdown) -> uvicorn.Server:

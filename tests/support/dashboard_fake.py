@@ -1,0 +1,209 @@
+"""An in-memory ``DashboardClient`` for the dashboards' unit tests (only there: the browser
+tests read a real API), and builders of the records the API answers with."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from phoenix_core.errors import Conflict, NotFound, PhoenixError
+
+__all__ = ["NOW", "PANEL_PANDAS_WARNING", "FakeClient", "collector", "cost", "host", "summary",
+           "verdict"]  # fmt: skip
+
+NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+PANEL_PANDAS_WARNING = "ignore:The inplace keyword in DataFrame.reset_index:DeprecationWarning"
+"""Panel 1.9's Tabulator calls ``reset_index(inplace=True)``, which pandas 3.1 deprecates (a
+``DeprecationWarning``: Python's default filters hide it in the servers; the suite makes
+warnings errors)."""
+
+
+def host(
+    name: str,
+    status: str = "healthy",
+    *,
+    labels: dict[str, str] | None = None,
+    beat_seconds_ago: float | None = 5,
+    cpu: float | None = 12.5,
+    memory: float = 40.0,
+    version: str = "0.1.0",
+) -> dict[str, Any]:
+    """A host as ``GET /api/v1/hosts`` lists it."""
+    beat = None if beat_seconds_ago is None else NOW - timedelta(seconds=beat_seconds_ago)
+    usage = None if cpu is None else {"cpu_percent": cpu, "memory_percent": memory,
+                                      "memory_bytes": 2**30, "disk_percent": 50.0}  # fmt: skip
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+        "hostname": name,
+        "ip_address": None,
+        "labels": labels or {},
+        "agent_version": version,
+        "status": status,
+        "capabilities": {},
+        "resource_usage": usage,
+        "started_at": None,
+        "registered_at": (NOW - timedelta(days=1)).isoformat(),
+        "last_heartbeat": beat.isoformat() if beat else None,
+        "decommissioned_at": None,
+    }
+
+
+def collector(
+    on: dict[str, Any], variant: str, status: str = "running", restarts: int = 0
+) -> dict[str, Any]:
+    """A collector as ``GET /api/v1/collectors`` lists it, on host ``on``."""
+    return {
+        "host_id": on["id"],
+        "hostname": on["hostname"],
+        "experiment_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, "exp")),
+        "experiment_name": "top-k vs baseline",
+        "experiment_state": "running",
+        "variant": variant,
+        "collector": "prometheus-agent",
+        "status": status,
+        "restarts": restarts,
+        "updated_at": (NOW - timedelta(seconds=3)).isoformat(),
+    }
+
+
+def summary(
+    name: str,
+    state: str = "draft",
+    result: str | None = None,
+    *,
+    minutes_ago: int = 0,
+    variants: Sequence[str] = ("baseline", "slim"),
+) -> dict[str, Any]:
+    """An experiment as ``GET /api/v1/experiments`` lists it."""
+    created = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+        "name": name,
+        "state": state,
+        "collector": "prometheus-agent",
+        "variants": list(variants),
+        "version": 1,
+        "verdict": result,
+        "failure_reason": None,
+        "created_by": "user:olga",
+        "created_at": created,
+        "updated_at": created,
+        "state_changed_at": created,
+        "started_at": None,
+        "completed_at": None,
+    }
+
+
+def verdict(winner: str | None, changes: dict[str, float | None]) -> dict[str, Any]:
+    """A ``GET …/verdict`` answer: the baseline's active series, each candidate's change."""
+    rows = [{"variant": "baseline", "host": None, "kpi": "active_series", "value": 1000.0,
+             "change_percent": None}]  # fmt: skip
+    rows += [
+        {"variant": v, "host": None, "kpi": "active_series", "value": 1.0, "change_percent": c}
+        for v, c in changes.items()
+    ]
+    rows.append({"variant": "slim", "host": None, "kpi": "cpu_cores", "value": 0.1,
+                 "change_percent": -99.0})  # fmt: skip
+    return {
+        "outcome": "pass" if winner else "fail",
+        "winner": winner,
+        "candidates": [{"variant": v} for v in changes],
+        "comparisons": rows,
+    }
+
+
+def cost(savings: dict[str, float | None], currency: str = "USD") -> dict[str, Any]:
+    """A ``GET …/cost`` answer (on 1 host): each candidate's monthly savings."""
+    variants = [{"variant": "baseline", "role": "baseline", "savings_monthly": None}]
+    variants += [
+        {"variant": v, "role": "candidate",
+         "savings_monthly": None if s is None else {"value": s, "low": s * 0.9, "high": s * 1.1}}
+        for v, s in savings.items()
+    ]  # fmt: skip
+    return {"price_book": "grafana-cloud-pro", "currency": currency, "variants": variants}
+
+
+class FakeClient:
+    """Answers from the records given; ``fail`` makes every call raise it. ``calls`` lists
+    what was asked, as (method, arguments)."""
+
+    base_url = "http://phoenix.test:8000"
+
+    def __init__(
+        self,
+        *,
+        hosts: Iterable[dict[str, Any]] = (),
+        collectors: Iterable[dict[str, Any]] = (),
+        experiments: Iterable[dict[str, Any]] = (),
+        verdicts: dict[str, dict[str, Any]] | None = None,
+        costs: dict[str, dict[str, Any]] | None = None,
+        records: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self._hosts = list(hosts)
+        self._collectors = list(collectors)
+        self._experiments = list(experiments)  # newest first, as the API lists them
+        self._verdicts = verdicts or {}
+        self._costs = costs or {}
+        self._records = records or {}
+        self.fail: PhoenixError | None = None
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.closed = False
+
+    def _call(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if self.fail is not None:
+            raise self.fail
+
+    def hosts(self) -> list[dict[str, Any]]:
+        self._call("hosts")
+        return list(self._hosts)
+
+    def collectors(self) -> list[dict[str, Any]]:
+        self._call("collectors")
+        return list(self._collectors)
+
+    def experiments_page(
+        self, *, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        self._call("experiments_page", state, limit, cursor)
+        found = [e for e in self._experiments if state is None or e["state"] == state]
+        start = int(cursor) if cursor else 0
+        items = found[start : start + limit]
+        more = start + limit < len(found)
+        return {"items": items, "next_cursor": str(start + limit) if more else None}
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        self._call("experiment", experiment_id)
+        if experiment_id not in self._records:
+            raise NotFound("experiment", experiment_id)
+        return self._records[experiment_id]
+
+    def verdict(self, experiment_id: str) -> dict[str, Any]:
+        self._call("verdict", experiment_id)
+        if experiment_id not in self._verdicts:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
+        return self._verdicts[experiment_id]
+
+    def cost(
+        self,
+        experiment_id: str,
+        *,
+        fleet_hosts: int,
+        price_book: str | None = None,
+        scrape_interval_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        self._call("cost", experiment_id, fleet_hosts, price_book)
+        if price_book not in (None, "grafana-cloud-pro"):
+            raise NotFound("price book", price_book)
+        answer = self._costs[experiment_id]
+        variants = [
+            v | {"savings_monthly": None if v["savings_monthly"] is None else
+                 {k: x * fleet_hosts for k, x in v["savings_monthly"].items()}}
+            for v in answer["variants"]
+        ]  # fmt: skip
+        return answer | {"variants": variants}
+
+    def close(self) -> None:
+        self.closed = True
