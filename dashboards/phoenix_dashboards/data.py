@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from phoenix_core.auth import Unauthenticated
 from phoenix_core.client import PhoenixClient
 
 __all__ = ["CACHE_SECONDS", "CachedClient", "DashboardClient", "connect"]
@@ -86,8 +87,11 @@ class CachedClient:
         self.base_url = client.base_url
         self.calls = 0
         """Calls that reached the API (a cached answer is not one)."""
+        self.closed = False
 
     def _cached(self, key: Hashable, fetch: Callable[[], T]) -> T:
+        if self.closed:  # its login ended (another page of it met a refused token)
+            raise Unauthenticated("This login has ended: log in again.")
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.until > self._clock():
@@ -117,6 +121,7 @@ class CachedClient:
             self._entries.clear()
 
     def close(self) -> None:
+        self.closed = True
         self.clear()
         self._client.close()
 

@@ -27,7 +27,7 @@ from phoenix_dashboards.experiment_tables import (
     matches,
     savings_title,
 )
-from phoenix_dashboards.page import LivePage, styled
+from phoenix_dashboards.page import MISSING, LivePage, number_format, styled
 from phoenix_dashboards.paging import Position, ScanResult, scan
 from phoenix_dashboards.template import WIDGET_WIDTH
 
@@ -36,10 +36,6 @@ __all__ = ["ExperimentsPage", "ExperimentsReading"]
 STATE_FILTERS = ["any", *(state.value for state in ExperimentState)]
 OUTCOME_THREADS = 8
 """Rows whose verdict and cost are read at once (each row: two calls)."""
-_FORMATS = {
-    "series_change": {"type": "money", "precision": 1, "thousand": ","},
-    "savings": {"type": "money", "precision": 2, "thousand": ","},
-}
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,9 @@ class ExperimentsPage(LivePage):
     verdict_filter: param.Selector[str] = param.Selector(
         default="any", objects=VERDICT_FILTERS, label="Verdict"
     )
-    text = param.String(default="", label="Name, id, author or variant contains")
+    text = param.String(
+        default="", label="Text", doc="Kept: rows whose name, id, author or a variant has it."
+    )
     page_size = param.Integer(default=20, bounds=(1, 200), label="Rows per page")
     fleet_hosts = param.Integer(
         default=100, bounds=(1, 10_000_000), label="Fleet (hosts)",
@@ -93,7 +91,7 @@ class ExperimentsPage(LivePage):
             pn.bind(experiments_table, self.param.rows, self.param.outcomes),
             titles=pn.bind(self._titles, self.param.outcomes),
             hidden_columns=["id"],
-            formatters=_FORMATS,
+            formatters={"series_change": number_format(1), "savings": number_format(2)},
             show_index=False,
             disabled=True,
             selectable=False,
@@ -229,7 +227,7 @@ class ExperimentsPage(LivePage):
             "Candidate: the verdict's winner, else the candidate that cut the most series. "
             "Series vs baseline: its active series against the baseline's (the verdict's "
             f"comparison, %). Savings / month: its savings on {fleet_hosts:,} hosts under "
-            f"price book {book} (the API's cost). Blank: not analysed. "
+            f"price book {book} (the API's cost). {MISSING}: not analysed, or no figure. "
             "Click a row to open the experiment."
         )
 

@@ -20,7 +20,7 @@ from phoenix_dashboards.fleet_tables import (
     fleet_table,
     host_row_style,
 )
-from phoenix_dashboards.page import LivePage, styled
+from phoenix_dashboards.page import LivePage, number_format, styled
 from phoenix_dashboards.template import WIDGET_WIDTH
 
 __all__ = ["FleetPage", "FleetReading"]
@@ -64,7 +64,7 @@ class FleetPage(LivePage):
             selectable=False,
             layout="fit_data_table",
             sizing_mode="stretch_width",
-            formatters={"CPU (%)": _ONE_DECIMAL, "memory (%)": _ONE_DECIMAL},
+            formatters={"CPU (%)": number_format(1), "memory (%)": number_format(1)},
             css_classes=["phoenix-hosts"],
         )
         styled(self._hosts_table, host_row_style)
@@ -88,7 +88,7 @@ class FleetPage(LivePage):
             pmui.Typography("Hosts", variant="h6"),
             pn.pane.Markdown(
                 "Status and host CPU and memory (% of the host) as of each host's last "
-                "heartbeat; ages counted to the moment the page last read the API.",
+                "heartbeat; age: since that heartbeat, when the page last read the API.",
                 styles={"color": "#555"},
             ),
             self._hosts_table,
@@ -142,6 +142,3 @@ class FleetPage(LivePage):
     ) -> str:
         now = read_at or datetime.now(UTC)
         return fleet_summary(fleet_table(hosts, collectors, now), collectors_table(collectors, now))
-
-
-_ONE_DECIMAL = {"type": "money", "precision": 1, "thousand": ","}

@@ -31,11 +31,10 @@ HOST_COLUMNS = [
     "attention",
     "labels",
     "last heartbeat",
-    "heartbeat age",
-    "agent version",
+    "age",
+    "agent",
     "CPU (%)",
     "memory (%)",
-    "collectors",
 ]
 COLLECTOR_COLUMNS = [
     "host",
@@ -55,12 +54,10 @@ def fleet_table(
     hosts: Sequence[dict[str, Any]], collectors: Sequence[dict[str, Any]], now: datetime
 ) -> pd.DataFrame:
     """One row per host: its status, what needs attention, labels, last heartbeat and its age
-    at ``now``, agent version, host CPU and memory use at that heartbeat, collectors."""
+    at ``now``, agent version, host CPU and memory use at that heartbeat."""
     crash_looping: dict[str, int] = {}
-    placed: dict[str, int] = {}
     for collector in collectors:
         host_id = str(collector["host_id"])
-        placed[host_id] = placed.get(host_id, 0) + 1
         if collector["status"] == "crash_looping":
             crash_looping[host_id] = crash_looping.get(host_id, 0) + 1
     rows = []
@@ -74,11 +71,10 @@ def fleet_table(
                 "attention": _attention(host["status"], crash_looping.get(str(host["id"]), 0)),
                 "labels": ", ".join(f"{k}={v}" for k, v in sorted(host["labels"].items())),
                 "last heartbeat": timestamp(beat),
-                "heartbeat age": age(beat, now),
-                "agent version": host.get("agent_version") or "",
+                "age": age(beat, now),
+                "agent": host.get("agent_version") or "",
                 "CPU (%)": usage.get("cpu_percent"),
                 "memory (%)": usage.get("memory_percent"),
-                "collectors": placed.get(str(host["id"]), 0),
             }
         )
     return pd.DataFrame(rows, columns=HOST_COLUMNS)

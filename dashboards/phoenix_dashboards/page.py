@@ -10,6 +10,7 @@ in the client's words (an unreachable API is named with its URL).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from phoenix_core.auth import Unauthenticated
 from phoenix_core.errors import PhoenixError
@@ -25,7 +27,12 @@ from phoenix_dashboards.data import DashboardClient
 from phoenix_dashboards.formatting import timestamp
 from phoenix_dashboards.states import DataState
 
-__all__ = ["LivePage", "styled"]
+__all__ = ["MISSING", "LivePage", "number_format", "styled"]
+
+log = logging.getLogger(__name__)
+
+MISSING = "–"
+"""What a table shows where the API gave no figure (never 0)."""
 
 
 class LivePage(pn.viewable.Viewer):
@@ -85,10 +92,13 @@ class LivePage(pn.viewable.Viewer):
             data = await asyncio.to_thread(self.read)
         except Unauthenticated as exc:
             self.state.error(f"The API no longer accepts your token: {exc}")
-            self.running = False
             self._on_unauthenticated(str(exc))
+            self.running = False
         except PhoenixError as exc:
             self.state.error(str(exc))
+        except Exception as exc:  # a bug: said on the page, logged in full, the page lives on
+            log.exception("the %s page failed to read the API", self.title)
+            self.state.error(f"The page failed: {exc.__class__.__name__}: {exc}")
         else:
             self.draw(data)
             with param.edit_constant(self):
@@ -140,6 +150,12 @@ def styled(table: pn.widgets.Tabulator, row_style: Callable[[pd.Series], list[st
     style = table.style
     assert style is not None  # (a Tabulator always has one)
     style.apply(row_style, axis=1)
+
+
+def number_format(decimals: int) -> NumberFormatter:
+    """A table column's numbers: thousands separated, ``decimals`` places, ``MISSING`` for none."""
+    pattern = "0,0" + ("." + "0" * decimals if decimals else "")
+    return NumberFormatter(format=pattern, nan_format=MISSING, null_format=MISSING)
 
 
 def _last_read(at: str) -> str:

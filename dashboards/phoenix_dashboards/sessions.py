@@ -77,10 +77,12 @@ class LoginSessions:
             return session
 
     def end(self, session_id: str, reason: str) -> None:
-        """End the session (its token forgotten, its client closed), remembering why."""
+        """End the session (its token forgotten, its client closed), remembering why (the
+        first reason given: a page of an ended login only learns that it ended)."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
-            self._farewells[session_id] = (self._clock() + FAREWELL_SECONDS, reason)
+            if session is not None or session_id not in self._farewells:
+                self._farewells[session_id] = (self._clock() + FAREWELL_SECONDS, reason)
         if session is not None:
             session.client.close()
 

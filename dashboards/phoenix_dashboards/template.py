@@ -62,5 +62,6 @@ def site_page(
         main=list(main),
         sidebar=sidebar,
         sidebar_width=300,
+        site_url=site.url("fleet"),
         theme_toggle=False,
     )

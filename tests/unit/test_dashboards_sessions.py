@@ -98,6 +98,12 @@ def test_a_session_holds_its_client_until_logged_out_or_unused_and_says_why_once
     assert sessions.farewell(session.id) == "You logged out."
     assert sessions.farewell(session.id) is None  # said once
     assert isinstance(client, FakeClient) and client.closed
+    with pytest.raises(Unauthenticated, match="This login has ended"):
+        session.client.hosts()  # what another page of the login meets next
+    ended = sessions.open(FakeClient())
+    sessions.end(ended.id, "The token 'vic' was revoked.")
+    sessions.end(ended.id, "This login has ended: log in again.")
+    assert sessions.farewell(ended.id) == "The token 'vic' was revoked."
     idle = sessions.open(FakeClient())
     clock.now += 59
     assert sessions.get(idle.id) is idle  # used: its idle time starts again
