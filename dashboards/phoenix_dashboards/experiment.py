@@ -11,7 +11,7 @@ import param
 
 from phoenix_core.errors import NotFound, PhoenixError
 from phoenix_dashboards.experiment_tables import experiment_overview, variants_table
-from phoenix_dashboards.page import LivePage
+from phoenix_dashboards.page import LivePage, data_table
 
 __all__ = ["ExperimentPage"]
 
@@ -29,14 +29,7 @@ class ExperimentPage(LivePage):
         variants = pn.bind(variants_table, self.param.record)
         return pn.Column(
             pn.pane.Markdown(overview, css_classes=["phoenix-experiment"]),
-            pn.widgets.Tabulator(
-                variants,
-                show_index=False,
-                disabled=True,
-                selectable=False,
-                layout="fit_data_table",
-                css_classes=["phoenix-variants"],
-            ),
+            data_table(variants, "phoenix-variants"),
             sizing_mode="stretch_width",
         )
 

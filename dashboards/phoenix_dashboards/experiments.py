@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import panel as pn
-import panel_material_ui as pmui
 import param
 
 from phoenix_core.auth import Unauthenticated
@@ -25,9 +24,9 @@ from phoenix_dashboards.experiment_tables import (
     experiments_table,
     headline_outcome,
     matches,
-    savings_title,
+    savings_unit,
 )
-from phoenix_dashboards.page import MISSING, LivePage, number_format, styled
+from phoenix_dashboards.page import MISSING, LivePage, data_table, number_format
 from phoenix_dashboards.paging import Position, ScanResult, scan
 from phoenix_dashboards.template import WIDGET_WIDTH
 
@@ -87,22 +86,17 @@ class ExperimentsPage(LivePage):
         super().__init__(client, on_unauthenticated, **params)
 
     def content(self) -> pn.viewable.Viewable:
-        self._table = pn.widgets.Tabulator(
+        self._table = data_table(
             pn.bind(experiments_table, self.param.rows, self.param.outcomes),
-            titles=pn.bind(self._titles, self.param.outcomes),
+            "phoenix-experiments",
+            experiment_row_style,
+            titles=TITLES,
             hidden_columns=["id"],
             formatters={"series_change": number_format(1), "savings": number_format(2)},
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            layout="fit_data_table",
-            sizing_mode="stretch_width",
-            css_classes=["phoenix-experiments"],
         )
-        styled(self._table, experiment_row_style)
         self._table.on_click(self._clicked)
-        self._previous = pmui.Button(label="Previous", disabled=True, variant="outlined")
-        self._next = pmui.Button(label="Next", disabled=True, variant="outlined")
+        self._previous = pn.widgets.Button(label="Previous", disabled=True, variant="outline")
+        self._next = pn.widgets.Button(label="Next", disabled=True, variant="outline")
         self._previous.on_click(lambda event: self.previous_page())
         self._next.on_click(lambda event: self.next_page())
         where = pn.bind(self._where, self.param.page_number, self.param.rows)
@@ -122,12 +116,12 @@ class ExperimentsPage(LivePage):
 
     def controls(self) -> list[pn.viewable.Viewable]:
         return [
-            pmui.Select.from_param(self.param.state_filter, width=WIDGET_WIDTH),
-            pmui.Select.from_param(self.param.verdict_filter, width=WIDGET_WIDTH),
-            pmui.TextInput.from_param(self.param.text, width=WIDGET_WIDTH),
-            pmui.IntInput.from_param(self.param.page_size, width=WIDGET_WIDTH),
-            pmui.IntInput.from_param(self.param.fleet_hosts, width=WIDGET_WIDTH),
-            pmui.TextInput.from_param(self.param.price_book, width=WIDGET_WIDTH),
+            pn.widgets.Select.from_param(self.param.state_filter, width=WIDGET_WIDTH),
+            pn.widgets.Select.from_param(self.param.verdict_filter, width=WIDGET_WIDTH),
+            pn.widgets.TextInput.from_param(self.param.text, width=WIDGET_WIDTH),
+            pn.widgets.IntInput.from_param(self.param.page_size, width=WIDGET_WIDTH),
+            pn.widgets.IntInput.from_param(self.param.fleet_hosts, width=WIDGET_WIDTH),
+            pn.widgets.TextInput.from_param(self.param.price_book, width=WIDGET_WIDTH),
         ]
 
     # --- paging --------------------------------------------------------------------------
@@ -216,19 +210,15 @@ class ExperimentsPage(LivePage):
         if 0 <= event.row < len(rows):
             self._open_experiment(str(rows[event.row]["id"]))
 
-    @staticmethod
-    def _titles(outcomes: dict[str, Outcome]) -> dict[str, str]:
-        return {**TITLES, "savings": savings_title(outcomes)}
-
     def _caption(self, outcomes: dict[str, Outcome], fleet_hosts: int) -> str:
         books = sorted({o.price_book for o in outcomes.values() if o.price_book})
         book = ", ".join(books) or self.price_book.strip() or "the API's default"
         return (
             "Candidate: the verdict's winner, else the candidate that cut the most series. "
             "Series vs baseline: its active series against the baseline's (the verdict's "
-            f"comparison, %). Savings / month: its savings on {fleet_hosts:,} hosts under "
-            f"price book {book} (the API's cost). {MISSING}: not analysed, or no figure. "
-            "Click a row to open the experiment."
+            f"comparison, %). Savings / month: its savings, {savings_unit(outcomes)}, on "
+            f"{fleet_hosts:,} hosts under price book {book} (the API's cost). "
+            f"{MISSING}: not analysed, or no figure. Click a row to open the experiment."
         )
 
     @staticmethod

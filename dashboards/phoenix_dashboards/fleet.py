@@ -9,7 +9,6 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
-import panel_material_ui as pmui
 import param
 
 from phoenix_dashboards.fleet_tables import (
@@ -20,7 +19,7 @@ from phoenix_dashboards.fleet_tables import (
     fleet_table,
     host_row_style,
 )
-from phoenix_dashboards.page import LivePage, number_format, styled
+from phoenix_dashboards.page import LivePage, data_table, number_format
 from phoenix_dashboards.template import WIDGET_WIDTH
 
 __all__ = ["FleetPage", "FleetReading"]
@@ -57,42 +56,28 @@ class FleetPage(LivePage):
     def content(self) -> pn.viewable.Viewable:
         hosts = pn.bind(self._host_rows, self.param.hosts, self.param.collectors,
                         self.param.read_at, self.param.attention_only, self.param.text)  # fmt: skip
-        self._hosts_table = pn.widgets.Tabulator(
+        self._hosts_table = data_table(
             hosts,
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            layout="fit_data_table",
-            sizing_mode="stretch_width",
+            "phoenix-hosts",
+            host_row_style,
             formatters={"CPU (%)": number_format(1), "memory (%)": number_format(1)},
-            css_classes=["phoenix-hosts"],
         )
-        styled(self._hosts_table, host_row_style)
         collectors = pn.bind(self._collector_rows, self.param.collectors, self.param.read_at)
-        self._collectors_table = pn.widgets.Tabulator(
-            collectors,
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            layout="fit_data_table",
-            sizing_mode="stretch_width",
-            css_classes=["phoenix-collectors"],
-        )
-        styled(self._collectors_table, collector_row_style)
+        self._collectors_table = data_table(collectors, "phoenix-collectors", collector_row_style)
         self._no_collectors = pn.pane.Markdown(NO_COLLECTORS, visible=False)
         summary = pn.bind(
             self._summary, self.param.hosts, self.param.collectors, self.param.read_at
         )
         return pn.Column(
             pn.pane.Markdown(summary, css_classes=["phoenix-fleet-summary"]),
-            pmui.Typography("Hosts", variant="h6"),
+            pn.pane.Markdown("### Hosts"),
             pn.pane.Markdown(
                 "Status and host CPU and memory (% of the host) as of each host's last "
                 "heartbeat; age: since that heartbeat, when the page last read the API.",
                 styles={"color": "#555"},
             ),
             self._hosts_table,
-            pmui.Typography("Collectors of running experiments", variant="h6"),
+            pn.pane.Markdown("### Collectors of running experiments"),
             pn.pane.Markdown(
                 "Status and restarts as each agent last reported them. The API does not "
                 "report a collector's CPU or memory outside an experiment's analysis.",
@@ -105,8 +90,8 @@ class FleetPage(LivePage):
 
     def controls(self) -> list[pn.viewable.Viewable]:
         return [
-            pmui.Switch.from_param(self.param.attention_only),
-            pmui.TextInput.from_param(self.param.text, width=WIDGET_WIDTH),
+            pn.widgets.Checkbox.from_param(self.param.attention_only),
+            pn.widgets.TextInput.from_param(self.param.text, width=WIDGET_WIDTH),
         ]
 
     def read(self) -> FleetReading:

@@ -46,8 +46,8 @@ COLLECTOR_COLUMNS = [
     "last report age",
 ]
 _BAD_COLLECTOR = {"crash_looping", "failed", "gone"}
-_OFFLINE = "background-color: #fdecea; color: #8a1c13; font-weight: 600"
-_WARNING = "background-color: #fff4e5; color: #663c00; font-weight: 600"
+_OFFLINE = "background-color: #fdecea; color: #8a1c13"
+_WARNING = "background-color: #fff4e5; color: #663c00"
 
 
 def fleet_table(

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import panel as pn
-import panel_material_ui as pmui
 import param
 
 from phoenix_core.auth import Forbidden, Unauthenticated
@@ -38,19 +37,18 @@ class LoginPage(pn.viewable.Viewer):
         self._sessions = sessions
         self._api_url = api_url
         self._logged_in = logged_in
-        self.token = pmui.PasswordInput(
+        self.token = pn.widgets.PasswordInput(
             label="API token", placeholder="phx_u_…", width=420, css_classes=["phoenix-token"]
         )
-        self.submit = pmui.Button(label="Log in", color="primary", width=120)
+        self.submit = pn.widgets.Button(label="Log in", color="primary", width=120)
         self.submit.on_click(self._submit)
-        self.token.param.watch(self._submit, "enter_pressed")
-        self._reason = pmui.Alert(object=self.param.reason, severity="warning",
+        self._reason = pn.pane.Alert(object=self.param.reason, alert_type="warning",
                                   visible=self.param.reason.rx.bool())  # fmt: skip
-        self._message = pmui.Alert(object=self.param.message, severity="error",
+        self._message = pn.pane.Alert(object=self.param.message, alert_type="danger",
                                    visible=self.param.message.rx.bool(),
                                    css_classes=["phoenix-login-error"])  # fmt: skip
         self._layout = pn.Column(
-            pmui.Typography("Log in to the Phoenix dashboards", variant="h5"),
+            pn.pane.Markdown("## Log in to the Phoenix dashboards"),
             self._reason,
             pn.pane.Markdown(
                 f"The dashboards read the Phoenix API at `{api_url}` with your token, as the "

@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
-import panel_material_ui as pmui
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
@@ -27,7 +26,7 @@ from phoenix_dashboards.data import DashboardClient
 from phoenix_dashboards.formatting import timestamp
 from phoenix_dashboards.states import DataState
 
-__all__ = ["MISSING", "LivePage", "number_format", "styled"]
+__all__ = ["MISSING", "LivePage", "data_table", "number_format"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,7 @@ class LivePage(pn.viewable.Viewer):
         self.client = client
         self._on_unauthenticated = on_unauthenticated
         self._callback: Any = None
+        self._prefetch: asyncio.Future[Any] | None = None
         self._busy = False
         self.state = DataState(self.content())
 
@@ -88,8 +88,9 @@ class LivePage(pn.viewable.Viewer):
         if self._busy:
             return
         self._busy = True
+        prefetched, self._prefetch = self._prefetch, None
         try:
-            data = await asyncio.to_thread(self.read)
+            data = await (prefetched or asyncio.to_thread(self.read))
         except Unauthenticated as exc:
             self.state.error(f"The API no longer accepts your token: {exc}")
             self._on_unauthenticated(str(exc))
@@ -113,7 +114,9 @@ class LivePage(pn.viewable.Viewer):
             pn.state.execute(self.refresh)
 
     def start(self) -> None:
-        """Once served: the first read when the page has loaded, then the periodic one."""
+        """Once served: the first read starts now, in a thread, while the browser loads the
+        page; it is drawn once the page has loaded; then the periodic reads."""
+        self._prefetch = asyncio.get_running_loop().run_in_executor(None, self.read)
         pn.state.onload(self.refresh)
         self._callback = pn.state.add_periodic_callback(
             self.refresh,  # type: ignore[arg-type]  # (Panel awaits a coroutine function too)
@@ -133,8 +136,8 @@ class LivePage(pn.viewable.Viewer):
 
     def refresh_controls(self) -> list[pn.viewable.Viewable]:
         return [
-            pmui.Switch.from_param(self.param.running),
-            pmui.IntInput.from_param(self.param.refresh_seconds, width=120),
+            pn.widgets.Checkbox.from_param(self.param.running),
+            pn.widgets.IntInput.from_param(self.param.refresh_seconds, width=120),
             pn.pane.Markdown(
                 pn.bind(_last_read, self.param.last_refreshed),
                 css_classes=["phoenix-last-refreshed"],
@@ -145,11 +148,36 @@ class LivePage(pn.viewable.Viewer):
         return self.state.__panel__()
 
 
-def styled(table: pn.widgets.Tabulator, row_style: Callable[[pd.Series], list[str]]) -> None:
-    """Style each row of ``table`` by ``row_style`` (CSS per cell), whatever its value."""
-    style = table.style
-    assert style is not None  # (a Tabulator always has one)
-    style.apply(row_style, axis=1)
+def data_table(
+    value: Any,
+    css_class: str,
+    row_style: Callable[[pd.Series], list[str]] | None = None,
+    **options: Any,
+) -> pn.widgets.Tabulator:
+    """A read-only table of the API's data, as every page draws one: sized to its data, in
+    the page's width; each row styled by ``row_style`` (CSS per cell), whatever its value;
+    ``css_class`` names it for the browser tests."""
+    table = pn.widgets.Tabulator(
+        value,
+        show_index=False,
+        disabled=True,
+        selectable=False,
+        layout="fit_data_table",
+        sizing_mode="stretch_width",
+        css_classes=[css_class],
+        stylesheets=[_TABLE_CSS],
+        **options,
+    )
+    if row_style is not None:
+        style = table.style
+        assert style is not None  # (a Tabulator always has one)
+        style.apply(row_style, axis=1)
+    return table
+
+
+_TABLE_CSS = (
+    ".tabulator, .tabulator .tabulator-cell, .tabulator .tabulator-col-title { font-size: 13px; }"
+)
 
 
 def number_format(decimals: int) -> NumberFormatter:

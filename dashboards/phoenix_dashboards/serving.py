@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PREFIX", "Dashboards", "mount", "serve"]
 
+Drawn = pn.viewable.Viewable | pn.template.BaseTemplate
+"""What a route draws: the page in its template, or a redirect."""
 DEFAULT_PREFIX = "/dashboards"
 """Where the API process serves the dashboards."""
 
@@ -56,10 +58,10 @@ class Dashboards:
 
     # --- the pages -------------------------------------------------------------------------
 
-    def fleet(self) -> pn.viewable.Viewable:
+    def fleet(self) -> Drawn:
         return self._page("fleet", lambda visit: FleetPage(visit.client, visit.ended))
 
-    def experiments(self) -> pn.viewable.Viewable:
+    def experiments(self) -> Drawn:
         def build(visit: Visit) -> LivePage:
             def open_experiment(experiment_id: str) -> None:
                 visit.browser.go_to(self.site.url("experiment", id=experiment_id))
@@ -68,7 +70,7 @@ class Dashboards:
 
         return self._page("experiments", build)
 
-    def experiment(self) -> pn.viewable.Viewable:
+    def experiment(self) -> Drawn:
         experiment_id = _argument("id")
 
         def build(visit: Visit) -> LivePage:
@@ -76,7 +78,7 @@ class Dashboards:
 
         return self._page("experiment", build)
 
-    def login(self) -> pn.viewable.Viewable:
+    def login(self) -> Drawn:
         browser = BrowserActions(cookie_path=self.site.cookie_path)
         after = _argument("next")
         target = self.site.url(after if after in PAGES else "fleet")
@@ -90,7 +92,7 @@ class Dashboards:
 
     # --- what every page shares --------------------------------------------------------------
 
-    def _page(self, route: str, build: Callable[[Visit], LivePage]) -> pn.viewable.Viewable:
+    def _page(self, route: str, build: Callable[[Visit], LivePage]) -> Drawn:
         """The page ``build`` makes for the session's login, in the template; without a login,
         a redirect to the login page (which comes back here)."""
         browser = BrowserActions(cookie_path=self.site.cookie_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import panel as pn
-import panel_material_ui as pmui
 import param
 
 __all__ = ["DataState"]
@@ -27,9 +26,11 @@ class DataState(pn.viewable.Viewer):
         self._loading_text = pn.pane.Markdown(
             "Loading from the Phoenix API…", css_classes=["phoenix-loading"]
         )
-        self._loading = pn.Row(pmui.LoadingSpinner(value=True, size=24), self._loading_text)
-        self._error = pmui.Alert(object="", severity="error", css_classes=["phoenix-error"])
-        self._empty = pmui.Alert(object="", severity="info", css_classes=["phoenix-empty"])
+        self._loading = pn.Row(
+            pn.indicators.LoadingSpinner(value=True, size=24), self._loading_text
+        )
+        self._error = pn.pane.Alert(object="", alert_type="danger", css_classes=["phoenix-error"])
+        self._empty = pn.pane.Alert(object="", alert_type="info", css_classes=["phoenix-empty"])
         self._content = content
         self._layout = pn.Column(
             self._loading, self._error, self._empty, content, sizing_mode="stretch_width"

@@ -1,5 +1,9 @@
-"""The one template every page is drawn in (panel-material-ui's ``Page``): the title, the
-links between pages, the page's own controls in the sidebar, where the data comes from."""
+"""The one template every page is drawn in (Panel's ``BootstrapTemplate``): the title, the
+links between pages, the page's own controls in the sidebar, where the data comes from.
+
+Bootstrap rather than panel-material-ui's ``Page``: a page of 20 rows is drawn in ~0.6 s in
+it against ~0.9 s in ``Page`` (and ~0.75 s in ``FastListTemplate``) on this machine, before
+any data is read; the Experiments page's first page must be drawn in under 1 s."""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import panel as pn
-import panel_material_ui as pmui
-from panel_material_ui.template.base import Page
 
 __all__ = ["PAGES", "WIDGET_WIDTH", "Site", "site_page"]
 
@@ -42,7 +44,7 @@ def site_page(
     main: Sequence[pn.viewable.Viewable | pn.viewable.Viewer],
     controls: Sequence[pn.viewable.Viewable] = (),
     log_out: Callable[[], None] | None = None,
-) -> Page:
+) -> pn.template.BootstrapTemplate:
     """A page of the dashboards: ``main`` in the body; the links, ``controls`` and the log-out
     button in the sidebar."""
     links = " · ".join(f"[{name}]({site.url(route)})" for route, name in PAGES.items())
@@ -51,17 +53,20 @@ def site_page(
         *controls,
     ]
     if log_out is not None:
-        button = pmui.Button(label="Log out", variant="outlined", css_classes=["phoenix-logout"])
+        button = pn.widgets.Button(
+            label="Log out", variant="outline", css_classes=["phoenix-logout"]
+        )
         button.on_click(lambda event: log_out())
         sidebar.append(button)
     sidebar.append(
         pn.pane.Markdown(f"Data: the Phoenix API at `{site.api_url}`", styles={"color": "#555"})
     )
-    return Page(
+    # One root per area: the template adds each item of a list as a root of the document,
+    # and each root added walks every model again (~0.15 s of a page's 0.25 s to build).
+    return pn.template.BootstrapTemplate(
         title=f"Phoenix · {title}",
-        main=list(main),
-        sidebar=sidebar,
+        main=[pn.Column(*main, sizing_mode="stretch_width")],
+        sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width")],
         sidebar_width=300,
         site_url=site.url("fleet"),
-        theme_toggle=False,
     )

@@ -11,6 +11,7 @@ from that analysis exactly as after a real run.
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -198,15 +199,17 @@ def table_rows(
     page: Page, css_class: str, count: int, timeout: float = 15_000
 ) -> list[dict[str, str]]:
     """The rows a Tabulator (``css_class``) shows, each {column: text}, once it shows
-    ``count`` of them."""
+    ``count`` of them (rows of a hidden table, a page being read again, are not shown)."""
     rows = page.locator(f".{css_class} .tabulator-row")
-    deadline = datetime.now(UTC) + timedelta(milliseconds=timeout)
-    while rows.count() != count:
-        assert datetime.now(UTC) < deadline, f"{css_class}: {rows.count()} rows, not {count}"
-        page.wait_for_timeout(100)
-    return list(
-        rows.evaluate_all(
-            """rows => rows.map(r => Object.fromEntries([...r.querySelectorAll('.tabulator-cell')]
-                .map(c => [c.getAttribute('tabulator-field'), c.innerText.trim()])))"""
-        )
-    )
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        shown = rows.evaluate_all(_SHOWN_ROWS)
+        if len(shown) == count:
+            return list(shown)
+        assert time.monotonic() < deadline, f"{css_class}: {len(shown)} rows shown, not {count}"
+        page.wait_for_timeout(50)
+
+
+_SHOWN_ROWS = """rows => rows.filter(r => r.getClientRects().length > 0)
+    .map(r => Object.fromEntries([...r.querySelectorAll('.tabulator-cell')]
+        .map(c => [c.getAttribute('tabulator-field'), c.innerText.trim()])))"""

@@ -17,7 +17,7 @@ from phoenix_dashboards.experiment_tables import (
     experiments_table,
     headline_outcome,
     matches,
-    savings_title,
+    savings_unit,
 )
 from phoenix_dashboards.experiments import ExperimentsPage
 from phoenix_dashboards.paging import Position, scan
@@ -83,8 +83,8 @@ def test_rows_carry_the_figures_of_analysed_experiments_only() -> None:
     assert second["series_change"] != second["series_change"] or second["series_change"] is None
     assert "#edf7ed" in experiment_row_style(table.iloc[0])[0]
     assert experiment_row_style(table.iloc[1]) == [""] * len(table.columns)
-    assert savings_title({PASSED["id"]: outcome}) == "savings / month (USD)"
-    assert savings_title({}) == "savings / month"
+    assert savings_unit({PASSED["id"]: outcome}) == "in USD"
+    assert savings_unit({}) == "in the price book's currency"
 
 
 def _pages(items: list[dict[str, Any]], size: int) -> Any:
@@ -131,7 +131,9 @@ def test_the_page_lists_reads_figures_for_analysed_rows_and_pages_through_the_cu
     shown = page._table.value.set_index("name")
     assert shown.loc["drop pid", "savings"] == pytest.approx(1234.56)  # on 100 hosts
     assert shown.loc["top 5", "series_change"] == -3.0
-    assert page._table.titles["savings"] == "savings / month (USD)"
+    assert "Savings / month: its savings, in USD, on 100 hosts" in page._caption(
+        page.outcomes, page.fleet_hosts
+    )
     assert page.has_next and page._previous.disabled
     page.next_page()
     asyncio.run(page.refresh())  # (served, the page reads at once by itself)

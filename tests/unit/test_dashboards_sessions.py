@@ -189,3 +189,22 @@ def test_browser_actions_set_the_cookie_then_go_on() -> None:
     assert browser.action == {"cookie": "abc", "go_to": "/fleet"}
     browser.clear_session("/login")
     assert browser.action == {"cookie": "", "go_to": "/login"}
+
+
+def test_every_route_draws_its_page_for_a_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phoenix_dashboards import serving
+
+    fake = FakeClient(hosts=[host("web-1")])
+    dashboards = Dashboards("http://phoenix.test:8000", sessions=LoginSessions(lambda t: fake))
+    session = dashboards.sessions.open(fake)
+    monkeypatch.setattr(serving, "_cookie", lambda: session.id)
+
+    async def draw_all() -> list[object]:
+        return [build() for build in dashboards.routes().values()]
+
+    drawn = asyncio.run(draw_all())
+    assert all(isinstance(page, pn.template.BaseTemplate) for page in drawn)
+    assert [page.title for page in drawn] == [
+        "Phoenix · Fleet", "Phoenix · Fleet", "Phoenix · Experiments",
+        "Phoenix · Experiment", "Phoenix · Log in",
+    ]  # fmt: skip
