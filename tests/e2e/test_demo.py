@@ -23,6 +23,8 @@ def test_the_demo_runs_an_experiment_end_to_end() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "running -> analyzing" in out and "analyzing -> completed" in out
+    api = re.search(r"^Phoenix API listening on (\S+) ", out, re.MULTILINE)
+    assert api and f"Dashboards: {api.group(1)}/dashboards/ while the demo runs" in out, out
     rows = {
         m.group(1): (int(m.group(2)), int(m.group(3)))
         for m in re.finditer(r"^  (\S+)\s+\S+\s+(\d+)\s+(\d+)\s+\S+ %$", out, re.MULTILINE)

@@ -69,6 +69,8 @@ def demo(series: int, warmup: float, duration: float, keep: bool) -> None:
     processes, in a temporary folder), runs a baseline against two candidate pipelines under
     a high-cardinality load, follows it live, prints each variant's measured series next to
     the forecast, then the verdict with its reasons, the KPI table and the monthly savings.
+    With the dashboards extra installed, the API also serves the dashboards while the demo
+    runs: it prints their URL.
     Stops everything it started at the end. Exit status 0 when the experiment completed.
     """
     code = run_demo(series=series, warmup=warmup, duration=duration, keep=keep, echo=click.echo)
@@ -143,6 +145,13 @@ def _stop_leftovers(folder: Path) -> None:
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
+
+
+def _dashboards_installed() -> bool:
+    """Whether this install has the dashboards (the dashboards extra), without importing them."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("panel", "bokeh_fastapi"))
 
 
 def _ready(url: str) -> bool:
@@ -237,6 +246,7 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             "PHOENIX_CONTROLLER_REMOTE_WRITE_URL": f"{prom_url}/api/v1/write",
             "PHOENIX_CONTROLLER_PORT_RANGE_START": str(ports),
             "PHOENIX_CONTROLLER_PORT_RANGE_END": str(ports + 40),
+            "PHOENIX_DASHBOARDS": str(_dashboards_installed()).lower(),
         }
         api = stack.enter_context(
             _process(
@@ -252,6 +262,11 @@ def run_demo(  # noqa: PLR0915 (one story, told in order)
             raise ConfigurationError(f"The API did not start; see {folder / 'api.log'}.")
         api_url = first.split()[4]
         echo(first.strip())
+        if api_env["PHOENIX_DASHBOARDS"] == "true":
+            echo(
+                f"Dashboards: {api_url}/dashboards/ while the demo runs (a token to log in with:"
+                f" PHOENIX_DATABASE_URL={database_url} phoenix token create NAME --role viewer)"
+            )
         # 3. the agent (a drained agent leaves its collectors running: stop them after it)
         stack.callback(_stop_leftovers, folder)
         agent_env = base_env | {
