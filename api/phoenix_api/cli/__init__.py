@@ -51,9 +51,11 @@ def main() -> None:
       PHOENIX_DATABASE_URL  the database (unset: a SQLite file in PHOENIX_DATA_DIR,
                             by default ~/.local/share/phoenix)
     Through the REST API (experiment, host, pipeline, price-books, usage, cardinality,
-    recommendations, dashboards):
+    recommendations):
       PHOENIX_API_URL       the API's base URL (default http://127.0.0.1:8000)
       PHOENIX_TOKEN         a user's token, phx_u_... (from 'phoenix token create')
+    The dashboards (dashboards serve) read PHOENIX_API_URL too; each user logs in with
+    their own token.
 
     Every setting: docs/operations.md.
     """

@@ -47,9 +47,10 @@ def api() -> None:
 def api_serve(host: str | None, port: int | None) -> None:
     """Migrate the database to head, then serve the API until interrupted.
 
-    Prints the address it listens on as its first line of output. On SIGTERM (or Ctrl-C) it
-    stops at once: held long-polls are answered, live sessions closed (1001), requests under
-    way finish (at most 5 s more), the controller stops.
+    Prints the address it listens on as its first line of output. With PHOENIX_DASHBOARDS=true
+    it also serves the dashboards under /dashboards (their address is the second line). On
+    SIGTERM (or Ctrl-C) it stops at once: held long-polls are answered, live sessions closed
+    (1001), requests under way finish (at most 5 s more), the controller stops.
     """
     import uvicorn
 
