@@ -61,6 +61,7 @@ class LivePage(pn.viewable.Viewer):
         self._callback: Any = None
         self._prefetch: asyncio.Future[Any] | None = None
         self._busy = False
+        self._again = False
         self.state = DataState(self.content())
 
     # --- what each page defines ------------------------------------------------------------
@@ -84,10 +85,22 @@ class LivePage(pn.viewable.Viewer):
     # --- the shared machinery ------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Read the API and show the answer; a refresh under way makes this one a no-op."""
+        """Read the API and show the answer. Asked while a read is under way (a filter changed
+        meanwhile), it reads once more when that one is drawn: one read at a time."""
         if self._busy:
+            self._again = True
             return
         self._busy = True
+        try:
+            while True:
+                self._again = False
+                await self._read_and_draw()
+                if not self._again:
+                    return
+        finally:
+            self._busy = False
+
+    async def _read_and_draw(self) -> None:
         prefetched, self._prefetch = self._prefetch, None
         try:
             data = await (prefetched or asyncio.to_thread(self.read))
@@ -104,8 +117,6 @@ class LivePage(pn.viewable.Viewer):
             self.draw(data)
             with param.edit_constant(self):
                 self.last_refreshed = timestamp(datetime.now(UTC))
-        finally:
-            self._busy = False
 
     def refresh_soon(self) -> None:
         """Read again as soon as the loop is free, once started (unstarted, as in unit tests,

@@ -27,12 +27,10 @@ from phoenix_dashboards.template import PAGES, Site, site_page
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["DEFAULT_PREFIX", "Dashboards", "mount", "serve"]
+__all__ = ["Dashboards", "mount", "serve"]
 
 Drawn = pn.viewable.Viewable | pn.template.BaseTemplate
 """What a route draws: the page in its template, or a redirect."""
-DEFAULT_PREFIX = "/dashboards"
-"""Where the API process serves the dashboards."""
 
 
 class Dashboards:
@@ -154,7 +152,7 @@ def serve(
     )
 
 
-def mount(app: FastAPI, api_url: str, prefix: str = DEFAULT_PREFIX) -> Dashboards:
+def mount(app: FastAPI, api_url: str, prefix: str) -> Dashboards:
     """Serve the dashboards under ``prefix`` of ``app`` (Panel's FastAPI integration)."""
     from panel.io.fastapi import add_applications
     from starlette.routing import Mount

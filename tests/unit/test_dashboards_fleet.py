@@ -139,3 +139,14 @@ def test_a_refused_token_ends_the_login_and_stops_refreshing() -> None:
     asyncio.run(page.refresh())
     assert ended == ["The token 'vic' expired."]
     assert page.state.phase == "error" and not page.running
+
+
+def test_a_refresh_asked_during_a_read_reads_again_after_it() -> None:
+    client = FakeClient(hosts=[WEB1])
+    page = FleetPage(client)
+
+    async def twice() -> None:
+        await asyncio.gather(page.refresh(), page.refresh(), page.refresh())
+
+    asyncio.run(twice())
+    assert [name for name, _ in client.calls] == ["hosts", "collectors"] * 2
