@@ -235,6 +235,10 @@ class PhoenixClient:
     def verdict(self, experiment_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/v1/experiments/{experiment_id}/verdict").json())
 
+    def guardrail(self, experiment_id: str) -> dict[str, Any]:
+        """The query guardrail's findings: per candidate, every usage query and its outcome."""
+        return dict(self._call("GET", f"/api/v1/experiments/{experiment_id}/guardrail").json())
+
     def cost(
         self,
         experiment_id: str,

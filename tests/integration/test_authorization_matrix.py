@@ -41,6 +41,7 @@ TABLE = {
     ("POST", "/api/v1/experiments/{experiment_id}/dry-run"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/kpis"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/verdict"): VIEWER,
+    ("GET", "/api/v1/experiments/{experiment_id}/guardrail"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/cost"): VIEWER,
     ("POST", "/api/v1/experiments/{experiment_id}/analysis"): OPERATOR,
     ("GET", "/api/v1/cardinality"): VIEWER,
