@@ -437,6 +437,11 @@ class PhoenixClient:
         """Delete a usage source and all its versions (admins)."""
         self._call("DELETE", f"/api/v1/usage-sources/{_segment(name)}")
 
+    # the caller
+    def whoami(self) -> dict[str, Any]:
+        """The token's name, kind, role, expiry and the roles whose routes it may use."""
+        return dict(self._call("GET", "/api/v1/whoami").json())
+
     # hosts
     def hosts(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/hosts").json())

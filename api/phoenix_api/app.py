@@ -25,6 +25,7 @@ from phoenix_api.routers import (
     experiments,
     fleet,
     health,
+    identity,
     live,
     pipelines,
     price_books,
@@ -162,6 +163,7 @@ def create_app(
         price_books,
         usage,
         recommendations,
+        identity,
         live,
     ):
         app.include_router(module.router)
