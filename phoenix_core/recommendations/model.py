@@ -45,6 +45,8 @@ class Kind(StrEnum):
     """Labels of a read metric that no query depends on: removed, coinciding series summed."""
     TOP_K = "top_k"
     """A label that looks like processes, pods or ids: only its k biggest values are kept."""
+    DROP_UNREAD_METRICS = "drop_unread_metrics"
+    """Every metric recommended dropped alone (two or more), dropped in one step."""
 
 
 class _Model(BaseModel):

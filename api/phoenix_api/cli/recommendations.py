@@ -87,11 +87,11 @@ def recommendations(
     PHOENIX_TOKEN).
 
     From the inventory of Phoenix's Prometheus over the last --since and the usage sources:
-    drop metrics no query reads, drop labels no query depends on (the series that merge are
-    summed, where the collector can), keep the top k values of labels that look like
-    processes, pods or ids. Each is forecast on the real series, priced under the price book
-    and listed with who reads what it touches; 'phoenix recommendations experiment ID' makes a
-    draft experiment of one (docs/recommendations.md)."""
+    drop metrics no query reads (and, when several are, all of them in one step), drop labels
+    no query depends on (the series that merge are summed, where the collector can), keep the
+    top k values of labels that look like processes, pods or ids. Each is forecast on the real
+    series, priced under the price book and listed with who reads what it touches; 'phoenix
+    recommendations experiment ID' makes a draft experiment of one (docs/recommendations.md)."""
     if ctx.invoked_subcommand is not None:
         return
     from phoenix_core.metrics.cardinality import duration_seconds
@@ -220,14 +220,14 @@ def recommendation_lines(answer: dict[str, Any]) -> list[str]:
     rows = answer["recommendations"]
     if rows:
         lines.append(
-            f"{'#':>3}  {'ID':<16}  {'KIND':<11}  {'SERIES':>17}  {'SAVES/MONTH':>14}  WHAT"
+            f"{'#':>3}  {'ID':<16}  {'KIND':<19}  {'SERIES':>17}  {'SAVES/MONTH':>14}  WHAT"
         )
     for rank, row in enumerate(rows, 1):
         series = f"{row['series_before']:,} -> {row['series_after']:,}"
         saved = row["savings"]["monthly"]
         money = f"{saved:,.2f} {currency}" if saved is not None else "n/a"
         lines.append(
-            f"{rank:>3}  {row['id']:<16}  {row['kind']:<11}  {series:>17}  {money:>14}  "
+            f"{rank:>3}  {row['id']:<16}  {row['kind']:<19}  {series:>17}  {money:>14}  "
             f"{row['title']}"
         )
         lines.append(f"{'':>5}usage: {row['usage']['summary']}")

@@ -84,11 +84,12 @@ def recommendations(
         int, Query(ge=1, le=10_000, description="Recommendations and refusals listed, each.")
     ] = DEFAULT_LIMIT,
 ) -> RecommendationSet:
-    """Drop unread metrics, drop labels no query depends on (summing the series that merge,
-    where the collector can), keep the top k of labels that look like processes, pods or ids;
-    each forecast on the real series, priced under ``price_book`` and ranked by savings, with
-    the usage evidence; and the reductions considered and refused, with why. Every computed
-    recommendation is kept under its id (``POST …/{id}/experiment``)."""
+    """Drop unread metrics (and, when several are, all of them in one step), drop labels no
+    query depends on (summing the series that merge, where the collector can), keep the top k
+    of labels that look like processes, pods or ids; each forecast on the real series, priced
+    under ``price_book`` and ranked by savings, with the usage evidence; and the reductions
+    considered and refused, with why. Every computed recommendation is kept under its id
+    (``POST …/{id}/experiment``)."""
     query = RecommendationQuery(
         selector=window.selector,
         start=window.start,
