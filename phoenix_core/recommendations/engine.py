@@ -112,6 +112,9 @@ class Inputs:
     top_k: int = 20
     incomplete: str | None = None
     """Why the usage cannot say that nothing reads a metric or label (None: it can)."""
+    usage_warning: str | None = None
+    """The usage is incomplete and that is accepted: every recommendation's evidence carries
+    this warning (which queries failed to parse, and that it may break them)."""
     series_budget: int = DEFAULT_SERIES_BUDGET
 
 
@@ -293,7 +296,9 @@ class _Forecaster:
                 for e in result.effects
             ],
             savings=self._savings(before - after),
-            usage=candidate.usage,
+            usage=candidate.usage.model_copy(update={"warning": self.inputs.usage_warning})
+            if self.inputs.usage_warning
+            else candidate.usage,
             usage_sources=list(self.inputs.usage_sources),
             critical_selectors=list(self.inputs.critical_selectors),
             protects=_protections(series, candidate),

@@ -33,6 +33,7 @@ from phoenix_core.recommendations import (
     RecommendationSet,
     recommend,
 )
+from phoenix_core.recommendations.completeness import completeness
 from phoenix_core.recommendations.model import Timing
 from phoenix_core.spec import ExperimentSpec, Sink, Source
 from phoenix_core.store.experiments import ExperimentRecord
@@ -86,6 +87,9 @@ class RecommendationQuery:
     scrape_interval_seconds: float = DEFAULT_SCRAPE_INTERVAL
     top_k: int = DEFAULT_TOP_K
     limit: int = DEFAULT_LIMIT
+    accept_incomplete_usage: bool = False
+    """Recommend from the queries that parsed even when some did not (each recommendation then
+    warns of them); False: nothing is proposed while any query failed to parse."""
 
 
 class ExperimentDraft(BaseModel):
@@ -95,7 +99,11 @@ class ExperimentDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, description="Default: the recommendation's title.")
-    description: str | None = Field(default=None, description="Default: why it is proposed.")
+    description: str | None = Field(
+        default=None,
+        description="Default: why it is proposed. A recommendation computed from an incomplete "
+        "usage puts its usage warning first either way.",
+    )
     hosts: list[str] | None = Field(default=None, description="Hostnames; or host_selector.")
     host_selector: dict[str, str] | None = Field(
         default=None, description="Every active host with these labels; or hosts."
@@ -202,6 +210,10 @@ class Recommendations:
             report = usage(session, query.usage_sources)
         sources = tuple(f"{read.source.name}@{read.version.version}" for read in report.sources)
         index = UsageIndex(record for read in report.sources for record in read.records)
+        usage_state = completeness(
+            [(name, read.records) for name, read in zip(sources, report.sources, strict=True)],
+            accept=query.accept_incomplete_usage,
+        )
         timings.append(_timing("usage: the stored sources read", began))
         began = time.perf_counter()
         inventory = self.cardinality.inventory(query.selector, query.start, query.end, MAX_LIMIT)
@@ -216,7 +228,8 @@ class Recommendations:
             pricing=Pricing(book, query.fleet_hosts, query.scrape_interval_seconds),
             critical_selectors=tuple(selector.text for selector in critical),
             top_k=query.top_k,
-            incomplete=_incomplete(index, sources),
+            incomplete=usage_state.refused,
+            usage_warning=usage_state.recommendation_warning,
             series_budget=self.series_budget,
         )
         window = Window(parse_selector(inventory.selector), inventory.start, inventory.end)
@@ -245,6 +258,8 @@ class Recommendations:
             )
         if inputs.incomplete:
             notes.append(f"nothing is proposed: {inputs.incomplete}")
+        if usage_state.note:
+            notes.append(usage_state.note)
         return RecommendationSet(
             selector=inventory.selector,
             start=inventory.start,
@@ -254,7 +269,9 @@ class Recommendations:
             total_series=inventory.total_series,
             metric_count=inventory.metric_count,
             usage_sources=list(sources),
-            usage_complete=inputs.incomplete is None,
+            usage_complete=usage_state.complete,
+            accept_incomplete_usage=query.accept_incomplete_usage,
+            usage_warning=usage_state.set_warning,
             price_book=book.name,
             currency=book.currency,
             fleet_hosts=query.fleet_hosts,
@@ -309,9 +326,12 @@ def draft_spec(found: Recommendation, draft: ExperimentDraft) -> dict[str, Any]:
             f"on {saved.fleet_hosts:,} hosts"
         )
     description += f". Usage: {found.usage.summary}."
+    description = draft.description or description
+    if found.usage.warning:  # first, whoever wrote the rest: cut at 4,000 characters, it stays
+        description = f"Computed from an incomplete usage: {found.usage.warning}. {description}"
     spec: dict[str, Any] = {
         "name": (draft.name or f"{found.title} (recommendation {found.id})")[:200],
-        "description": (draft.description or description)[:4000],
+        "description": description[:4000],
         "collector": found.collector.value,
         "variants": [
             {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -389,25 +409,6 @@ def _checked(query: RecommendationQuery, cardinality: Cardinality) -> list[Selec
     if errors:
         raise ValidationFailed(errors)
     return critical
-
-
-def _incomplete(index: UsageIndex, sources: Sequence[str]) -> str | None:
-    """Why the usage cannot say that nothing reads a metric or label; None when it can."""
-    if not sources:
-        return (
-            "no usage source is stored, so nothing says who reads what: upload the rule files, "
-            "dashboards and query lists that read these metrics (phoenix usage add)"
-        )
-    if index.complete:
-        return None
-    failed = [record for record in index.records if record.status == "error"]
-    first = failed[0]
-    return (
-        f"the usage is incomplete: {len(failed)} "
-        f"{'query' if len(failed) == 1 else 'queries'} failed to parse, and an unparsed query "
-        f"could read anything (first: {first.source}: {first.message}); fix them or leave "
-        "their sources out"
-    )
 
 
 def _timing(purpose: str, began: float) -> Timing:

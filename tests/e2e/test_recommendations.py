@@ -315,6 +315,7 @@ def test_every_recommendation_and_refusal_is_the_one_worked_out_by_hand(
         "summary": "none of these 2 metrics is read",
         "query_count": 0,
         "queries": [],
+        "warning": None,
     }
     assert combined["targets"] == [{"job": "shop", "instance": world.exporter, "series": 34}]
 
@@ -323,6 +324,7 @@ def test_every_recommendation_and_refusal_is_the_one_worked_out_by_hand(
         "summary": "none: no query reads it",
         "query_count": 0,
         "queries": [],
+        "warning": None,
     }
     assert memory["pipeline"]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
     if collector == "otelcol":
@@ -365,6 +367,46 @@ def test_nothing_is_proposed_while_a_query_does_not_parse(world: ShopWorld) -> N
     ):
         assert refused[title].startswith(f"{title}: {why}"), refused
     assert answer["notes"][-1].startswith(f"nothing is proposed: {why}")
+    assert answer["usage_warning"] is None and answer["accept_incomplete_usage"] is False
+
+
+def test_accepted_an_incomplete_usage_recommends_and_warns_everywhere(world: ShopWorld) -> None:
+    # the broken query reads memory (cut short: sum(rate(shop_process_memory_bytes[5m])), but
+    # nobody can tell: from the queries that parsed, the recommendations are the usual ones
+    failed = "1 query of broken-queries@1 failed to parse and could read any metric"
+    warning = f"{failed}: this recommendation may break it"
+    with_broken = [*SOURCES, "broken-queries"]
+    with world.client() as client:
+        answer = recommend(world, client, usage_sources=with_broken, accept_incomplete_usage=True)
+        assert _ranked(answer) == _expected(PROMETHEUS_AGENT)
+        assert answer["usage_complete"] is False and answer["accept_incomplete_usage"] is True
+        assert answer["usage_sources"][-1] == "broken-queries@1"
+        assert answer["usage_warning"] == (
+            f"{failed}: the recommendations were computed from the queries that parsed "
+            "(accept_incomplete_usage), and each may break it"
+        )
+        assert [r["usage"]["warning"] for r in answer["recommendations"]] == [warning] * 4
+        memory = answer["recommendations"][2]
+        assert client.recommendation(memory["id"])["usage"]["warning"] == warning
+        draft = client.experiment_from_recommendation(memory["id"], hosts=["web-1"])
+        assert draft["spec"]["description"].startswith(
+            f"Computed from an incomplete usage: {warning}. Recommendation {memory['id']} "
+            f"(drop_metric): drop metric {MEMORY}. Forecast: 31 -> 0 series"
+        )
+
+    env = {"PHOENIX_API_URL": world.url, "PHOENIX_TOKEN": world.operator}
+    args = ["recommendations", "--selector", SELECTOR, "--top-k", "5", "--limit", "1"]
+    for source in with_broken:
+        args += ["--usage-source", source]
+    for flags in ([], ["--accept-incomplete-usage"]):
+        shown = run_cli("phoenix", [*args, *flags], env)
+        assert shown.returncode == 0, shown.stderr
+        said = shown.stdout.splitlines()
+        assert ("No recommendation." in said) is not bool(flags)
+        assert (f"  warning: {answer['usage_warning']}" in said) is bool(flags)
+    best = next(row for row in map(str.split, said) if len(row) > 1 and _is_id(row[1]))[1]
+    shown = run_cli("phoenix", ["recommendations", "show", best], env)
+    assert f"  warning: {warning}" in shown.stdout.splitlines()
 
 
 def test_a_draft_experiment_of_the_best_one_dry_runs_and_starts(world: ShopWorld) -> None:

@@ -127,6 +127,7 @@ def _errors(response: Any) -> list[tuple[str, str]]:
         ({"top_k": 0}, "query.top_k", "greater than or equal to 1"),
         ({"limit": 10_001}, "query.limit", "less than or equal to 10000"),
         ({"usage_sources": "a b"}, "query.usage_sources", "is not NAME or NAME@VERSION"),
+        ({"accept_incomplete_usage": "maybe"}, "query.accept_incomplete_usage", "valid boolean"),
     ],
 )
 def test_a_bad_parameter_is_refused_by_name_before_prometheus_is_asked(

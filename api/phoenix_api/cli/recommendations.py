@@ -66,6 +66,13 @@ __all__ = ["recommendation_lines", "recommendations"]
     show_default=True,
     help="Recommendations and refusals shown, each.",
 )
+@click.option(
+    "--accept-incomplete-usage",
+    is_flag=True,
+    help="Recommend even while some usage queries failed to parse, from those that did; each "
+    "recommendation then warns that it may break the queries that failed (default: nothing is "
+    "recommended until they are fixed or their sources left out).",
+)
 @OUTPUT
 @click.pass_context
 def recommendations(
@@ -81,6 +88,7 @@ def recommendations(
     scrape_interval: float,
     top_k: int,
     limit: int,
+    accept_incomplete_usage: bool,
     output: str,
 ) -> None:
     """Reductions ranked by savings, and what was refused (REST API: PHOENIX_API_URL,
@@ -112,6 +120,7 @@ def recommendations(
             scrape_interval_seconds=scrape_interval,
             top_k=top_k,
             limit=limit,
+            accept_incomplete_usage=accept_incomplete_usage,
         )
     if output == "json":
         click.echo(json.dumps(answer, indent=2))
@@ -215,8 +224,10 @@ def recommendation_lines(answer: dict[str, Any]) -> list[str]:
         f"  savings under {answer['price_book']} on {answer['fleet_hosts']:,} hosts, a sample "
         f"every {answer['scrape_interval_seconds']:g} s"
         + (f", of {cost:,.2f} {currency} a month" if cost is not None else ""),
-        "",
     ]
+    if answer.get("usage_warning"):
+        lines.append(f"  warning: {answer['usage_warning']}")
+    lines.append("")
     rows = answer["recommendations"]
     if rows:
         lines.append(
@@ -269,6 +280,8 @@ def detail_lines(found: dict[str, Any]) -> list[str]:
     lines.append(
         f"  usage ({', '.join(found['usage_sources']) or 'none'}): {found['usage']['summary']}"
     )
+    if found["usage"].get("warning"):
+        lines.append(f"  warning: {found['usage']['warning']}")
     lines += [
         f"    - {q['where']}: {q['query']} [{q['labels']}]" for q in found["usage"]["queries"]
     ]

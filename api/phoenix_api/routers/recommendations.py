@@ -83,6 +83,17 @@ def recommendations(
     limit: Annotated[
         int, Query(ge=1, le=10_000, description="Recommendations and refusals listed, each.")
     ] = DEFAULT_LIMIT,
+    accept_incomplete_usage: Annotated[
+        bool,
+        Query(
+            description="Recommend even while some usage queries failed to parse, from the "
+            "queries that did: a query that failed could read anything a recommendation "
+            "removes. usage_complete stays false; usage_warning, and every recommendation's "
+            "usage.warning (kept with it, and put in a draft's description), say how many "
+            "failed and in which sources. Default false: nothing is proposed while one fails. "
+            "No usage source stored: nothing is proposed either way.",
+        ),
+    ] = False,
 ) -> RecommendationSet:
     """Drop unread metrics (and, when several are, all of them in one step), drop labels no
     query depends on (summing the series that merge, where the collector can), keep the top k
@@ -104,6 +115,7 @@ def recommendations(
         scrape_interval_seconds=scrape_interval_seconds,
         top_k=top_k,
         limit=limit,
+        accept_incomplete_usage=accept_incomplete_usage,
     )
     try:
         return services(request).recommendations.compute(query, actor=caller(request).actor)
