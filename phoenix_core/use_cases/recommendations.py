@@ -1,8 +1,9 @@
 """Recommendations as users ask for them (``GET /api/v1/recommendations``): the inventory of a
 selector over a window (``Cardinality``), the usage of the stored sources, the series of the
 metrics a candidate touches from the same Prometheus, then ``phoenix_core.recommendations``;
-each computed recommendation is stored under its id, and a draft experiment is made of one
-(``POST /api/v1/recommendations/{id}/experiment``). See docs/recommendations.md.
+each computed recommendation is stored under its id (those last computed longer ago than the
+retention are deleted then, and read as absent until they are), and a draft experiment is made
+of one (``POST /api/v1/recommendations/{id}/experiment``). See docs/recommendations.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
@@ -49,6 +50,7 @@ from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "DEFAULT_RETENTION",
     "DEFAULT_SCRAPE_INTERVAL",
     "DEFAULT_TOP_K",
     "MAX_SOURCES",
@@ -65,6 +67,9 @@ DEFAULT_LIMIT = 20
 DEFAULT_TOP_K = 20
 DEFAULT_SCRAPE_INTERVAL = 15.0
 """Seconds; the controller's default scrape interval."""
+DEFAULT_RETENTION = timedelta(days=30)
+"""How long a stored recommendation outlives its last computation (the API's
+``PHOENIX_RECOMMENDATIONS_RETENTION_DAYS``)."""
 MAX_SOURCES = 20
 """The most scrape targets a draft takes from a recommendation's series (more: give sources)."""
 _QUERY_CHARS = 4_000  # metric names per series query: a URL of a few kB at most
@@ -177,6 +182,9 @@ class Recommendations:
     """Opens the Prometheus the series are fetched from (the one ``cardinality`` reads)."""
     series_budget: int = DEFAULT_SERIES_BUDGET
     clock: Callable[[], datetime] = field(default=utcnow)
+    retention: timedelta = DEFAULT_RETENTION
+    """A stored recommendation last computed longer ago is expired: deleted by the next
+    computation, absent to ``get`` meanwhile."""
 
     @classmethod
     def from_prometheus(
@@ -188,6 +196,7 @@ class Recommendations:
         *,
         prometheus_url: str,
         timeout: float = 120,
+        retention: timedelta = DEFAULT_RETENTION,
     ) -> Recommendations:
         """The production wiring: the series from the Prometheus at ``prometheus_url``."""
         from phoenix_core.metrics.reader import PrometheusReader
@@ -195,11 +204,12 @@ class Recommendations:
         def reader() -> SeriesReader:
             return PrometheusReader(prometheus_url, timeout=timeout)
 
-        return cls(store, cardinality, experiments, library, reader)
+        return cls(store, cardinality, experiments, library, reader, retention=retention)
 
     def compute(self, query: RecommendationQuery, *, actor: str) -> RecommendationSet:
         """Every recommendation for ``query``, ranked by savings (the first ``limit`` of them
-        and of the refusals in the answer, every one stored under its id). ``ValidationFailed``
+        and of the refusals in the answer, every one stored under its id, and those stored
+        that expired deleted, in the same transaction). ``ValidationFailed``
         names each parameter at fault before anything is asked; ``NotFound`` for an unknown
         price book or usage source; ``MetricsUnavailable`` when Prometheus does not answer."""
         timings: list[Timing] = []
@@ -233,6 +243,7 @@ class Recommendations:
             series_budget=self.series_budget,
         )
         window = Window(parse_selector(inventory.selector), inventory.start, inventory.end)
+        now = self.clock()
         with closing(self.reader()) as reader:
             outcome = recommend(
                 inputs,
@@ -241,10 +252,12 @@ class Recommendations:
                 total_series=inventory.total_series,
                 series=PrometheusSeries(reader, window),
                 library=self.library,
-                now=self.clock(),
+                now=now,
             )
         with self.store.session() as session:
-            RecommendationRepository(session).save(outcome.recommendations, actor=actor)
+            stored = RecommendationRepository(session)
+            stored.save(outcome.recommendations, actor=actor, computed_at=now)
+            stored.expire(now - self.retention)
         notes = list(outcome.notes)
         if inventory.metric_count > len(inventory.metrics):
             notes.append(
@@ -286,15 +299,20 @@ class Recommendations:
         )
 
     def get(self, recommendation_id: str) -> Recommendation:
-        """The recommendation stored under ``recommendation_id``; ``NotFound`` if none."""
+        """The recommendation stored under ``recommendation_id``; ``NotFound`` if none, or if
+        it expired (last computed longer ago than the retention)."""
+        cutoff = self.clock() - self.retention
         with self.store.session() as session:
-            found = RecommendationRepository(session).get(recommendation_id)
+            found = RecommendationRepository(session).get(recommendation_id, computed_since=cutoff)
         if found is None:
+            days = self.retention / timedelta(days=1)
             raise NotFound(
                 "recommendation",
                 recommendation_id,
-                detail=f"No recommendation '{recommendation_id}' is stored: list them "
-                "(GET /api/v1/recommendations) to compute them again.",
+                detail=f"No recommendation '{recommendation_id}' is stored: it expired (a "
+                f"recommendation is kept {days:g} day{'' if days == 1 else 's'} after it was "
+                "last computed) or was never "
+                "computed. List them again (GET /api/v1/recommendations) to compute it again.",
             )
         return found
 

@@ -100,7 +100,8 @@ def recommendations(
     of labels that look like processes, pods or ids; each forecast on the real series, priced
     under ``price_book`` and ranked by savings, with the usage evidence; and the reductions
     considered and refused, with why. Every computed recommendation is kept under its id
-    (``POST …/{id}/experiment``)."""
+    (``POST …/{id}/experiment``); those last computed longer ago than the retention
+    (``PHOENIX_RECOMMENDATIONS_RETENTION_DAYS``) are deleted."""
     query = RecommendationQuery(
         selector=window.selector,
         start=window.start,
@@ -137,9 +138,21 @@ def _renamed(exc: ValidationFailed) -> ValidationFailed:
     )
 
 
-@router.get("/{recommendation_id}", response_model=Recommendation)
+@router.get(
+    "/{recommendation_id}",
+    response_model=Recommendation,
+    responses={
+        404: {
+            "description": "No recommendation is stored under this id: it expired "
+            "(PHOENIX_RECOMMENDATIONS_RETENTION_DAYS after it was last computed) or was never "
+            "computed; list them again."
+        }
+    },
+)
 def recommendation(recommendation_id: RecommendationId, request: Request) -> Recommendation:
-    """A recommendation as last computed (404: list them again to compute them)."""
+    """A recommendation as last computed; one last computed longer ago than the retention
+    (``PHOENIX_RECOMMENDATIONS_RETENTION_DAYS``, 30 days by default) has expired: 404, list
+    them again to compute it again."""
     return services(request).recommendations.get(recommendation_id)
 
 
@@ -147,7 +160,7 @@ def recommendation(recommendation_id: RecommendationId, request: Request) -> Rec
     "/{recommendation_id}/experiment",
     response_model=ExperimentRecord,
     status_code=201,
-    responses={404: {"description": "No recommendation is stored under this id."}},
+    responses={404: {"description": "No recommendation is stored under this id (or it expired)."}},
 )
 def experiment(
     recommendation_id: RecommendationId,
