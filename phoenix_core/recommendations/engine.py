@@ -161,13 +161,12 @@ def recommend(
     with clock(f"forecast: {len(admitted)} candidates through the simulator"):
         forecaster = _Forecaster(inputs, frame, library, total_series, now)
         made = [forecaster.run(candidate) for candidate in admitted]
-        # the single drops that survived, in one step (their series are fetched already)
-        combined = unread_metrics_candidate(
-            [m for m in made if isinstance(m, Recommendation)],
-            inputs.usage,
-            inputs.critical_selectors,
-        )
-        if combined is not None:
+    # the single drops that survived, in one step (their series are fetched already)
+    combined = unread_metrics_candidate(
+        [m for m in made if isinstance(m, Recommendation)], inputs.usage, inputs.critical_selectors
+    )
+    if combined is not None:
+        with clock(f"forecast: the {len(combined.metrics)} unread metrics together"):
             made.append(forecaster.run(combined))
     recommendations = [m for m in made if isinstance(m, Recommendation)]
     refusals += [m for m in made if isinstance(m, Refusal)]

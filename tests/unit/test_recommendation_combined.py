@@ -40,6 +40,7 @@ def test_the_shops_single_drops_make_one_combined_drop(collector: CollectorKind)
     assert (combined.usage.query_count, combined.usage.queries) == (0, [])
     # ranked with the rest: second, between the top-k (617.60) and memory alone (370.60)
     assert outcome.recommendations[1] == combined
+    assert "forecast: the 2 unread metrics together" in [t.purpose for t in outcome.timings]
 
 
 def test_the_combined_drop_is_priced_on_the_whole_bill_not_summed() -> None:
