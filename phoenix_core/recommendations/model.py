@@ -215,12 +215,14 @@ class RecommendationSet(_Model):
         "nothing is proposed, unless accept_incomplete_usage (and some source is stored)."
     )
     accept_incomplete_usage: bool = Field(
-        description="As asked: recommend from the queries that parsed even when some did not."
+        default=False,
+        description="As asked: recommend from the queries that parsed even when some did not.",
     )
     usage_warning: str | None = Field(
+        default=None,
         description="Null unless recommendations were computed from an incomplete usage "
         "(accept_incomplete_usage): how many queries failed to parse, in which sources; each "
-        "recommendation's usage.warning says the same of it."
+        "recommendation's usage.warning says the same of it.",
     )
     price_book: str
     currency: str

@@ -208,10 +208,10 @@ class Recommendations:
 
     def compute(self, query: RecommendationQuery, *, actor: str) -> RecommendationSet:
         """Every recommendation for ``query``, ranked by savings (the first ``limit`` of them
-        and of the refusals in the answer, every one stored under its id, and those stored
-        that expired deleted, in the same transaction). ``ValidationFailed``
-        names each parameter at fault before anything is asked; ``NotFound`` for an unknown
-        price book or usage source; ``MetricsUnavailable`` when Prometheus does not answer."""
+        and of the refusals in the answer; every one stored under its id, and the expired ones
+        deleted, in one transaction). ``ValidationFailed`` names each parameter at fault before
+        anything is asked; ``NotFound`` for an unknown price book or usage source;
+        ``MetricsUnavailable`` when Prometheus does not answer."""
         timings: list[Timing] = []
         began = time.perf_counter()
         critical = _checked(query, self.cardinality)
@@ -311,8 +311,8 @@ class Recommendations:
                 recommendation_id,
                 detail=f"No recommendation '{recommendation_id}' is stored: it expired (a "
                 f"recommendation is kept {days:g} day{'' if days == 1 else 's'} after it was "
-                "last computed) or was never "
-                "computed. List them again (GET /api/v1/recommendations) to compute it again.",
+                "last computed) or was never computed. List them again (GET "
+                "/api/v1/recommendations) to compute it again.",
             )
         return found
 
