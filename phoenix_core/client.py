@@ -298,6 +298,7 @@ class PhoenixClient:
         scrape_interval_seconds: float | None = None,
         top_k: int | None = None,
         limit: int | None = None,
+        accept_incomplete_usage: bool = False,
         timeout: float = 300.0,
     ) -> dict[str, Any]:
         """Reductions for the series ``selector`` matches over ``[start, end]`` (defaults:
@@ -305,7 +306,9 @@ class PhoenixClient:
         source's latest version), ranked by monthly savings under ``price_book`` on
         ``fleet_hosts`` hosts: ``recommendations`` (each with its forecast, savings, usage
         evidence, critical selectors and pipeline) and ``refusals`` (what was considered and
-        why not). It takes an inventory of the store: ``timeout`` is longer than calls'."""
+        why not). ``accept_incomplete_usage``: recommend from the queries that parsed even when
+        some did not (``usage_warning`` and each recommendation's ``usage.warning`` say which
+        failed). It takes an inventory of the store: ``timeout`` is longer than calls'."""
         params: dict[str, Any] = {}
         for name, value in (("selector", selector), ("start", start), ("end", end)):
             if value is not None:
@@ -324,6 +327,8 @@ class PhoenixClient:
         ):
             if given is not None:
                 params[name] = given
+        if accept_incomplete_usage:
+            params["accept_incomplete_usage"] = "true"
         response = self._call("GET", "/api/v1/recommendations", params=params, timeout=timeout)
         return dict(response.json())
 

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -138,6 +139,7 @@ def create_app(
             experiment_cases,
             controller.library,
             prometheus_url=controller_settings.prometheus_url,
+            retention=timedelta(days=settings.recommendations_retention_days),
         ),
         library=controller.library,
         event_hub=event_hub,
