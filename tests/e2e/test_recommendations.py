@@ -60,22 +60,12 @@ from support.shop import (
     SESSIONS,
     USAGE_FILES,
     ShopWorld,
+    grafana,
     shop_world,
 )
 
 CRITICAL = ['shop_queue_depth{queue="orders"}', LICENSE]
 SOURCES = ["shop-rules", "shop-dashboard", "shop-queries"]
-
-
-def grafana(series: int) -> float:
-    """grafana-cloud-pro's monthly bill for ``series`` (× 2,000 hosts), by its tiers."""
-    billed = series * 2000
-    tiers = [(10_000, 0.0), (100_000, 6.50), (200_000, 5.90), (float("inf"), 5.50)]
-    cost, lower = 0.0, 0
-    for upper, price in tiers:
-        cost += max(0, min(billed, upper) - lower) * price / 1000
-        lower = upper
-    return cost
 
 
 BEFORE = grafana(77)  # $903.60

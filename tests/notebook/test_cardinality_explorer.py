@@ -38,6 +38,7 @@ from support.shop import (
     SELECTOR,
     SESSIONS,
     ShopWorld,
+    grafana,
     shop_world,
 )
 
@@ -171,17 +172,6 @@ def test_the_usage_files_are_uploaded_and_each_metric_says_who_reads_it(
     with shop.client() as client:
         stored = {s["name"]: s["latest"]["version"] for s in client.usage_sources()}
     assert stored == {"shop-rules": 1, "shop-dashboard": 1, "shop-queries": 1}
-
-
-def grafana(series: int) -> float:
-    """grafana-cloud-pro's monthly bill for ``series`` × 2,000 hosts, by its tiers."""
-    billed = series * 2000
-    tiers = [(10_000, 0.0), (100_000, 6.50), (200_000, 5.90), (float("inf"), 5.50)]
-    cost, lower = 0.0, 0
-    for upper, price in tiers:
-        cost += max(0, min(billed, upper) - lower) * price / 1000
-        lower = upper
-    return cost
 
 
 def test_the_recommendations_are_the_ones_worked_out_by_hand(
