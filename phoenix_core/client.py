@@ -245,6 +245,10 @@ class PhoenixClient:
     def verdict(self, experiment_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/v1/experiments/{experiment_id}/verdict").json())
 
+    def guardrail(self, experiment_id: str) -> dict[str, Any]:
+        """The query guardrail's findings: per candidate, every usage query and its outcome."""
+        return dict(self._call("GET", f"/api/v1/experiments/{experiment_id}/guardrail").json())
+
     def cost(
         self,
         experiment_id: str,
@@ -304,6 +308,7 @@ class PhoenixClient:
         scrape_interval_seconds: float | None = None,
         top_k: int | None = None,
         limit: int | None = None,
+        accept_incomplete_usage: bool = False,
         timeout: float = 300.0,
     ) -> dict[str, Any]:
         """Reductions for the series ``selector`` matches over ``[start, end]`` (defaults:
@@ -311,7 +316,9 @@ class PhoenixClient:
         source's latest version), ranked by monthly savings under ``price_book`` on
         ``fleet_hosts`` hosts: ``recommendations`` (each with its forecast, savings, usage
         evidence, critical selectors and pipeline) and ``refusals`` (what was considered and
-        why not). It takes an inventory of the store: ``timeout`` is longer than calls'."""
+        why not). ``accept_incomplete_usage``: recommend from the queries that parsed even when
+        some did not (``usage_warning`` and each recommendation's ``usage.warning`` say which
+        failed). It takes an inventory of the store: ``timeout`` is longer than calls'."""
         params: dict[str, Any] = {}
         for name, value in (("selector", selector), ("start", start), ("end", end)):
             if value is not None:
@@ -330,6 +337,8 @@ class PhoenixClient:
         ):
             if given is not None:
                 params[name] = given
+        if accept_incomplete_usage:
+            params["accept_incomplete_usage"] = "true"
         response = self._call("GET", "/api/v1/recommendations", params=params, timeout=timeout)
         return dict(response.json())
 
@@ -442,6 +451,11 @@ class PhoenixClient:
     def delete_usage_source(self, name: str) -> None:
         """Delete a usage source and all its versions (admins)."""
         self._call("DELETE", f"/api/v1/usage-sources/{_segment(name)}")
+
+    # the caller
+    def whoami(self) -> dict[str, Any]:
+        """The token's name, kind, role, expiry and the roles whose routes it may use."""
+        return dict(self._call("GET", "/api/v1/whoami").json())
 
     # hosts
     def hosts(self) -> list[dict[str, Any]]:

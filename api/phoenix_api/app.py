@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from phoenix_api.routers import (
     experiments,
     fleet,
     health,
+    identity,
     live,
     pipelines,
     price_books,
@@ -137,6 +139,7 @@ def create_app(
             experiment_cases,
             controller.library,
             prometheus_url=controller_settings.prometheus_url,
+            retention=timedelta(days=settings.recommendations_retention_days),
         ),
         library=controller.library,
         event_hub=event_hub,
@@ -162,6 +165,7 @@ def create_app(
         price_books,
         usage,
         recommendations,
+        identity,
         live,
     ):
         app.include_router(module.router)

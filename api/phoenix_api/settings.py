@@ -72,3 +72,11 @@ class ApiSettings(DatabaseSettings):
         "take effect sooner. SQLite always looks up. Also how often a WebSocket session's token "
         "is checked again while it sends nothing (at least every second).",
     )
+    recommendations_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=36_500,
+        description="A stored recommendation last computed longer ago expires: GET "
+        "/api/v1/recommendations/{id} answers 404 (list them again), and the next listing "
+        "deletes it. A draft experiment made of one keeps what it needs.",
+    )

@@ -63,6 +63,7 @@ __all__ = [
     "FINDING_COLUMNS",
     "KPI",
     "KPI_COLUMNS",
+    "OUTCOMES",
     "GuardrailResult",
     "evaluation_times",
     "preserved_queries",
@@ -116,6 +117,15 @@ class GuardrailResult:
         if row.empty:
             raise KeyError(candidate)
         return float(row[KPI].iloc[0])
+
+    def rows(self, candidate: str) -> list[dict[str, Any]]:
+        """Every query's comparison on ``candidate`` (``FINDING_COLUMNS`` but the candidate),
+        JSON-ready: a number with no value (NaN) is None."""
+        rows = self.findings[self.findings["candidate"] == candidate].drop(columns="candidate")
+        return [
+            {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+            for row in rows.astype(object).to_dict("records")
+        ]
 
     def lines(self, candidate: str, outcomes: Sequence[str] = ("changed",)) -> list[str]:
         """What would lose data on ``candidate``, one line per query: "alert `HighCPU`: returns
@@ -376,7 +386,7 @@ def _kpi(findings: pd.DataFrame, candidates: Sequence[str]) -> pd.DataFrame:
     rows = []
     for candidate in candidates:
         outcomes = findings.loc[findings["candidate"] == candidate, "outcome"].value_counts()
-        count = {name: int(outcomes.get(name, 0)) for name in _OUTCOMES}
+        count = {name: int(outcomes.get(name, 0)) for name in OUTCOMES}
         compared = count["preserved"] + count["changed"]
         share = 100.0 * count["preserved"] / compared if compared else math.nan
         rows.append(
@@ -391,7 +401,8 @@ def _kpi(findings: pd.DataFrame, candidates: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(KPI_COLUMNS))
 
 
-_OUTCOMES = ("preserved", "changed", "no_data", "failed", "not_evaluated")
+OUTCOMES = ("preserved", "changed", "no_data", "failed", "not_evaluated")
+"""What a query can come to on a candidate (docs/guardrail.md, Findings)."""
 
 
 def _whole_seconds(at: datetime) -> datetime:

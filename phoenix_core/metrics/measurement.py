@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -54,6 +55,8 @@ class Measurement:
     lookback_seconds: float | None = None
     findings: dict[str, list[str]] = field(default_factory=dict)
     """Per candidate, what would lose data on it, in words (the query guardrail's findings)."""
+    guardrail_queries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Per candidate, every usage query's comparison (``GuardrailResult.rows``)."""
 
     def missing_required(self, catalog: Catalog) -> pd.DataFrame:
         """The missing values of the KPIs that must have data (the verdict cannot pass)."""

@@ -1,8 +1,9 @@
 """Recommendations: reductions proposed from the inventory of the receiving store and the usage
-of its metrics (drop unread metrics, drop labels no query depends on, top-k of process-, pod- or
-id-like labels), each forecast over the real series by the simulator, priced under a price book
-and ranked by savings, with its usage evidence and the critical selectors it respects; and what
-was considered and refused, with why. See docs/recommendations.md.
+of its metrics (drop unread metrics, alone and together, drop labels no query depends on, top-k
+of process-, pod- or id-like labels), each forecast over the real series by the simulator,
+priced under a price book and ranked by savings, with its usage evidence and the critical
+selectors it respects; and what was considered and refused, with why. See
+docs/recommendations.md.
 
 Pure: the series come through a ``SeriesSource`` port (``FrameSeries`` in memory); the use case
 ``phoenix_core.use_cases.recommendations`` reads the store, Prometheus and the usage sources.

@@ -1,7 +1,9 @@
 """From candidates to recommendations: the forecast simulator runs each candidate's pipeline over
 the real series of the metrics it reads (fetched through a ``SeriesSource``, within a budget),
 its collector's support table says whether it can run it, and the price book prices what it
-removes; ranked by savings. Pure: the series come through the port, nothing else is asked.
+removes; then the single drops that survived are combined into one (``combined``), forecast and
+priced the same way; ranked by savings. Pure: the series come through the port, nothing else
+is asked.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from phoenix_core.pipelines.inventory import NAME, normalize_inventory
 from phoenix_core.pipelines.selectors import parse_selector
 from phoenix_core.pipelines.simulator import Forecast, forecast
 from phoenix_core.pipelines.templates import TemplateLibrary
+from phoenix_core.recommendations.combined import unread_metrics_candidate
 from phoenix_core.recommendations.model import (
     Kind,
     MetricChange,
@@ -109,6 +112,9 @@ class Inputs:
     top_k: int = 20
     incomplete: str | None = None
     """Why the usage cannot say that nothing reads a metric or label (None: it can)."""
+    usage_warning: str | None = None
+    """The usage is incomplete and that is accepted: every recommendation's evidence carries
+    this warning (which queries failed to parse, and that it may break them)."""
     series_budget: int = DEFAULT_SERIES_BUDGET
 
 
@@ -152,15 +158,18 @@ def recommend(
     needed = sorted({metric for candidate in admitted for metric in candidate.reads})
     with clock(f"series: the {sum(counts[m] for m in needed):,} series of {len(needed)} metrics"):
         frame = normalize_inventory(series.series(needed)) if needed else None
-    recommendations: list[Recommendation] = []
     with clock(f"forecast: {len(admitted)} candidates through the simulator"):
         forecaster = _Forecaster(inputs, frame, library, total_series, now)
-        for candidate in admitted:
-            made = forecaster.run(candidate)
-            if isinstance(made, Recommendation):
-                recommendations.append(made)
-            else:
-                refusals.append(made)
+        made = [forecaster.run(candidate) for candidate in admitted]
+    # the single drops that survived, in one step (their series are fetched already)
+    combined = unread_metrics_candidate(
+        [m for m in made if isinstance(m, Recommendation)], inputs.usage, inputs.critical_selectors
+    )
+    if combined is not None:
+        with clock(f"forecast: the {len(combined.metrics)} unread metrics together"):
+            made.append(forecaster.run(combined))
+    recommendations = [m for m in made if isinstance(m, Recommendation)]
+    refusals += [m for m in made if isinstance(m, Refusal)]
     recommendations.sort(key=rank_key)
     refusals.sort(key=lambda r: (-r.series, r.kind.value, r.metrics, r.labels))
     return Outcome(recommendations, refusals, notes, clock.timings)
@@ -286,7 +295,9 @@ class _Forecaster:
                 for e in result.effects
             ],
             savings=self._savings(before - after),
-            usage=candidate.usage,
+            usage=candidate.usage.model_copy(update={"warning": self.inputs.usage_warning})
+            if self.inputs.usage_warning
+            else candidate.usage,
             usage_sources=list(self.inputs.usage_sources),
             critical_selectors=list(self.inputs.critical_selectors),
             protects=_protections(series, candidate),

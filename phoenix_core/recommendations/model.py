@@ -45,6 +45,8 @@ class Kind(StrEnum):
     """Labels of a read metric that no query depends on: removed, coinciding series summed."""
     TOP_K = "top_k"
     """A label that looks like processes, pods or ids: only its k biggest values are kept."""
+    DROP_UNREAD_METRICS = "drop_unread_metrics"
+    """Every metric recommended dropped alone (two or more), dropped in one step."""
 
 
 class _Model(BaseModel):
@@ -78,11 +80,18 @@ class QueryEvidence(_Model):
 
 class UsageEvidence(_Model):
     """Who reads what the recommendation touches: ``summary`` in words, the queries (at most
-    ``QUERIES_LISTED``) and how many there are."""
+    ``QUERIES_LISTED``) and how many there are; ``warning`` when it was computed from an
+    incomplete usage (``accept_incomplete_usage``)."""
 
     summary: str
     query_count: int = Field(description="Queries reading the metrics it touches (0: none).")
     queries: list[QueryEvidence] = Field(description="The first of them, in the sources' order.")
+    warning: str | None = Field(
+        default=None,
+        description="Null unless computed with accept_incomplete_usage from an incomplete "
+        "usage: how many queries failed to parse and in which sources (NAME@VERSION). Such a "
+        "query could read anything this recommendation removes: it may break it.",
+    )
 
 
 class Protection(_Model):
@@ -201,7 +210,20 @@ class RecommendationSet(_Model):
     total_series: int = Field(description="Series the selector matched in the window.")
     metric_count: int
     usage_sources: list[str] = Field(description="The usage sources read, NAME@VERSION.")
-    usage_complete: bool = Field(description="False: a query failed to parse; nothing proposed.")
+    usage_complete: bool = Field(
+        description="False: a query failed to parse (or no usage source is stored); then "
+        "nothing is proposed, unless accept_incomplete_usage (and some source is stored)."
+    )
+    accept_incomplete_usage: bool = Field(
+        default=False,
+        description="As asked: recommend from the queries that parsed even when some did not.",
+    )
+    usage_warning: str | None = Field(
+        default=None,
+        description="Null unless recommendations were computed from an incomplete usage "
+        "(accept_incomplete_usage): how many queries failed to parse, in which sources; each "
+        "recommendation's usage.warning says the same of it.",
+    )
     price_book: str
     currency: str
     fleet_hosts: int

@@ -390,7 +390,7 @@ class RecommendationRow(Base):
     __tablename__ = "recommendations"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
     document: Mapped[Any] = mapped_column(JsonDoc)
     computed_by: Mapped[str] = mapped_column(String(200))
     computed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

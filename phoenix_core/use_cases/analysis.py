@@ -43,6 +43,7 @@ from phoenix_core.store.analyses import AnalysisRecord, AnalysisRepository, KpiR
 from phoenix_core.store.deployments import DeploymentRepository
 from phoenix_core.store.experiments import ExperimentRecord, ExperimentRepository
 from phoenix_core.store.session import Store
+from phoenix_core.use_cases.guardrail_report import GuardrailReport, guardrail_report
 from phoenix_core.use_cases.usage import usage_records
 
 __all__ = ["Analyses", "SampleSource", "gates_for"]
@@ -115,6 +116,13 @@ class Analyses:
                     " its KPIs and verdict come once it is analysed."
                 )
             return analysis, repository.rows(experiment_id, per_host=per_host)
+
+    def guardrail(self, experiment_id: uuid.UUID) -> GuardrailReport:
+        """The query guardrail's findings of the last analysis; ``Conflict`` if none yet."""
+        analysis, rows = self.stored(experiment_id)
+        with self.store.session() as session:
+            spec = ExperimentRepository(session).get(experiment_id).spec
+        return guardrail_report(experiment_id, spec, analysis, rows)
 
     def analyze(self, experiment: ExperimentRecord) -> AnalysisResult:
         """The controller's hook: measure, judge, store; the verdict with its reasons."""
@@ -292,6 +300,7 @@ class Analyses:
             ),
             queries=queries,
             findings=findings,
+            guardrail_queries={candidate: result.rows(candidate) for candidate in candidates},
         )
 
     def _with_cache(
@@ -375,6 +384,11 @@ class Analyses:
                 for row in rows
                 if "findings" in row.details
             },
+            guardrail_queries={
+                row.variant: list(row.details["queries"])
+                for row in rows
+                if "queries" in row.details
+            },
         )
 
     @property
@@ -415,14 +429,26 @@ class Analyses:
             samples = {"t": times, "v": group["value"].tolist()}
             median = float(group["value"].median())
             details: dict[str, Any] = {"n": len(group), "samples": samples}
-            if variant in measurement.findings and kpi == self._guardrail_kpi:
-                details["findings"] = measurement.findings[str(variant)]
+            details |= self._guardrail_details(measurement, str(kpi), str(variant))
             yield self._row(measurement, str(kpi), str(variant), str(host), median, details=details)
         for gap in measurement.missing.itertuples(index=False):
             details = {"n": 0, "missing": str(gap.reason)}
+            details |= self._guardrail_details(measurement, str(gap.kpi), str(gap.variant))
             yield self._row(
                 measurement, str(gap.kpi), str(gap.variant), str(gap.host), None, details=details
             )
+
+    def _guardrail_details(
+        self, measurement: Measurement, kpi: str, variant: str
+    ) -> dict[str, Any]:
+        """A candidate's guardrail findings in words and each query's comparison, kept with
+        its ``queries_preserved`` row whether it has a value or not."""
+        if kpi != self._guardrail_kpi or variant not in measurement.guardrail_queries:
+            return {}
+        return {
+            "findings": measurement.findings.get(variant, []),
+            "queries": measurement.guardrail_queries[variant],
+        }
 
     def _verdict_rows(
         self, verdict: Verdict, baseline: str, measurement: Measurement

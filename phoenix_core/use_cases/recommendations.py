@@ -1,8 +1,9 @@
 """Recommendations as users ask for them (``GET /api/v1/recommendations``): the inventory of a
 selector over a window (``Cardinality``), the usage of the stored sources, the series of the
 metrics a candidate touches from the same Prometheus, then ``phoenix_core.recommendations``;
-each computed recommendation is stored under its id, and a draft experiment is made of one
-(``POST /api/v1/recommendations/{id}/experiment``). See docs/recommendations.md.
+each computed recommendation is stored under its id (those last computed longer ago than the
+retention are deleted then, and read as absent until they are), and a draft experiment is made
+of one (``POST /api/v1/recommendations/{id}/experiment``). See docs/recommendations.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
@@ -33,6 +34,7 @@ from phoenix_core.recommendations import (
     RecommendationSet,
     recommend,
 )
+from phoenix_core.recommendations.completeness import completeness
 from phoenix_core.recommendations.model import Timing
 from phoenix_core.spec import ExperimentSpec, Sink, Source
 from phoenix_core.store.experiments import ExperimentRecord
@@ -48,6 +50,7 @@ from phoenix_core.wire.tasks import CollectorKind
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "DEFAULT_RETENTION",
     "DEFAULT_SCRAPE_INTERVAL",
     "DEFAULT_TOP_K",
     "MAX_SOURCES",
@@ -64,6 +67,9 @@ DEFAULT_LIMIT = 20
 DEFAULT_TOP_K = 20
 DEFAULT_SCRAPE_INTERVAL = 15.0
 """Seconds; the controller's default scrape interval."""
+DEFAULT_RETENTION = timedelta(days=30)
+"""How long a stored recommendation outlives its last computation (the API's
+``PHOENIX_RECOMMENDATIONS_RETENTION_DAYS``)."""
 MAX_SOURCES = 20
 """The most scrape targets a draft takes from a recommendation's series (more: give sources)."""
 _QUERY_CHARS = 4_000  # metric names per series query: a URL of a few kB at most
@@ -86,6 +92,9 @@ class RecommendationQuery:
     scrape_interval_seconds: float = DEFAULT_SCRAPE_INTERVAL
     top_k: int = DEFAULT_TOP_K
     limit: int = DEFAULT_LIMIT
+    accept_incomplete_usage: bool = False
+    """Recommend from the queries that parsed even when some did not (each recommendation then
+    warns of them); False: nothing is proposed while any query failed to parse."""
 
 
 class ExperimentDraft(BaseModel):
@@ -95,7 +104,11 @@ class ExperimentDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, description="Default: the recommendation's title.")
-    description: str | None = Field(default=None, description="Default: why it is proposed.")
+    description: str | None = Field(
+        default=None,
+        description="Default: why it is proposed. A recommendation computed from an incomplete "
+        "usage puts its usage warning first either way.",
+    )
     hosts: list[str] | None = Field(default=None, description="Hostnames; or host_selector.")
     host_selector: dict[str, str] | None = Field(
         default=None, description="Every active host with these labels; or hosts."
@@ -169,6 +182,9 @@ class Recommendations:
     """Opens the Prometheus the series are fetched from (the one ``cardinality`` reads)."""
     series_budget: int = DEFAULT_SERIES_BUDGET
     clock: Callable[[], datetime] = field(default=utcnow)
+    retention: timedelta = DEFAULT_RETENTION
+    """A stored recommendation last computed longer ago is expired: deleted by the next
+    computation, absent to ``get`` meanwhile."""
 
     @classmethod
     def from_prometheus(
@@ -180,6 +196,7 @@ class Recommendations:
         *,
         prometheus_url: str,
         timeout: float = 120,
+        retention: timedelta = DEFAULT_RETENTION,
     ) -> Recommendations:
         """The production wiring: the series from the Prometheus at ``prometheus_url``."""
         from phoenix_core.metrics.reader import PrometheusReader
@@ -187,13 +204,14 @@ class Recommendations:
         def reader() -> SeriesReader:
             return PrometheusReader(prometheus_url, timeout=timeout)
 
-        return cls(store, cardinality, experiments, library, reader)
+        return cls(store, cardinality, experiments, library, reader, retention=retention)
 
     def compute(self, query: RecommendationQuery, *, actor: str) -> RecommendationSet:
         """Every recommendation for ``query``, ranked by savings (the first ``limit`` of them
-        and of the refusals in the answer, every one stored under its id). ``ValidationFailed``
-        names each parameter at fault before anything is asked; ``NotFound`` for an unknown
-        price book or usage source; ``MetricsUnavailable`` when Prometheus does not answer."""
+        and of the refusals in the answer; every one stored under its id, and the expired ones
+        deleted, in one transaction). ``ValidationFailed`` names each parameter at fault before
+        anything is asked; ``NotFound`` for an unknown price book or usage source;
+        ``MetricsUnavailable`` when Prometheus does not answer."""
         timings: list[Timing] = []
         began = time.perf_counter()
         critical = _checked(query, self.cardinality)
@@ -202,6 +220,10 @@ class Recommendations:
             report = usage(session, query.usage_sources)
         sources = tuple(f"{read.source.name}@{read.version.version}" for read in report.sources)
         index = UsageIndex(record for read in report.sources for record in read.records)
+        usage_state = completeness(
+            [(name, read.records) for name, read in zip(sources, report.sources, strict=True)],
+            accept=query.accept_incomplete_usage,
+        )
         timings.append(_timing("usage: the stored sources read", began))
         began = time.perf_counter()
         inventory = self.cardinality.inventory(query.selector, query.start, query.end, MAX_LIMIT)
@@ -216,10 +238,12 @@ class Recommendations:
             pricing=Pricing(book, query.fleet_hosts, query.scrape_interval_seconds),
             critical_selectors=tuple(selector.text for selector in critical),
             top_k=query.top_k,
-            incomplete=_incomplete(index, sources),
+            incomplete=usage_state.refused,
+            usage_warning=usage_state.recommendation_warning,
             series_budget=self.series_budget,
         )
         window = Window(parse_selector(inventory.selector), inventory.start, inventory.end)
+        now = self.clock()
         with closing(self.reader()) as reader:
             outcome = recommend(
                 inputs,
@@ -228,10 +252,12 @@ class Recommendations:
                 total_series=inventory.total_series,
                 series=PrometheusSeries(reader, window),
                 library=self.library,
-                now=self.clock(),
+                now=now,
             )
         with self.store.session() as session:
-            RecommendationRepository(session).save(outcome.recommendations, actor=actor)
+            stored = RecommendationRepository(session)
+            stored.save(outcome.recommendations, actor=actor, computed_at=now)
+            stored.expire(now - self.retention)
         notes = list(outcome.notes)
         if inventory.metric_count > len(inventory.metrics):
             notes.append(
@@ -245,6 +271,8 @@ class Recommendations:
             )
         if inputs.incomplete:
             notes.append(f"nothing is proposed: {inputs.incomplete}")
+        if usage_state.note:
+            notes.append(usage_state.note)
         return RecommendationSet(
             selector=inventory.selector,
             start=inventory.start,
@@ -254,7 +282,9 @@ class Recommendations:
             total_series=inventory.total_series,
             metric_count=inventory.metric_count,
             usage_sources=list(sources),
-            usage_complete=inputs.incomplete is None,
+            usage_complete=usage_state.complete,
+            accept_incomplete_usage=query.accept_incomplete_usage,
+            usage_warning=usage_state.set_warning,
             price_book=book.name,
             currency=book.currency,
             fleet_hosts=query.fleet_hosts,
@@ -269,15 +299,20 @@ class Recommendations:
         )
 
     def get(self, recommendation_id: str) -> Recommendation:
-        """The recommendation stored under ``recommendation_id``; ``NotFound`` if none."""
+        """The recommendation stored under ``recommendation_id``; ``NotFound`` if none, or if
+        it expired (last computed longer ago than the retention)."""
+        cutoff = self.clock() - self.retention
         with self.store.session() as session:
-            found = RecommendationRepository(session).get(recommendation_id)
+            found = RecommendationRepository(session).get(recommendation_id, computed_since=cutoff)
         if found is None:
+            days = self.retention / timedelta(days=1)
             raise NotFound(
                 "recommendation",
                 recommendation_id,
-                detail=f"No recommendation '{recommendation_id}' is stored: list them "
-                "(GET /api/v1/recommendations) to compute them again.",
+                detail=f"No recommendation '{recommendation_id}' is stored: it expired (a "
+                f"recommendation is kept {days:g} day{'' if days == 1 else 's'} after it was "
+                "last computed) or was never computed. List them again (GET "
+                "/api/v1/recommendations) to compute it again.",
             )
         return found
 
@@ -309,9 +344,12 @@ def draft_spec(found: Recommendation, draft: ExperimentDraft) -> dict[str, Any]:
             f"on {saved.fleet_hosts:,} hosts"
         )
     description += f". Usage: {found.usage.summary}."
+    description = draft.description or description
+    if found.usage.warning:  # first, whoever wrote the rest: cut at 4,000 characters, it stays
+        description = f"Computed from an incomplete usage: {found.usage.warning}. {description}"
     spec: dict[str, Any] = {
         "name": (draft.name or f"{found.title} (recommendation {found.id})")[:200],
-        "description": (draft.description or description)[:4000],
+        "description": description[:4000],
         "collector": found.collector.value,
         "variants": [
             {"name": "baseline", "role": "baseline", "template": "baseline"},
@@ -389,25 +427,6 @@ def _checked(query: RecommendationQuery, cardinality: Cardinality) -> list[Selec
     if errors:
         raise ValidationFailed(errors)
     return critical
-
-
-def _incomplete(index: UsageIndex, sources: Sequence[str]) -> str | None:
-    """Why the usage cannot say that nothing reads a metric or label; None when it can."""
-    if not sources:
-        return (
-            "no usage source is stored, so nothing says who reads what: upload the rule files, "
-            "dashboards and query lists that read these metrics (phoenix usage add)"
-        )
-    if index.complete:
-        return None
-    failed = [record for record in index.records if record.status == "error"]
-    first = failed[0]
-    return (
-        f"the usage is incomplete: {len(failed)} "
-        f"{'query' if len(failed) == 1 else 'queries'} failed to parse, and an unparsed query "
-        f"could read anything (first: {first.source}: {first.message}); fix them or leave "
-        "their sources out"
-    )
 
 
 def _timing(purpose: str, began: float) -> Timing:

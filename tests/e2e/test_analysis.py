@@ -34,6 +34,12 @@ QUERIES = [
     f"sum({LATENCY})",
 ]
 USAGE = {"name": "truth-queries", "kind": "queries", "content": "\n".join(QUERIES) + "\n"}
+OUTCOMES = {  # each query's outcome, in QUERIES' order, as PRESERVED works them out
+    "top5": ["changed", "preserved", "preserved", "changed"],
+    "floor": ["changed", "preserved", "preserved", "preserved"],
+    "nolatency": ["preserved", "changed", "preserved", "changed"],
+    "ok-codes": ["changed", "preserved", "preserved", "preserved"],
+}
 PRESERVED = {  # worked out from support.ground_truth's candidates, query by query
     "top5": 50.0,  # 1 changed (other services' requests); 4 changed (their latency)
     "floor": 75.0,  # 1 changed (requests under the threshold); latency untouched
@@ -171,6 +177,7 @@ def _bad_cost_requests_name_the_field(analysed: Any) -> None:
 def _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed: Any) -> None:
     world, experiment = analysed
     before = _get(world, f"/api/v1/experiments/{experiment}/verdict")
+    guardrail_before = _get(world, f"/api/v1/experiments/{experiment}/guardrail")
     answer = world.operator.post(
         f"/api/v1/experiments/{experiment}/analysis", json={"source": "stored"}
     )
@@ -189,6 +196,8 @@ def _a_recompute_from_the_stored_samples_gives_the_same_verdict(analysed: Any) -
     assert datetime.fromisoformat(after["computed_at"]) > datetime.fromisoformat(
         before["computed_at"]
     )
+    guardrail = _get(world, f"/api/v1/experiments/{experiment}/guardrail")
+    assert guardrail["candidates"] == guardrail_before["candidates"]  # kept with the samples
     again = world.operator.post(
         f"/api/v1/experiments/{experiment}/analysis", json={"source": "measurements"}
     )
@@ -264,6 +273,31 @@ def _the_queries_of_its_usage_sources_are_compared(analysed: Any) -> None:
     assert [n.split(": ", 2)[1] for n in floor] == ["query at truth-queries:1"], floor
     reasons = {c["variant"]: " ".join(c["reasons"]) for c in verdict["candidates"]}
     assert all("queries_preserved" in reasons[v] for v in PRESERVED), reasons
+
+    report = _get(world, f"/api/v1/experiments/{experiment}/guardrail")
+    assert (report["judged"], report["usage_sources"]) == (True, [USAGE["name"]])
+    table = {c["candidate"]: c for c in report["candidates"]}
+    assert {v: c["queries_preserved"] for v, c in table.items()} == PRESERVED
+    assert {v: [q["outcome"] for q in c["queries"]] for v, c in table.items()} == OUTCOMES
+    assert {v: c["outcome"] for v, c in table.items()} == dict.fromkeys(PRESERVED, "fail")
+    for variant, candidate in table.items():
+        assert [q["query"] for q in candidate["queries"]] == QUERIES
+        assert [q["subject"] for q in candidate["queries"]] == [
+            f"query at truth-queries:{line}" for line in range(1, 5)
+        ]
+        assert all(
+            f'phoenix_variant="{variant}"' in q["scoped_query"] for q in candidate["queries"]
+        )
+        assert candidate["lost"] == [
+            f"{q['subject']}: {q['finding']}"
+            for q in candidate["queries"]
+            if q["outcome"] == "changed"
+        ]
+    lost = table["nolatency"]["queries"][1]
+    assert (lost["baseline_series"], lost["candidate_series"]) == (8, 0)  # svc-00's 8 hosts
+    assert lost["finding"] == "returns 0 series instead of 8"
+    kpis = _get(world, f"/api/v1/experiments/{experiment}/kpis")["kpis"]
+    assert not [r for r in kpis if "queries" in r["details"]]  # the table is …/guardrail's
 
 
 def test_an_experiment_is_analysed_end_to_end(analysed: Any) -> None:

@@ -154,7 +154,10 @@ def test_every_kpi_answers_with_what_the_source_and_config_imply(
         _values(measured, "bytes_per_second", "lossy").median()
         / _values(measured, "bytes_per_second", "baseline").median()
     )
-    assert bytes_ratio == pytest.approx(lossy / series, abs=0.15), (bytes_ratio, lossy / series)
+    if kind is CollectorKind.PROMETHEUS_AGENT:
+        assert bytes_ratio == pytest.approx(lossy / series, abs=0.15), (bytes_ratio, lossy / series)
+    else:  # otelcol's bytes shrink less than its samples (the KPI's description): 0.83-0.96
+        assert lossy / series - 0.05 < bytes_ratio < 1, (bytes_ratio, lossy / series)
     if kind is CollectorKind.PROMETHEUS_AGENT:
         assert set(_values(measured, "retried_samples", "baseline")) == {0.0}
 

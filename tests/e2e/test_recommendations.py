@@ -26,6 +26,11 @@ kubelet); the dashboard's panels "Requests by pod" (requests' pod) and "Sessions
 Savings under grafana-cloud-pro on 2,000 hosts, a sample a minute (so the data points per
 minute equal the series: Grafana bills the series): 77 × 2,000 = 154,000 series cost
 (100,000 - 10,000) × $6.50/1k + (154,000 - 100,000) × $5.90/1k = 585 + 318.60 = $903.60.
+
+The single drops (memory 31 -> 0, the queues 3 -> 1) also make one combined drop, 34 -> 1: 44
+series left, 88,000 billed, (88,000 - 10,000) × $6.50/1k = $507, so it saves $396.60 a month,
+more than the single savings summed (370.60 + 23.60 = $394.20): tiers are not additive (the
+queues' 2 × 2,000 series come off the $5.90 tier alone, off the $6.50 one once memory is gone).
 """
 
 from __future__ import annotations
@@ -55,22 +60,12 @@ from support.shop import (
     SESSIONS,
     USAGE_FILES,
     ShopWorld,
+    grafana,
     shop_world,
 )
 
 CRITICAL = ['shop_queue_depth{queue="orders"}', LICENSE]
 SOURCES = ["shop-rules", "shop-dashboard", "shop-queries"]
-
-
-def grafana(series: int) -> float:
-    """grafana-cloud-pro's monthly bill for ``series`` (× 2,000 hosts), by its tiers."""
-    billed = series * 2000
-    tiers = [(10_000, 0.0), (100_000, 6.50), (200_000, 5.90), (float("inf"), 5.50)]
-    cost, lower = 0.0, 0
-    for upper, price in tiers:
-        cost += max(0, min(billed, upper) - lower) * price / 1000
-        lower = upper
-    return cost
 
 
 BEFORE = grafana(77)  # $903.60
@@ -93,6 +88,15 @@ PROMETHEUS_AGENT = [
         grafana(77) - grafana(27),  # 903.60 - (44,000 × 6.50/1k = 286) = 617.60
         [('{process="kubelet"}', 2)],
     ),
+    # both single drops below at once: 34 -> 1; 154,000 -> 88,000 costs (78,000 × 6.50/1k = 507)
+    (
+        "drop_unread_metrics",
+        f"drop the 2 unread metrics {MEMORY}, {QUEUE}",
+        34,
+        1,
+        grafana(77) - grafana(44),  # 903.60 - 507 = 396.60
+        [('shop_queue_depth{queue="orders"}', 1)],
+    ),
     # nobody reads memory: 31 -> 0
     ("drop_metric", f"drop metric {MEMORY}", 31, 0, grafana(77) - grafana(46), []),  # 370.60
     # nobody reads the queues; the orders queue is critical: 3 -> 1
@@ -107,7 +111,7 @@ PROMETHEUS_AGENT = [
 ]
 # otelcol can sum: requests' verb goes, GET and POST summed: 8 -> 4 (903.60 - 856.40 = 47.20)
 VERB = ("drop_labels", f"drop label verb of {REQUESTS}", 8, 4, grafana(77) - grafana(73), [])
-OTELCOL = [*PROMETHEUS_AGENT[:2], VERB, PROMETHEUS_AGENT[2]]
+OTELCOL = [*PROMETHEUS_AGENT[:3], VERB, PROMETHEUS_AGENT[3]]
 
 PIPELINE_TOP_K = {
     "template": "top-k",
@@ -276,15 +280,45 @@ def test_every_recommendation_and_refusal_is_the_one_worked_out_by_hand(
     assert top["targets"] == [{"job": "shop", "instance": world.exporter, "series": 62}]
     assert top["usage_sources"] == answer["usage_sources"]
 
-    memory = answer["recommendations"][1]
+    combined = answer["recommendations"][1]
+    assert combined["pipeline"] == {
+        "template": "drop-metrics",
+        "template_version": 1,
+        "variables": {"regex": f"{MEMORY}|{QUEUE}", "critical": CRITICAL},
+    }
+    assert combined["metrics"] == [MEMORY, QUEUE] and combined["labels"] == []
+    assert [
+        (m["metric"], m["series_before"], m["series_after"]) for m in combined["per_metric"]
+    ] == [
+        (MEMORY, 31, 0),
+        (QUEUE, 3, 1),
+    ]
+    assert [(s["kind"], s["series_in"], s["series_out"]) for s in combined["waterfall"]] == [
+        ("protect", 34, 34),
+        ("drop_metrics", 34, 1),
+    ]
+    savings = combined["savings"]
+    assert (savings["total_series_before"], savings["total_series_after"]) == (77, 44)
+    assert savings["monthly_after"] == pytest.approx(507.0)
+    assert savings["monthly"] == pytest.approx(396.60)  # not 370.60 + 23.60 = 394.20
+    assert combined["usage"] == {
+        "summary": "none of these 2 metrics is read",
+        "query_count": 0,
+        "queries": [],
+        "warning": None,
+    }
+    assert combined["targets"] == [{"job": "shop", "instance": world.exporter, "series": 34}]
+
+    memory = answer["recommendations"][2]
     assert memory["usage"] == {
         "summary": "none: no query reads it",
         "query_count": 0,
         "queries": [],
+        "warning": None,
     }
     assert memory["pipeline"]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
     if collector == "otelcol":
-        verb = answer["recommendations"][2]
+        verb = answer["recommendations"][3]
         assert verb["pipeline"]["variables"] == {
             "labels": ["verb"],
             "apply_to": REQUESTS,
@@ -323,6 +357,46 @@ def test_nothing_is_proposed_while_a_query_does_not_parse(world: ShopWorld) -> N
     ):
         assert refused[title].startswith(f"{title}: {why}"), refused
     assert answer["notes"][-1].startswith(f"nothing is proposed: {why}")
+    assert answer["usage_warning"] is None and answer["accept_incomplete_usage"] is False
+
+
+def test_accepted_an_incomplete_usage_recommends_and_warns_everywhere(world: ShopWorld) -> None:
+    # the broken query reads memory (cut short: sum(rate(shop_process_memory_bytes[5m])), but
+    # nobody can tell: from the queries that parsed, the recommendations are the usual ones
+    failed = "1 query of broken-queries@1 failed to parse and could read any metric"
+    warning = f"{failed}: this recommendation may break it"
+    with_broken = [*SOURCES, "broken-queries"]
+    with world.client() as client:
+        answer = recommend(world, client, usage_sources=with_broken, accept_incomplete_usage=True)
+        assert _ranked(answer) == _expected(PROMETHEUS_AGENT)
+        assert answer["usage_complete"] is False and answer["accept_incomplete_usage"] is True
+        assert answer["usage_sources"][-1] == "broken-queries@1"
+        assert answer["usage_warning"] == (
+            f"{failed}: the recommendations were computed from the queries that parsed "
+            "(accept_incomplete_usage), and each may break it"
+        )
+        assert [r["usage"]["warning"] for r in answer["recommendations"]] == [warning] * 4
+        memory = answer["recommendations"][2]
+        assert client.recommendation(memory["id"])["usage"]["warning"] == warning
+        draft = client.experiment_from_recommendation(memory["id"], hosts=["web-1"])
+        assert draft["spec"]["description"].startswith(
+            f"Computed from an incomplete usage: {warning}. Recommendation {memory['id']} "
+            f"(drop_metric): drop metric {MEMORY}. Forecast: 31 -> 0 series"
+        )
+
+    env = {"PHOENIX_API_URL": world.url, "PHOENIX_TOKEN": world.operator}
+    args = ["recommendations", "--selector", SELECTOR, "--top-k", "5", "--limit", "1"]
+    for source in with_broken:
+        args += ["--usage-source", source]
+    for flags in ([], ["--accept-incomplete-usage"]):
+        shown = run_cli("phoenix", [*args, *flags], env)
+        assert shown.returncode == 0, shown.stderr
+        said = shown.stdout.splitlines()
+        assert ("No recommendation." in said) is not bool(flags)
+        assert (f"  warning: {answer['usage_warning']}" in said) is bool(flags)
+    best = next(row for row in map(str.split, said) if len(row) > 1 and _is_id(row[1]))[1]
+    shown = run_cli("phoenix", ["recommendations", "show", best], env)
+    assert f"  warning: {warning}" in shown.stdout.splitlines()
 
 
 def test_a_draft_experiment_of_the_best_one_dry_runs_and_starts(world: ShopWorld) -> None:
@@ -402,13 +476,14 @@ def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: ShopWorld) -> 
     ranked = [row for row in map(str.split, lines) if len(row) > 1 and _is_id(row[1])]
     assert [(row[0], row[2], row[3], row[5], row[6]) for row in ranked] == [
         ("1", "top_k", "62", "12", "617.60"),
-        ("2", "drop_metric", "31", "0", "370.60"),
-        ("3", "drop_metric", "3", "1", "23.60"),
+        ("2", "drop_unread_metrics", "34", "1", "396.60"),
+        ("3", "drop_metric", "31", "0", "370.60"),
     ]
     assert '     protects 2 series: {process="kubelet"}' in lines
     assert "Refused (14):" in lines
     assert f"  - {refusals('prometheus-agent')[0][4]}" in lines
     assert "  (11 more: --limit)" in lines
+    assert "(1 more: --limit)" in lines  # the queues' drop
 
     shown = run_cli("phoenix", ["recommendations", "show", ranked[0][1]], env)
     assert shown.returncode == 0, shown.stderr
@@ -432,7 +507,7 @@ def test_the_cli_prints_the_ranked_table_and_makes_a_draft(world: ShopWorld) -> 
     )
     assert made.returncode == 0, made.stderr
     spec = json.loads(made.stdout)["spec"]
-    assert spec["variants"][1]["variables"] == {"regex": MEMORY, "critical": CRITICAL}
+    assert spec["variants"][1]["variables"] == {"regex": f"{MEMORY}|{QUEUE}", "critical": CRITICAL}
     table = run_cli(
         "phoenix", ["recommendations", "experiment", ranked[2][1], "--host", "web-1"], env
     )

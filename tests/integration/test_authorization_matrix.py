@@ -41,11 +41,13 @@ TABLE = {
     ("POST", "/api/v1/experiments/{experiment_id}/dry-run"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/kpis"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/verdict"): VIEWER,
+    ("GET", "/api/v1/experiments/{experiment_id}/guardrail"): VIEWER,
     ("GET", "/api/v1/experiments/{experiment_id}/cost"): VIEWER,
     ("POST", "/api/v1/experiments/{experiment_id}/analysis"): OPERATOR,
     ("GET", "/api/v1/cardinality"): VIEWER,
     ("GET", "/api/v1/hosts"): VIEWER,
     ("GET", "/api/v1/collectors"): VIEWER,
+    ("GET", "/api/v1/whoami"): VIEWER,
     ("POST", "/api/v1/hosts/{host_id}/decommission"): ADMIN,
     ("GET", "/api/v1/tasks/stats"): VIEWER,
     ("GET", "/api/v1/pipelines/templates"): VIEWER,
@@ -129,3 +131,21 @@ def test_route_by_caller(
         assert response.status_code == 401, response.text
     else:
         assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda role: role.value)
+def test_whoami_says_the_role_and_what_it_may_use(
+    world: tuple[FastAPI, dict[str, str]], role: Role
+) -> None:
+    app, tokens = world
+    headers = {"Authorization": f"Bearer {tokens[role.value]}"}
+    answer = request(app, "GET", "/api/v1/whoami", headers=headers).json()
+    below = {"viewer": ["viewer"], "operator": ["viewer", "operator"]}
+    assert answer == {
+        "name": role.value,
+        "kind": "user",
+        "role": role.value,
+        "actor": f"user:{role.value}",
+        "expires_at": None,
+        "may": below.get(role.value, ["viewer", "operator", "admin"]),
+    }

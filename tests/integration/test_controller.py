@@ -33,6 +33,7 @@ from phoenix_core.store.session import Store
 from phoenix_core.store.tables import ActivePipelineRow, CollectorConfigRow, ExperimentHostRow
 from phoenix_core.use_cases.analysis import Analyses
 from phoenix_core.use_cases.experiments import Experiments
+from phoenix_core.use_cases.usage import add_version
 from phoenix_core.wire import (
     ActivePipelineReport,
     ActivePipelineStatus,
@@ -183,6 +184,10 @@ def migrated_sqlite_url(empty_sqlite_url: str) -> str:
     return empty_sqlite_url
 
 
+def _no_reader() -> StaticReader:
+    raise AssertionError("the guardrail's report reads the stored analysis, not Prometheus")
+
+
 def _states(w: World, experiment_id: uuid.UUID) -> list[tuple[str, str]]:
     with w.store.session() as session:
         events = EventRepository(session).list(experiment_id=experiment_id)
@@ -190,7 +195,9 @@ def _states(w: World, experiment_id: uuid.UUID) -> list[tuple[str, str]]:
 
 
 def test_an_experiment_runs_itself_to_completed(w: World) -> None:
-    experiment = w.create()
+    with w.store.session() as session:
+        add_version(session, "runbook", "queries", "sum(up)\nrate(x[5m])\n", actor="user:t")
+    experiment = w.create(usage_sources=["runbook"])
     w.experiments.start(experiment, actor="user:t")
     w.tick()
     assert w.get(experiment).state is S.DEPLOYING
@@ -223,6 +230,16 @@ def test_an_experiment_runs_itself_to_completed(w: World) -> None:
         "active_series: no data from the baseline or the candidate" in reason
         for reason in record.verdict_reasons
     )
+    # the guardrail compared nothing (no series anywhere), and still lists every query
+    report = Analyses(w.store, reader=_no_reader, scrape_interval_seconds=15).guardrail(experiment)
+    assert [c.candidate for c in report.candidates] == ["topk", "drop"]
+    for candidate in report.candidates:
+        assert candidate.queries_preserved is None
+        assert [(q.query, q.outcome) for q in candidate.queries] == [
+            ("sum(up)", "no_data"),
+            ("rate(x[5m])", "no_data"),
+        ]
+        assert candidate.counts["no_data"] == 2 and candidate.lost == []
     # stops were issued for every collector and the load on both hosts
     stops = [t for h in ("web-1", "web-2") for t in w.agent(h)]
     assert sorted((t.type.value, t.payload.get("variant")) for t in stops) == sorted(

@@ -381,6 +381,7 @@ REVISIONS: dict[str, Revision] = {
             ]
         }
     ),
+    "0009": Revision(),  # recommendations.kind widened to 32 characters: the rows stay
 }
 
 ORDER = list(REVISIONS)

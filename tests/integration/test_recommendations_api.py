@@ -7,12 +7,16 @@ worked out by hand against a real Prometheus: tests/e2e/test_recommendations.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from phoenix_api.settings import ApiSettings
 from phoenix_core.auth import Role, TokenKind
+from phoenix_core.clock import utcnow
 from phoenix_core.controller.settings import ControllerSettings
 from phoenix_core.recommendations.model import (
     Kind,
@@ -127,6 +131,7 @@ def _errors(response: Any) -> list[tuple[str, str]]:
         ({"top_k": 0}, "query.top_k", "greater than or equal to 1"),
         ({"limit": 10_001}, "query.limit", "less than or equal to 10000"),
         ({"usage_sources": "a b"}, "query.usage_sources", "is not NAME or NAME@VERSION"),
+        ({"accept_incomplete_usage": "maybe"}, "query.accept_incomplete_usage", "valid boolean"),
     ],
 )
 def test_a_bad_parameter_is_refused_by_name_before_prometheus_is_asked(
@@ -243,3 +248,49 @@ def test_the_store_replaces_a_proposal_computed_again(store: Store) -> None:
     with store.session() as session:
         assert RecommendationRepository(session).get(first.id) is None
         assert RecommendationRepository(session).get("ffffffffffffffff") is None
+
+
+def _save_computed(url: str, recommendation: Recommendation, ago: timedelta) -> None:
+    engine = make_engine(url)
+    with Store(engine).session() as session:
+        RecommendationRepository(session).save(
+            [recommendation], actor="t", computed_at=utcnow() - ago
+        )
+    engine.dispose()
+
+
+def test_a_recommendation_last_computed_over_30_days_ago_expired(api: dict[str, Any]) -> None:
+    url = str(api["app"].state.services.store.engine.url)
+    old, recent = stored(id="00000000000000e1"), stored(id="00000000000000e2")
+    _save_computed(url, old, timedelta(days=30, minutes=1))
+    _save_computed(url, recent, timedelta(days=29, hours=23))
+    assert _call(api, "GET", f"{PATH}/{recent.id}").status_code == 200
+    for method, path in (("GET", ""), ("POST", "/experiment")):
+        expired = _call(api, method, f"{PATH}/{old.id}{path}", json={"hosts": ["web-1"]})
+        assert expired.status_code == 404, expired.text
+        assert expired.json()["detail"] == (
+            f"No recommendation '{old.id}' is stored: it expired (a recommendation is kept 30 "
+            "days after it was last computed) or was never computed. List them again (GET "
+            "/api/v1/recommendations) to compute it again."
+        )
+
+
+def test_the_retention_is_phoenix_recommendations_retention_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOENIX_RECOMMENDATIONS_RETENTION_DAYS", "2")
+    with app_on_sqlite(tmp_path) as (app, url):
+        engine = make_engine(url)
+        with Store(engine).session() as session:
+            _, token = TokenRepository(session).create(
+                TokenKind.USER, "vera", actor="t", role=Role.VIEWER
+            )
+        engine.dispose()
+        _save_computed(url, stored(), timedelta(days=2, minutes=1))
+        headers = {"Authorization": f"Bearer {token}"}
+        expired = request(app, "GET", f"{PATH}/{stored().id}", headers=headers)
+        assert expired.status_code == 404, expired.text
+        assert "it expired (a recommendation is kept 2 days after" in expired.json()["detail"]
+    for wrong in (0, 36_501):
+        with pytest.raises(ValidationError, match="recommendations_retention_days"):
+            ApiSettings(recommendations_retention_days=wrong)

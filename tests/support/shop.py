@@ -33,6 +33,7 @@ __all__ = [
     "SELECTOR",
     "SESSIONS",
     "USAGE_FILES",
+    "grafana",
     "ShopWorld",
     "shop_series",
     "shop_world",
@@ -73,6 +74,18 @@ def shop_series() -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["__value__"] = frame["__value__"].fillna(1.0)
     return frame.fillna("")
+
+
+def grafana(series: int) -> float:
+    """grafana-cloud-pro's monthly bill for the shop's ``series`` on 2,000 hosts, by its tiers
+    worked out by hand: the first 10,000 series free, then $6.50, $5.90, $5.50 per 1,000."""
+    billed = series * 2000
+    tiers = [(10_000, 0.0), (100_000, 6.50), (200_000, 5.90), (float("inf"), 5.50)]
+    cost, lower = 0.0, 0
+    for upper, price in tiers:
+        cost += max(0, min(billed, upper) - lower) * price / 1000
+        lower = upper
+    return cost
 
 
 @dataclass(frozen=True)

@@ -315,6 +315,7 @@ def test_public_api() -> None:
         "FINDING_COLUMNS",
         "KPI",
         "KPI_COLUMNS",
+        "OUTCOMES",
         "Comparison",
         "GuardrailResult",
         "ResultType",

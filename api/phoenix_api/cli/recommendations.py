@@ -66,6 +66,13 @@ __all__ = ["recommendation_lines", "recommendations"]
     show_default=True,
     help="Recommendations and refusals shown, each.",
 )
+@click.option(
+    "--accept-incomplete-usage",
+    is_flag=True,
+    help="Recommend even while some usage queries failed to parse, from those that did; each "
+    "recommendation then warns that it may break the queries that failed (default: nothing is "
+    "recommended until they are fixed or their sources left out).",
+)
 @OUTPUT
 @click.pass_context
 def recommendations(
@@ -81,17 +88,18 @@ def recommendations(
     scrape_interval: float,
     top_k: int,
     limit: int,
+    accept_incomplete_usage: bool,
     output: str,
 ) -> None:
     """Reductions ranked by savings, and what was refused (REST API: PHOENIX_API_URL,
     PHOENIX_TOKEN).
 
     From the inventory of Phoenix's Prometheus over the last --since and the usage sources:
-    drop metrics no query reads, drop labels no query depends on (the series that merge are
-    summed, where the collector can), keep the top k values of labels that look like
-    processes, pods or ids. Each is forecast on the real series, priced under the price book
-    and listed with who reads what it touches; 'phoenix recommendations experiment ID' makes a
-    draft experiment of one (docs/recommendations.md)."""
+    drop metrics no query reads (and, when several are, all of them in one step), drop labels
+    no query depends on (the series that merge are summed, where the collector can), keep the
+    top k values of labels that look like processes, pods or ids. Each is forecast on the real
+    series, priced under the price book and listed with who reads what it touches; 'phoenix
+    recommendations experiment ID' makes a draft experiment of one (docs/recommendations.md)."""
     if ctx.invoked_subcommand is not None:
         return
     from phoenix_core.metrics.cardinality import duration_seconds
@@ -112,6 +120,7 @@ def recommendations(
             scrape_interval_seconds=scrape_interval,
             top_k=top_k,
             limit=limit,
+            accept_incomplete_usage=accept_incomplete_usage,
         )
     if output == "json":
         click.echo(json.dumps(answer, indent=2))
@@ -215,19 +224,21 @@ def recommendation_lines(answer: dict[str, Any]) -> list[str]:
         f"  savings under {answer['price_book']} on {answer['fleet_hosts']:,} hosts, a sample "
         f"every {answer['scrape_interval_seconds']:g} s"
         + (f", of {cost:,.2f} {currency} a month" if cost is not None else ""),
-        "",
     ]
+    if answer.get("usage_warning"):
+        lines.append(f"  warning: {answer['usage_warning']}")
+    lines.append("")
     rows = answer["recommendations"]
     if rows:
         lines.append(
-            f"{'#':>3}  {'ID':<16}  {'KIND':<11}  {'SERIES':>17}  {'SAVES/MONTH':>14}  WHAT"
+            f"{'#':>3}  {'ID':<16}  {'KIND':<19}  {'SERIES':>17}  {'SAVES/MONTH':>14}  WHAT"
         )
     for rank, row in enumerate(rows, 1):
         series = f"{row['series_before']:,} -> {row['series_after']:,}"
         saved = row["savings"]["monthly"]
         money = f"{saved:,.2f} {currency}" if saved is not None else "n/a"
         lines.append(
-            f"{rank:>3}  {row['id']:<16}  {row['kind']:<11}  {series:>17}  {money:>14}  "
+            f"{rank:>3}  {row['id']:<16}  {row['kind']:<19}  {series:>17}  {money:>14}  "
             f"{row['title']}"
         )
         lines.append(f"{'':>5}usage: {row['usage']['summary']}")
@@ -269,6 +280,8 @@ def detail_lines(found: dict[str, Any]) -> list[str]:
     lines.append(
         f"  usage ({', '.join(found['usage_sources']) or 'none'}): {found['usage']['summary']}"
     )
+    if found["usage"].get("warning"):
+        lines.append(f"  warning: {found['usage']['warning']}")
     lines += [
         f"    - {q['where']}: {q['query']} [{q['labels']}]" for q in found["usage"]["queries"]
     ]

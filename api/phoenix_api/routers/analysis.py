@@ -1,5 +1,5 @@
-"""``/api/v1/experiments/{id}/kpis``, ``…/verdict``, ``…/cost``, ``…/analysis``: an
-experiment's analysis.
+"""``/api/v1/experiments/{id}/kpis``, ``…/verdict``, ``…/guardrail``, ``…/cost``,
+``…/analysis``: an experiment's analysis.
 
 Every number comes from the stored analysis (``phoenix_core.use_cases.analysis``), with its
 unit, its window and the query it was measured by; 409 until the experiment is analysed.
@@ -21,6 +21,7 @@ from phoenix_core.analysis.verdict import WINNER_RULE
 from phoenix_core.store.analyses import AnalysisRecord, KpiRow
 from phoenix_core.use_cases.analysis import SampleSource
 from phoenix_core.use_cases.cost import DEFAULT_PRICE_BOOK, experiment_cost
+from phoenix_core.use_cases.guardrail_report import GuardrailReport
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["analysis"])
 
@@ -96,13 +97,13 @@ def kpis(
 ) -> KpiTable:
     """The KPIs per variant and per host, with units, windows and queries."""
     analysis, rows = services(request).analyses.stored(experiment_id)
-    if not samples:
-        rows = [
-            row.model_copy(
-                update={"details": {k: v for k, v in row.details.items() if k != "samples"}}
-            )
-            for row in rows
-        ]
+    left_out = {"queries"} if samples else {"queries", "samples"}  # queries: …/guardrail's
+    rows = [
+        row.model_copy(
+            update={"details": {k: v for k, v in row.details.items() if k not in left_out}}
+        )
+        for row in rows
+    ]
     return KpiTable(
         experiment_id=experiment_id,
         window_start=analysis.window_start,
@@ -111,6 +112,14 @@ def kpis(
         computed_at=analysis.computed_at,
         kpis=rows,
     )
+
+
+@router.get("/{experiment_id}/guardrail", response_model=GuardrailReport, responses=NOT_ANALYSED)
+def guardrail(experiment_id: uuid.UUID, request: Request) -> GuardrailReport:
+    """The query guardrail: per candidate, every query of the experiment's usage sources, who
+    reads it (alert, panel, list line), what became of it and the scoped query behind it; the
+    lines of what would lose data; ``queries_preserved`` and its outcome in the verdict."""
+    return services(request).analyses.guardrail(experiment_id)
 
 
 @router.get("/{experiment_id}/verdict", response_model=VerdictAnswer, responses=NOT_ANALYSED)

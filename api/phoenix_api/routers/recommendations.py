@@ -83,12 +83,25 @@ def recommendations(
     limit: Annotated[
         int, Query(ge=1, le=10_000, description="Recommendations and refusals listed, each.")
     ] = DEFAULT_LIMIT,
+    accept_incomplete_usage: Annotated[
+        bool,
+        Query(
+            description="Recommend even while some usage queries failed to parse, from the "
+            "queries that did: a query that failed could read anything a recommendation "
+            "removes. usage_complete stays false; usage_warning, and every recommendation's "
+            "usage.warning (kept with it, and put in a draft's description), say how many "
+            "failed and in which sources. Default false: nothing is proposed while one fails. "
+            "No usage source stored: nothing is proposed either way.",
+        ),
+    ] = False,
 ) -> RecommendationSet:
-    """Drop unread metrics, drop labels no query depends on (summing the series that merge,
-    where the collector can), keep the top k of labels that look like processes, pods or ids;
-    each forecast on the real series, priced under ``price_book`` and ranked by savings, with
-    the usage evidence; and the reductions considered and refused, with why. Every computed
-    recommendation is kept under its id (``POST …/{id}/experiment``)."""
+    """Drop unread metrics (and, when several are, all of them in one step), drop labels no
+    query depends on (summing the series that merge, where the collector can), keep the top k
+    of labels that look like processes, pods or ids; each forecast on the real series, priced
+    under ``price_book`` and ranked by savings, with the usage evidence; and the reductions
+    considered and refused, with why. Every computed recommendation is kept under its id
+    (``POST …/{id}/experiment``); those last computed longer ago than the retention
+    (``PHOENIX_RECOMMENDATIONS_RETENTION_DAYS``) are deleted."""
     query = RecommendationQuery(
         selector=window.selector,
         start=window.start,
@@ -103,6 +116,7 @@ def recommendations(
         scrape_interval_seconds=scrape_interval_seconds,
         top_k=top_k,
         limit=limit,
+        accept_incomplete_usage=accept_incomplete_usage,
     )
     try:
         return services(request).recommendations.compute(query, actor=caller(request).actor)
@@ -124,9 +138,21 @@ def _renamed(exc: ValidationFailed) -> ValidationFailed:
     )
 
 
-@router.get("/{recommendation_id}", response_model=Recommendation)
+@router.get(
+    "/{recommendation_id}",
+    response_model=Recommendation,
+    responses={
+        404: {
+            "description": "No recommendation is stored under this id: it expired "
+            "(PHOENIX_RECOMMENDATIONS_RETENTION_DAYS after it was last computed) or was never "
+            "computed; list them again."
+        }
+    },
+)
 def recommendation(recommendation_id: RecommendationId, request: Request) -> Recommendation:
-    """A recommendation as last computed (404: list them again to compute them)."""
+    """A recommendation as last computed; one last computed longer ago than the retention
+    (``PHOENIX_RECOMMENDATIONS_RETENTION_DAYS``, 30 days by default) has expired: 404, list
+    them again to compute it again."""
     return services(request).recommendations.get(recommendation_id)
 
 
@@ -134,7 +160,7 @@ def recommendation(recommendation_id: RecommendationId, request: Request) -> Rec
     "/{recommendation_id}/experiment",
     response_model=ExperimentRecord,
     status_code=201,
-    responses={404: {"description": "No recommendation is stored under this id."}},
+    responses={404: {"description": "No recommendation is stored under this id (or it expired)."}},
 )
 def experiment(
     recommendation_id: RecommendationId,
