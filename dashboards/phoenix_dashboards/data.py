@@ -54,6 +54,23 @@ class DashboardClient(Protocol):
         scrape_interval_seconds: float | None = None,
     ) -> dict[str, Any]: ...
 
+    # the Experiment detail page's
+    def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]: ...
+
+    def guardrail(self, experiment_id: str) -> dict[str, Any]: ...
+
+    def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]: ...
+
+    def price_books(self) -> list[dict[str, Any]]: ...
+
+    def whoami(self) -> dict[str, Any]: ...
+
+    def start_experiment(self, experiment_id: str) -> dict[str, Any]: ...
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]: ...
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]: ...
+
     def close(self) -> None: ...
 
 
@@ -164,6 +181,46 @@ class CachedClient:
                 scrape_interval_seconds=scrape_interval_seconds,
             ),
         )
+
+    # the Experiment detail page's: reads cached, actions never (and they forget every answer)
+    def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]:
+        return self._cached(
+            ("kpis", experiment_id, samples),
+            lambda: self._client.kpis(experiment_id, samples=samples),
+        )
+
+    def guardrail(self, experiment_id: str) -> dict[str, Any]:
+        return self._cached(
+            ("guardrail", experiment_id), lambda: self._client.guardrail(experiment_id)
+        )
+
+    def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]:
+        return self._cached(
+            ("events", experiment_id, after), lambda: self._client.events(experiment_id, after)
+        )
+
+    def price_books(self) -> list[dict[str, Any]]:
+        return self._cached(("price-books",), self._client.price_books)
+
+    def whoami(self) -> dict[str, Any]:
+        return self._cached(("whoami",), self._client.whoami)
+
+    def start_experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self._act(lambda: self._client.start_experiment(experiment_id))
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self._act(lambda: self._client.stop_experiment(experiment_id))
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]:
+        return self._act(lambda: self._client.analyse(experiment_id, source))
+
+    def _act(self, call: Callable[[], T]) -> T:
+        if self.closed:
+            raise Unauthenticated("This login has ended: log in again.")
+        try:
+            return call()
+        finally:
+            self.clear()
 
 
 def _conforms(client: PhoenixClient, cached: CachedClient) -> tuple[DashboardClient, ...]:

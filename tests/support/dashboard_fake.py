@@ -140,6 +140,11 @@ class FakeClient:
         verdicts: dict[str, dict[str, Any]] | None = None,
         costs: dict[str, dict[str, Any]] | None = None,
         records: dict[str, dict[str, Any]] | None = None,
+        kpis: dict[str, dict[str, Any]] | None = None,
+        guardrails: dict[str, dict[str, Any]] | None = None,
+        events: dict[str, list[dict[str, Any]]] | None = None,
+        price_books: Sequence[str] = ("grafana-cloud-pro",),
+        role: str = "viewer",
     ) -> None:
         self._hosts = list(hosts)
         self._collectors = list(collectors)
@@ -147,6 +152,13 @@ class FakeClient:
         self._verdicts = verdicts or {}
         self._costs = costs or {}
         self._records = records or {}
+        self._kpis = kpis or {}
+        self._guardrails = guardrails or {}
+        self._events = events or {}
+        self._books = list(price_books)
+        self.role = role
+        self.refuse: dict[str, PhoenixError] = {}
+        """An action (start, stop, analyse) that raises this error instead."""
         self.fail: PhoenixError | None = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.closed = False
@@ -195,15 +207,64 @@ class FakeClient:
         scrape_interval_seconds: float | None = None,
     ) -> dict[str, Any]:
         self._call("cost", experiment_id, fleet_hosts, price_book)
-        if price_book not in (None, "grafana-cloud-pro"):
+        if price_book is not None and price_book not in self._books:
             raise NotFound("price book", price_book)
+        if experiment_id not in self._costs:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
         answer = self._costs[experiment_id]
         variants = [
             v | {"savings_monthly": None if v["savings_monthly"] is None else
                  {k: x * fleet_hosts for k, x in v["savings_monthly"].items()}}
             for v in answer["variants"]
         ]  # fmt: skip
-        return answer | {"variants": variants}
+        return answer | {"variants": variants, "fleet_hosts": fleet_hosts,
+                         "price_book": price_book or answer["price_book"]}  # fmt: skip
+
+    def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]:
+        self._call("kpis", experiment_id, samples)
+        if experiment_id not in self._kpis:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
+        return self._kpis[experiment_id]
+
+    def guardrail(self, experiment_id: str) -> dict[str, Any]:
+        self._call("guardrail", experiment_id)
+        if experiment_id not in self._guardrails:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
+        return self._guardrails[experiment_id]
+
+    def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]:
+        self._call("events", experiment_id, after)
+        return [e for e in self._events.get(experiment_id, []) if e["id"] > after]
+
+    def price_books(self) -> list[dict[str, Any]]:
+        self._call("price_books")
+        return [{"name": name, "currency": "USD"} for name in self._books]
+
+    def whoami(self) -> dict[str, Any]:
+        self._call("whoami")
+        ranks = ["viewer", "operator", "admin"]
+        return {"name": "t", "role": self.role, "may": ranks[: ranks.index(self.role) + 1]}
+
+    def _action(self, name: str, experiment_id: str) -> None:
+        self._call(name, experiment_id)
+        if name in self.refuse:
+            raise self.refuse[name]
+
+    def start_experiment(self, experiment_id: str) -> dict[str, Any]:
+        self._action("start", experiment_id)
+        self._records[experiment_id] = self._records[experiment_id] | {"state": "scheduled"}
+        return self._records[experiment_id]
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]:
+        self._action("stop", experiment_id)
+        self._records[experiment_id] = self._records[experiment_id] | {"state": "stopping"}
+        return self._records[experiment_id]
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]:
+        self._action("analyse", experiment_id)
+        answer = self._verdicts[experiment_id] | {"computed_at": NOW.isoformat()}
+        self._verdicts[experiment_id] = answer
+        return answer
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,124 @@
+"""The Experiment detail page's plots, in HoloViews: the KPI time series (one plot per KPI, the
+variants overlaid, every x axis linked) and each candidate's scorecard (change and interval
+against the gate's line).
+
+Downsampling: each curve goes through HoloViews' ``downsample1d`` with ``lttb`` (largest
+triangle three buckets: the shape of the series at a few points per pixel, first and last
+points kept). It is dynamic: the server downsamples again, at the plot's width, the range a
+zoom shows, so the browser holds ~``POINTS`` points per curve whatever the series' length, and
+a zoom in shows the detail. (``minmax`` needs the ``tsdownsample`` package, which Phoenix does
+not install.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import holoviews as hv
+import pandas as pd
+from holoviews.operation.downsample import downsample1d
+
+__all__ = ["OUTCOME_COLOURS", "POINTS", "downsample", "scorecard_plot", "series_plots"]
+
+POINTS = 600
+"""Points per curve when no plot width is known yet (a few per pixel of a plot)."""
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
+OUTCOME_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
+_NO_OUTCOME = "#546e7a"
+
+
+def downsample(curve: hv.Curve, points: int = POINTS, dynamic: bool = False) -> hv.Element:
+    """``curve`` by LTTB: at most ``points`` of it (the first and last among them); dynamic,
+    again at each zoom, at the plot's width."""
+    return downsample1d(curve, algorithm="lttb", width=points, dynamic=dynamic)
+
+
+def _colours(names: list[str]) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def series_plots(
+    series: pd.DataFrame, units: Mapping[str, str], window: str, dynamic: bool = True
+) -> hv.Layout | None:
+    """One plot per KPI (titled with the KPI, its unit and the window), each series a colour
+    (the same in every plot), their time axes linked; None without series."""
+    if series.empty:
+        return None
+    colours = _colours(sorted(series["series"].unique()))
+    time = hv.Dimension("t", label="time (UTC)")
+    plots = []
+    for kpi, group in series.groupby("kpi", sort=False):
+        unit = units.get(str(kpi), "")
+        value = hv.Dimension(f"v_{kpi}", label=unit or str(kpi))
+        curves = [
+            downsample(
+                hv.Curve(part[["t", "v"]].to_numpy(), time, value, label=str(name)).opts(
+                    color=colours[str(name)]
+                ),
+                dynamic=dynamic,
+            )
+            for name, part in group.groupby("series", sort=True)
+        ]
+        title = f"{kpi} ({unit})" + (f" · {window}" if window else "")
+        plots.append(
+            hv.Overlay(curves).opts(
+                title=title,
+                height=260,
+                responsive=True,
+                legend_position="top_left",
+                show_grid=True,
+                tools=["hover"],
+                active_tools=["box_zoom"],
+            )
+        )
+    return hv.Layout(plots).cols(2).opts(shared_axes=True, toolbar="right")
+
+
+def scorecard_plot(card: pd.DataFrame, candidate: str) -> hv.Overlay:
+    """A candidate's KPIs, one per line: its change (%) as a dot, its 95 % interval as a bar,
+    coloured by the gate's outcome; the gate's line as a black tick; 0 % dotted."""
+    rows = card[card["candidate"] == candidate].reset_index(drop=True)
+    rows = rows.assign(
+        y=range(len(rows)),
+        colour=[OUTCOME_COLOURS.get(o, _NO_OUTCOME) for o in rows["outcome"]],
+        low=rows["low"].fillna(rows["change"]),
+        high=rows["high"].fillna(rows["change"]),
+    )
+    labels = zip(rows["y"], rows["kpi"], rows["outcome"], strict=True)
+    ticks = [(i, f"{k} ({o or 'reported'})") for i, k, o in labels]  # fmt: skip
+    change = hv.Dimension("change", label="change vs baseline (%)")
+    known = rows.dropna(subset=["change"])
+    bars = hv.Segments(
+        known.assign(y1=known["y"])[["low", "y", "high", "y1", "colour", "kpi"]],
+        [hv.Dimension("low", label=change.label), "y", "high", "y1"],
+        ["colour", "kpi"],
+    ).opts(color="colour", line_width=10, alpha=0.55)
+    dots = hv.Scatter(
+        known[["change", "y", "colour", "kpi", "low", "high", "p_value"]],
+        change,
+        ["y", "colour", "kpi", "low", "high", "p_value"],
+    ).opts(color="colour", size=10, tools=["hover"])
+    gated = rows.dropna(subset=["threshold"])
+    lines = hv.Segments(
+        pd.DataFrame(
+            {
+                "x0": gated["threshold"],
+                "y0": gated["y"] - 0.4,
+                "x1": gated["threshold"],
+                "y1": gated["y"] + 0.4,
+            }
+        ),
+        [hv.Dimension("x0", label=change.label), "y0", "x1", "y1"],
+    ).opts(color="black", line_width=3)
+    zero = hv.VLine(0).opts(color="#9e9e9e", line_dash="dotted")
+    return (zero * bars * dots * lines).opts(
+        title=f"{candidate}: change and 95 % interval per KPI (black: the gate)",
+        yticks=ticks,
+        ylim=(-0.6, max(len(rows), 1) - 0.4),
+        ylabel="",
+        height=max(140, 48 * len(rows) + 70),
+        responsive=True,
+        show_grid=True,
+        toolbar=None,
+    )
