@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # (registers Bokeh: the plots' options are its)
 import pandas as pd
 from holoviews.operation.downsample import downsample1d
 
