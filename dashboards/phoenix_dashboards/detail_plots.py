@@ -13,6 +13,7 @@ not install.)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # (registers Bokeh: the plots' options are its)
@@ -29,9 +30,9 @@ OUTCOME_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c0
 _NO_OUTCOME = "#546e7a"
 
 
-def downsample(curve: hv.Curve, points: int = POINTS, dynamic: bool = False) -> hv.Element:
-    """``curve`` by LTTB: at most ``points`` of it (the first and last among them); dynamic,
-    again at each zoom, at the plot's width."""
+def downsample(curve: hv.Element, points: int = POINTS, dynamic: bool = False) -> Any:
+    """``curve`` (or an overlay of curves, each) by LTTB: at most ``points`` of it (the first
+    and last among them); dynamic: a ``DynamicMap``, again at each zoom, at the plot's width."""
     return downsample1d(curve, algorithm="lttb", width=points, dynamic=dynamic)
 
 
@@ -52,24 +53,22 @@ def series_plots(
     for kpi, group in series.groupby("kpi", sort=False):
         unit = units.get(str(kpi), "")
         value = hv.Dimension(f"v_{kpi}", label=unit or str(kpi))
-        curves = [
-            downsample(
+        curves = hv.Overlay(
+            [
                 hv.Curve(part[["t", "v"]].to_numpy(), time, value, label=str(name)).opts(
-                    color=colours[str(name)]
-                ),
-                dynamic=dynamic,
-            )
-            for name, part in group.groupby("series", sort=True)
-        ]
+                    color=colours[str(name)], tools=["hover"]
+                )
+                for name, part in group.groupby("series", sort=True)
+            ]
+        )
         title = f"{kpi} ({unit})" + (f" · {window}" if window else "")
         plots.append(
-            hv.Overlay(curves).opts(
+            downsample(curves, dynamic=dynamic).opts(
                 title=title,
                 height=260,
                 responsive=True,
                 legend_position="top_left",
                 show_grid=True,
-                tools=["hover"],
                 active_tools=["box_zoom"],
             )
         )

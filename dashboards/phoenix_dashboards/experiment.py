@@ -143,9 +143,8 @@ class ExperimentPage(LivePage):
                 css_classes=["phoenix-analyse"],
             ),
         }
-        self._buttons["start"].on_click(lambda _: self._act("start"))
-        self._buttons["stop"].on_click(lambda _: self._act("stop"))
-        self._buttons["analyse"].on_click(lambda _: self._act("analyse"))
+        for button in self._buttons.values():
+            button.on_click(self._pressed)
         self._notice = pn.pane.Alert(
             "", alert_type="info", visible=False, css_classes=["phoenix-notice"]
         )
@@ -385,6 +384,10 @@ class ExperimentPage(LivePage):
             self.refresh_soon()
 
     # --- the buttons -----------------------------------------------------------------------
+
+    async def _pressed(self, event: param.parameterized.Event) -> None:
+        action = next(name for name, b in self._buttons.items() if b is event.obj)
+        await self._act(action)
 
     async def _act(self, action: str) -> None:
         ident, client = self.experiment_id, self.client
