@@ -22,6 +22,8 @@ from holoviews.operation.downsample import downsample1d
 
 __all__ = ["OUTCOME_COLOURS", "POINTS", "downsample", "scorecard_plot", "series_plots"]
 
+PLOT_WIDTH = 520
+"""Each KPI's plot's width (two side by side): fixed, so that the layout needs no measuring."""
 POINTS = 600
 """Points per curve when no plot width is known yet (a few per pixel of a plot)."""
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -66,7 +68,7 @@ def series_plots(
             downsample(curves, dynamic=dynamic).opts(
                 title=title,
                 height=260,
-                responsive=True,
+                width=PLOT_WIDTH,
                 legend_position="top_left",
                 show_grid=True,
                 active_tools=["box_zoom"],
@@ -117,6 +119,7 @@ def scorecard_plot(card: pd.DataFrame, candidate: str) -> hv.Overlay:
         yticks=ticks,
         ylim=(-0.6, max(len(rows), 1) - 0.4),
         ylabel="",
+        xlabel=change.label,
         height=max(140, 48 * len(rows) + 70),
         responsive=True,
         show_grid=True,

@@ -150,9 +150,7 @@ class ExperimentPage(LivePage):
         )
         card = pn.bind(scorecard, self.param.verdict)
         self._scorecards = pn.Column(sizing_mode="stretch_width")
-        self._series = pn.pane.HoloViews(
-            None, linked_axes=True, sizing_mode="stretch_width", css_classes=["phoenix-series"]
-        )
+        self._series = pn.pane.HoloViews(None, linked_axes=True, css_classes=["phoenix-series"])
         self.sections = {
             "verdict": DataState(
                 pn.pane.Markdown(
@@ -184,7 +182,7 @@ class ExperimentPage(LivePage):
                     sizing_mode="stretch_width",
                 )
             ),
-            "series": DataState(self._series),
+            "series": DataState(pn.Column(self._series, sizing_mode="stretch_width")),
             "balance": DataState(
                 data_table(
                     pn.bind(host_balance_table, self.param.kpis),
@@ -321,6 +319,8 @@ class ExperimentPage(LivePage):
 
     def _draw(self, data: Snapshot) -> None:  # noqa: PLR0912 - one branch per section
         s = data.sections
+        for name, section in s.items():  # shown first: a table filled while hidden shows no row
+            self._state(name, section)
         if data.record != self.record:
             self.record = data.record
         shown = actions(data.may, data.record["state"])
@@ -354,8 +354,6 @@ class ExperimentPage(LivePage):
         events = s["events"].value
         if events is not None and events != self.events:
             self.events = events
-        for name, section in s.items():
-            self._state(name, section)
         if s["series"].phase == "ready" and self.samples.empty:
             self.sections["series"].empty("The analysis kept no samples to plot.")
         if s["balance"].phase == "ready" and not self.kpis.get("kpis"):

@@ -75,7 +75,8 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
     for reason in verdict["reasons"] + verdict["candidates"][0]["notes"]:
         expect(page.locator(".phoenix-verdict")).to_contain_text(reason)
     compared = [c for c in verdict["comparisons"] if c["details"].get("role") == "candidate"]
-    rows = table_rows(page, "phoenix-scorecard", len(compared))
+    page.get_by_role("heading", name="Scorecard").scroll_into_view_if_needed()
+    rows = table_rows(page, "phoenix-scorecard", len(compared), timeout=30_000)
     assert [(r["candidate"], r["kpi"], r["change"], r["low"], r["high"]) for r in rows] == [
         (c["variant"], c["kpi"], _number(c["change_percent"]), _number(c["ci_low"]),
          _number(c["ci_high"]))
@@ -91,6 +92,8 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
     row.locator(".tabulator-cell").filter(has_text="►").click()  # the query behind the number
     expect(page.locator(".phoenix-query").first).to_contain_text(compared[0]["query"])
     _shot(page, tmp_path, "experiment-detail")
+    page.get_by_role("heading", name="KPI time series").scroll_into_view_if_needed()
+    _shot(page, tmp_path, "experiment-detail-series")
 
     other = next(b for b in books if b != first)
     page.locator("select").filter(has=page.locator(f"option[value='{other}']")).select_option(other)
