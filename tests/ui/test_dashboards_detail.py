@@ -75,7 +75,7 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
     for reason in verdict["reasons"] + verdict["candidates"][0]["notes"]:
         expect(page.locator(".phoenix-verdict")).to_contain_text(reason)
     compared = [c for c in verdict["comparisons"] if c["details"].get("role") == "candidate"]
-    page.get_by_role("heading", name="Scorecard").scroll_into_view_if_needed()
+    page.locator(".phoenix-scorecard").evaluate("e => e.scrollIntoView()")  # (rows drawn when seen)
     rows = table_rows(page, "phoenix-scorecard", len(compared), timeout=30_000)
     assert [(r["candidate"], r["kpi"], r["change"], r["low"], r["high"]) for r in rows] == [
         (c["variant"], c["kpi"], _number(c["change_percent"]), _number(c["ci_low"]),
@@ -92,7 +92,7 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
     row.locator(".tabulator-cell").filter(has_text="►").click()  # the query behind the number
     expect(page.locator(".phoenix-query").first).to_contain_text(compared[0]["query"])
     _shot(page, tmp_path, "experiment-detail")
-    page.get_by_role("heading", name="KPI time series").scroll_into_view_if_needed()
+    page.locator(".phoenix-series").evaluate("e => e.scrollIntoView()")
     _shot(page, tmp_path, "experiment-detail-series")
 
     other = next(b for b in books if b != first)
@@ -100,13 +100,13 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
     with world.client() as client:
         cost = client.cost(analysed, fleet_hosts=100, price_book=other)
     expect(page.locator(".phoenix-cost-caption")).to_contain_text(other, timeout=15_000)
+    page.locator(".phoenix-cost").evaluate("e => e.scrollIntoView()")
     shown = table_rows(page, "phoenix-cost", len(cost["variants"]))
     assert [(r["variant"], r["monthly"], r["savings_monthly"]) for r in shown] == [
         (v["variant"], _number(v["monthly"]["value"]),
          _number(v["savings_monthly"]["value"] if v["savings_monthly"] else None))
         for v in cost["variants"]
     ]  # fmt: skip
-    page.locator(".phoenix-cost").scroll_into_view_if_needed()
     _shot(page, tmp_path, "experiment-detail-cost")
 
 
