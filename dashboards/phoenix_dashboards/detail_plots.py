@@ -57,9 +57,12 @@ def series_plots(
         value = hv.Dimension(f"v_{kpi}", label=unit or str(kpi))
         curves = hv.Overlay(
             [
-                hv.Curve(part[["t", "v"]].to_numpy(), time, value, label=str(name)).opts(
-                    color=colours[str(name)], tools=["hover"]
-                )
+                hv.Curve(
+                    (part["t"].dt.tz_localize(None).to_numpy(), part["v"].to_numpy(float)),
+                    time,
+                    value,
+                    label=str(name),
+                ).opts(color=colours[str(name)], tools=["hover"])
                 for name, part in group.groupby("series", sort=True)
             ]
         )
@@ -69,6 +72,7 @@ def series_plots(
                 title=title,
                 height=260,
                 width=PLOT_WIDTH,
+                responsive=False,
                 legend_position="top_left",
                 show_grid=True,
                 active_tools=["box_zoom"],

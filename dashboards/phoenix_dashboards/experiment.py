@@ -150,7 +150,9 @@ class ExperimentPage(LivePage):
         )
         card = pn.bind(scorecard, self.param.verdict)
         self._scorecards = pn.Column(sizing_mode="stretch_width")
-        self._series = pn.pane.HoloViews(None, linked_axes=True, css_classes=["phoenix-series"])
+        self._series = pn.pane.HoloViews(
+            None, linked_axes=True, sizing_mode="fixed", css_classes=["phoenix-series"]
+        )
         self.sections = {
             "verdict": DataState(
                 pn.pane.Markdown(
@@ -182,7 +184,7 @@ class ExperimentPage(LivePage):
                     sizing_mode="stretch_width",
                 )
             ),
-            "series": DataState(pn.Column(self._series, sizing_mode="stretch_width")),
+            "series": DataState(pn.Column()),  # (the plots are never hidden: see below)
             "balance": DataState(
                 data_table(
                     pn.bind(host_balance_table, self.param.kpis),
@@ -258,6 +260,8 @@ class ExperimentPage(LivePage):
         ]
         for name in SECTIONS:
             body += [pn.pane.Markdown(f"## {titles[name]}"), self.sections[name]]
+            if name == "series":  # Bokeh lays out a plot drawn hidden at no size: never hidden
+                body.append(self._series)
         return pn.Column(*body, sizing_mode="stretch_width")
 
     def controls(self) -> list[pn.viewable.Viewable]:
