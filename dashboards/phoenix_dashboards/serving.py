@@ -137,19 +137,30 @@ def _argument(name: str) -> str:
 
 
 def serve(
-    api_url: str, *, address: str, port: int, websocket_origins: list[str], **kwargs: Any
-) -> Any:
-    """Serve the dashboards on their own until interrupted (Panel's Tornado server)."""
+    api_url: str,
+    *,
+    address: str,
+    port: int,
+    websocket_origins: list[str],
+    listening: Callable[[], None] = lambda: None,
+    **kwargs: Any,
+) -> None:
+    """Serve the dashboards on their own until interrupted (Panel's Tornado server);
+    ``listening`` is called once the port is bound, before the first request is served."""
     dashboards = Dashboards(api_url)
-    return pn.serve(
+    server = pn.serve(
         dashboards.routes(),
         address=address,
         port=port,
         websocket_origin=websocket_origins,
         title=dashboards.titles(),
         show=False,
+        start=False,
         **kwargs,
     )
+    listening()  # Bokeh's server binds its sockets when it is made: a browser may connect
+    server.start()
+    server.io_loop.start()
 
 
 def mount(app: FastAPI, api_url: str, prefix: str) -> Dashboards:
