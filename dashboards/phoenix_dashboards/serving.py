@@ -8,6 +8,7 @@ sent to the login page (``login?next=…``), and back to it when the API refuses
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ __all__ = ["Dashboards", "mount", "serve"]
 Drawn = pn.viewable.Viewable | pn.template.BaseTemplate
 """What a route draws: the page in its template, or a redirect."""
 
+log = logging.getLogger(__name__)
+
 
 class Dashboards:
     """Every page of one dashboards server, and the logins it holds."""
@@ -42,13 +45,14 @@ class Dashboards:
 
     def routes(self) -> dict[str, Any]:
         """Route → the function that builds its page for each browser session."""
-        return {
+        pages = {
             "/": self.fleet,
             "/fleet": self.fleet,
             "/experiments": self.experiments,
             "/experiment": self.experiment,
             "/login": self.login,
         }
+        return {route: guarded(build) for route, build in pages.items()}
 
     def titles(self) -> dict[str, str]:
         names = {route: route.strip("/").title() or "Fleet" for route in self.routes()}
@@ -112,6 +116,26 @@ class Dashboards:
         page.start()
         controls = [*page.refresh_controls(), *page.controls()]
         return site_page(self.site, page.title, [page, browser], controls, log_out)
+
+
+def guarded(build: Callable[[], Any]) -> Callable[[], Any]:
+    """``build``, or when it fails, a page saying so in one sentence: the traceback goes to
+    the log, never to the browser (Panel's own error page shows it)."""
+
+    def page() -> Any:
+        try:
+            return build()
+        except Exception as exc:
+            log.exception("a dashboards page failed to build", extra={"action": "page_failed"})
+            return pn.pane.Alert(
+                f"This page could not be drawn: {type(exc).__name__}: {exc}. The dashboards' "
+                "log has the details; reload to try again.",
+                alert_type="danger",
+                css_classes=["phoenix-error"],
+            )
+
+    page.__name__ = getattr(build, "__name__", "page")
+    return page
 
 
 @dataclass(frozen=True)
