@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 import panel as pn
 
 from phoenix_dashboards.browser import BrowserActions
+from phoenix_dashboards.cardinality import CardinalityPage
+from phoenix_dashboards.compare import ComparePage
+from phoenix_dashboards.compare_tables import parse_ids
+from phoenix_dashboards.cost import CostPage
 from phoenix_dashboards.data import DashboardClient, connect
 from phoenix_dashboards.experiment import ExperimentPage
 from phoenix_dashboards.experiments import ExperimentsPage
@@ -47,6 +51,9 @@ class Dashboards:
             "/fleet": self.fleet,
             "/experiments": self.experiments,
             "/experiment": self.experiment,
+            "/compare": self.compare,
+            "/cost": self.cost,
+            "/cardinality": self.cardinality,
             "/login": self.login,
         }
 
@@ -75,6 +82,22 @@ class Dashboards:
             return ExperimentPage(visit.client, visit.ended, experiment_id=experiment_id)
 
         return self._page("experiment", build)
+
+    def compare(self) -> Drawn:
+        chosen = parse_ids(_argument("ids"))
+        return self._page("compare", lambda v: ComparePage(v.client, v.ended, experiments=chosen))
+
+    def cost(self) -> Drawn:
+        return self._page("cost", lambda visit: CostPage(visit.client, visit.ended))
+
+    def cardinality(self) -> Drawn:
+        def build(visit: Visit) -> LivePage:
+            def experiment_url(experiment_id: str) -> str:
+                return self.site.url("experiment", id=experiment_id)
+
+            return CardinalityPage(visit.client, visit.ended, experiment_url=experiment_url)
+
+        return self._page("cardinality", build)
 
     def login(self) -> Drawn:
         browser = BrowserActions(cookie_path=self.site.cookie_path)
