@@ -142,7 +142,7 @@ class CardinalityPage(LivePage):
             css_classes=["phoenix-draft-selector"],
         )  # fmt: skip
         self._create = pn.widgets.Button(
-            label="Create experiment from this recommendation", button_type="primary",
+            label="Create experiment from this recommendation", color="primary",
             css_classes=["phoenix-create-experiment"],
         )  # fmt: skip
         self._create.on_click(self._create_clicked)
@@ -165,13 +165,13 @@ class CardinalityPage(LivePage):
             pn.pane.Markdown(pn.bind(_summary, inventory), css_classes=["phoenix-inventory"]),
             pn.pane.Markdown("### Top metrics by series"),
             pn.Row(
-                data_table(metrics, "phoenix-top-metrics", width=420, sizing_mode="fixed"),
+                pn.Column(data_table(metrics, "phoenix-top-metrics"), width=440),
                 pn.pane.HoloViews(pn.bind(_metrics_chart, metrics), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),
             pn.pane.Markdown("### Top labels by distinct values"),
             pn.Row(
-                data_table(labels, "phoenix-top-labels", width=420, sizing_mode="fixed"),
+                pn.Column(data_table(labels, "phoenix-top-labels"), width=440),
                 pn.pane.HoloViews(pn.bind(_labels_chart, labels), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),

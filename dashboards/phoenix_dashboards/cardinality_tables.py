@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (the bokeh backend: its options, as Panel draws it)
+import holoviews.plotting.bokeh
 import pandas as pd
 
 from phoenix_core.recommendations.rules import NEVER_DROPPED

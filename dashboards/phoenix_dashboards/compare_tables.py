@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (the bokeh backend: its options, as Panel draws it)
+import holoviews.plotting.bokeh
 import pandas as pd
 
 __all__ = [

@@ -257,7 +257,10 @@ class FakeClient:
         self, sources: Sequence[str] | None = None, metric: str | None = None
     ) -> dict[str, Any]:
         self._call("usage", sources, metric)
-        return self._usage or {"sources": [], "complete": True, "metrics": []}
+        report = self._usage or {"sources": [], "complete": True, "metrics": []}
+        if metric is None:
+            return report
+        return report | {"metrics": [m for m in report["metrics"] if m["metric"] == metric]}
 
     def recommendations(
         self,

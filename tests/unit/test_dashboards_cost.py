@@ -36,7 +36,7 @@ def _client(experiments: list[dict[str, object]] | None = None) -> FakeClient:
         verdicts={
             PASSED["id"]: verdict("slim", {"slim": -48.0}),
             FAILED["id"]: verdict(None, {"top5": -3.0}),
-        },  # fmt: skip
+        },
         costs={PASSED["id"]: cost({"slim": 4.0}), FAILED["id"]: cost({"top5": None})},
         price_books=BOOKS,
     )
