@@ -100,6 +100,33 @@ class CardinalityPage(LivePage):
     may_operate = param.Boolean(default=False, constant=True, doc="whoami.may has operator.")
     created = param.String(default="", doc="What the last 'create experiment' did, with a link.")
 
+    QUERY_PARAMETERS = ("selector", "window_minutes", "collector", "price_book", "fleet_hosts",
+                        "scrape_interval_seconds", "top_k")  # fmt: skip
+    """The inputs a link may set in its query string (and ``critical``, repeated)."""
+
+    @classmethod
+    def inputs_from_query(cls, given: dict[str, str], critical: list[str]) -> dict[str, Any]:
+        """The page's inputs from a query string's values (those empty or not valid ignored):
+        a link to the page shows what its sender saw."""
+        inputs: dict[str, Any] = {}
+        for name, text in given.items():
+            if not text:
+                continue
+            parameter = cls.param[name]
+            try:
+                value: Any = text
+                if isinstance(parameter, param.Integer):
+                    value = int(text)
+                elif isinstance(parameter, param.Number):
+                    value = float(text)
+                parameter._validate(value)
+            except (ValueError, TypeError):
+                continue
+            inputs[name] = value
+        if critical:
+            inputs["critical_selectors"] = "\n".join(critical)
+        return inputs
+
     def __init__(
         self,
         client: DashboardClient,
@@ -115,6 +142,7 @@ class CardinalityPage(LivePage):
             css_classes=["phoenix-price-book"],
         )  # fmt: skip
         super().__init__(client, on_unauthenticated, **params)
+        self._books.options = book_options([self.price_book] if self.price_book else [])
         self._books.value = self.price_book
         self._books.param.watch(lambda e: setattr(self, "price_book", e.new), "value")
 

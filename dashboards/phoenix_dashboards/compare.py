@@ -83,6 +83,7 @@ class ComparePage(LivePage):
             css_classes=["phoenix-choose-experiments"],
         )  # fmt: skip
         super().__init__(client, on_unauthenticated, **params)
+        self._books.options = book_options([self.price_book] if self.price_book else [])
         self._books.value = self.price_book
         self._books.param.watch(lambda e: setattr(self, "price_book", e.new), "value")
         self._chooser.param.watch(lambda e: setattr(self, "experiments", list(e.new)), "value")

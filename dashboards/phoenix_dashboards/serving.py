@@ -91,11 +91,16 @@ class Dashboards:
         return self._page("cost", lambda visit: CostPage(visit.client, visit.ended))
 
     def cardinality(self) -> Drawn:
+        given = {name: _argument(name) for name in CardinalityPage.QUERY_PARAMETERS}
+        inputs = CardinalityPage.inputs_from_query(given, _arguments("critical"))
+
         def build(visit: Visit) -> LivePage:
             def experiment_url(experiment_id: str) -> str:
                 return self.site.url("experiment", id=experiment_id)
 
-            return CardinalityPage(visit.client, visit.ended, experiment_url=experiment_url)
+            return CardinalityPage(
+                visit.client, visit.ended, experiment_url=experiment_url, **inputs
+            )
 
         return self._page("cardinality", build)
 
@@ -157,6 +162,11 @@ def _argument(name: str) -> str:
     values = (pn.state.session_args or {}).get(name) or [b""]
     value = values[0]
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _arguments(name: str) -> list[str]:
+    values = (pn.state.session_args or {}).get(name) or []
+    return [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
 
 
 def serve(

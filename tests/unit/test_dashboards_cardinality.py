@@ -147,3 +147,13 @@ def test_no_series_is_the_empty_state() -> None:
     page = CardinalityPage(_client(inventory=INVENTORY | {"total_series": 0, "metrics": []}))
     asyncio.run(page.refresh())
     assert (page.state.phase, page.state.message) == ("empty", NO_SERIES)
+
+
+def test_a_link_sets_the_inputs_and_what_is_not_valid_is_ignored() -> None:
+    given = {"selector": '{job="shop"}', "top_k": "5", "fleet_hosts": "many",
+             "collector": "nope", "scrape_interval_seconds": "60", "price_book": "gcp"}  # fmt: skip
+    inputs = CardinalityPage.inputs_from_query(given, ["a", "b"])
+    assert inputs == {"selector": '{job="shop"}', "top_k": 5, "scrape_interval_seconds": 60.0,
+                      "price_book": "gcp", "critical_selectors": "a\nb"}  # fmt: skip
+    page = CardinalityPage(_client(), **inputs)
+    assert page._books.value == "gcp"
