@@ -46,6 +46,9 @@ INVENTORY_ROWS = 1_000
 """Rows of the inventory read (the usage table needs each top metric's labels); ``limit`` of
 them are shown."""
 USAGE_THREADS = 8
+WRAPPED = {"title": {"type": "textarea"}, "usage": {"type": "textarea"},
+           "protects": {"type": "textarea"}, "reason": {"type": "textarea"}}  # fmt: skip
+"""Columns of sentences: wrapped in their cell, not cut."""
 NO_SERIES = (
     "No series matches this selector in this window: widen the window, or check that the "
     "receiving Prometheus stores series (`phoenix cardinality` says the same)."
@@ -156,7 +159,8 @@ class CardinalityPage(LivePage):
         money = number_format(2)
         self._recommendations = data_table(
             recommended, "phoenix-recommendations", hidden_columns=["id"],
-            formatters={"savings / month": money, "savings / year": money,
+            widths={"title": 260, "usage": 260, "protects": 200},
+            formatters={**WRAPPED, "savings / month": money, "savings / year": money,
                         "change (%)": number_format(1), "of the bill (%)": number_format(1)},
         )  # fmt: skip
         self._choice = pn.widgets.Select(label="Recommendation", options={}, width=420,
@@ -193,13 +197,13 @@ class CardinalityPage(LivePage):
             pn.pane.Markdown(pn.bind(_summary, inventory), css_classes=["phoenix-inventory"]),
             pn.pane.Markdown("### Top metrics by series"),
             pn.Row(
-                pn.Column(data_table(metrics, "phoenix-top-metrics"), width=440),
+                pn.Column(data_table(metrics, "phoenix-top-metrics"), width=540),
                 pn.pane.HoloViews(pn.bind(_metrics_chart, metrics), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),
             pn.pane.Markdown("### Top labels by distinct values"),
             pn.Row(
-                pn.Column(data_table(labels, "phoenix-top-labels"), width=440),
+                pn.Column(data_table(labels, "phoenix-top-labels"), width=540),
                 pn.pane.HoloViews(pn.bind(_labels_chart, labels), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),
@@ -222,6 +226,8 @@ class CardinalityPage(LivePage):
             data_table(
                 pn.bind(refusals_table, pn.bind(_recommended, self.param.reading)),
                 "phoenix-refusals",
+                widths={"reason": 560},
+                formatters=WRAPPED,
             ),
             self._operator,
             sizing_mode="stretch_width",

@@ -80,6 +80,7 @@ class ComparePage(LivePage):
         )  # fmt: skip
         self._chooser = pn.widgets.MultiChoice(
             label="Experiments (analysed)", options={}, width=WIDGET_WIDTH,
+            placeholder="choose two or more",
             css_classes=["phoenix-choose-experiments"],
         )  # fmt: skip
         super().__init__(client, on_unauthenticated, **params)

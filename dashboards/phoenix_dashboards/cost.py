@@ -108,6 +108,7 @@ class CostPage(LivePage):
         )  # fmt: skip
         self._chooser = pn.widgets.MultiChoice(
             label="Experiments (analysed)", options={}, width=WIDGET_WIDTH,
+            placeholder="the newest analysed",
             css_classes=["phoenix-choose-experiments"],
         )  # fmt: skip
         super().__init__(client, on_unauthenticated, **params)

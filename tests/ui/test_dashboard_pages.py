@@ -94,6 +94,7 @@ def test_the_compare_page_shows_the_verdicts_of_the_experiments_chosen(
     choices.click()
     choices.fill("keep all")
     choices.press("Enter")
+    choices.press("Escape")
     with world.client() as client:
         verdicts = {"drop pid": client.verdict(passed), "keep all": client.verdict(failed)}
     expected = {
@@ -163,6 +164,8 @@ def test_the_cardinality_explorer_shows_the_apis_series_and_recommendations_and_
     usage = {r["metric"]: r for r in table_rows(page, "phoenix-usage", len(metrics))}
     assert usage["shop_process_memory_bytes"]["labels unread"] == "(the metric is unread)"
     _shot(page, tmp_path, "cardinality-operator")
+    page.locator(".phoenix-recommendations").scroll_into_view_if_needed()
+    _shot(page, tmp_path, "cardinality-recommendations")
     page.locator(".phoenix-draft-hosts input").fill("web-1")
     page.get_by_role("button", name="Create experiment from this recommendation").click()
     created = page.locator(".phoenix-created a")
