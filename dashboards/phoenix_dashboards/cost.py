@@ -133,7 +133,11 @@ class CostPage(LivePage):
                 css_classes=["phoenix-caption"],
             ),
             self._table,
-            pn.pane.HoloViews(pn.bind(_chart, table), sizing_mode="stretch_width"),
+            pn.Row(
+                pn.pane.HoloViews(pn.bind(_chart, table), sizing_mode="stretch_width"),
+                pn.pane.HoloViews(pn.bind(_savings_chart, table), sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            ),
             pn.pane.Markdown(self.param.notes, css_classes=["phoenix-notes"]),
             sizing_mode="stretch_width",
         )
@@ -209,3 +213,9 @@ def _chart(table: pd.DataFrame) -> Any:
     if table.empty or table["monthly"].isna().all():
         return None
     return cost_chart(table)
+
+
+def _savings_chart(table: pd.DataFrame) -> Any:
+    if table.empty or table["savings / month"].isna().all():
+        return None
+    return cost_chart(table, "savings / month", "savings low", "savings high", "Savings per month")

@@ -69,6 +69,11 @@ def test_the_chart_has_a_bar_and_a_whisker_per_variant() -> None:
     assert isinstance(bars, hv.Bars) and isinstance(whiskers, hv.ErrorBars)
     assert list(bars.dimension_values(1)) == [10.0, 6.0]
     assert list(whiskers.dimension_values("below")) == pytest.approx([1.0, 0.6])
+    table = cost_table({PASSED["id"]: cost({"slim": 4.0})}, {})
+    savings = cost_chart(table, "savings / month", "savings low", "savings high", "Savings")
+    assert list(savings.get(0).dimension_values(0)) == [f"{PASSED['id']} · slim"]  # no baseline
+    assert list(savings.get(1).dimension_values("above")) == pytest.approx([0.4])
+    assert savings.get(0).vdims[0].label == "Savings (USD)"
 
 
 def test_the_page_asks_the_cost_for_its_price_book_fleet_and_interval() -> None:
