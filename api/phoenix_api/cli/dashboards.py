@@ -72,8 +72,13 @@ def dashboards_serve(
     port = port or _free_port(address)
     shown = f"[{address}]" if ":" in address else address
     allowed = [f"{shown}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *origins]
+    # Said once it listens (the server binds when made), so that whoever reads the line may
+    # connect at once.
+    server = serve(url, address=address, port=port, websocket_origins=allowed, verbose=False,
+                   start=False)  # fmt: skip
     click.echo(f"Phoenix dashboards listening on http://{shown}:{port}/ (API {url})")
-    serve(url, address=address, port=port, websocket_origins=allowed, verbose=False)
+    server.start()
+    server.io_loop.start()
 
 
 def mount_dashboards(app: FastAPI, api_url: str) -> str:
