@@ -28,6 +28,10 @@ from phoenix_dashboards.template import WIDGET_WIDTH
 
 __all__ = ["CostPage", "CostReading", "read_analysed"]
 
+TITLES = {"monthly": "cost / month", "monthly low": "low", "monthly high": "high",
+          "yearly": "cost / year", "savings / month": "saved / month", "savings low": "low",
+          "savings high": "high", "savings / year": "saved / year"}  # fmt: skip
+"""The columns' titles (each interval's bounds after their figure; the currency: the caption's)."""
 ANALYSED_LIMIT = 200
 """The newest experiments looked at for analysed ones (one page of the API's list)."""
 SHOWN_BY_DEFAULT = 3
@@ -122,7 +126,7 @@ class CostPage(LivePage):
         table = pn.bind(cost_table, self.param.costs, self.param.names)
         money = number_format(2)
         self._table = data_table(
-            table, "phoenix-cost",
+            table, "phoenix-cost", titles=TITLES, hidden_columns=["currency"],
             formatters={c: money for c in ("monthly", "monthly low", "monthly high", "yearly",
                         "savings / month", "savings low", "savings high", "savings / year")},
         )  # fmt: skip
