@@ -157,3 +157,20 @@ def test_a_link_sets_the_inputs_and_what_is_not_valid_is_ignored() -> None:
                       "price_book": "gcp", "critical_selectors": "a\nb"}  # fmt: skip
     page = CardinalityPage(_client(), **inputs)
     assert page._books.value == "gcp"
+
+
+def test_the_cache_keeps_answers_per_input_and_never_creates_a_draft_from_memory() -> None:
+    from phoenix_dashboards.data import CachedClient
+
+    fake = _client()
+    cached = CachedClient(fake, clock=lambda: 0.0)
+    for _ in range(2):
+        cached.recommendations("a", critical_selectors=["x"], fleet_hosts=10)
+        cached.whoami()
+        cached.usage(metric="cpu")
+    cached.recommendations("a", critical_selectors=["y"], fleet_hosts=10)
+    assert [n for n, _ in fake.calls].count("recommendations") == 2
+    assert [n for n, _ in fake.calls].count("whoami") == 1
+    cached.experiment_from_recommendation("rec-1", hosts=["web-1"])
+    cached.experiment_from_recommendation("rec-1", hosts=["web-1"])
+    assert len(fake.drafts) == 2
