@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING, Any
 import panel as pn
 
 from phoenix_dashboards.browser import BrowserActions
+from phoenix_dashboards.cardinality import CardinalityPage
+from phoenix_dashboards.compare import ComparePage
+from phoenix_dashboards.compare_tables import parse_ids
+from phoenix_dashboards.cost import CostPage
 from phoenix_dashboards.data import DashboardClient, connect
 from phoenix_dashboards.experiment import ExperimentPage
 from phoenix_dashboards.experiments import ExperimentsPage
@@ -50,6 +54,9 @@ class Dashboards:
             "/fleet": self.fleet,
             "/experiments": self.experiments,
             "/experiment": self.experiment,
+            "/compare": self.compare,
+            "/cost": self.cost,
+            "/cardinality": self.cardinality,
             "/login": self.login,
         }
         return {route: guarded(build) for route, build in pages.items()}
@@ -79,6 +86,27 @@ class Dashboards:
             return ExperimentPage(visit.client, visit.ended, experiment_id=experiment_id)
 
         return self._page("experiment", build)
+
+    def compare(self) -> Drawn:
+        chosen = parse_ids(_argument("ids"))
+        return self._page("compare", lambda v: ComparePage(v.client, v.ended, experiments=chosen))
+
+    def cost(self) -> Drawn:
+        return self._page("cost", lambda visit: CostPage(visit.client, visit.ended))
+
+    def cardinality(self) -> Drawn:
+        given = {name: _argument(name) for name in CardinalityPage.QUERY_PARAMETERS}
+        inputs = CardinalityPage.inputs_from_query(given, _arguments("critical"))
+
+        def build(visit: Visit) -> LivePage:
+            def experiment_url(experiment_id: str) -> str:
+                return self.site.url("experiment", id=experiment_id)
+
+            return CardinalityPage(
+                visit.client, visit.ended, experiment_url=experiment_url, **inputs
+            )
+
+        return self._page("cardinality", build)
 
     def login(self) -> Drawn:
         browser = BrowserActions(cookie_path=self.site.cookie_path)
@@ -158,6 +186,11 @@ def _argument(name: str) -> str:
     values = (pn.state.session_args or {}).get(name) or [b""]
     value = values[0]
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _arguments(name: str) -> list[str]:
+    values = (pn.state.session_args or {}).get(name) or []
+    return [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
 
 
 def serve(

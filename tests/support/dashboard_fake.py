@@ -116,13 +116,30 @@ def verdict(winner: str | None, changes: dict[str, float | None]) -> dict[str, A
 
 def cost(savings: dict[str, float | None], currency: str = "USD") -> dict[str, Any]:
     """A ``GET …/cost`` answer (on 1 host): each candidate's monthly savings."""
-    variants = [{"variant": "baseline", "role": "baseline", "savings_monthly": None}]
+
+    def amount(x: float) -> dict[str, float]:
+        return {"value": x, "low": x * 0.9, "high": x * 1.1}
+
+    variants = [
+        {
+            "variant": "baseline",
+            "role": "baseline",
+            "monthly": amount(10.0),
+            "yearly": amount(120.0),
+            "savings_monthly": None,
+            "savings_yearly": None,
+        }
+    ]
     variants += [
-        {"variant": v, "role": "candidate",
-         "savings_monthly": None if s is None else {"value": s, "low": s * 0.9, "high": s * 1.1}}
+        {"variant": v, "role": "candidate", "monthly": amount(10.0 - (s or 0)),
+         "yearly": amount(12 * (10.0 - (s or 0))),
+         "savings_monthly": None if s is None else amount(s),
+         "savings_yearly": None if s is None else amount(12 * s)}
         for v, s in savings.items()
     ]  # fmt: skip
-    return {"price_book": "grafana-cloud-pro", "currency": currency, "variants": variants}
+    return {"price_book": "grafana-cloud-pro", "vendor": "Grafana Labs", "meter": "series",
+            "taken": "2026-11-01", "currency": currency, "fleet_hosts": 1,
+            "variants": variants}  # fmt: skip
 
 
 class FakeClient:
@@ -140,6 +157,11 @@ class FakeClient:
         verdicts: dict[str, dict[str, Any]] | None = None,
         costs: dict[str, dict[str, Any]] | None = None,
         records: dict[str, dict[str, Any]] | None = None,
+        price_books: Iterable[dict[str, Any]] = (),
+        inventory: dict[str, Any] | None = None,
+        usage: dict[str, Any] | None = None,
+        recommendations: dict[str, Any] | None = None,
+        role: str = "viewer",
     ) -> None:
         self._hosts = list(hosts)
         self._collectors = list(collectors)
@@ -147,6 +169,12 @@ class FakeClient:
         self._verdicts = verdicts or {}
         self._costs = costs or {}
         self._records = records or {}
+        self._price_books = list(price_books)
+        self._inventory = inventory
+        self._usage = usage
+        self._recommendations = recommendations
+        self.role = role
+        self.drafts: list[dict[str, Any]] = []
         self.fail: PhoenixError | None = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.closed = False
@@ -194,16 +222,82 @@ class FakeClient:
         price_book: str | None = None,
         scrape_interval_seconds: float | None = None,
     ) -> dict[str, Any]:
-        self._call("cost", experiment_id, fleet_hosts, price_book)
-        if price_book not in (None, "grafana-cloud-pro"):
+        self._call("cost", experiment_id, fleet_hosts, price_book, scrape_interval_seconds)
+        known = {b["name"] for b in self._price_books} | {"grafana-cloud-pro"}
+        if price_book is not None and price_book not in known:
             raise NotFound("price book", price_book)
         answer = self._costs[experiment_id]
+        scaled = ("monthly", "yearly", "savings_monthly", "savings_yearly")
         variants = [
-            v | {"savings_monthly": None if v["savings_monthly"] is None else
-                 {k: x * fleet_hosts for k, x in v["savings_monthly"].items()}}
+            v | {key: None if v.get(key) is None else
+                 {k: x * fleet_hosts for k, x in v[key].items()} for key in scaled if key in v}
             for v in answer["variants"]
         ]  # fmt: skip
-        return answer | {"variants": variants}
+        return answer | {"variants": variants, "fleet_hosts": fleet_hosts,
+                         "price_book": price_book or answer["price_book"]}  # fmt: skip
+
+    def price_books(self) -> list[dict[str, Any]]:
+        self._call("price_books")
+        return list(self._price_books)
+
+    def cardinality(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        self._call("cardinality", selector, start, end, limit)
+        if self._inventory is None:
+            raise PhoenixError("The receiving Prometheus does not answer.")
+        return self._inventory
+
+    def usage(
+        self, sources: Sequence[str] | None = None, metric: str | None = None
+    ) -> dict[str, Any]:
+        self._call("usage", sources, metric)
+        report = self._usage or {"sources": [], "complete": True, "metrics": []}
+        if metric is None:
+            return report
+        return report | {"metrics": [m for m in report["metrics"] if m["metric"] == metric]}
+
+    def recommendations(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        critical_selectors: Sequence[str] | None = None,
+        collector: str | None = None,
+        price_book: str | None = None,
+        fleet_hosts: int | None = None,
+        scrape_interval_seconds: float | None = None,
+        top_k: int | None = None,
+    ) -> dict[str, Any]:
+        self._call("recommendations", selector, price_book, fleet_hosts, collector)
+        return self._recommendations or {"recommendations": [], "refusals": []}
+
+    def experiment_from_recommendation(
+        self,
+        recommendation_id: str,
+        *,
+        hosts: Sequence[str] | None = None,
+        host_selector: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        self._call("experiment_from_recommendation", recommendation_id, hosts, host_selector)
+        if self.role not in ("operator", "admin"):
+            raise PhoenixError("403: operators only")
+        draft = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, recommendation_id)), "state": "draft",
+                 "hosts": hosts, "host_selector": host_selector}  # fmt: skip
+        self.drafts.append(draft)
+        return draft
+
+    def whoami(self) -> dict[str, Any]:
+        self._call("whoami")
+        ranks = ["viewer", "operator", "admin"]
+        return {"name": "t", "kind": "user", "role": self.role,
+                "may": ranks[: ranks.index(self.role) + 1]}  # fmt: skip
 
     def close(self) -> None:
         self.closed = True

@@ -70,7 +70,7 @@ def _beat(host: httpx.Client, status: str, pipelines: list[dict[str, Any]] | Non
     assert host.post("/agent/v1/heartbeat", json=beat).status_code == 200
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("dashboards")
     database_url = f"sqlite:///{folder / 'phoenix.db'}"
@@ -134,7 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(url, standalone, database_url, viewer, operator, folder, made)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with chromium() as launched:
         yield launched

@@ -206,7 +206,8 @@ def test_every_route_draws_its_page_for_a_login(monkeypatch: pytest.MonkeyPatch)
     assert all(isinstance(page, pn.template.BaseTemplate) for page in drawn)
     assert [page.title for page in drawn] == [
         "Phoenix · Fleet", "Phoenix · Fleet", "Phoenix · Experiments",
-        "Phoenix · Experiment", "Phoenix · Log in",
+        "Phoenix · Experiment", "Phoenix · Compare", "Phoenix · Cost", "Phoenix · Cardinality",
+        "Phoenix · Log in",
     ]  # fmt: skip
 
 
