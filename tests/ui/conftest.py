@@ -134,7 +134,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(url, standalone, database_url, viewer, operator, folder, made)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium a module: Playwright's sync API holds an asyncio loop running in this
+    thread while it lives, which ``asyncio.run`` in any later test of the worker refuses."""
     with chromium() as launched:
         yield launched
