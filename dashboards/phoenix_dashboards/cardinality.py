@@ -34,7 +34,7 @@ from phoenix_dashboards.cardinality_tables import (
     usage_row,
     window,
 )
-from phoenix_dashboards.cost import DEFAULT_BOOK, book_options
+from phoenix_dashboards.controls import DEFAULT_BOOK, book_options, follow, price_book_select
 from phoenix_dashboards.cost_tables import price_book_names
 from phoenix_dashboards.data import DashboardClient
 from phoenix_dashboards.page import LivePage, data_table, number_format
@@ -140,14 +140,9 @@ class CardinalityPage(LivePage):
         **params: Any,
     ) -> None:
         self._experiment_url = experiment_url
-        self._books = pn.widgets.Select(
-            label="Price book", options=book_options([]), width=WIDGET_WIDTH,
-            css_classes=["phoenix-price-book"],
-        )  # fmt: skip
+        self._books = price_book_select()
         super().__init__(client, on_unauthenticated, **params)
-        self._books.options = book_options([self.price_book] if self.price_book else [])
-        self._books.value = self.price_book
-        self._books.param.watch(lambda e: setattr(self, "price_book", e.new), "value")
+        follow(self, self._books)
 
     # --- the page ----------------------------------------------------------------------------
 

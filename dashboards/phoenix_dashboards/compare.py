@@ -22,13 +22,14 @@ from phoenix_dashboards.compare_tables import (
     reduction_chart,
     savings_chart,
 )
-from phoenix_dashboards.cost import (
+from phoenix_dashboards.controls import (
     DEFAULT_BOOK,
-    NO_ANALYSED,
     book_options,
-    experiment_options,
-    read_analysed,
+    experiment_chooser,
+    follow,
+    price_book_select,
 )
+from phoenix_dashboards.cost import NO_ANALYSED, experiment_options, read_analysed
 from phoenix_dashboards.cost_tables import experiment_label, price_book_names
 from phoenix_dashboards.data import DashboardClient
 from phoenix_dashboards.page import LivePage, data_table, number_format
@@ -74,20 +75,10 @@ class ComparePage(LivePage):
         on_unauthenticated: Callable[[str], None] = lambda reason: None,
         **params: Any,
     ) -> None:
-        self._books = pn.widgets.Select(
-            label="Price book", options=book_options([]), width=WIDGET_WIDTH,
-            css_classes=["phoenix-price-book"],
-        )  # fmt: skip
-        self._chooser = pn.widgets.MultiChoice(
-            label="Experiments (analysed)", options={}, width=WIDGET_WIDTH,
-            placeholder="choose two or more",
-            css_classes=["phoenix-choose-experiments"],
-        )  # fmt: skip
+        self._books = price_book_select()
+        self._chooser = experiment_chooser("choose two or more")
         super().__init__(client, on_unauthenticated, **params)
-        self._books.options = book_options([self.price_book] if self.price_book else [])
-        self._books.value = self.price_book
-        self._books.param.watch(lambda e: setattr(self, "price_book", e.new), "value")
-        self._chooser.param.watch(lambda e: setattr(self, "experiments", list(e.new)), "value")
+        follow(self, self._books, self._chooser)
 
     def content(self) -> pn.viewable.Viewable:
         kpis = pn.bind(kpi_table, self.param.verdicts, self.param.names)

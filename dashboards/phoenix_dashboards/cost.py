@@ -15,6 +15,13 @@ import param
 from phoenix_core.auth import Unauthenticated
 from phoenix_core.client import ApiUnavailable
 from phoenix_core.errors import PhoenixError
+from phoenix_dashboards.controls import (
+    DEFAULT_BOOK,
+    book_options,
+    experiment_chooser,
+    follow,
+    price_book_select,
+)
 from phoenix_dashboards.cost_tables import (
     analysed,
     cost_chart,
@@ -36,8 +43,6 @@ ANALYSED_LIMIT = 200
 """The newest experiments looked at for analysed ones (one page of the API's list)."""
 SHOWN_BY_DEFAULT = 3
 """Experiments shown before any is chosen: the newest analysed ones."""
-DEFAULT_BOOK = ""
-"""The price book choice that leaves it to the API (its default book)."""
 NO_ANALYSED = (
     "No experiment is analysed yet: an experiment has a cost once it completes with a verdict "
     "(`phoenix experiment start ID`, then wait for its analysis)."
@@ -49,11 +54,6 @@ def read_analysed(client: DashboardClient) -> list[Mapping[str, Any]]:
     ``ANALYSED_LIMIT``), newest first."""
     page = client.experiments_page(limit=ANALYSED_LIMIT)
     return analysed(page["items"])
-
-
-def book_options(names: list[str]) -> dict[str, str]:
-    """The price-book selector's options: the API's default, then every book by name."""
-    return {"the API's default": DEFAULT_BOOK, **{name: name for name in names}}
 
 
 def experiment_options(summaries: list[Mapping[str, Any]]) -> dict[str, str]:
@@ -106,21 +106,11 @@ class CostPage(LivePage):
         on_unauthenticated: Callable[[str], None] = lambda reason: None,
         **params: Any,
     ) -> None:
-        self._books = pn.widgets.Select(
-            label="Price book", options=book_options([]), width=WIDGET_WIDTH,
-            css_classes=["phoenix-price-book"],
-        )  # fmt: skip
-        self._chooser = pn.widgets.MultiChoice(
-            label="Experiments (analysed)", options={}, width=WIDGET_WIDTH,
-            placeholder="the newest analysed",
-            css_classes=["phoenix-choose-experiments"],
-        )  # fmt: skip
+        self._books = price_book_select()
+        self._chooser = experiment_chooser("the newest analysed")
         super().__init__(client, on_unauthenticated, **params)
-        self._books.options = book_options([self.price_book] if self.price_book else [])
-        self._books.value = self.price_book
         self._chooser.value = list(self.experiments)
-        self._books.param.watch(lambda e: setattr(self, "price_book", e.new), "value")
-        self._chooser.param.watch(lambda e: setattr(self, "experiments", list(e.new)), "value")
+        follow(self, self._books, self._chooser)
 
     def content(self) -> pn.viewable.Viewable:
         table = pn.bind(cost_table, self.param.costs, self.param.names)

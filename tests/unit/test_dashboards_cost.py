@@ -11,7 +11,8 @@ import panel as pn
 import pytest
 
 from phoenix_core.client import ApiUnavailable
-from phoenix_dashboards.cost import NO_ANALYSED, CostPage, book_options, chosen_ids
+from phoenix_dashboards.controls import book_options
+from phoenix_dashboards.cost import NO_ANALYSED, CostPage, chosen_ids
 from phoenix_dashboards.cost_tables import analysed, cost_chart, cost_table, price_book_names
 from support.dashboard_fake import PANEL_PANDAS_WARNING, FakeClient, cost, summary, verdict
 
