@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -70,6 +70,42 @@ class DashboardClient(Protocol):
     def stop_experiment(self, experiment_id: str) -> dict[str, Any]: ...
 
     def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]: ...
+
+    # the Cardinality explorer's
+    def cardinality(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]: ...
+
+    def usage(
+        self, sources: Sequence[str] | None = None, metric: str | None = None
+    ) -> dict[str, Any]: ...
+
+    def recommendations(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        critical_selectors: Sequence[str] | None = None,
+        collector: str | None = None,
+        price_book: str | None = None,
+        fleet_hosts: int | None = None,
+        scrape_interval_seconds: float | None = None,
+        top_k: int | None = None,
+    ) -> dict[str, Any]: ...
+
+    def experiment_from_recommendation(
+        self,
+        recommendation_id: str,
+        *,
+        hosts: Sequence[str] | None = None,
+        host_selector: dict[str, str] | None = None,
+    ) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -182,7 +218,6 @@ class CachedClient:
             ),
         )
 
-    # the Experiment detail page's: reads cached, actions never (and they forget every answer)
     def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]:
         return self._cached(
             ("kpis", experiment_id, samples),
@@ -199,8 +234,72 @@ class CachedClient:
             ("events", experiment_id, after), lambda: self._client.events(experiment_id, after)
         )
 
+
     def price_books(self) -> list[dict[str, Any]]:
-        return self._cached(("price-books",), self._client.price_books)
+        return self._cached(("price_books",), self._client.price_books)
+
+    def cardinality(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        return self._cached(
+            ("cardinality", selector, start, end, limit),
+            lambda: self._client.cardinality(selector, start=start, end=end, limit=limit),
+        )
+
+    def usage(
+        self, sources: Sequence[str] | None = None, metric: str | None = None
+    ) -> dict[str, Any]:
+        key = ("usage", tuple(sources) if sources is not None else None, metric)
+        return self._cached(key, lambda: self._client.usage(sources, metric))
+
+    def recommendations(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        critical_selectors: Sequence[str] | None = None,
+        collector: str | None = None,
+        price_book: str | None = None,
+        fleet_hosts: int | None = None,
+        scrape_interval_seconds: float | None = None,
+        top_k: int | None = None,
+    ) -> dict[str, Any]:
+        critical = tuple(critical_selectors) if critical_selectors else None
+        key = ("recommendations", selector, start, end, critical, collector, price_book,
+               fleet_hosts, scrape_interval_seconds, top_k)  # fmt: skip
+        return self._cached(
+            key,
+            lambda: self._client.recommendations(
+                selector,
+                start=start,
+                end=end,
+                critical_selectors=critical,
+                collector=collector,
+                price_book=price_book,
+                fleet_hosts=fleet_hosts,
+                scrape_interval_seconds=scrape_interval_seconds,
+                top_k=top_k,
+            ),
+        )
+
+    def experiment_from_recommendation(
+        self,
+        recommendation_id: str,
+        *,
+        hosts: Sequence[str] | None = None,
+        host_selector: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return self._act(
+            lambda: self._client.experiment_from_recommendation(
+                recommendation_id, hosts=hosts, host_selector=host_selector
+            )
+        )
 
     def whoami(self) -> dict[str, Any]:
         return self._cached(("whoami",), self._client.whoami)

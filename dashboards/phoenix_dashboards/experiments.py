@@ -39,6 +39,8 @@ OUTCOME_THREADS = 8
 
 @dataclass(frozen=True)
 class ExperimentsReading:
+    page_number: int
+    """The page read (1: the newest), shown with its rows, never before them."""
     page: ScanResult
     outcomes: dict[str, Outcome]
     problems: list[str]
@@ -67,7 +69,9 @@ class ExperimentsPage(LivePage):
     price_book = param.String(
         default="", label="Price book", doc="The price book of the savings; empty: the API's."
     )
-    page_number = param.Integer(default=1, constant=True, doc="1 for the newest experiments.")
+    page_number = param.Integer(
+        default=1, constant=True, doc="The page shown (1: the newest experiments)."
+    )
     rows = param.List(default=[], doc="The summaries shown, as the API listed them.")
     outcomes = param.Dict(default={}, doc="Each shown analysed experiment's figures, by id.")
     has_next = param.Boolean(default=False, constant=True)
@@ -145,8 +149,6 @@ class ExperimentsPage(LivePage):
         self._moved()
 
     def _moved(self) -> None:
-        with param.edit_constant(self):
-            self.page_number = len(self._positions)
         self.state.loading()
         self.refresh_soon()
 
@@ -163,13 +165,14 @@ class ExperimentsPage(LivePage):
         def keep(summary: Mapping[str, Any]) -> bool:
             return matches(summary, self.verdict_filter, self.text)
 
-        page = scan(read_page, self._positions[-1], self.page_size, keep)
+        number, start = len(self._positions), self._positions[-1]
+        page = scan(read_page, start, self.page_size, keep)
         analysed = [row["id"] for row in page.rows if row["verdict"] is not None]
         with ThreadPoolExecutor(OUTCOME_THREADS) as pool:
             found = list(pool.map(self._outcome, analysed))
         outcomes = {i: o for i, (o, _) in zip(analysed, found, strict=True) if o is not None}
         problems = [problem for _, problem in found if problem]
-        return ExperimentsReading(page, outcomes, problems)
+        return ExperimentsReading(number, page, outcomes, problems)
 
     def _outcome(self, experiment_id: str) -> tuple[Outcome | None, str | None]:
         try:
@@ -189,10 +192,11 @@ class ExperimentsPage(LivePage):
 
     def draw(self, data: ExperimentsReading) -> None:
         self._following = data.page.next
-        self.param.update(rows=data.page.rows, outcomes=data.outcomes,
-                          notes=_notes(data))  # fmt: skip
         with param.edit_constant(self):
-            self.has_next = data.page.next is not None
+            self.param.update(
+                page_number=data.page_number, rows=data.page.rows, outcomes=data.outcomes,
+                notes=_notes(data), has_next=data.page.next is not None,
+            )  # fmt: skip
         self._next.disabled = not self.has_next
         self._previous.disabled = len(self._positions) == 1
         if data.page.rows:

@@ -8,6 +8,7 @@ sent to the login page (``login?next=…``), and back to it when the API refuses
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,10 @@ from typing import TYPE_CHECKING, Any
 import panel as pn
 
 from phoenix_dashboards.browser import BrowserActions
+from phoenix_dashboards.cardinality import CardinalityPage
+from phoenix_dashboards.compare import ComparePage
+from phoenix_dashboards.compare_tables import parse_ids
+from phoenix_dashboards.cost import CostPage
 from phoenix_dashboards.data import DashboardClient, connect
 from phoenix_dashboards.experiment import ExperimentPage
 from phoenix_dashboards.experiments import ExperimentsPage
@@ -32,6 +37,8 @@ __all__ = ["Dashboards", "mount", "serve"]
 Drawn = pn.viewable.Viewable | pn.template.BaseTemplate
 """What a route draws: the page in its template, or a redirect."""
 
+log = logging.getLogger(__name__)
+
 
 class Dashboards:
     """Every page of one dashboards server, and the logins it holds."""
@@ -42,13 +49,17 @@ class Dashboards:
 
     def routes(self) -> dict[str, Any]:
         """Route → the function that builds its page for each browser session."""
-        return {
+        pages = {
             "/": self.fleet,
             "/fleet": self.fleet,
             "/experiments": self.experiments,
             "/experiment": self.experiment,
+            "/compare": self.compare,
+            "/cost": self.cost,
+            "/cardinality": self.cardinality,
             "/login": self.login,
         }
+        return {route: guarded(build) for route, build in pages.items()}
 
     def titles(self) -> dict[str, str]:
         names = {route: route.strip("/").title() or "Fleet" for route in self.routes()}
@@ -75,6 +86,27 @@ class Dashboards:
             return ExperimentPage(visit.client, visit.ended, experiment_id=experiment_id)
 
         return self._page("experiment", build)
+
+    def compare(self) -> Drawn:
+        chosen = parse_ids(_argument("ids"))
+        return self._page("compare", lambda v: ComparePage(v.client, v.ended, experiments=chosen))
+
+    def cost(self) -> Drawn:
+        return self._page("cost", lambda visit: CostPage(visit.client, visit.ended))
+
+    def cardinality(self) -> Drawn:
+        given = {name: _argument(name) for name in CardinalityPage.QUERY_PARAMETERS}
+        inputs = CardinalityPage.inputs_from_query(given, _arguments("critical"))
+
+        def build(visit: Visit) -> LivePage:
+            def experiment_url(experiment_id: str) -> str:
+                return self.site.url("experiment", id=experiment_id)
+
+            return CardinalityPage(
+                visit.client, visit.ended, experiment_url=experiment_url, **inputs
+            )
+
+        return self._page("cardinality", build)
 
     def login(self) -> Drawn:
         browser = BrowserActions(cookie_path=self.site.cookie_path)
@@ -114,6 +146,26 @@ class Dashboards:
         return site_page(self.site, page.title, [page, browser], controls, log_out)
 
 
+def guarded(build: Callable[[], Any]) -> Callable[[], Any]:
+    """``build``, or when it fails, a page saying so in one sentence: the traceback goes to
+    the log, never to the browser (Panel's own error page shows it)."""
+
+    def page() -> Any:
+        try:
+            return build()
+        except Exception as exc:
+            log.exception("a dashboards page failed to build", extra={"action": "page_failed"})
+            return pn.pane.Alert(
+                f"This page could not be drawn: {type(exc).__name__}: {exc}. The dashboards' "
+                "log has the details; reload to try again.",
+                alert_type="danger",
+                css_classes=["phoenix-error"],
+            )
+
+    page.__name__ = getattr(build, "__name__", "page")
+    return page
+
+
 @dataclass(frozen=True)
 class Visit:
     """One browser session's page: the login's client, its browser, what to do when the API
@@ -136,20 +188,36 @@ def _argument(name: str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def _arguments(name: str) -> list[str]:
+    values = (pn.state.session_args or {}).get(name) or []
+    return [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
 def serve(
-    api_url: str, *, address: str, port: int, websocket_origins: list[str], **kwargs: Any
-) -> Any:
-    """Serve the dashboards on their own until interrupted (Panel's Tornado server)."""
+    api_url: str,
+    *,
+    address: str,
+    port: int,
+    websocket_origins: list[str],
+    listening: Callable[[], None] = lambda: None,
+    **kwargs: Any,
+) -> None:
+    """Serve the dashboards on their own until interrupted (Panel's Tornado server);
+    ``listening`` is called once the port is bound, before the first request is served."""
     dashboards = Dashboards(api_url)
-    return pn.serve(
+    server = pn.serve(
         dashboards.routes(),
         address=address,
         port=port,
         websocket_origin=websocket_origins,
         title=dashboards.titles(),
         show=False,
+        start=False,
         **kwargs,
     )
+    listening()  # Bokeh's server binds its sockets when it is made: a browser may connect
+    server.start()
+    server.io_loop.start()
 
 
 def mount(app: FastAPI, api_url: str, prefix: str) -> Dashboards:

@@ -15,7 +15,13 @@ import panel as pn
 
 __all__ = ["PAGES", "WIDGET_WIDTH", "Site", "site_page"]
 
-PAGES = {"fleet": "Fleet", "experiments": "Experiments"}
+PAGES = {
+    "fleet": "Fleet",
+    "experiments": "Experiments",
+    "compare": "Compare",
+    "cost": "Cost",
+    "cardinality": "Cardinality",
+}
 """The pages the sidebar links to, by route (the experiment page opens from the list)."""
 WIDGET_WIDTH = 260
 """The width of a text or number input in the sidebar."""

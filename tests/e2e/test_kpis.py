@@ -40,6 +40,7 @@ HOST = "test-host"  # support.forecast_check.scrape_context's host
 GHOST = "ghost-host"  # assigned, never runs anything: no data there, never 0
 CRITICAL = ['{process="kubelet"}']
 WINDOW_SECONDS = 14
+LOOKBACK = 4  # seconds: each KPI value counts the samples of the last 4 s
 LOST_PROCESSES = "kubelet|postgres|nginx|worker-[0-5]"
 """What the candidate "lossy" drops: the critical series and half of the process metrics."""
 
@@ -104,7 +105,7 @@ def _run(
                 window_start=start,
                 window_end=start + timedelta(seconds=WINDOW_SECONDS),
                 step=1,
-                lookback=4,
+                lookback=LOOKBACK,
                 variants=list(_variants()),
                 hosts=[HOST, GHOST],
                 baseline="baseline",
@@ -142,7 +143,10 @@ def test_every_kpi_answers_with_what_the_source_and_config_imply(
     for variant, expected in (("baseline", series), ("twin", series), ("lossy", lossy)):
         assert set(_values(measured, "active_series", variant)) == {expected}, variant
         rate = _values(measured, "samples_per_second", variant)
-        assert rate.median() == pytest.approx(expected, rel=0.1), variant
+        # a 4 s window holds 4 or 5 scrapes a second apart, as their times fall against the
+        # evaluation's (a machine under load shifts them): from the rate to 5/4 of it
+        top = expected * (LOOKBACK + 1) / LOOKBACK
+        assert expected * 0.9 <= rate.median() <= top * 1.02, (variant, rate.median())
         assert (_values(measured, "bytes_per_second", variant) > 0).all(), variant
         for lost in ("failed_samples", "dropped_samples", "export_errors"):
             assert set(_values(measured, lost, variant)) == {0.0}, (variant, lost)

@@ -116,13 +116,30 @@ def verdict(winner: str | None, changes: dict[str, float | None]) -> dict[str, A
 
 def cost(savings: dict[str, float | None], currency: str = "USD") -> dict[str, Any]:
     """A ``GET …/cost`` answer (on 1 host): each candidate's monthly savings."""
-    variants = [{"variant": "baseline", "role": "baseline", "savings_monthly": None}]
+
+    def amount(x: float) -> dict[str, float]:
+        return {"value": x, "low": x * 0.9, "high": x * 1.1}
+
+    variants = [
+        {
+            "variant": "baseline",
+            "role": "baseline",
+            "monthly": amount(10.0),
+            "yearly": amount(120.0),
+            "savings_monthly": None,
+            "savings_yearly": None,
+        }
+    ]
     variants += [
-        {"variant": v, "role": "candidate",
-         "savings_monthly": None if s is None else {"value": s, "low": s * 0.9, "high": s * 1.1}}
+        {"variant": v, "role": "candidate", "monthly": amount(10.0 - (s or 0)),
+         "yearly": amount(12 * (10.0 - (s or 0))),
+         "savings_monthly": None if s is None else amount(s),
+         "savings_yearly": None if s is None else amount(12 * s)}
         for v, s in savings.items()
     ]  # fmt: skip
-    return {"price_book": "grafana-cloud-pro", "currency": currency, "variants": variants}
+    return {"price_book": "grafana-cloud-pro", "vendor": "Grafana Labs", "meter": "series",
+            "taken": "2026-11-01", "currency": currency, "fleet_hosts": 1,
+            "variants": variants}  # fmt: skip
 
 
 class FakeClient:
@@ -143,7 +160,10 @@ class FakeClient:
         kpis: dict[str, dict[str, Any]] | None = None,
         guardrails: dict[str, dict[str, Any]] | None = None,
         events: dict[str, list[dict[str, Any]]] | None = None,
-        price_books: Sequence[str] = ("grafana-cloud-pro",),
+        price_books: Iterable[dict[str, Any]] = (),
+        inventory: dict[str, Any] | None = None,
+        usage: dict[str, Any] | None = None,
+        recommendations: dict[str, Any] | None = None,
         role: str = "viewer",
     ) -> None:
         self._hosts = list(hosts)
@@ -155,8 +175,12 @@ class FakeClient:
         self._kpis = kpis or {}
         self._guardrails = guardrails or {}
         self._events = events or {}
-        self._books = list(price_books)
+        self._price_books = list(price_books)
+        self._inventory = inventory
+        self._usage = usage
+        self._recommendations = recommendations
         self.role = role
+        self.drafts: list[dict[str, Any]] = []
         self.refuse: dict[str, PhoenixError] = {}
         """An action (start, stop, analyse) that raises this error instead."""
         self.fail: PhoenixError | None = None
@@ -206,15 +230,17 @@ class FakeClient:
         price_book: str | None = None,
         scrape_interval_seconds: float | None = None,
     ) -> dict[str, Any]:
-        self._call("cost", experiment_id, fleet_hosts, price_book)
-        if price_book is not None and price_book not in self._books:
+        self._call("cost", experiment_id, fleet_hosts, price_book, scrape_interval_seconds)
+        known = {b["name"] for b in self._price_books} | {"grafana-cloud-pro"}
+        if price_book is not None and price_book not in known:
             raise NotFound("price book", price_book)
         if experiment_id not in self._costs:
             raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
         answer = self._costs[experiment_id]
+        scaled = ("monthly", "yearly", "savings_monthly", "savings_yearly")
         variants = [
-            v | {"savings_monthly": None if v["savings_monthly"] is None else
-                 {k: x * fleet_hosts for k, x in v["savings_monthly"].items()}}
+            v | {key: None if v.get(key) is None else
+                 {k: x * fleet_hosts for k, x in v[key].items()} for key in scaled if key in v}
             for v in answer["variants"]
         ]  # fmt: skip
         return answer | {"variants": variants, "fleet_hosts": fleet_hosts,
@@ -238,12 +264,66 @@ class FakeClient:
 
     def price_books(self) -> list[dict[str, Any]]:
         self._call("price_books")
-        return [{"name": name, "currency": "USD"} for name in self._books]
+        return list(self._price_books)
+
+    def cardinality(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        self._call("cardinality", selector, start, end, limit)
+        if self._inventory is None:
+            raise PhoenixError("The receiving Prometheus does not answer.")
+        return self._inventory
+
+    def usage(
+        self, sources: Sequence[str] | None = None, metric: str | None = None
+    ) -> dict[str, Any]:
+        self._call("usage", sources, metric)
+        report = self._usage or {"sources": [], "complete": True, "metrics": []}
+        if metric is None:
+            return report
+        return report | {"metrics": [m for m in report["metrics"] if m["metric"] == metric]}
+
+    def recommendations(
+        self,
+        selector: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        critical_selectors: Sequence[str] | None = None,
+        collector: str | None = None,
+        price_book: str | None = None,
+        fleet_hosts: int | None = None,
+        scrape_interval_seconds: float | None = None,
+        top_k: int | None = None,
+    ) -> dict[str, Any]:
+        self._call("recommendations", selector, price_book, fleet_hosts, collector)
+        return self._recommendations or {"recommendations": [], "refusals": []}
+
+    def experiment_from_recommendation(
+        self,
+        recommendation_id: str,
+        *,
+        hosts: Sequence[str] | None = None,
+        host_selector: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        self._call("experiment_from_recommendation", recommendation_id, hosts, host_selector)
+        if self.role not in ("operator", "admin"):
+            raise PhoenixError("403: operators only")
+        draft = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, recommendation_id)), "state": "draft",
+                 "hosts": hosts, "host_selector": host_selector}  # fmt: skip
+        self.drafts.append(draft)
+        return draft
 
     def whoami(self) -> dict[str, Any]:
         self._call("whoami")
         ranks = ["viewer", "operator", "admin"]
-        return {"name": "t", "role": self.role, "may": ranks[: ranks.index(self.role) + 1]}
+        return {"name": "t", "kind": "user", "role": self.role,
+                "may": ranks[: ranks.index(self.role) + 1]}  # fmt: skip
 
     def _action(self, name: str, experiment_id: str) -> None:
         self._call(name, experiment_id)

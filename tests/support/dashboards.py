@@ -13,7 +13,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -196,17 +196,22 @@ def log_in(page: Page, url: str, token: str) -> None:
 
 
 def table_rows(
-    page: Page, css_class: str, count: int, timeout: float = 15_000
+    page: Page,
+    css_class: str,
+    count: int,
+    timeout: float = 15_000,
+    until: Callable[[list[dict[str, str]]], bool] = lambda rows: True,
 ) -> list[dict[str, str]]:
     """The rows a Tabulator (``css_class``) shows, each {column: text}, once it shows
-    ``count`` of them (rows of a hidden table, a page being read again, are not shown)."""
+    ``count`` of them and ``until`` holds of them (rows of a hidden table, a page being read
+    again, are not shown; ``until`` tells a page's new rows from the same number of old ones)."""
     rows = page.locator(f".{css_class} .tabulator-row")
     deadline = time.monotonic() + timeout / 1000
     while True:
-        shown = rows.evaluate_all(_SHOWN_ROWS)
-        if len(shown) == count:
-            return list(shown)
-        assert time.monotonic() < deadline, f"{css_class}: {len(shown)} rows shown, not {count}"
+        shown = list(rows.evaluate_all(_SHOWN_ROWS))
+        if len(shown) == count and until(shown):
+            return shown
+        assert time.monotonic() < deadline, f"{css_class}: rows shown, not as awaited: {shown}"
         page.wait_for_timeout(50)
 
 

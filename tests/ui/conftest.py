@@ -70,7 +70,7 @@ def _beat(host: httpx.Client, status: str, pipelines: list[dict[str, Any]] | Non
     assert host.post("/agent/v1/heartbeat", json=beat).status_code == 200
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("dashboards")
     database_url = f"sqlite:///{folder / 'phoenix.db'}"
@@ -136,5 +136,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium a module: Playwright's sync API holds an asyncio loop running in this
+    thread while it lives, which ``asyncio.run`` in any later test of the worker refuses."""
     with chromium() as launched:
         yield launched

@@ -159,9 +159,10 @@ def test_the_experiments_page_shows_filters_pages_and_opens_what_the_api_returns
     ]
     page.get_by_role("button", name="Next").click()
     expect(page.locator(".phoenix-page")).to_contain_text("Page 2")
-    assert [r["name"] for r in table_rows(page, "phoenix-experiments", 2)] == [
-        e["name"] for e in second
-    ]
+    names = [e["name"] for e in second]  # (waited for: until drawn, page 1's rows are shown)
+    table_rows(
+        page, "phoenix-experiments", 2, until=lambda rows: [r["name"] for r in rows] == names
+    )
     page.locator(".phoenix-experiments .tabulator-row").first.click()
     page.wait_for_url(f"**/experiment?id={second[0]['id']}")
     overview = page.locator(".phoenix-experiment")

@@ -150,8 +150,9 @@ def _client(state: str = "completed", role: str = "viewer", analysed: bool = Tru
         "verdicts": {ID: VERDICT}, "kpis": {ID: KPIS}, "guardrails": {ID: GUARDRAIL},
         "costs": {ID: COST},
     } if analysed else {}  # fmt: skip
+    books = [{"name": "grafana-cloud-pro"}, {"name": "datadog"}]
     return FakeClient(records={ID: _record(state)}, events={ID: EVENTS}, role=role,
-                      price_books=["grafana-cloud-pro", "datadog"], **answers)  # fmt: skip
+                      price_books=books, **answers)  # fmt: skip
 
 
 # --- the series and their downsampling -------------------------------------------------------
@@ -305,7 +306,7 @@ def test_a_chosen_price_book_and_fleet_size_are_asked_of_the_api() -> None:
     asyncio.run(page.refresh())
     page.param.update(price_book="datadog", fleet_hosts=250)
     asyncio.run(page.refresh())
-    assert client.calls[-1] == ("cost", (ID, 250, "datadog"))
+    assert client.calls[-1] == ("cost", (ID, 250, "datadog", None))
     assert page.cost["price_book"] == "datadog" and page.cost["fleet_hosts"] == 250
 
 

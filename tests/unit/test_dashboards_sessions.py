@@ -18,7 +18,7 @@ from phoenix_core.errors import ConfigurationError, PhoenixError
 from phoenix_dashboards.browser import BrowserActions
 from phoenix_dashboards.data import CachedClient, DashboardClient
 from phoenix_dashboards.login import LoginPage
-from phoenix_dashboards.serving import Dashboards
+from phoenix_dashboards.serving import Dashboards, guarded
 from phoenix_dashboards.sessions import LoginSessions
 from phoenix_dashboards.template import Site
 from support.dashboard_fake import PANEL_PANDAS_WARNING, FakeClient, host
@@ -206,5 +206,23 @@ def test_every_route_draws_its_page_for_a_login(monkeypatch: pytest.MonkeyPatch)
     assert all(isinstance(page, pn.template.BaseTemplate) for page in drawn)
     assert [page.title for page in drawn] == [
         "Phoenix · Fleet", "Phoenix · Fleet", "Phoenix · Experiments",
-        "Phoenix · Experiment", "Phoenix · Log in",
+        "Phoenix · Experiment", "Phoenix · Compare", "Phoenix · Cost", "Phoenix · Cardinality",
+        "Phoenix · Log in",
     ]  # fmt: skip
+
+
+def test_a_page_that_fails_to_build_says_so_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> pn.viewable.Viewable:
+        raise KeyError("verdict")
+
+    dashboards = Dashboards("http://127.0.0.1:9")
+    dashboards.fleet = broken  # type: ignore[method-assign]
+    assert isinstance(dashboards.routes()["/fleet"](), pn.pane.Alert)  # every route is guarded
+    shown = guarded(broken)()
+    assert isinstance(shown, pn.pane.Alert)
+    assert shown.object.startswith("This page could not be drawn: KeyError: 'verdict'.")
+    assert "Traceback" not in shown.object and "File " not in shown.object
+    failed = [r for r in caplog.records if r.message == "a dashboards page failed to build"]
+    assert len(failed) == 2 and all(r.exc_info for r in failed)  # the details are in the log

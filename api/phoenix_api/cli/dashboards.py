@@ -72,8 +72,16 @@ def dashboards_serve(
     port = port or _free_port(address)
     shown = f"[{address}]" if ":" in address else address
     allowed = [f"{shown}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *origins]
-    click.echo(f"Phoenix dashboards listening on http://{shown}:{port}/ (API {url})")
-    serve(url, address=address, port=port, websocket_origins=allowed, verbose=False)
+    serve(
+        url,
+        address=address,
+        port=port,
+        websocket_origins=allowed,
+        listening=lambda: click.echo(
+            f"Phoenix dashboards listening on http://{shown}:{port}/ (API {url})"
+        ),
+        verbose=False,
+    )
 
 
 def mount_dashboards(app: FastAPI, api_url: str) -> str:
