@@ -234,7 +234,6 @@ class CachedClient:
             ("events", experiment_id, after), lambda: self._client.events(experiment_id, after)
         )
 
-
     def price_books(self) -> list[dict[str, Any]]:
         return self._cached(("price_books",), self._client.price_books)
 
