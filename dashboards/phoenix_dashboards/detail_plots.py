@@ -1,6 +1,6 @@
 """The Experiment detail page's plots, in HoloViews: the KPI time series (one plot per KPI, the
-variants overlaid, every x axis linked) and each candidate's scorecard (change and interval
-against the gate's line).
+variants overlaid; the page links their time axes) and each candidate's scorecard (change and
+interval against the gate's line).
 
 Downsampling: each curve goes through HoloViews' ``downsample1d`` with ``lttb`` (largest
 triangle three buckets: the shape of the series at a few points per pixel, first and last
@@ -22,8 +22,8 @@ from holoviews.operation.downsample import downsample1d
 
 __all__ = ["OUTCOME_COLOURS", "POINTS", "downsample", "scorecard_plot", "series_plots"]
 
-PLOT_WIDTH = 520
-"""Each KPI's plot's width (two side by side): fixed, so that the layout needs no measuring."""
+PLOT_HEIGHT = 260
+"""Each KPI's plot's height; its width is its half of the page's (two side by side)."""
 POINTS = 600
 """Points per curve when no plot width is known yet (a few per pixel of a plot)."""
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -44,21 +44,24 @@ def _colours(names: list[str]) -> dict[str, str]:
 
 def series_plots(
     series: pd.DataFrame, units: Mapping[str, str], window: str, dynamic: bool = True
-) -> hv.Layout | None:
-    """One plot per KPI (titled with the KPI, its unit and the window), each series a colour
-    (the same in every plot), their time axes linked; None without series."""
+) -> dict[str, Any]:
+    """One plot per KPI, by KPI (titled with the KPI, its unit and the window), each series a
+    colour (the same in every plot); none without series. Each is shown in its own pane, their
+    time axes linked by Panel (the time dimension is the same; each KPI's value is its own): a
+    HoloViews ``Layout`` (one Bokeh ``GridPlot``) drew its plots at no size in the page."""
     if series.empty:
-        return None
+        return {}
     colours = _colours(sorted(series["series"].unique()))
     time = hv.Dimension("t", label="time (UTC)")
-    plots = []
+    linked = TimeAxisLink()
+    plots = {}
     for kpi, group in series.groupby("kpi", sort=False):
         unit = units.get(str(kpi), "")
         value = hv.Dimension(f"v_{kpi}", label=unit or str(kpi))
         curves = hv.Overlay(
             [
                 hv.Curve(
-                    (part["t"].dt.tz_localize(None).to_numpy(), part["v"].to_numpy(float)),
+                    (_bokeh_time(part["t"]), part["v"].to_numpy(float)),
                     time,
                     value,
                     label=str(name),
@@ -66,19 +69,49 @@ def series_plots(
                 for name, part in group.groupby("series", sort=True)
             ]
         )
-        title = f"{kpi} ({unit})" + (f" · {window}" if window else "")
-        plots.append(
-            downsample(curves, dynamic=dynamic).opts(
-                title=title,
-                height=260,
-                width=PLOT_WIDTH,
-                responsive=False,
-                legend_position="top_left",
-                show_grid=True,
-                active_tools=["box_zoom"],
-            )
+        plots[str(kpi)] = downsample(curves, dynamic=dynamic).opts(
+            title=f"{kpi} ({unit})" if unit else str(kpi),
+            xlabel=f"time (UTC) · {window}" if window else "time (UTC)",
+            height=PLOT_HEIGHT,
+            responsive=True,
+            legend_position="top_left",
+            show_grid=True,
+            active_tools=["box_zoom"],
+            padding=(0.005, 0.1),  # (time: the ends inside the range, not on its rounded edge)
+            hooks=[linked],
         )
-    return hv.Layout(plots).cols(2).opts(shared_axes=True, toolbar="right")
+    return plots
+
+
+def _bokeh_time(t: pd.Series) -> Any:
+    """Times as Bokeh holds them: naive UTC, to the millisecond. (To the microsecond, the last
+    sample lies after the axis' end, which Bokeh rounds to the millisecond, and the
+    downsampling of the range shown leaves it out.)"""
+    return t.dt.tz_localize(None).dt.floor("ms").to_numpy()
+
+
+class TimeAxisLink:
+    """A plot hook that links the time axis of every plot it is given, in the browser: a
+    zoom or pan in one moves them all (each then downsamples its new range on the server).
+
+    Why here and not Panel's ``linked_axes``: Panel links axes only when a page is first
+    drawn, and these plots are added to it later; a HoloViews ``Layout`` would share them,
+    but its one Bokeh ``GridPlot`` drew at no size in the page."""
+
+    def __init__(self) -> None:
+        self._first: Any = None
+        self._linked: set[str] = set()
+
+    def __call__(self, plot: Any, element: Any) -> None:
+        x_range = plot.state.x_range
+        if self._first is None:
+            self._first = x_range
+        if x_range.id in self._linked or x_range is self._first:
+            return
+        self._linked.add(x_range.id)
+        for bound in ("start", "end"):
+            self._first.js_link(bound, x_range, bound)
+            x_range.js_link(bound, self._first, bound)
 
 
 def scorecard_plot(card: pd.DataFrame, candidate: str) -> hv.Overlay:

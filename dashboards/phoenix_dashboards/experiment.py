@@ -150,8 +150,8 @@ class ExperimentPage(LivePage):
         )
         card = pn.bind(scorecard, self.param.verdict)
         self._scorecards = pn.Column(sizing_mode="stretch_width")
-        self._series = pn.pane.HoloViews(
-            None, linked_axes=True, sizing_mode="fixed", css_classes=["phoenix-series"]
+        self._series = pn.GridBox(
+            ncols=2, css_classes=["phoenix-series"], sizing_mode="stretch_width"
         )
         self.sections = {
             "verdict": DataState(
@@ -314,12 +314,12 @@ class ExperimentPage(LivePage):
     # --- drawing ---------------------------------------------------------------------------
 
     def draw(self, data: Snapshot) -> None:
+        self.state.ready()  # first: Bokeh lays out a plot drawn while hidden at no size
         self._drawing = True
         try:
             self._draw(data)
         finally:
             self._drawing = False
-        self.state.ready()
 
     def _draw(self, data: Snapshot) -> None:  # noqa: PLR0912 - one branch per section
         s = data.sections
@@ -377,7 +377,19 @@ class ExperimentPage(LivePage):
     @param.depends("per_host", watch=True)
     def _draw_series(self) -> None:
         series = kpi_series(self.samples, per_host=self.per_host)
-        self._series.object = series_plots(series, kpi_units(self.samples), self.window)
+        plots = series_plots(series, kpi_units(self.samples), self.window)
+        # New panes each time, each plot sized by the page (responsive): a fixed-size plot,
+        # or a HoloViews Layout, given to a pane already on the page drew at no size (a
+        # frame of 0 pixels) in Chromium. Panel links the panes' time axes (linked_axes).
+        self._series.objects = [
+            pn.pane.HoloViews(
+                plot,
+                linked_axes=True,
+                sizing_mode="stretch_width",
+                css_classes=["phoenix-kpi-plot"],
+            )
+            for plot in plots.values()
+        ]
 
     @param.depends("price_book", "fleet_hosts", watch=True)
     def _reprice(self) -> None:
@@ -451,6 +463,7 @@ def _scorecard_panes(card: pd.DataFrame) -> list[pn.viewable.Viewable]:
     return [
         pn.pane.HoloViews(
             scorecard_plot(card, candidate),
+            linked_axes=False,  # (its axes are its own, not the KPI plots')
             sizing_mode="stretch_width",
             css_classes=["phoenix-scorecard-plot"],
         )

@@ -188,12 +188,13 @@ def test_downsampling_keeps_the_first_and_last_points_and_bounds_the_count(point
 
 def test_one_plot_per_kpi_titled_with_unit_and_window_variants_as_colours() -> None:
     samples = kpi_samples(KPIS)
-    layout = series_plots(kpi_series(samples), kpi_units(samples), "the window", dynamic=False)
-    assert layout is not None and len(layout) == 1
-    overlay = layout[next(iter(layout.keys()))]
-    assert overlay.opts.get().kwargs["title"] == "active_series (series) · the window"
-    assert [c.label for c in overlay] == ["baseline", "slim"]
-    assert series_plots(kpi_series(kpi_samples({})), {}, "") is None
+    plots = series_plots(kpi_series(samples), kpi_units(samples), "the window", dynamic=False)
+    assert list(plots) == ["active_series"]
+    options = plots["active_series"].opts.get().kwargs
+    assert options["title"] == "active_series (series)"
+    assert options["xlabel"] == "time (UTC) · the window"
+    assert [c.label for c in plots["active_series"]] == ["baseline", "slim"]
+    assert series_plots(kpi_series(kpi_samples({})), {}, "") == {}
 
 
 # --- the scorecard and the verdict -----------------------------------------------------------

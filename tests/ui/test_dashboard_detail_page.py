@@ -6,6 +6,7 @@ Each page's screenshot is saved under the test's tmp_path."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from phoenix_core.client import PhoenixClient
-from support.dashboards import World, log_in, table_rows
+from support.dashboards import World, bokeh_plots, log_in, table_rows
 from support.detail import analysed_with_samples
 from support.specs import NO_LOAD, spec_data
 
@@ -82,8 +83,7 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
          _number(c["ci_high"]))
         for c in compared
     ]  # fmt: skip
-    canvases = page.locator(".phoenix-series canvas")  # (Bokeh draws titles on its canvas)
-    expect(canvases.nth(0)).to_be_attached(timeout=15_000)
+    _the_plots_draw_the_apis_samples(page, world, analysed)
     said = page.locator(".phoenix-empty, .phoenix-error").filter(has_text=re.compile("."))
     expect(said).to_have_text(["The experiment names no usage sources: no query was checked."])
     for name in ("Start", "Stop", "Re-analyse"):
@@ -108,6 +108,67 @@ def test_an_analysed_experiment_shows_what_the_api_returns_and_no_button_to_a_vi
         for v in cost["variants"]
     ]  # fmt: skip
     _shot(page, tmp_path, "experiment-detail-cost")
+
+
+def _series_plots(page: Page, kpis: list[str], legend: list[str]) -> list[dict[str, Any]]:
+    """The KPI plots drawn, in the API's KPI order, once there is one per KPI, each drawn at
+    a size (a plot laid out hidden has a frame of 0 pixels) with ``legend``'s lines."""
+    deadline = time.monotonic() + 20
+    while True:
+        plots = {p["title"].split(" (")[0]: p for p in bokeh_plots(page)}
+        drawn = [plots.get(kpi) for kpi in kpis]
+        if all(p and p["inner_width"] > 100 and p["legend"] == legend for p in drawn):
+            return [p for p in drawn if p]
+        drawn_as = [(p["title"], p["inner_width"], p["legend"]) for p in plots.values()]
+        assert time.monotonic() < deadline, f"not drawn as awaited: {drawn_as}"
+        page.wait_for_timeout(100)
+
+
+def _a_zoom_in_one_zooms_all(page: Page, plots: list[dict[str, Any]]) -> None:
+    """Set the first plot's time range in the browser (as a zoom does): every plot's follows."""
+    start, end = plots[0]["x_start"], plots[0]["x_end"]
+    middle = (start + end) / 2
+    page.evaluate(_ZOOM, [plots[0]["x_range"], middle, end])
+    for plot in bokeh_plots(page):
+        if plot["title"] in {p["title"] for p in plots}:
+            assert (plot["x_start"], plot["x_end"]) == (middle, end), plot["title"]
+    page.evaluate(_ZOOM, [plots[0]["x_range"], start, end])
+
+
+_ZOOM = """([id, start, end]) => {
+  for (const doc of Bokeh.documents) {
+    const range = doc.get_model_by_id(id);
+    if (range) range.setv({start, end});
+  }
+}"""
+
+
+def _the_plots_draw_the_apis_samples(page: Page, world: World, ident: str) -> None:
+    """One plot per KPI with a unit in its title, a line per variant from its first sample to
+    its last as the API gives them, downsampled, and every time axis the same (zoom linked);
+    "Series per host" draws each host's line."""
+    with world.client() as client:
+        rows = [r for r in client.kpis(ident, samples=True)["kpis"]
+                if r["host"] is not None and (r["details"] or {}).get("samples")]  # fmt: skip
+    kpis = list(dict.fromkeys(r["kpi"] for r in rows))
+    variants = sorted({r["variant"] for r in rows})
+    page.locator(".phoenix-series").evaluate("e => e.scrollIntoView()")
+    plots = _series_plots(page, kpis, variants)
+    _a_zoom_in_one_zooms_all(page, plots)
+    for kpi, plot in zip(kpis, plots, strict=True):
+        unit = next(r["unit"] for r in rows if r["kpi"] == kpi)
+        assert plot["title"] == f"{kpi} ({unit})"
+        for variant, line in zip(variants, plot["lines"], strict=True):
+            samples = next(r["details"]["samples"] for r in rows
+                           if r["kpi"] == kpi and r["variant"] == variant)  # fmt: skip
+            t, v = samples["t"], samples["v"]
+            assert 2 < len(line) <= len(t)  # (downsampled to the plot's width when longer)
+            for (x, y), i in ((line[0], 0), (line[-1], -1)):  # (LTTB keeps both ends)
+                assert x == pytest.approx(t[i] * 1000, abs=1)  # (ms, as Bokeh's)
+                assert y == pytest.approx(v[i])
+    page.locator(".bk-Checkbox", has_text="Series per host").locator("input").check()
+    hosts = sorted({r["host"] for r in rows})
+    _series_plots(page, kpis, [f"{v} @ {h}" for v in variants for h in hosts])
 
 
 def test_an_operator_stops_a_scheduled_experiment_and_the_page_says_so(
