@@ -280,7 +280,7 @@ def test_the_page_shows_every_section_of_an_analysed_experiment_to_a_viewer() ->
     assert page.price_book == "grafana-cloud-pro"
     assert page.param.price_book.objects == ["grafana-cloud-pro", "datadog"]
     assert not any(b.visible for b in page._buttons.values())
-    assert page._series.object is not None and len(page._scorecards.objects) == 2
+    assert len(page._series.objects) == 1 and len(page._scorecards.objects) == 2  # (1 KPI)
 
 
 def test_not_analysed_yet_is_an_empty_section_not_an_error() -> None:
