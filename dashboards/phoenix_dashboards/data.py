@@ -54,10 +54,24 @@ class DashboardClient(Protocol):
         scrape_interval_seconds: float | None = None,
     ) -> dict[str, Any]: ...
 
+    # the Experiment detail page's
     def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]: ...
+
+    def guardrail(self, experiment_id: str) -> dict[str, Any]: ...
+
+    def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]: ...
 
     def price_books(self) -> list[dict[str, Any]]: ...
 
+    def whoami(self) -> dict[str, Any]: ...
+
+    def start_experiment(self, experiment_id: str) -> dict[str, Any]: ...
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]: ...
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]: ...
+
+    # the Cardinality explorer's
     def cardinality(
         self,
         selector: str | None = None,
@@ -92,8 +106,6 @@ class DashboardClient(Protocol):
         hosts: Sequence[str] | None = None,
         host_selector: dict[str, str] | None = None,
     ) -> dict[str, Any]: ...
-
-    def whoami(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -212,6 +224,16 @@ class CachedClient:
             lambda: self._client.kpis(experiment_id, samples=samples),
         )
 
+    def guardrail(self, experiment_id: str) -> dict[str, Any]:
+        return self._cached(
+            ("guardrail", experiment_id), lambda: self._client.guardrail(experiment_id)
+        )
+
+    def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]:
+        return self._cached(
+            ("events", experiment_id, after), lambda: self._client.events(experiment_id, after)
+        )
+
     def price_books(self) -> list[dict[str, Any]]:
         return self._cached(("price_books",), self._client.price_books)
 
@@ -272,15 +294,31 @@ class CachedClient:
         hosts: Sequence[str] | None = None,
         host_selector: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Never cached: it creates a draft each time."""
-        if self.closed:
-            raise Unauthenticated("This login has ended: log in again.")
-        return self._client.experiment_from_recommendation(
-            recommendation_id, hosts=hosts, host_selector=host_selector
+        return self._act(
+            lambda: self._client.experiment_from_recommendation(
+                recommendation_id, hosts=hosts, host_selector=host_selector
+            )
         )
 
     def whoami(self) -> dict[str, Any]:
         return self._cached(("whoami",), self._client.whoami)
+
+    def start_experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self._act(lambda: self._client.start_experiment(experiment_id))
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self._act(lambda: self._client.stop_experiment(experiment_id))
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]:
+        return self._act(lambda: self._client.analyse(experiment_id, source))
+
+    def _act(self, call: Callable[[], T]) -> T:
+        if self.closed:
+            raise Unauthenticated("This login has ended: log in again.")
+        try:
+            return call()
+        finally:
+            self.clear()
 
 
 def _conforms(client: PhoenixClient, cached: CachedClient) -> tuple[DashboardClient, ...]:

@@ -157,6 +157,9 @@ class FakeClient:
         verdicts: dict[str, dict[str, Any]] | None = None,
         costs: dict[str, dict[str, Any]] | None = None,
         records: dict[str, dict[str, Any]] | None = None,
+        kpis: dict[str, dict[str, Any]] | None = None,
+        guardrails: dict[str, dict[str, Any]] | None = None,
+        events: dict[str, list[dict[str, Any]]] | None = None,
         price_books: Iterable[dict[str, Any]] = (),
         inventory: dict[str, Any] | None = None,
         usage: dict[str, Any] | None = None,
@@ -169,12 +172,17 @@ class FakeClient:
         self._verdicts = verdicts or {}
         self._costs = costs or {}
         self._records = records or {}
+        self._kpis = kpis or {}
+        self._guardrails = guardrails or {}
+        self._events = events or {}
         self._price_books = list(price_books)
         self._inventory = inventory
         self._usage = usage
         self._recommendations = recommendations
         self.role = role
         self.drafts: list[dict[str, Any]] = []
+        self.refuse: dict[str, PhoenixError] = {}
+        """An action (start, stop, analyse) that raises this error instead."""
         self.fail: PhoenixError | None = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.closed = False
@@ -226,6 +234,8 @@ class FakeClient:
         known = {b["name"] for b in self._price_books} | {"grafana-cloud-pro"}
         if price_book is not None and price_book not in known:
             raise NotFound("price book", price_book)
+        if experiment_id not in self._costs:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
         answer = self._costs[experiment_id]
         scaled = ("monthly", "yearly", "savings_monthly", "savings_yearly")
         variants = [
@@ -235,6 +245,22 @@ class FakeClient:
         ]  # fmt: skip
         return answer | {"variants": variants, "fleet_hosts": fleet_hosts,
                          "price_book": price_book or answer["price_book"]}  # fmt: skip
+
+    def kpis(self, experiment_id: str, *, samples: bool = False) -> dict[str, Any]:
+        self._call("kpis", experiment_id, samples)
+        if experiment_id not in self._kpis:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
+        return self._kpis[experiment_id]
+
+    def guardrail(self, experiment_id: str) -> dict[str, Any]:
+        self._call("guardrail", experiment_id)
+        if experiment_id not in self._guardrails:
+            raise Conflict(f"Experiment {experiment_id} is not analysed yet.")
+        return self._guardrails[experiment_id]
+
+    def events(self, experiment_id: str, after: int = 0) -> list[dict[str, Any]]:
+        self._call("events", experiment_id, after)
+        return [e for e in self._events.get(experiment_id, []) if e["id"] > after]
 
     def price_books(self) -> list[dict[str, Any]]:
         self._call("price_books")
@@ -298,6 +324,27 @@ class FakeClient:
         ranks = ["viewer", "operator", "admin"]
         return {"name": "t", "kind": "user", "role": self.role,
                 "may": ranks[: ranks.index(self.role) + 1]}  # fmt: skip
+
+    def _action(self, name: str, experiment_id: str) -> None:
+        self._call(name, experiment_id)
+        if name in self.refuse:
+            raise self.refuse[name]
+
+    def start_experiment(self, experiment_id: str) -> dict[str, Any]:
+        self._action("start", experiment_id)
+        self._records[experiment_id] = self._records[experiment_id] | {"state": "scheduled"}
+        return self._records[experiment_id]
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]:
+        self._action("stop", experiment_id)
+        self._records[experiment_id] = self._records[experiment_id] | {"state": "stopping"}
+        return self._records[experiment_id]
+
+    def analyse(self, experiment_id: str, source: str = "stored") -> dict[str, Any]:
+        self._action("analyse", experiment_id)
+        answer = self._verdicts[experiment_id] | {"computed_at": NOW.isoformat()}
+        self._verdicts[experiment_id] = answer
+        return answer
 
     def close(self) -> None:
         self.closed = True

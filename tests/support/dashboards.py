@@ -218,3 +218,25 @@ def table_rows(
 _SHOWN_ROWS = """rows => rows.filter(r => r.getClientRects().length > 0)
     .map(r => Object.fromEntries([...r.querySelectorAll('.tabulator-cell')]
         .map(c => [c.getAttribute('tabulator-field'), c.innerText.trim()])))"""
+
+
+def bokeh_plots(page: Page) -> list[dict[str, Any]]:
+    """Every Bokeh plot of the page as the browser holds it: title, frame width and height
+    (pixels), the x range's id and bounds, the legend's labels, and each line's points
+    ``[[x, y], …]`` (x in ms since the epoch, as Bokeh's)."""
+    return list(page.evaluate(_BOKEH_PLOTS))
+
+
+_BOKEH_PLOTS = """() => [...Bokeh.documents].flatMap(doc => [...doc.all_models])
+  .filter(m => m.type == 'Figure')
+  .map(m => ({
+    title: m.title ? m.title.text : '',
+    inner_width: m.inner_width, inner_height: m.inner_height,
+    x_range: m.x_range.id, x_start: m.x_range.start, x_end: m.x_range.end,
+    legend: m.center.filter(c => c.type == 'Legend')
+      .flatMap(l => l.items.map(i => i.label.value)),
+    lines: m.renderers.filter(r => r.glyph && r.glyph.type == 'Line').map(r => {
+      const d = r.data_source.data, x = d[r.glyph.x.field], y = d[r.glyph.y.field];
+      return Array.from(x, (v, i) => [Number(v), Number(y[i])]);
+    }),
+  }))"""
