@@ -46,6 +46,7 @@ class Dashboards:
     def __init__(self, api_url: str, root: str = "", sessions: LoginSessions | None = None):
         self.site = Site(root.rstrip("/"), api_url.rstrip("/"))
         self.sessions = sessions or LoginSessions(lambda token: connect(self.site.api_url, token))
+        _plots_on_canvas()
 
     def routes(self) -> dict[str, Any]:
         """Route → the function that builds its page for each browser session."""
@@ -144,6 +145,15 @@ class Dashboards:
         page.start()
         controls = [*page.refresh_controls(), *page.controls()]
         return site_page(self.site, page.title, [page, browser], controls, log_out)
+
+
+def _plots_on_canvas() -> None:
+    """Every page's HoloViews plots draw on a 2D canvas, not HoloViews' default WebGL: a
+    browser without a GPU (this machine's Chromium) emulates WebGL, one context per plot, and
+    the Experiment detail page with its 9 plots drew 1.2 s later (bench/dashboard_detail.py)."""
+    from holoviews.plotting.bokeh.renderer import BokehRenderer
+
+    BokehRenderer.webgl = False
 
 
 def guarded(build: Callable[[], Any]) -> Callable[[], Any]:

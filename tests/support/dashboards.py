@@ -221,7 +221,8 @@ _SHOWN_ROWS = """rows => rows.filter(r => r.getClientRects().length > 0)
 
 
 def bokeh_plots(page: Page) -> list[dict[str, Any]]:
-    """Every Bokeh plot of the page as the browser holds it: title, frame width and height
+    """Every Bokeh plot of the page as the browser holds it: title, backend (canvas, webgl), frame
+    width and height
     (pixels), the x range's id and bounds, the legend's labels, and each line's points
     ``[[x, y], …]`` (x in ms since the epoch, as Bokeh's)."""
     return list(page.evaluate(_BOKEH_PLOTS))
@@ -230,7 +231,7 @@ def bokeh_plots(page: Page) -> list[dict[str, Any]]:
 _BOKEH_PLOTS = """() => [...Bokeh.documents].flatMap(doc => [...doc.all_models])
   .filter(m => m.type == 'Figure')
   .map(m => ({
-    title: m.title ? m.title.text : '',
+    title: m.title ? m.title.text : '', backend: m.output_backend,
     inner_width: m.inner_width, inner_height: m.inner_height,
     x_range: m.x_range.id, x_start: m.x_range.start, x_end: m.x_range.end,
     legend: m.center.filter(c => c.type == 'Legend')

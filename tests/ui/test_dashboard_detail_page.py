@@ -158,6 +158,7 @@ def _the_plots_draw_the_apis_samples(page: Page, world: World, ident: str) -> No
     for kpi, plot in zip(kpis, plots, strict=True):
         unit = next(r["unit"] for r in rows if r["kpi"] == kpi)
         assert plot["title"] == f"{kpi} ({unit})"
+        assert plot["backend"] == "canvas"  # (WebGL, emulated without a GPU, draws slower)
         for variant, line in zip(variants, plot["lines"], strict=True):
             samples = next(r["details"]["samples"] for r in rows
                            if r["kpi"] == kpi and r["variant"] == variant)  # fmt: skip
