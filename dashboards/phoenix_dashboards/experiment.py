@@ -23,7 +23,7 @@ import param
 
 from phoenix_core.auth import Unauthenticated
 from phoenix_core.errors import Conflict, NotFound, PhoenixError
-from phoenix_dashboards.detail_plots import scorecard_plot, series_plots
+from phoenix_dashboards.detail_plots import scorecard_plot
 from phoenix_dashboards.detail_tables import (
     actions,
     cost_caption,
@@ -40,6 +40,7 @@ from phoenix_dashboards.detail_tables import (
 )
 from phoenix_dashboards.experiment_tables import experiment_overview, variants_table
 from phoenix_dashboards.formatting import parse_time, timestamp
+from phoenix_dashboards.kpi_plots import KpiPlots
 from phoenix_dashboards.page import LivePage, data_table, number_format
 from phoenix_dashboards.states import DataState
 from phoenix_dashboards.template import WIDGET_WIDTH
@@ -377,18 +378,12 @@ class ExperimentPage(LivePage):
     @param.depends("per_host", watch=True)
     def _draw_series(self) -> None:
         series = kpi_series(self.samples, per_host=self.per_host)
-        plots = series_plots(series, kpi_units(self.samples), self.window)
-        # New panes each time, each plot sized by the page (responsive): a fixed-size plot,
-        # or a HoloViews Layout, given to a pane already on the page drew at no size (a
-        # frame of 0 pixels) in Chromium. Panel links the panes' time axes (linked_axes).
+        self._kpi_plots = KpiPlots(series, kpi_units(self.samples), self.window)
+        # New panes each time, each plot sized by the page: a fixed-size plot given to a pane
+        # already on the page drew at no size (a frame of 0 pixels) in Chromium.
         self._series.objects = [
-            pn.pane.HoloViews(
-                plot,
-                linked_axes=True,
-                sizing_mode="stretch_width",
-                css_classes=["phoenix-kpi-plot"],
-            )
-            for plot in plots.values()
+            pn.pane.Bokeh(plot, sizing_mode="stretch_width", css_classes=["phoenix-kpi-plot"])
+            for plot in self._kpi_plots.plots.values()
         ]
 
     @param.depends("price_book", "fleet_hosts", watch=True)

@@ -9,11 +9,12 @@ from typing import Any
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import pytest
 
 from phoenix_core.errors import Conflict
-from phoenix_dashboards.detail_plots import downsample, scorecard_plot, series_plots
+from phoenix_dashboards.detail_plots import scorecard_plot
 from phoenix_dashboards.detail_tables import (
     actions,
     cost_table,
@@ -27,7 +28,9 @@ from phoenix_dashboards.detail_tables import (
     scorecard,
     verdict_words,
 )
+from phoenix_dashboards.downsampling import lttb
 from phoenix_dashboards.experiment import ExperimentPage
+from phoenix_dashboards.kpi_plots import POINTS, KpiPlots
 from support.dashboard_fake import PANEL_PANDAS_WARNING, FakeClient
 
 pytestmark = pytest.mark.filterwarnings(PANEL_PANDAS_WARNING)
@@ -171,30 +174,53 @@ def test_samples_are_long_and_the_median_over_hosts_is_taken_per_step() -> None:
     assert kpi_series(kpi_samples({})).empty
 
 
-@pytest.mark.parametrize("points", [50, 600])
-def test_downsampling_keeps_the_first_and_last_points_and_bounds_the_count(points: int) -> None:
+@pytest.mark.parametrize("points", [3, 50, 600])
+def test_lttb_keeps_both_ends_and_a_spike_and_bounds_the_count(points: int) -> None:
     rng = np.random.default_rng(1)
     t = T0 + np.arange(10_000) * 2.0
     v = rng.normal(100, 10, 10_000)
     v[5_000] = 1_000  # a spike LTTB keeps
-    out = downsample(hv.Curve((t, v), "t", "v"), points).dframe()
-    assert len(out) <= points
-    assert (out["t"].iloc[0], out["v"].iloc[0]) == (t[0], v[0])
-    assert (out["t"].iloc[-1], out["v"].iloc[-1]) == (t[-1], v[-1])
-    assert out["v"].max() == 1_000
-    short = downsample(hv.Curve((t[:10], v[:10]), "t", "v"), points).dframe()
-    assert len(short) == 10  # fewer points than asked: all of them
+    kept = lttb(t, v, points)
+    assert len(kept) == points and list(kept) == sorted(set(kept))
+    assert (kept[0], kept[-1]) == (0, 9_999)
+    assert 5_000 in kept
+    short = lttb(t[:10], v[:10], points)  # fewer points than asked: all of them
+    assert list(short) == (list(range(10)) if points >= 10 else [0, *short[1:-1], 9])
 
 
-def test_one_plot_per_kpi_titled_with_unit_and_window_variants_as_colours() -> None:
+def test_lttb_picks_the_largest_triangle_of_each_bucket() -> None:
+    """Worked by hand: 6 points, 4 kept: buckets {1, 2} and {3, 4}. From (0, 0), with the
+    next bucket's mean (3.5, 0.5), point 2 (2, 5) makes the largest triangle; from it, with
+    the last point (5, 0), point 3 (3, -4) does."""
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    y = np.array([0.0, 1.0, 5.0, -4.0, 5.0, 0.0])
+    assert list(lttb(x, y, 4)) == [0, 2, 3, 5]
+
+
+def test_one_plot_per_kpi_titled_with_unit_sharing_one_time_range() -> None:
     samples = kpi_samples(KPIS)
-    plots = series_plots(kpi_series(samples), kpi_units(samples), "the window", dynamic=False)
-    assert list(plots) == ["active_series"]
-    options = plots["active_series"].opts.get().kwargs
-    assert options["title"] == "active_series (series)"
-    assert options["xlabel"] == "time (UTC) · the window"
-    assert [c.label for c in plots["active_series"]] == ["baseline", "slim"]
-    assert series_plots(kpi_series(kpi_samples({})), {}, "") == {}
+    plots = KpiPlots(kpi_series(samples), kpi_units(samples), "the window")
+    assert list(plots.plots) == ["active_series"]
+    plot = plots.plots["active_series"]
+    assert plot.title.text == "active_series (series)"
+    assert plot.xaxis[0].axis_label == "time (UTC) · the window"
+    assert [item.label.value for item in plot.legend[0].items] == ["baseline", "slim"]
+    assert plot.x_range is plots.time_range
+    assert KpiPlots(kpi_series(kpi_samples({})), {}, "").plots == {}
+
+
+def test_a_zoom_shows_the_range_chosen_downsampled_from_the_full_series() -> None:
+    t = pd.date_range("2026-12-06", periods=10_000, freq="2s", tz="UTC")
+    v = np.sin(np.arange(10_000) / 50.0)
+    series = pd.DataFrame({"kpi": "active_series", "series": "baseline", "t": t, "v": v})
+    plots = KpiPlots(series, {"active_series": "series"}, "")
+    source = plots.plots["active_series"].renderers[0].data_source
+    ms = (t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)
+    assert len(source.data["t"]) == POINTS
+    assert (source.data["t"][0], source.data["t"][-1]) == (ms[0], ms[-1])
+    plots.time_range.update(start=ms[1_000], end=ms[1_100])  # 101 samples shown: all, and
+    assert list(source.data["t"]) == list(ms[999:1_102])  # one either side (to the edges)
+    assert list(source.data["v"]) == list(v[999:1_102])
 
 
 # --- the scorecard and the verdict -----------------------------------------------------------
