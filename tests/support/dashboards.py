@@ -168,6 +168,12 @@ def completed_with_analysis(
         gates=[], missing=[], window_start=start, window_end=end, source="measurements",
         computed_by="test", computed_at=end,
     )  # fmt: skip
+    store_completed(database_url, analysis, rows)
+
+
+def store_completed(database_url: str, analysis: AnalysisRecord, rows: list[KpiRow]) -> None:
+    """Take the analysis' experiment (a draft) to ``completed`` with its verdict, as the
+    controller does, and store the analysis and its rows."""
     store = Store(make_engine(database_url))
     try:
         with store.session() as session:
@@ -175,9 +181,9 @@ def completed_with_analysis(
             for state in _PATH:
                 final = state is ExperimentState.COMPLETED
                 experiments.transition(
-                    ident, state, actor="test",
-                    verdict=verdict if final else None,
-                    verdict_reasons=reasons if final else None,
+                    analysis.experiment_id, state, actor="test",
+                    verdict=Verdict(analysis.outcome) if final else None,
+                    verdict_reasons=analysis.reasons if final else None,
                 )  # fmt: skip
             AnalysisRepository(session).replace(analysis, rows)
     finally:

@@ -12,11 +12,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from phoenix_core.lifecycle import ExperimentState, Verdict
-from phoenix_core.store.analyses import AnalysisRecord, AnalysisRepository, KpiRow
-from phoenix_core.store.database import make_engine
-from phoenix_core.store.experiments import ExperimentRepository
-from phoenix_core.store.session import Store
+from phoenix_core.lifecycle import Verdict
+from phoenix_core.store.analyses import AnalysisRecord, KpiRow
+from support.dashboards import store_completed
 
 __all__ = ["KPIS", "analysed_with_samples"]
 
@@ -32,8 +30,6 @@ KPIS = [
 ]
 """(KPI, unit, the baseline's level, the better direction, the gate's bound: a fraction
 (min_improvement for series and CPU, max_worsening 0 for coverage), None: reported only)."""
-_PATH = [ExperimentState.SCHEDULED, ExperimentState.DEPLOYING, ExperimentState.WARMING_UP,
-         ExperimentState.RUNNING, ExperimentState.ANALYZING, ExperimentState.COMPLETED]  # fmt: skip
 STEP = 2.0
 """Seconds between samples."""
 
@@ -146,19 +142,4 @@ def analysed_with_samples(
         computed_by="test",
         computed_at=end,
     )
-    store = Store(make_engine(database_url))
-    try:
-        with store.session() as session:
-            experiments = ExperimentRepository(session)
-            for state in _PATH:
-                final = state is ExperimentState.COMPLETED
-                experiments.transition(
-                    ident,
-                    state,
-                    actor="test",
-                    verdict=Verdict.PASS if final else None,
-                    verdict_reasons=reasons if final else None,
-                )
-            AnalysisRepository(session).replace(analysis, rows)
-    finally:
-        store.dispose()
+    store_completed(database_url, analysis, rows)
