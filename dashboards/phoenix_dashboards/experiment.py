@@ -47,6 +47,11 @@ from phoenix_dashboards.template import WIDGET_WIDTH
 
 __all__ = ["ExperimentPage", "Section", "Snapshot"]
 
+SERIES_HELP = (
+    "Drag across a plot to zoom into a time range: every plot follows, and shows the samples "
+    "of that range. Double-click for the whole window again; hover for a sample's value. The "
+    "first plot's toolbar pans, zooms with the wheel, resets and saves a PNG."
+)
 SECTIONS = ("verdict", "scorecard", "series", "balance", "guardrail", "cost", "events")
 
 
@@ -262,7 +267,7 @@ class ExperimentPage(LivePage):
         for name in SECTIONS:
             body += [pn.pane.Markdown(f"## {titles[name]}"), self.sections[name]]
             if name == "series":  # Bokeh lays out a plot drawn hidden at no size: never hidden
-                body.append(self._series)
+                body += [pn.pane.Markdown(SERIES_HELP, styles={"color": "#555"}), self._series]
         return pn.Column(*body, sizing_mode="stretch_width")
 
     def controls(self) -> list[pn.viewable.Viewable]:
@@ -382,7 +387,7 @@ class ExperimentPage(LivePage):
         # New panes each time, each plot sized by the page: a fixed-size plot given to a pane
         # already on the page drew at no size (a frame of 0 pixels) in Chromium.
         self._series.objects = [
-            pn.pane.Bokeh(plot, sizing_mode="stretch_width", css_classes=["phoenix-kpi-plot"])
+            pn.pane.Bokeh(plot, sizing_mode="stretch_width")
             for plot in self._kpi_plots.plots.values()
         ]
 

@@ -16,7 +16,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.events import DoubleTap
+from bokeh.models import (
+    BoxZoomTool,
+    ColumnDataSource,
+    CustomJS,
+    HoverTool,
+    PanTool,
+    Range1d,
+    ResetTool,
+    SaveTool,
+    WheelZoomTool,
+)
 from bokeh.plotting import figure
 
 from phoenix_dashboards.downsampling import lttb
@@ -28,6 +39,7 @@ POINTS = 800
 HEIGHT = 260
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
+_WHOLE_WINDOW = "range.setv({start: start, end: end})"
 _EPOCH = pd.Timestamp(0, tz="UTC")
 """Times go to Bokeh as milliseconds since the epoch (its unit), whatever pandas' own."""
 
@@ -63,6 +75,10 @@ class KpiPlots:
         self.time_range.on_change("end", self._zoomed)
 
     def _plot(self, kpi: str, unit: str, window: str) -> Any:
+        """A KPI's plot. Drag: zoom into a time range; double-click: the whole window again.
+        Only the first plot shows its toolbar (pan, zoom, reset, save): the range is shared,
+        and 8 toolbars took ~1 s of the browser's drawing (bench/dashboard_detail.py)."""
+        zoom = BoxZoomTool(dimensions="width")
         plot = figure(
             title=f"{kpi} ({unit})" if unit else kpi,
             x_axis_type="datetime",
@@ -71,8 +87,15 @@ class KpiPlots:
             y_axis_label=unit or kpi,
             height=HEIGHT,
             sizing_mode="stretch_width",
-            tools="xpan,box_zoom,xwheel_zoom,reset,save",
-            active_drag="box_zoom",
+            tools=[
+                zoom,
+                PanTool(dimensions="width"),
+                WheelZoomTool(dimensions="width"),
+                ResetTool(),
+                SaveTool(),
+            ],
+            active_drag=zoom,
+            toolbar_location="right" if not self.plots else None,
             output_backend="canvas",
         )
         plot.add_tools(
@@ -81,6 +104,10 @@ class KpiPlots:
                 formatters={"@t": "datetime"},
                 mode="vline",
             )
+        )
+        whole = {"start": self.time_range.start, "end": self.time_range.end}
+        plot.js_on_event(
+            DoubleTap, CustomJS(args={"range": self.time_range, **whole}, code=_WHOLE_WINDOW)
         )
         return plot
 

@@ -125,14 +125,22 @@ def _series_plots(page: Page, kpis: list[str], legend: list[str]) -> list[dict[s
 
 
 def _a_zoom_in_one_zooms_all(page: Page, plots: list[dict[str, Any]]) -> None:
-    """Set the first plot's time range in the browser (as a zoom does): every plot's follows."""
+    """Set the first plot's time range in the browser (as a zoom does): every plot's follows;
+    a double-click on another shows the whole window in all again."""
     start, end = plots[0]["x_start"], plots[0]["x_end"]
     middle = (start + end) / 2
     page.evaluate(_ZOOM, [plots[0]["x_range"], middle, end])
+    titles = {p["title"] for p in plots}
     for plot in bokeh_plots(page):
-        if plot["title"] in {p["title"] for p in plots}:
+        if plot["title"] in titles:
             assert (plot["x_start"], plot["x_end"]) == (middle, end), plot["title"]
-    page.evaluate(_ZOOM, [plots[0]["x_range"], start, end])
+    page.locator(".phoenix-series .bk-Canvas").nth(1).dblclick()  # the whole window, in all
+    deadline = time.monotonic() + 10
+    while {(p["x_start"], p["x_end"]) for p in bokeh_plots(page) if p["title"] in titles} != {
+        (start, end)
+    }:
+        assert time.monotonic() < deadline, "a double-click did not show the whole window"
+        page.wait_for_timeout(50)
 
 
 _ZOOM = """([id, start, end]) => {
