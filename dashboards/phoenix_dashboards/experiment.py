@@ -350,7 +350,7 @@ class ExperimentPage(LivePage):
                 "kpis": [r for r in kpis["kpis"] if r["kpi"] == "host_balance"]
             }
             self.samples = kpi_samples(kpis)
-            self._draw_series()
+            self._draw_series_next()
         if s["guardrail"].value is not None and s["guardrail"].value != self.guardrail:
             self.guardrail = s["guardrail"].value
         if data.price_books != list(self.param.price_book.objects or []):
@@ -379,6 +379,15 @@ class ExperimentPage(LivePage):
             state.empty(section.message)
         else:
             state.error(section.message)
+
+    def _draw_series_next(self) -> None:
+        """Draw the KPI plots once the rest of this drawing is in the browser (served: the
+        next tick), so that the browser lays out the sections while the server builds them."""
+        document = pn.state.curdoc
+        if self._callback is not None and document is not None and document.session_context:
+            document.add_next_tick_callback(self._draw_series)
+        else:
+            self._draw_series()
 
     @param.depends("per_host", watch=True)
     def _draw_series(self) -> None:
