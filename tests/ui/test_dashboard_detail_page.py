@@ -8,15 +8,31 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from phoenix_core.auth import Role
 from phoenix_core.client import PhoenixClient
-from support.dashboards import World, bokeh_plots, log_in, table_rows
+from phoenix_core.store.database import make_engine
+from phoenix_core.store.hosts import HostRepository
+from phoenix_core.store.migrate import upgrade
+from phoenix_core.store.session import Store
+from support.control_plane import receiving_at
+from support.dashboards import (
+    World,
+    bokeh_plots,
+    dashboards_server,
+    log_in,
+    table_rows,
+    user_token,
+)
 from support.detail import analysed_with_samples
+from support.processes import api_server
+from support.prometheus import prometheus_server
 from support.specs import NO_LOAD, spec_data
 
 
@@ -29,6 +45,31 @@ def _spec(name: str) -> dict[str, Any]:
          "variables": {"regex": "go_.*"}},
     ]  # fmt: skip
     return data
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A world of its own: the experiments made here would change what the Compare and Cost
+    pages' tests of the shared world see (they show its analysed experiments). An API (with
+    the dashboards mounted) and ``phoenix dashboards serve`` on a database with web-2, and a
+    Prometheus receiving."""
+    folder = tmp_path_factory.mktemp("detail")
+    database_url = f"sqlite:///{folder / 'phoenix.db'}"
+    upgrade(make_engine(database_url))
+    store = Store(make_engine(database_url))
+    with store.session() as session:
+        HostRepository(session).register("web-2", actor="test")
+    store.dispose()
+    viewer = user_token(database_url, "vic", Role.VIEWER)
+    operator = user_token(database_url, "olga", Role.OPERATOR)
+    with ExitStack() as stack:
+        receiver = stack.enter_context(prometheus_server())  # (a start checks its sink)
+        env = {"PHOENIX_DATABASE_URL": database_url, "PHOENIX_DASHBOARDS": "true",
+               "PHOENIX_RUN_CONTROLLER": "false", **receiving_at(receiver)}  # fmt: skip
+        url, _ = stack.enter_context(api_server(env, log=folder / "api.log"))
+        log = stack.enter_context((folder / "dashboards.log").open("a"))
+        standalone = stack.enter_context(dashboards_server(url, log))
+        yield World(url, standalone, database_url, viewer, operator, folder, {})
 
 
 @pytest.fixture(scope="module")
