@@ -34,7 +34,13 @@ from phoenix_dashboards.cardinality_tables import (
     usage_row,
     window,
 )
-from phoenix_dashboards.controls import DEFAULT_BOOK, book_options, follow, price_book_select
+from phoenix_dashboards.controls import (
+    DEFAULT_BOOK,
+    book_options,
+    fleet_slider,
+    follow,
+    price_book_select,
+)
 from phoenix_dashboards.cost_tables import price_book_names
 from phoenix_dashboards.data import DashboardClient
 from phoenix_dashboards.page import LivePage, data_table, number_format
@@ -238,14 +244,7 @@ class CardinalityPage(LivePage):
             pn.pane.Markdown("**Recommendations**"),
             pn.widgets.Select.from_param(self.param.collector, width=WIDGET_WIDTH),
             self._books,
-            pn.widgets.EditableIntSlider.from_param(
-                self.param.fleet_hosts,
-                start=1,
-                end=100_000,
-                step=100,
-                width=WIDGET_WIDTH,
-                css_classes=["phoenix-fleet-hosts"],
-            ),
+            fleet_slider(self.param.fleet_hosts, start=1, end=100_000),
             pn.widgets.FloatInput.from_param(
                 self.param.scrape_interval_seconds, width=WIDGET_WIDTH
             ),

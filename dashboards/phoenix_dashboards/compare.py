@@ -26,6 +26,7 @@ from phoenix_dashboards.controls import (
     DEFAULT_BOOK,
     book_options,
     experiment_chooser,
+    fleet_slider,
     follow,
     price_book_select,
 )
@@ -33,7 +34,6 @@ from phoenix_dashboards.cost import NO_ANALYSED, experiment_options, read_analys
 from phoenix_dashboards.cost_tables import experiment_label, price_book_names
 from phoenix_dashboards.data import DashboardClient
 from phoenix_dashboards.page import LivePage, data_table, number_format
-from phoenix_dashboards.template import WIDGET_WIDTH
 
 __all__ = ["ComparePage", "CompareReading"]
 
@@ -124,12 +124,7 @@ class ComparePage(LivePage):
         return [
             self._chooser,
             self._books,
-            pn.widgets.EditableIntSlider.from_param(
-                self.param.fleet_hosts,
-                step=100,
-                width=WIDGET_WIDTH,
-                css_classes=["phoenix-fleet-hosts"],
-            ),
+            fleet_slider(self.param.fleet_hosts),
         ]
 
     @param.depends("price_book", "fleet_hosts", "experiments", watch=True)

@@ -1,6 +1,6 @@
 """The sidebar controls several pages share, each made before its page (whose params it then
-follows and sets): the price-book select (Compare, Cost, Cardinality) and the chooser of analysed
-experiments (Compare, Cost)."""
+follows and sets): the price-book select and the fleet-size slider (Compare, Cost,
+Cardinality) and the chooser of analysed experiments (Compare, Cost)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import param
 
 from phoenix_dashboards.template import WIDGET_WIDTH
 
-__all__ = ["DEFAULT_BOOK", "book_options", "experiment_chooser", "follow", "price_book_select"]
+__all__ = [
+    "DEFAULT_BOOK",
+    "book_options",
+    "experiment_chooser",
+    "fleet_slider",
+    "follow",
+    "price_book_select",
+]
 
 DEFAULT_BOOK = ""
 """The price book choice that leaves it to the API (its default book)."""
@@ -25,6 +32,14 @@ def price_book_select() -> pn.widgets.Select:
         label="Price book", options=book_options([]), width=WIDGET_WIDTH,
         css_classes=["phoenix-price-book"],
     )  # fmt: skip
+
+
+def fleet_slider(fleet_hosts: param.Integer[int], **bounds: int) -> pn.widgets.EditableIntSlider:
+    """The fleet size: a slider stepping by 100 hosts, with a number box for any size; its
+    range is the parameter's unless ``bounds`` (``start``, ``end``) narrows it."""
+    return pn.widgets.EditableIntSlider.from_param(
+        fleet_hosts, step=100, width=WIDGET_WIDTH, css_classes=["phoenix-fleet-hosts"], **bounds
+    )
 
 
 def experiment_chooser(placeholder: str) -> pn.widgets.MultiChoice:

@@ -19,6 +19,7 @@ from phoenix_dashboards.controls import (
     DEFAULT_BOOK,
     book_options,
     experiment_chooser,
+    fleet_slider,
     follow,
     price_book_select,
 )
@@ -139,12 +140,7 @@ class CostPage(LivePage):
     def controls(self) -> list[pn.viewable.Viewable]:
         return [
             self._books,
-            pn.widgets.EditableIntSlider.from_param(
-                self.param.fleet_hosts,
-                step=100,
-                width=WIDGET_WIDTH,
-                css_classes=["phoenix-fleet-hosts"],
-            ),
+            fleet_slider(self.param.fleet_hosts),
             pn.widgets.FloatInput.from_param(
                 self.param.scrape_interval_seconds,
                 width=WIDGET_WIDTH,
